@@ -1,0 +1,184 @@
+"""Reading, checking and writing model weights.
+
+Weights are read only through formats that cannot run code: safetensors, or ``torch.load`` with
+``weights_only=True``. Loading is strict: a checkpoint that does not fit the model gets an error that
+lists the missing, unexpected and mis-shaped keys and, where it can, names the registered model the
+checkpoint was made for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+import zipfile
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+__all__ = [
+    "CheckpointError",
+    "CheckpointMismatchError",
+    "guess_model_name",
+    "load_checkpoint",
+    "read_state_dict",
+    "save_checkpoint",
+]
+
+FORMAT_VERSION = "1"
+_WRAPPER_KEYS = ("model_ema", "state_dict_ema", "model", "state_dict", "module")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file could not be read."""
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint does not fit the model it is loaded into."""
+
+
+def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
+    # Training scripts save {'model': state_dict, 'optimizer': ..., 'epoch': ...}; DDP adds 'module.'.
+    if isinstance(obj, dict):
+        for key in _WRAPPER_KEYS:
+            if key in obj and isinstance(obj[key], dict):
+                return _unwrap(obj[key], path)
+        tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+        if tensors:
+            if all(k.startswith("module.") for k in tensors):
+                tensors = {k[len("module.") :]: v for k, v in tensors.items()}
+            return tensors
+    raise CheckpointError(f"{path}: holds no tensors (found {type(obj).__name__}); is it a model checkpoint?")
+
+
+def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Tensors of a ``.safetensors`` file, or of a ``.pth``/``.pt``/``.bin`` loaded with weights_only."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Checkpoint {path} does not exist (or is not a file).")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as err:
+            raise CheckpointError(f"{path}: not a readable safetensors file ({err}); it may be truncated.") from err
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"{path}: refused to load. It contains Python objects beyond tensors, and unpickling them "
+            f"could run arbitrary code ({str(err).splitlines()[0]}). If you trust the file, re-save just "
+            f"its state dict (torch.save(model.state_dict(), ...)) or convert it to safetensors."
+        ) from err
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
+        raise CheckpointError(
+            f"{path}: not a readable PyTorch checkpoint ({str(err).splitlines()[0]}); the file may be "
+            f"truncated or in another format."
+        ) from err
+    return _unwrap(obj, path)
+
+
+def _to_model_keys(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    convert = getattr(model, "state_dict_from_published", None)
+    return convert(state_dict) if convert is not None else dict(state_dict)
+
+
+def _shape_report(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> tuple[list, list, list]:
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    mismatched = sorted(
+        (k, tuple(state_dict[k].shape), shape)
+        for k, shape in expected.items()
+        if k in state_dict and tuple(state_dict[k].shape) != shape
+    )
+    return missing, unexpected, mismatched
+
+
+def guess_model_name(state_dict: dict[str, torch.Tensor]) -> str | None:
+    """The registered model whose default architecture has exactly these keys and shapes (heads aside)."""
+    from .registry import create_model, list_models
+
+    for name in list_models():
+        with torch.device("meta"):
+            candidate = create_model(name)
+        converted = _to_model_keys(candidate, state_dict)
+        missing, unexpected, mismatched = _shape_report(candidate, converted)
+        if not missing and not unexpected and all(k.startswith("head.") for k, _, _ in mismatched):
+            return name
+    return None
+
+
+def _listing(items: list, limit: int = 8) -> str:
+    shown = ", ".join(str(i) for i in items[:limit])
+    return shown + (f", … ({len(items) - limit} more)" if len(items) > limit else "")
+
+
+def load_checkpoint(model: nn.Module, path: str | os.PathLike[str]) -> nn.Module:
+    """Load weights strictly into ``model`` from a file in our, timm's or the official naming."""
+    state_dict = _to_model_keys(model, read_state_dict(path))
+    missing, unexpected, mismatched = _shape_report(model, state_dict)
+    if missing or unexpected or mismatched:
+        lines = [f"Checkpoint {path} does not fit {type(model).__name__}:"]
+        if mismatched:
+            lines.append(
+                "  shape mismatches (key: checkpoint vs model): "
+                + _listing([f"{k}: {tuple(a)} vs {tuple(b)}" for k, a, b in mismatched])
+            )
+        if missing:
+            lines.append(f"  missing from the checkpoint: {_listing(missing)}")
+        if unexpected:
+            lines.append(f"  not in the model: {_listing(unexpected)}")
+        guess = guess_model_name(state_dict)
+        if guess is not None:
+            lines.append(f"  It looks like a checkpoint of {guess!r}: create_model({guess!r}, ...) to load it.")
+        if mismatched and all(k.startswith("head.") for k, _, _ in mismatched) and not missing:
+            lines.append("  Only the classifier differs: build the model with the checkpoint's num_classes, "
+                         "load, then call reset_classifier(n).")
+        raise CheckpointMismatchError("\n".join(lines))
+    model.load_state_dict(state_dict, strict=True)
+    return model
+
+
+def _config_json(model: nn.Module) -> str:
+    config = getattr(model, "config", None)
+    return json.dumps(asdict(config)) if is_dataclass(config) else "{}"
+
+
+def save_checkpoint(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    naming: str = "ours",
+    metadata: dict[str, str] | None = None,
+) -> Path:
+    """Write the weights as safetensors, atomically (a crash mid-write leaves any old file intact).
+
+    ``naming`` 'timm' or 'official' writes the keys those codebases expect (CrossViT).
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"save_checkpoint writes safetensors; give a path ending in .safetensors, not {path}.")
+    if naming == "ours":
+        tensors = model.state_dict()
+    else:
+        tensors = model.published_state_dict(naming)  # type: ignore[operator]
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    meta = {"format": f"dualbranch-{FORMAT_VERSION}", "naming": naming, "config": _config_json(model)}
+    meta.update(metadata or {})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

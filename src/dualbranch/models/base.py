@@ -1,0 +1,84 @@
+"""The model contract every dualbranch model follows, and config overrides with helpful errors.
+
+A model has n ≥ 1 branches that each turn the input into a token sequence. Shapes:
+    forward(x)                         -> logits (B, num_classes)
+    forward_features(x)                -> list of n token tensors, xs[b]: (B, T_b, D_b)
+    forward_head(xs, pre_logits=False) -> logits (B, num_classes), or pooled features
+                                          (B, num_features) with pre_logits=True or num_classes == 0
+    forward_intermediates(x, indices)  -> per-stage, per-branch maps (see the model's docstring)
+    reset_classifier(num_classes)      -> new head(s); 0 removes them (forward gives pooled features)
+Attributes: num_classes, num_features, num_branches, num_stages, input_shape (without the batch).
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import difflib
+from typing import Any, TypeVar
+
+import torch
+from torch import nn
+
+__all__ = ["MultiBranchModel", "apply_overrides"]
+
+ConfigT = TypeVar("ConfigT")
+
+
+def _normalise(value: Any) -> Any:
+    # YAML and JSON give lists; configs hold tuples so they stay hashable and comparable.
+    if isinstance(value, list):
+        return tuple(_normalise(v) for v in value)
+    return value
+
+
+def apply_overrides(config: ConfigT, overrides: dict[str, Any]) -> ConfigT:
+    """``dataclasses.replace(config, **overrides)``, with an error that names unknown fields."""
+    fields = {f.name for f in dataclasses.fields(config)}  # type: ignore[arg-type]
+    unknown = [key for key in overrides if key not in fields]
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, sorted(fields), n=1)
+            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise TypeError(
+            f"Unknown {type(config).__name__} option(s): {', '.join(hints)}. "
+            f"Valid options: {', '.join(sorted(fields))}."
+        )
+    return dataclasses.replace(config, **{k: _normalise(v) for k, v in overrides.items()})  # type: ignore[type-var]
+
+
+class MultiBranchModel(nn.Module, abc.ABC):
+    """Base class: implements ``forward`` from the contract's two halves.
+
+    Subclasses set ``num_classes``, ``num_features``, ``num_branches``, ``num_stages`` and
+    ``input_shape``, and implement ``forward_features``, ``forward_head``, ``reset_classifier`` and
+    ``forward_intermediates``.
+    """
+
+    num_classes: int
+    num_features: int
+    num_branches: int
+    num_stages: int
+    input_shape: tuple[int, ...]
+
+    @abc.abstractmethod
+    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """One token tensor per branch."""
+
+    @abc.abstractmethod
+    def forward_head(self, features: list[torch.Tensor], pre_logits: bool = False) -> torch.Tensor:
+        """Pool the branch tokens and classify (or return the pooled features)."""
+
+    @abc.abstractmethod
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier head(s); 0 removes them."""
+
+    @abc.abstractmethod
+    def forward_intermediates(
+        self, x: torch.Tensor, indices: int | list[int] | None = None, **kwargs: Any
+    ) -> Any:
+        """Per-stage, per-branch intermediate features."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))

@@ -1,0 +1,75 @@
+"""The 11 published CrossViT models, under timm's names, with the official names as aliases.
+
+timm renamed the official ``*_224`` / ``*_384`` models after the size of their small-patch branch
+(240 / 408); both names build the same model. Sizes from the paper's Table 1 and the official code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..registry import register_model
+from .crossvit import CrossViT, CrossViTConfig
+
+PAPER = "Chen, Fan, Panda. CrossViT. ICCV 2021 (arXiv:2103.14899)"
+_OFFICIAL_WEIGHTS = "https://github.com/IBM/CrossViT/releases/download/weights-0.1/{}.pth"
+# A small but structurally complete configuration for quick contract tests.
+_TINY = {"img_size": 48, "embed_dim": (32, 64), "num_heads": (2, 2), "num_classes": 10}
+
+
+def _variant(
+    embed_dim: tuple[int, int],
+    depth: int,
+    heads: int,
+    mlp_ratio: float,
+    dagger: bool = False,
+    img_size: int = 240,
+    large_branch_size: int = 224,
+) -> CrossViTConfig:
+    return CrossViTConfig(
+        img_size=img_size,
+        img_scale=(1.0, large_branch_size / img_size),
+        patch_size=(12, 16),
+        embed_dim=embed_dim,
+        depth=((1, depth),) * 3,
+        num_heads=(heads, heads),
+        mlp_ratio=(mlp_ratio, mlp_ratio),
+        stem="conv3" if dagger else "patch",
+    )
+
+
+VARIANTS: dict[str, tuple[str, CrossViTConfig]] = {
+    # timm name: (official name, configuration)
+    "crossvit_tiny_240": ("crossvit_tiny_224", _variant((96, 192), 4, 3, 4.0)),
+    "crossvit_small_240": ("crossvit_small_224", _variant((192, 384), 4, 6, 4.0)),
+    "crossvit_base_240": ("crossvit_base_224", _variant((384, 768), 4, 12, 4.0)),
+    "crossvit_9_240": ("crossvit_9_224", _variant((128, 256), 3, 4, 3.0)),
+    "crossvit_15_240": ("crossvit_15_224", _variant((192, 384), 5, 6, 3.0)),
+    "crossvit_18_240": ("crossvit_18_224", _variant((224, 448), 6, 7, 3.0)),
+    "crossvit_9_dagger_240": ("crossvit_9_dagger_224", _variant((128, 256), 3, 4, 3.0, dagger=True)),
+    "crossvit_15_dagger_240": ("crossvit_15_dagger_224", _variant((192, 384), 5, 6, 3.0, dagger=True)),
+    "crossvit_18_dagger_240": ("crossvit_18_dagger_224", _variant((224, 448), 6, 7, 3.0, dagger=True)),
+    "crossvit_15_dagger_408": (
+        "crossvit_15_dagger_384",
+        _variant((192, 384), 5, 6, 3.0, dagger=True, img_size=408, large_branch_size=384),
+    ),
+    "crossvit_18_dagger_408": (
+        "crossvit_18_dagger_384",
+        _variant((224, 448), 6, 7, 3.0, dagger=True, img_size=408, large_branch_size=384),
+    ),
+}
+
+
+def _register(name: str, official: str, config: CrossViTConfig) -> None:
+    def builder(**overrides: Any) -> CrossViT:
+        return CrossViT(config, **overrides)
+
+    builder.__name__ = builder.__qualname__ = name
+    builder.__doc__ = f"CrossViT {name} (official: {official}). {PAPER}."
+    register_model(paper=PAPER, aliases=(official,), tiny=_TINY, weights_url=_OFFICIAL_WEIGHTS.format(official))(
+        builder
+    )
+
+
+for _name, (_official, _config) in VARIANTS.items():
+    _register(_name, _official, _config)
