@@ -4,7 +4,7 @@
     >>> model = dualbranch.create_model("crossvit_9_240", num_classes=10)
 """
 
-from . import models  # noqa: F401  (registers every model)
+from . import checkpoint, models  # noqa: F401  (models: registers every model)
 from .registry import create_model, get_model_entry, list_models, register_model
 
 __version__ = "0.1.0"

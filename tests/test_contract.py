@@ -1,0 +1,112 @@
+"""The model contract, checked for every registered model at its tiny test size. No exclude lists."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import dualbranch
+
+MODELS = dualbranch.list_models()
+
+
+def _tiny(name: str) -> tuple[torch.nn.Module, torch.Tensor]:
+    torch.manual_seed(0)
+    model = dualbranch.create_model(name, **dualbranch.get_model_entry(name).tiny)
+    x = torch.randn(2, *model.input_shape)
+    return model, x
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_forward_shape_and_finite(name):
+    model, x = _tiny(name)
+    logits = model(x)
+    assert logits.shape == (2, model.num_classes)
+    assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_features_per_branch(name):
+    model, x = _tiny(name)
+    features = model.forward_features(x)
+    assert isinstance(features, list) and len(features) == model.num_branches
+    assert all(f.ndim == 3 and f.shape[0] == 2 for f in features)
+    pooled = model.forward_head(features, pre_logits=True)
+    assert pooled.shape == (2, model.num_features)
+    assert torch.allclose(model.forward_head(features), model(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_backward_reaches_every_parameter(name):
+    model, x = _tiny(name)
+    model.train()
+    model(x).logsumexp(dim=1).sum().backward()
+    without_grad = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert without_grad == []
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_reset_classifier_zero_gives_pooled_features(name):
+    model, x = _tiny(name)
+    model.eval()
+    with torch.no_grad():
+        pooled = model.forward_head(model.forward_features(x), pre_logits=True)
+        model.reset_classifier(0)
+        assert model.num_classes == 0
+        out = model(x)
+        assert out.shape == (2, model.num_features)
+        assert torch.equal(out, pooled)
+        model.reset_classifier(7)
+        assert model(x).shape == (2, 7)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_eval_is_deterministic(name):
+    model, x = _tiny(name)
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(x), model(x))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_intermediates_and_features_only(name):
+    model, x = _tiny(name)
+    model.eval()
+    final, stages = model.forward_intermediates(x)
+    assert len(stages) == model.num_stages
+    assert all(len(per_branch) == model.num_branches for per_branch in stages)
+    for b, feature_map in enumerate(stages[-1]):
+        assert feature_map.ndim == 4 and feature_map.shape[:2] == (2, model.config.embed_dim[b])
+    # the last stage, normalised, as tokens, is what forward_features returns
+    last = model.forward_intermediates(x, indices=1, norm=True, output_fmt="NLC", intermediates_only=True)
+    for got, want in zip(last[0], model.forward_features(x)):
+        assert torch.allclose(got, want, atol=1e-6)
+    extractor = dualbranch.create_model(name, features_only=True, out_indices=(0, -1), **_entry_tiny(name))
+    maps = extractor(x)
+    assert len(maps) == 2 and len(maps[0]) == model.num_branches
+    assert len(extractor.feature_info) == 2 * model.num_branches
+
+
+def _entry_tiny(name: str) -> dict:
+    return dualbranch.get_model_entry(name).tiny
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_torch_export_parity_with_dynamic_batch(name):
+    model, x = _tiny(name)
+    model.eval()
+    batch = torch.export.Dim("batch", min=1, max=64)
+    exported = torch.export.export(model, (x,), dynamic_shapes={"x": {0: batch}})
+    for inputs in (x, torch.randn(5, *model.input_shape)):
+        with torch.no_grad():
+            assert torch.allclose(exported.module()(inputs), model(inputs), atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MODELS)
+def test_torch_compile_parity(name):
+    model, x = _tiny(name)
+    model.eval()
+    compiled = torch.compile(model)
+    with torch.no_grad():
+        assert torch.allclose(compiled(x), model(x), atol=1e-5)
