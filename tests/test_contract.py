@@ -72,7 +72,7 @@ def test_eval_is_deterministic(name):
 def test_intermediates_and_features_only(name):
     model, x = _tiny(name)
     model.eval()
-    final, stages = model.forward_intermediates(x)
+    _, stages = model.forward_intermediates(x)
     assert len(stages) == model.num_stages
     assert all(len(per_branch) == model.num_branches for per_branch in stages)
     for b, feature_map in enumerate(stages[-1]):

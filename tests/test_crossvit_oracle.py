@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pytest
 import torch
-from oracle import oracle_input, oracle_state_dict, reference
 from safetensors.torch import save_file
 
 import dualbranch
 from dualbranch.flops import count_macs, count_params
+from oracle import oracle_input, oracle_state_dict, reference
 
 VARIANTS = sorted(reference()["variants"])
 
 
 def test_every_published_variant_is_registered():
-    assert VARIANTS == dualbranch.list_models("crossvit_*")
+    assert dualbranch.list_models("crossvit_*") == VARIANTS
     assert len(VARIANTS) == 11
 
 

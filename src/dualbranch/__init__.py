@@ -1,7 +1,7 @@
 """dualbranch: dual- and multi-branch transformers in PyTorch.
 
-    >>> import dualbranch
-    >>> model = dualbranch.create_model("crossvit_9_240", num_classes=10)
+>>> import dualbranch
+>>> model = dualbranch.create_model("crossvit_9_240", num_classes=10)
 """
 
 from . import checkpoint, models  # noqa: F401  (models: registers every model)

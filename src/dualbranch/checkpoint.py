@@ -22,6 +22,7 @@ from torch import nn
 __all__ = [
     "CheckpointError",
     "CheckpointMismatchError",
+    "download_weights",
     "guess_model_name",
     "load_checkpoint",
     "read_state_dict",
@@ -83,20 +84,43 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     return _unwrap(obj, path)
 
 
+def download_weights(url: str, cache_dir: str | os.PathLike[str] | None = None, progress: bool = True) -> Path:
+    """Fetch published weights into the cache (``$DUALBRANCH_CACHE`` or ``~/.cache/dualbranch``) once.
+
+    Any URL urllib understands works, ``file://`` included. A failed download leaves nothing behind.
+    """
+    from urllib.parse import urlparse
+
+    cache = Path(cache_dir or os.environ.get("DUALBRANCH_CACHE", Path.home() / ".cache" / "dualbranch"))
+    target = cache / Path(urlparse(url).path).name
+    if target.is_file():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    try:
+        torch.hub.download_url_to_file(url, str(target), progress=progress)
+    except OSError as err:  # URLError is an OSError
+        raise CheckpointError(
+            f"Could not download {url} ({err}). Without network access, fetch the file elsewhere and "
+            f"pass it as checkpoint_path=..., or place it at {target}."
+        ) from err
+    return target
+
+
 def _to_model_keys(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     convert = getattr(model, "state_dict_from_published", None)
     return convert(state_dict) if convert is not None else dict(state_dict)
 
 
 def _shape_report(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> tuple[list, list, list]:
+    # listed in the model's own order, so the first lines of an error are the earliest layers
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    mismatched = sorted(
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    mismatched = [
         (k, tuple(state_dict[k].shape), shape)
         for k, shape in expected.items()
         if k in state_dict and tuple(state_dict[k].shape) != shape
-    )
+    ]
     return missing, unexpected, mismatched
 
 
@@ -138,8 +162,10 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike[str]) -> nn.Module
         if guess is not None:
             lines.append(f"  It looks like a checkpoint of {guess!r}: create_model({guess!r}, ...) to load it.")
         if mismatched and all(k.startswith("head.") for k, _, _ in mismatched) and not missing:
-            lines.append("  Only the classifier differs: build the model with the checkpoint's num_classes, "
-                         "load, then call reset_classifier(n).")
+            lines.append(
+                "  Only the classifier differs: build the model with the checkpoint's num_classes, "
+                "load, then call reset_classifier(n)."
+            )
         raise CheckpointMismatchError("\n".join(lines))
     model.load_state_dict(state_dict, strict=True)
     return model
@@ -167,8 +193,10 @@ def save_checkpoint(
         raise ValueError(f"save_checkpoint writes safetensors; give a path ending in .safetensors, not {path}.")
     if naming == "ours":
         tensors = model.state_dict()
+    elif hasattr(model, "published_state_dict"):
+        tensors = model.published_state_dict(naming)
     else:
-        tensors = model.published_state_dict(naming)  # type: ignore[operator]
+        raise ValueError(f"{type(model).__name__} has no published naming; save it with naming='ours'.")
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     meta = {"format": f"dualbranch-{FORMAT_VERSION}", "naming": naming, "config": _config_json(model)}
     meta.update(metadata or {})

@@ -18,11 +18,11 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, 
 __all__ = ["count_macs", "count_params"]
 
 
-def _cpu_attention(query, key, value, *args, out_val=None, **kwargs) -> int:  # noqa: ANN001
+def _cpu_attention(query, key, value, *args, out_val=None, **kwargs) -> int:
     return sdpa_flop_count(query.shape, key.shape, value.shape)
 
 
-def _cpu_attention_backward(grad_out, query, key, value, *args, out_val=None, **kwargs) -> int:  # noqa: ANN001
+def _cpu_attention_backward(grad_out, query, key, value, *args, out_val=None, **kwargs) -> int:
     return sdpa_backward_flop_count(grad_out.shape, query.shape, key.shape, value.shape)
 
 

@@ -78,6 +78,7 @@ def list_models(pattern: str = "*") -> list[str]:
 
 def create_model(
     name: str,
+    pretrained: bool | str = False,
     checkpoint_path: str | None = None,
     features_only: bool = False,
     out_indices: tuple[int, ...] | None = None,
@@ -87,6 +88,9 @@ def create_model(
 
     Args:
         name: a registered name (``dualbranch models``) or an official alias (``crossvit_9_224``).
+        pretrained: True loads the published weights (downloaded once into the cache), a string
+            loads weights from that URL. With a different ``num_classes`` the published heads are
+            replaced by fresh ones (fine-tuning).
         checkpoint_path: a ``.pth``/``.safetensors`` file in our, timm's or the official naming;
             loaded strictly.
         features_only: return a :class:`~dualbranch.features.FeatureExtractor` giving per-branch
@@ -94,11 +98,21 @@ def create_model(
         **overrides: configuration fields of the model (e.g. ``num_classes=10, img_size=28``).
             Unknown fields are an error.
     """
-    entry = get_model_entry(name)
-    model = entry.builder(**overrides)
-    if checkpoint_path is not None:
-        from .checkpoint import load_checkpoint
+    from .checkpoint import download_weights, load_checkpoint
 
+    entry = get_model_entry(name)
+    if pretrained:
+        url = entry.weights_url if pretrained is True else pretrained
+        if not url:
+            raise ValueError(f"No published weights are known for {entry.name}; pass checkpoint_path=...")
+        num_classes = overrides.pop("num_classes", None)
+        model = entry.builder(**overrides)
+        load_checkpoint(model, download_weights(url))
+        if num_classes is not None and num_classes != model.num_classes:
+            model.reset_classifier(num_classes)  # type: ignore[operator]
+    else:
+        model = entry.builder(**overrides)
+    if checkpoint_path is not None:
         load_checkpoint(model, checkpoint_path)
     if features_only:
         from .features import FeatureExtractor

@@ -6,4 +6,12 @@ from .mlp import DropPath, Mlp
 from .patch_embed import PatchEmbed
 from .transformer import Block
 
-__all__ = ["Attention", "Block", "CrossAttentionBlock", "CrossAttentionFusion", "DropPath", "Mlp", "PatchEmbed"]
+__all__ = [
+    "Attention",
+    "Block",
+    "CrossAttentionBlock",
+    "CrossAttentionFusion",
+    "DropPath",
+    "Mlp",
+    "PatchEmbed",
+]

@@ -40,9 +40,7 @@ class CrossAttentionBlock(nn.Module):
     ) -> None:
         super().__init__()
         self.norm1 = norm_layer(dim)
-        self.attn = Attention(
-            dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop, cross=True
-        )
+        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop, cross=True)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def _normed(self, cls: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
@@ -59,7 +57,9 @@ class CrossAttentionBlock(nn.Module):
         return self.attn.attention_weights(seq[:, :1], context=seq)
 
 
-def _projection(norm_layer: Callable[[int], nn.Module], act_layer: type[nn.Module], d_in: int, d_out: int) -> nn.Sequential:
+def _projection(
+    norm_layer: Callable[[int], nn.Module], act_layer: type[nn.Module], d_in: int, d_out: int
+) -> nn.Sequential:
     # The official code keeps this projection even when widths match (it disables the Identity
     # shortcut), so the published checkpoints always carry norm + linear weights here.
     return nn.Sequential(norm_layer(d_in), act_layer(), nn.Linear(d_in, d_out))

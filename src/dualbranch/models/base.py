@@ -75,9 +75,7 @@ class MultiBranchModel(nn.Module, abc.ABC):
         """Replace the classifier head(s); 0 removes them."""
 
     @abc.abstractmethod
-    def forward_intermediates(
-        self, x: torch.Tensor, indices: int | list[int] | None = None, **kwargs: Any
-    ) -> Any:
+    def forward_intermediates(self, x: torch.Tensor, indices: int | list[int] | None = None, **kwargs: Any) -> Any:
         """Per-stage, per-branch intermediate features."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

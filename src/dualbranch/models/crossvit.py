@@ -288,10 +288,7 @@ class CrossViT(MultiBranchModel):
         With ``pre_logits=True`` (or no head) returns the pooled branches concatenated:
         (B, num_features) with num_features = Σ D_b.
         """
-        if self.global_pool == "avg":
-            pooled = [t[:, 1:].mean(dim=1) for t in features]
-        else:
-            pooled = [t[:, 0] for t in features]
+        pooled = [t[:, 1:].mean(dim=1) if self.global_pool == "avg" else t[:, 0] for t in features]
         pooled = [self.head_drop(p) for p in pooled]
         if pre_logits or self.num_classes == 0:
             return torch.cat(pooled, dim=1)
