@@ -76,7 +76,7 @@ def test_intermediates_and_features_only(name):
     assert len(stages) == model.num_stages
     assert all(len(per_branch) == model.num_branches for per_branch in stages)
     for b, feature_map in enumerate(stages[-1]):
-        assert feature_map.ndim == 4 and feature_map.shape[:2] == (2, model.config.embed_dim[b])
+        assert feature_map.shape[:2] == (2, model.branch_widths[b])
     # the last stage, normalised, as tokens, is what forward_features returns
     last = model.forward_intermediates(x, indices=1, norm=True, output_fmt="NLC", intermediates_only=True)
     for got, want in zip(last[0], model.forward_features(x)):
@@ -85,6 +85,8 @@ def test_intermediates_and_features_only(name):
     maps = extractor(x)
     assert len(maps) == 2 and len(maps[0]) == model.num_branches
     assert len(extractor.feature_info) == 2 * model.num_branches
+    for info, feature_map in zip(extractor.feature_info, [m for stage in maps for m in stage]):
+        assert feature_map.shape[1] == info["num_chs"]
 
 
 def _entry_tiny(name: str) -> dict:

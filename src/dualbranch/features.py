@@ -34,22 +34,19 @@ class FeatureExtractor(nn.Module):
         self.model = model
         num_stages: int = model.num_stages  # type: ignore[assignment]
         indices = range(num_stages) if out_indices is None else out_indices
-        self.out_indices = model._take_indices(list(indices))  # type: ignore[operator]
+        self.out_indices = model.stage_indices(list(indices))  # type: ignore[operator]
         self.norm = norm
         self.output_fmt = output_fmt
-        config = model.config  # type: ignore[union-attr]
-        height = config.img_size[0]
         self.feature_info = [
-            {
-                "stage": stage,
-                "branch": b,
-                "num_chs": config.embed_dim[b],
-                "grid": model.token_grid(b),  # type: ignore[operator]
-                "reduction": height / model.token_grid(b)[0],  # type: ignore[operator]
-            }
+            {"stage": stage, "branch": b, "num_chs": model.branch_widths[b]}  # type: ignore[index]
             for stage in self.out_indices
             for b in range(model.num_branches)  # type: ignore[arg-type]
         ]
+        if hasattr(model, "token_grid"):  # image branches: where each map sits on the input
+            height = model.input_shape[1]  # type: ignore[index]
+            for info in self.feature_info:
+                grid = model.token_grid(info["branch"])
+                info.update(grid=grid, reduction=height / grid[0])
 
     def forward(self, x: torch.Tensor) -> list[list[torch.Tensor]]:
         return self.model.forward_intermediates(  # type: ignore[operator]

@@ -7,7 +7,8 @@ A model has n ≥ 1 branches that each turn the input into a token sequence. Sha
                                           (B, num_features) with pre_logits=True or num_classes == 0
     forward_intermediates(x, indices)  -> per-stage, per-branch maps (see the model's docstring)
     reset_classifier(num_classes)      -> new head(s); 0 removes them (forward gives pooled features)
-Attributes: num_classes, num_features, num_branches, num_stages, input_shape (without the batch).
+Attributes: num_classes, num_features, num_branches, num_stages, input_shape (without the batch),
+branch_widths (the channel/token width D_b of each branch's features).
 """
 
 from __future__ import annotations
@@ -51,9 +52,9 @@ def apply_overrides(config: ConfigT, overrides: dict[str, Any]) -> ConfigT:
 class MultiBranchModel(nn.Module, abc.ABC):
     """Base class: implements ``forward`` from the contract's two halves.
 
-    Subclasses set ``num_classes``, ``num_features``, ``num_branches``, ``num_stages`` and
-    ``input_shape``, and implement ``forward_features``, ``forward_head``, ``reset_classifier`` and
-    ``forward_intermediates``.
+    Subclasses set ``num_classes``, ``num_features``, ``num_branches``, ``num_stages``,
+    ``input_shape`` and ``branch_widths``, and implement ``forward_features``, ``forward_head``,
+    ``reset_classifier`` and ``forward_intermediates``.
     """
 
     num_classes: int
@@ -61,6 +62,7 @@ class MultiBranchModel(nn.Module, abc.ABC):
     num_branches: int
     num_stages: int
     input_shape: tuple[int, ...]
+    branch_widths: tuple[int, ...]
 
     @abc.abstractmethod
     def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -80,3 +82,18 @@ class MultiBranchModel(nn.Module, abc.ABC):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
+
+    def stage_indices(self, indices: int | list[int] | None) -> list[int]:
+        """Sorted stage indices from None (all), n (the last n) or a list (negative counts from the end)."""
+        if indices is None:
+            return list(range(self.num_stages))
+        if isinstance(indices, int):
+            if not 1 <= indices <= self.num_stages:
+                raise ValueError(f"indices={indices}: ask for the last 1..{self.num_stages} stages.")
+            return list(range(self.num_stages - indices, self.num_stages))
+        taken = []
+        for i in indices:
+            if not -self.num_stages <= i < self.num_stages:
+                raise ValueError(f"Stage index {i} is out of range: this model has {self.num_stages} stages.")
+            taken.append(i % self.num_stages)
+        return sorted(set(taken))

@@ -176,6 +176,7 @@ class CrossViT(MultiBranchModel):
         self.num_stages = len(cfg.depth)
         self.num_classes = cfg.num_classes
         self.num_features = sum(cfg.embed_dim)
+        self.branch_widths = tuple(cfg.embed_dim)
         self.input_shape = (cfg.in_chans, *cfg.img_size)  # type: ignore[arg-type]
         self.global_pool = cfg.global_pool
 
@@ -295,20 +296,6 @@ class CrossViT(MultiBranchModel):
         return torch.stack([head(p) for head, p in zip(self.head, pooled)]).mean(dim=0)
 
     # ----------------------------------------------------------------- intermediates
-    def _take_indices(self, indices: int | list[int] | None) -> list[int]:
-        if indices is None:
-            return list(range(self.num_stages))
-        if isinstance(indices, int):
-            if not 1 <= indices <= self.num_stages:
-                raise ValueError(f"indices={indices}: ask for the last 1..{self.num_stages} stages.")
-            return list(range(self.num_stages - indices, self.num_stages))
-        taken = []
-        for i in indices:
-            if not -self.num_stages <= i < self.num_stages:
-                raise ValueError(f"Stage index {i} is out of range: this model has {self.num_stages} stages.")
-            taken.append(i % self.num_stages)
-        return sorted(set(taken))
-
     def token_grid(self, branch: int) -> tuple[int, int]:
         """(h_b, w_b), the patch-token grid of a branch."""
         return self.patch_embed[branch].grid_size  # type: ignore[return-value]
@@ -343,7 +330,7 @@ class CrossViT(MultiBranchModel):
         """
         if output_fmt not in ("NCHW", "NLC"):
             raise ValueError(f"output_fmt must be 'NCHW' or 'NLC', got {output_fmt!r}.")
-        take = self._take_indices(indices)
+        take = self.stage_indices(indices)
         xs = self.embed(x)
         intermediates: list[list[torch.Tensor]] = []
         for i, stage in enumerate(self.blocks):
@@ -364,7 +351,7 @@ class CrossViT(MultiBranchModel):
         Returns ``maps[b]``: (B, heads, h_o, w_o), the attention of branch b's CLS token over the patch
         grid of branch o = (b + 1) mod n (its weight on itself is left out).
         """
-        stage = self._take_indices([stage])[0]
+        stage = self.stage_indices([stage])[0]
         xs = self.embed(x)
         for block in self.blocks[:stage]:
             xs = block(xs)
