@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
 from . import __version__
+from .checkpoint import CheckpointError
 from .flops import count_macs, count_params
 from .registry import create_model, get_model_entry, list_models
+
+# Errors that mean the user's input is wrong (not a bug): printed as one clear line.
+USER_ERRORS = (CheckpointError, FileExistsError, FileNotFoundError, KeyError, TypeError, ValueError)
 
 __all__ = ["main", "model_table"]
 
@@ -58,6 +64,49 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from .train.config import dump_config, load_config
+    from .train.run import fit
+
+    overrides = list(args.overrides)
+    if args.overwrite:
+        overrides.append("output.overwrite=true")
+    if args.resume:
+        if args.config or overrides:
+            raise ValueError("--resume continues a run with its own config.yaml; give no --config or overrides.")
+        config = load_config(Path(args.resume) / "config.yaml")
+    else:
+        config = load_config(args.config, overrides)
+    if args.print_config:
+        print(dump_config(config), end="")
+        return 0
+    run_dir = fit(config, resume=args.resume)
+    print(f"run folder: {run_dir}")
+    return 0
+
+
+def _cmd_test(args: argparse.Namespace) -> int:
+    from .train.config import load_config
+    from .train.run import test
+
+    config = load_config(Path(args.run) / "config.yaml", args.overrides)
+    test(args.run, config=config)
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .train.predict import predict
+
+    rows = predict(args.run, args.inputs, args.output, top_k=args.top_k)
+    if args.output is None:
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        print(f"{len(rows)} predictions written to {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dualbranch", description="Dual-branch transformers in PyTorch.")
     parser.add_argument("--version", action="version", version=f"dualbranch {__version__}")
@@ -66,12 +115,42 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'crossvit_*dagger*'")
     models.add_argument("--json", action="store_true", help="print JSON instead of a table")
     models.set_defaults(func=_cmd_models)
+
+    fit = commands.add_parser(
+        "fit",
+        help="train a model (default: a small CrossViT on Fashion-MNIST)",
+        description="Train from a YAML config plus section.key=value overrides, e.g. "
+        "`dualbranch fit optim.epochs=5 data.name=digits`.",
+    )
+    fit.add_argument("--config", help="YAML file (default: the built-in Fashion-MNIST config)")
+    fit.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    fit.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    fit.add_argument("--overwrite", action="store_true", help="replace an existing run folder of the same name")
+    fit.add_argument("overrides", nargs="*", metavar="section.key=value")
+    fit.set_defaults(func=_cmd_fit)
+
+    test = commands.add_parser("test", help="evaluate a run's best model and rewrite its metrics and report")
+    test.add_argument("run", metavar="RUN_DIR")
+    test.add_argument("overrides", nargs="*", metavar="section.key=value", help="e.g. data.test_path=holdout/")
+    test.set_defaults(func=_cmd_test)
+
+    predict = commands.add_parser("predict", help="classify image files, folders or an .npz with a trained run")
+    predict.add_argument("run", metavar="RUN_DIR")
+    predict.add_argument("inputs", nargs="+", metavar="INPUT")
+    predict.add_argument("--output", help="CSV file to write (default: print to stdout)")
+    predict.add_argument("--top-k", type=int, default=1)
+    predict.set_defaults(func=_cmd_predict)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except USER_ERRORS as err:
+        # a mistake in the input: say what and how to fix it, without a stack trace
+        print(f"dualbranch {args.command}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from torch import nn
 from .attention import Attention
 from .mlp import DropPath
 
-__all__ = ["CrossAttentionBlock", "CrossAttentionFusion"]
+__all__ = ["CrossAttentionBlock", "CrossAttentionFusion", "branch_projection"]
 
 
 class CrossAttentionBlock(nn.Module):
@@ -57,9 +57,10 @@ class CrossAttentionBlock(nn.Module):
         return self.attn.attention_weights(seq[:, :1], context=seq)
 
 
-def _projection(
+def branch_projection(
     norm_layer: Callable[[int], nn.Module], act_layer: type[nn.Module], d_in: int, d_out: int
 ) -> nn.Sequential:
+    """CrossViT's f(·)/g(·): LayerNorm, activation, linear; (..., d_in) -> (..., d_out)."""
     # The official code keeps this projection even when widths match (it disables the Identity
     # shortcut), so the published checkpoints always carry norm + linear weights here.
     return nn.Sequential(norm_layer(d_in), act_layer(), nn.Linear(d_in, d_out))
@@ -102,7 +103,9 @@ class CrossAttentionFusion(nn.Module):
             raise ValueError(f"Fusion depth must be at least 1, got {depth}.")
         self.num_branches = n
         others = [(b + 1) % n for b in range(n)]
-        self.projs = nn.ModuleList(_projection(norm_layer, act_layer, dims[b], dims[o]) for b, o in enumerate(others))
+        self.projs = nn.ModuleList(
+            branch_projection(norm_layer, act_layer, dims[b], dims[o]) for b, o in enumerate(others)
+        )
         self.layers = nn.ModuleList(
             nn.ModuleList(
                 CrossAttentionBlock(dims[o], num_heads[o], qkv_bias, drop, attn_drop, drop_path, norm_layer)
@@ -111,7 +114,7 @@ class CrossAttentionFusion(nn.Module):
             for o in others
         )
         self.revert_projs = nn.ModuleList(
-            _projection(norm_layer, act_layer, dims[o], dims[b]) for b, o in enumerate(others)
+            branch_projection(norm_layer, act_layer, dims[o], dims[b]) for b, o in enumerate(others)
         )
 
     def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:

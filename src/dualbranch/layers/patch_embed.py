@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["PatchEmbed", "conv_stem_strides"]
+__all__ = ["PatchEmbed", "conv_stem_strides", "patch_grid_size"]
 
 
 def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -34,6 +34,35 @@ def conv_stem_strides(patch_size: int) -> tuple[int, int]:
     )
 
 
+def _stem_geometry(patch_size: int, stem: str) -> list[tuple[int, int, int]]:
+    """(kernel, stride, padding) of each convolution of a stem."""
+    if stem == "patch":
+        return [(patch_size, patch_size, 0)]
+    if stem == "conv3":
+        s2, s3 = conv_stem_strides(patch_size)
+        # a stride-3 3×3 conv tiles exactly without padding; stride 1 or 2 keeps "same"-style padding
+        return [(7, 4, 3), (3, s2, (4 - s2) // 2), (3, s3, (4 - s3) // 2)]
+    raise ValueError(f"Unknown stem {stem!r}: use 'patch' or 'conv3'.")
+
+
+def patch_grid_size(img_size: tuple[int, int], patch_size: int, stem: str = "patch") -> tuple[int, int]:
+    """(h, w), the token grid a stem makes of an (H, W) image, without building it.
+
+    Raises a ValueError when the image is smaller than one patch.
+    """
+    grid = []
+    for side in img_size:
+        for kernel, stride, padding in _stem_geometry(patch_size, stem):
+            side = _conv_out(side, kernel, stride, padding)
+        grid.append(side)
+    if min(grid) < 1:
+        raise ValueError(
+            f"Image size {tuple(img_size)} is smaller than one patch of {patch_size} pixels; "
+            "use a larger img_size or a smaller patch_size."
+        )
+    return grid[0], grid[1]
+
+
 class PatchEmbed(nn.Module):
     """Cut an image into patch tokens: (B, C, H, W) -> (B, N, D), N = h·w.
 
@@ -56,13 +85,11 @@ class PatchEmbed(nn.Module):
         super().__init__()
         self.img_size = tuple(img_size)
         self.patch_size = patch_size
+        geometry = _stem_geometry(patch_size, stem)
         if stem == "patch":
             self.proj: nn.Module = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
-            self._geometry = [(patch_size, patch_size, 0)]
-        elif stem == "conv3":
-            s2, s3 = conv_stem_strides(patch_size)
-            # a stride-3 3×3 conv tiles exactly without padding; stride 1 or 2 keeps "same"-style padding
-            p2, p3 = (4 - s2) // 2, (4 - s3) // 2
+        else:
+            _, (_, s2, p2), (_, s3, p3) = geometry
             self.proj = nn.Sequential(
                 nn.Conv2d(in_chans, embed_dim // 4, kernel_size=7, stride=4, padding=3),
                 nn.ReLU(inplace=True),
@@ -70,21 +97,8 @@ class PatchEmbed(nn.Module):
                 nn.ReLU(inplace=True),
                 nn.Conv2d(embed_dim // 2, embed_dim, kernel_size=3, stride=s3, padding=p3),
             )
-            self._geometry = [(7, 4, 3), (3, s2, p2), (3, s3, p3)]
-        else:
-            raise ValueError(f"Unknown stem {stem!r}: use 'patch' or 'conv3'.")
-        self.grid_size = tuple(self._grid(side) for side in self.img_size)
-        if min(self.grid_size) < 1:
-            raise ValueError(
-                f"Image size {self.img_size} is smaller than one patch of {patch_size} pixels; "
-                "use a larger img_size or a smaller patch_size."
-            )
+        self.grid_size = patch_grid_size(self.img_size, patch_size, stem)
         self.num_patches = self.grid_size[0] * self.grid_size[1]
-
-    def _grid(self, side: int) -> int:
-        for kernel, stride, padding in self._geometry:
-            side = _conv_out(side, kernel, stride, padding)
-        return side
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.proj(x)  # (B, D, h, w)

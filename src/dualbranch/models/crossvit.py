@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..layers.fusion import CrossAttentionFusion
-from ..layers.patch_embed import PatchEmbed
+from ..layers.fusion_factory import build_fusion, check_fusion_name
+from ..layers.patch_embed import PatchEmbed, patch_grid_size
 from ..layers.transformer import Block
 from .base import MultiBranchModel, apply_overrides
 from .crossvit_keys import crossvit_keys_from_published, crossvit_keys_to_published
@@ -48,7 +48,10 @@ class CrossViTConfig:
         depth: per stage, the number of Transformer blocks of each branch, e.g. ``((1, 3),) * 3``
             is the paper's K=3 stages with N=1 and M=3.
         num_heads, mlp_ratio: per branch.
-        fusion_depth: L, cross-attention layers per branch in each stage.
+        fusion: how the branches exchange information after each stage (the schemes of the
+            paper's Table 6): "cross_attention" (CrossViT), "none", "all_attention", "class_token"
+            or "pairwise"; see :mod:`dualbranch.layers.fusion_factory`.
+        fusion_depth: L, stacked fusion layers in each stage (cross-attention layers per branch).
         qkv_bias: bias on the attention projections.
         norm_eps: LayerNorm epsilon (the official code uses 1e-6, not PyTorch's 1e-5).
         stem: "patch" (linear patch embedding) or "conv3" (the † models' three-convolution stem).
@@ -66,6 +69,7 @@ class CrossViTConfig:
     depth: tuple[tuple[int, ...], ...] = ((1, 4), (1, 4), (1, 4))
     num_heads: tuple[int, ...] = (6, 6)
     mlp_ratio: tuple[float, ...] = (4.0, 4.0)
+    fusion: str = "cross_attention"
     fusion_depth: int = 1
     qkv_bias: bool = True
     norm_eps: float = 1e-6
@@ -105,6 +109,7 @@ class CrossViTConfig:
             raise ValueError(f"stem='conv3' needs every embed_dim divisible by 4, got {self.embed_dim}.")
         if self.global_pool not in ("token", "avg"):
             raise ValueError(f"global_pool must be 'token' or 'avg', got {self.global_pool!r}.")
+        check_fusion_name(self.fusion)
 
     @property
     def num_branches(self) -> int:
@@ -118,9 +123,10 @@ class CrossViTConfig:
 
 
 class MultiScaleBlock(nn.Module):
-    """One stage: each branch's Transformer blocks, then cross-attention fusion.
+    """One stage: each branch's Transformer blocks, then the fusion (``cfg.fusion``).
 
-    ``blocks[b]`` holds branch b's blocks; ``fusion`` exchanges CLS tokens between branches.
+    ``blocks[b]`` holds branch b's blocks; ``fusion`` exchanges information between the branches
+    (CLS-token cross-attention in CrossViT; the other schemes of the paper's Table 6 on request).
     Input/output: list of n tensors (B, T_b, D_b).
     """
 
@@ -145,9 +151,13 @@ class MultiScaleBlock(nn.Module):
             )
             for dim, heads, ratio, depth in zip(cfg.embed_dim, cfg.num_heads, cfg.mlp_ratio, depths)
         )
-        self.fusion = CrossAttentionFusion(
-            cfg.embed_dim,
-            cfg.num_heads,
+        self.fusion = build_fusion(
+            cfg.fusion,
+            dims=tuple(cfg.embed_dim),
+            num_heads=tuple(cfg.num_heads),
+            grids=tuple(
+                patch_grid_size(size, patch, cfg.stem) for size, patch in zip(cfg.branch_img_sizes, cfg.patch_size)
+            ),
             depth=cfg.fusion_depth,
             qkv_bias=cfg.qkv_bias,
             drop=cfg.drop_rate,

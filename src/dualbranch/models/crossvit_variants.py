@@ -73,3 +73,27 @@ def _register(name: str, official: str, config: CrossViTConfig) -> None:
 
 for _name, (_official, _config) in VARIANTS.items():
     _register(_name, _official, _config)
+
+
+@register_model(
+    paper=f"{PAPER}; a small configuration for 28×28 images (this project)",
+    tiny={"embed_dim": (32, 64), "num_heads": (2, 2)},
+)
+def crossvit_fmnist(**overrides: Any) -> CrossViT:
+    """A small CrossViT for 28×28 grayscale images (Fashion-MNIST): 4-px and 7-px patch branches.
+
+    The README's default run trains it. Two branches see the same 28×28 image (no resize): 7×7 and
+    4×4 token grids, widths 64 / 128, K = 3 stages of (1, 3) blocks.
+    """
+    config = CrossViTConfig(
+        img_size=28,
+        img_scale=(1.0, 1.0),
+        patch_size=(4, 7),
+        in_chans=1,
+        num_classes=10,
+        embed_dim=(64, 128),
+        depth=((1, 3),) * 3,
+        num_heads=(4, 4),
+        mlp_ratio=(3.0, 3.0),
+    )
+    return CrossViT(config, **overrides)

@@ -1,0 +1,1 @@
+"""Datasets: images (Fashion-MNIST, digits, image folders, arrays) and signals (EEG, UEA series)."""

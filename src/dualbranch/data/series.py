@@ -1,0 +1,184 @@
+"""Multivariate series: UEA archive sets bundled with aeon, and ``.npz`` arrays, as SignalData.
+
+Variable-length series (e.g. JapaneseVowels, 7–29 samples) are never silently cut. The
+``length_policy`` decides, and it is recorded in the result:
+
+* ``"pad"`` (default): zero-pad at the end to the longest series; ``SignalData.mask`` (n, T) marks
+  the real samples;
+* ``"resample"``: linearly interpolate every series to ``length`` samples (default: the longest);
+* ``"error"``: refuse unequal lengths.
+
+UEA: Bagnall et al., "The UEA multivariate time series classification archive, 2018",
+arXiv:1811.00075; loaded through aeon (``aeon.datasets.load_classification``).
+
+Shape legend: n series, C channels (dimensions), T samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from .signal import SignalData, encode_labels
+
+__all__ = ["bundled_uea_datasets", "load_npz", "load_uea", "pad_series", "resample_series", "stack_series"]
+
+LengthPolicy = Literal["pad", "resample", "error"]
+
+
+def pad_series(series: Sequence[np.ndarray], length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """List of (C, T_i) -> zero-padded (n, C, T) and mask (n, T), T = ``length`` or max T_i.
+
+    A ``length`` shorter than a series is an error (padding never truncates).
+    """
+    lengths = [s.shape[1] for s in series]
+    target = max(lengths) if length is None else length
+    if target < max(lengths):
+        raise ValueError(f"length={target} is shorter than the longest series ({max(lengths)}); use resample.")
+    x = np.zeros((len(series), series[0].shape[0], target), dtype=np.float32)
+    mask = np.zeros((len(series), target), dtype=bool)
+    for i, s in enumerate(series):
+        x[i, :, : s.shape[1]] = s
+        mask[i, : s.shape[1]] = True
+    return x, mask
+
+
+def resample_series(series: Sequence[np.ndarray], length: int | None = None) -> np.ndarray:
+    """List of (C, T_i) -> (n, C, length) by linear interpolation over each series' own time span."""
+    target = max(s.shape[1] for s in series) if length is None else length
+    if target < 2:
+        raise ValueError(f"Resample to at least 2 samples, got length={target}.")
+    grid = np.linspace(0.0, 1.0, target)
+    out = np.empty((len(series), series[0].shape[0], target), dtype=np.float32)
+    for i, s in enumerate(series):
+        if s.shape[1] == 1:
+            out[i] = s[:, :1]  # a single sample stays constant
+            continue
+        own = np.linspace(0.0, 1.0, s.shape[1])
+        out[i] = np.stack([np.interp(grid, own, channel) for channel in s])
+    return out
+
+
+def stack_series(
+    series: Sequence[np.ndarray] | np.ndarray, length_policy: LengthPolicy = "pad", length: int | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(n, C, T) array or list of (C, T_i) -> (x (n, C, T), mask or None) following ``length_policy``."""
+    if isinstance(series, np.ndarray) and series.ndim == 3:
+        if length is not None and length != series.shape[2]:
+            series = list(series)  # an explicit length still applies
+        else:
+            return series.astype(np.float32), None
+    series = [np.asarray(s, dtype=np.float32) for s in series]
+    if not series:
+        raise ValueError("No series given.")
+    if any(s.ndim != 2 for s in series):
+        raise ValueError("Each series must be 2-D (channels, times).")
+    if len({s.shape[0] for s in series}) > 1:
+        raise ValueError(f"Series have different channel counts: {sorted({s.shape[0] for s in series})}.")
+    lengths = {s.shape[1] for s in series}
+    if len(lengths) == 1 and length in (None, next(iter(lengths))):
+        return np.stack(series), None
+    if length_policy == "pad":
+        return pad_series(series, length)
+    if length_policy == "resample":
+        return resample_series(series, length), None
+    if length_policy == "error":
+        raise ValueError(
+            f"Series lengths vary ({min(lengths)}–{max(lengths)} samples); choose length_policy='pad' "
+            "(with a mask) or 'resample'."
+        )
+    raise ValueError(f"length_policy must be 'pad', 'resample' or 'error', got {length_policy!r}.")
+
+
+def bundled_uea_datasets() -> list[str]:
+    """Classification sets shipped inside aeon (loadable offline)."""
+    import aeon.datasets
+
+    root = Path(aeon.datasets.__file__).parent / "data"
+    return sorted(p.name for p in root.iterdir() if (p / f"{p.name}_TRAIN.ts").exists())
+
+
+def load_uea(
+    name: str,
+    split: Literal["train", "test"] | None = None,
+    length_policy: LengthPolicy = "pad",
+    length: int | None = None,
+    extract_path: str | Path | None = None,
+) -> SignalData:
+    """A UEA/UCR classification set as SignalData (``groups`` None, ``sfreq`` None).
+
+    Args:
+        name: "BasicMotions" (6 channels × 100), "JapaneseVowels" (12 × 7–29), or any set in
+            ``bundled_uea_datasets()``; with ``extract_path``, a folder holding ``name/name_TRAIN.ts``.
+        split: "train", "test" or None (both, train first; the first ``n_train`` are the train set).
+        length_policy, length: how unequal lengths are made equal (see the module docstring).
+    """
+    from aeon.datasets import load_classification
+
+    if extract_path is None and name not in bundled_uea_datasets():
+        raise ValueError(
+            f"UEA dataset {name!r} is not bundled with aeon, and loading it would download it. "
+            f"Bundled: {', '.join(bundled_uea_datasets())}. Download it yourself and pass "
+            "extract_path=<folder with name/name_TRAIN.ts>."
+        )
+    if split not in (None, "train", "test"):
+        raise ValueError(f"split must be 'train', 'test' or None, got {split!r}.")
+    kwargs = {"extract_path": str(extract_path)} if extract_path is not None else {}
+    series, labels = load_classification(name, split=split, **kwargs)
+    x, mask = stack_series(series, length_policy, length)
+    y, class_names = encode_labels(labels)
+    if split is not None:
+        # code the classes of both splits, so train and test agree on what label 3 means
+        both = np.concatenate([load_classification(name, split=s, **kwargs)[1] for s in ("train", "test")])
+        class_names = tuple(str(c) for c in np.unique(both))
+        y = np.searchsorted(np.asarray(class_names), np.asarray(labels).astype(str)).astype(np.int64)
+    return SignalData(x=x, y=y, class_names=class_names, mask=mask, require_all_classes=split is None)
+
+
+def load_npz(
+    path: str | Path,
+    length_policy: LengthPolicy = "pad",
+    length: int | None = None,
+) -> SignalData:
+    """Arrays from an ``.npz`` file: ``x`` (n, C, T) (or (n, T): one channel) and ``y`` (n,).
+
+    Optional keys: ``class_names``, ``sfreq``, ``ch_names``, ``groups``, ``mask``. Labels that are not
+    integer codes (strings, or integers without ``class_names``) are encoded as sorted classes.
+    With ``length`` set, every series is brought to that length by ``length_policy`` ("pad" only
+    lengthens; use "resample" to shorten). Pickled (object) arrays are refused.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"No such file: {path}")
+    with np.load(path, allow_pickle=False) as f:
+        missing = [k for k in ("x", "y") if k not in f.files]
+        if missing:
+            raise ValueError(
+                f"{path} lacks array(s) {missing}; it has {f.files}. Save with np.savez(path, x=..., y=...)."
+            )
+        arrays = {k: f[k] for k in f.files}
+    x = arrays["x"]
+    if x.ndim == 2:
+        x = x[:, None, :]
+    if x.ndim != 3:
+        raise ValueError(f"x in {path} must be (n, C, T) or (n, T), got shape {x.shape}.")
+    mask = arrays.get("mask")
+    if length is not None and length != x.shape[2]:
+        x, mask = stack_series(list(x), length_policy, length)
+    labels = arrays["y"]
+    if "class_names" in arrays and np.issubdtype(labels.dtype, np.integer):
+        y, class_names = labels.astype(np.int64), tuple(str(c) for c in arrays["class_names"])
+    else:
+        y, class_names = encode_labels(labels)
+    return SignalData(
+        x=x,
+        y=y,
+        class_names=class_names,
+        sfreq=float(arrays["sfreq"]) if "sfreq" in arrays else None,
+        ch_names=tuple(str(c) for c in arrays["ch_names"]) if "ch_names" in arrays else None,
+        groups=arrays.get("groups"),
+        mask=mask,
+    )

@@ -1,0 +1,242 @@
+"""The generic builder: an n-branch model assembled from parts by a :class:`MultiBranchConfig`.
+
+Each branch resizes the input (optionally), tokenizes it, adds a CLS token (and position
+embeddings), and runs K stages of its encoder; after every stage a fusion strategy joins the
+branches. Each branch ends with a norm and a linear head; the logits are the mean of the heads, as in
+CrossViT (Chen, Fan, Panda, ICCV 2021, arXiv:2103.14899). Branches can mix Transformer and CNN parts
+(see :mod:`dualbranch.models.parts`); with patch tokenizers and Transformer encoders the model is a
+CrossViT-style network.
+
+Shape legend
+    B batch   C input channels   H×W input   n branches, b a branch   K stages
+    h_b×w_b token grid of branch b, N_b = h_b·w_b, T_b = 1 + N_b tokens with CLS   D_b width
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..layers.fusion_factory import build_fusion
+from .base import MultiBranchModel, apply_overrides
+from .builder_config import BranchConfig, MultiBranchConfig
+from .parts import build_encoder, build_tokenizer, token_norm
+
+__all__ = ["BranchEmbed", "MultiBranchNet", "MultiBranchStage"]
+
+
+class BranchEmbed(nn.Module):
+    """Input -> tokens of one branch: (B, C, H, W) -> (B, T_b, D_b), CLS first.
+
+    Resizes to the branch's (H_b, W_b) (bicubic) if that differs, tokenizes, prepends the CLS token
+    and adds the position embedding.
+    """
+
+    def __init__(self, branch: BranchConfig, cfg: MultiBranchConfig, img_size: tuple[int, int]) -> None:
+        super().__init__()
+        self.img_size = tuple(img_size)
+        self.tokenizer = build_tokenizer(branch, cfg, self.img_size)
+        self.grid_size: tuple[int, int] = tuple(self.tokenizer.grid_size)  # type: ignore[assignment]
+        num_tokens = 1 + self.grid_size[0] * self.grid_size[1]
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, branch.embed_dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, num_tokens, branch.embed_dim)) if branch.pos_embed else None
+        self.drop = nn.Dropout(cfg.drop_rate)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[-2:]) != self.img_size:
+            x = F.interpolate(x, size=self.img_size, mode="bicubic", align_corners=False)  # (B, C, H_b, W_b)
+        patches = self.tokenizer(x)  # (B, N_b, D_b)
+        tokens = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), patches], dim=1)  # (B, T_b, D_b)
+        if self.pos_embed is not None:
+            tokens = tokens + self.pos_embed
+        return self.drop(tokens)
+
+
+class MultiBranchStage(nn.Module):
+    """One stage: each branch's encoder (``encoders[b]``), then the fusion. List of (B, T_b, D_b) in and out."""
+
+    def __init__(self, encoders: list[nn.Module], fusion: nn.Module) -> None:
+        super().__init__()
+        self.encoders = nn.ModuleList(encoders)
+        self.fusion = fusion
+
+    def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+        return self.fusion([encoder(x) for encoder, x in zip(self.encoders, xs)])
+
+
+class MultiBranchNet(MultiBranchModel):
+    """An n-branch model built from a :class:`MultiBranchConfig` and/or field overrides.
+
+    Input (B, C, H, W) with (H, W) = ``config.img_size``; output logits (B, num_classes), the mean of
+    the per-branch heads applied to the pooled final tokens.
+    """
+
+    def __init__(self, config: MultiBranchConfig | None = None, **overrides: object) -> None:
+        super().__init__()
+        cfg = apply_overrides(config or MultiBranchConfig(), overrides)
+        self.config = cfg
+        self.num_branches = cfg.num_branches
+        self.num_stages = cfg.num_stages
+        self.num_classes = cfg.num_classes
+        self.branch_widths = tuple(b.embed_dim for b in cfg.branches)
+        self.num_features = sum(self.branch_widths)
+        self.input_shape = (cfg.in_chans, *cfg.img_size)  # type: ignore[arg-type]
+        self.global_pool = cfg.global_pool
+
+        self.embed = nn.ModuleList(
+            BranchEmbed(branch, cfg, size) for branch, size in zip(cfg.branches, cfg.branch_img_sizes)
+        )
+        grids = tuple(embed.grid_size for embed in self.embed)
+        # Stochastic depth rises linearly over the stages; a stage spans its deepest branch.
+        lengths = [max(b.depth[k] for b in cfg.branches) for k in range(cfg.num_stages)]
+        rates = torch.linspace(0, cfg.drop_path_rate, max(sum(lengths), 1), device="cpu").tolist()
+        self.stages = nn.ModuleList()
+        start = 0
+        for k, length in enumerate(lengths):
+            stage_rates = rates[start : start + length]
+            encoders = [
+                build_encoder(branch, cfg, grid, branch.depth[k], stage_rates[: branch.depth[k]])
+                for branch, grid in zip(cfg.branches, grids)
+            ]
+            fusion = build_fusion(
+                cfg.fusion,
+                dims=self.branch_widths,
+                num_heads=tuple(b.num_heads for b in cfg.branches),
+                grids=grids,
+                depth=cfg.fusion_depth,
+                qkv_bias=cfg.qkv_bias,
+                drop=cfg.drop_rate,
+                attn_drop=cfg.attn_drop_rate,
+                drop_path=stage_rates[-1] if stage_rates else 0.0,
+                act_layer=cfg.act_layer,
+                norm_layer=token_norm(cfg),
+            )
+            self.stages.append(MultiBranchStage(encoders, fusion))
+            start += length
+
+        self.norm = nn.ModuleList(token_norm(cfg)(dim) for dim in self.branch_widths)
+        self.head_drop = nn.Dropout(cfg.drop_rate)
+        self.head = self._make_heads(cfg.num_classes)
+        self._init_weights()
+
+    # ----------------------------------------------------------------- construction
+    def _make_heads(self, num_classes: int) -> nn.ModuleList:
+        return nn.ModuleList(
+            nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity() for dim in self.branch_widths
+        )
+
+    def _init_weights(self) -> None:
+        # ViT/CrossViT recipe for the token parts: truncated normal (std 0.02) for linear layers and
+        # learned tokens, zero biases; convolutions and norms keep PyTorch's defaults.
+        for embed in self.embed:
+            nn.init.trunc_normal_(embed.cls_token, std=0.02)
+            if embed.pos_embed is not None:
+                nn.init.trunc_normal_(embed.pos_embed, std=0.02)
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+
+    def no_weight_decay(self) -> set[str]:
+        """Learned tokens and position embeddings, which the DeiT/CrossViT recipe does not decay."""
+        return {name for name, _ in self.named_parameters() if name.endswith(("cls_token", "pos_embed"))}
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """New per-branch heads for ``num_classes`` (0: no head, forward returns pooled features)."""
+        if global_pool is not None:
+            if global_pool not in ("token", "avg"):
+                raise ValueError(f"global_pool must be 'token' or 'avg', got {global_pool!r}.")
+            self.global_pool = global_pool
+        self.num_classes = num_classes
+        device = self.embed[0].cls_token.device
+        self.head = self._make_heads(num_classes).to(device)
+        for head in self.head:
+            if isinstance(head, nn.Linear):
+                nn.init.trunc_normal_(head.weight, std=0.02)
+                nn.init.zeros_(head.bias)
+
+    # ----------------------------------------------------------------- forward
+    def _check_input(self, x: torch.Tensor) -> None:
+        expected = self.input_shape
+        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+            raise ValueError(
+                f"{type(self).__name__} expects input of shape (batch, {expected[0]}, {expected[1]}, "
+                f"{expected[2]}) (channels, height, width), got {tuple(x.shape)}. Resize the inputs, or "
+                f"build the model with img_size=(H, W) and in_chans=C to match your data."
+            )
+
+    def embed_tokens(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """(B, C, H, W) -> list of (B, T_b, D_b), CLS first."""
+        self._check_input(x)
+        return [embed(x) for embed in self.embed]
+
+    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """(B, C, H, W) -> list of n normalised token tensors (B, T_b, D_b); index 0 is the CLS token."""
+        xs = self.embed_tokens(x)
+        for stage in self.stages:
+            xs = stage(xs)
+        return [norm(t) for norm, t in zip(self.norm, xs)]
+
+    def forward_head(self, features: list[torch.Tensor], pre_logits: bool = False) -> torch.Tensor:
+        """Pool each branch (CLS or patch mean), then the mean of the branch heads: (B, num_classes).
+
+        With ``pre_logits=True`` (or no head) returns the pooled branches concatenated:
+        (B, num_features) with num_features = Σ D_b.
+        """
+        pooled = [t[:, 1:].mean(dim=1) if self.global_pool == "avg" else t[:, 0] for t in features]
+        pooled = [self.head_drop(p) for p in pooled]
+        if pre_logits or self.num_classes == 0:
+            return torch.cat(pooled, dim=1)
+        return torch.stack([head(p) for head, p in zip(self.head, pooled)]).mean(dim=0)
+
+    # ----------------------------------------------------------------- intermediates
+    def token_grid(self, branch: int) -> tuple[int, int]:
+        """(h_b, w_b), the patch-token grid of a branch."""
+        return self.embed[branch].grid_size  # type: ignore[return-value]
+
+    def tokens_to_map(self, branch: int, tokens: torch.Tensor) -> torch.Tensor:
+        """Patch tokens of a branch as a 2-D map: (B, T_b, D_b) -> (B, D_b, h_b, w_b) (CLS dropped)."""
+        batch, _, width = tokens.shape
+        # (B, N_b, D_b) -> (B, D_b, N_b) -> (B, D_b, h_b, w_b)
+        return tokens[:, 1:].transpose(1, 2).reshape(batch, width, *self.token_grid(branch))
+
+    def forward_intermediates(
+        self,
+        x: torch.Tensor,
+        indices: int | list[int] | None = None,
+        norm: bool = False,
+        output_fmt: Literal["NCHW", "NLC"] = "NCHW",
+        intermediates_only: bool = False,
+    ) -> Any:
+        """Outputs of chosen stages (after their fusion), per branch; the same semantics as CrossViT's.
+
+        Args:
+            indices: None (every stage), an int n (the last n stages) or a list of stage indices.
+            norm: apply the final per-branch norm to the intermediates.
+            output_fmt: "NCHW" gives patch-token maps (B, D_b, h_b, w_b); "NLC" the raw tokens
+                (B, T_b, D_b) with the CLS token first.
+            intermediates_only: return only the intermediates (and stop after the last one needed).
+
+        Returns:
+            ``intermediates[k][b]`` for the k-th chosen stage and branch b, preceded by the final
+            features (as ``forward_features``) unless ``intermediates_only``.
+        """
+        if output_fmt not in ("NCHW", "NLC"):
+            raise ValueError(f"output_fmt must be 'NCHW' or 'NLC', got {output_fmt!r}.")
+        take = self.stage_indices(indices)
+        xs = self.embed_tokens(x)
+        intermediates: list[list[torch.Tensor]] = []
+        for i, stage in enumerate(self.stages):
+            xs = stage(xs)
+            if i in take:
+                outs = [self.norm[b](t) if norm else t for b, t in enumerate(xs)]
+                if output_fmt == "NCHW":
+                    outs = [self.tokens_to_map(b, t) for b, t in enumerate(outs)]
+                intermediates.append(outs)
+                if intermediates_only and i == take[-1]:
+                    return intermediates
+        return [n(t) for n, t in zip(self.norm, xs)], intermediates

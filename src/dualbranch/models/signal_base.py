@@ -1,0 +1,107 @@
+"""What the signal models share: braindecode's constructor conventions on top of the model contract.
+
+braindecode (Schirrmeister et al., 2017; the braindecode library) builds every EEG model from
+``n_chans``, ``n_outputs``, ``n_times``, ``sfreq`` and optionally ``chs_info`` (MNE's
+``info["chs"]``), takes input (batch, n_chans, n_times), names the last layer ``final_layer`` and
+receives activations as classes. :class:`SignalModel` keeps those conventions and maps them onto
+:class:`~dualbranch.models.base.MultiBranchModel`: ``num_classes`` is an alias of ``n_outputs`` and
+``input_shape`` is ``(n_chans, n_times)``.
+
+Shape legend: B batch, C channels (n_chans), T samples (n_times).
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import torch
+
+from .base import MultiBranchModel
+
+__all__ = ["SignalModel", "signal_builder"]
+
+ModelT = TypeVar("ModelT", bound="SignalModel")
+
+
+class SignalModel(MultiBranchModel):
+    """Base of the models that read (B, C, T) signals, with braindecode's argument names.
+
+    Args:
+        n_chans: channels C; taken from ``chs_info`` when None.
+        n_outputs: classes (0: no classifier, forward returns pooled features).
+        n_times: samples T per example.
+        sfreq: sampling frequency in Hz (recorded; the layer sizes are given in samples).
+        chs_info: MNE channel descriptions (``raw.info["chs"]``), used for topographic plots.
+    """
+
+    def __init__(
+        self,
+        n_chans: int | None,
+        n_outputs: int,
+        n_times: int,
+        sfreq: float | None = None,
+        chs_info: Sequence[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__()
+        if n_chans is None:
+            if chs_info is None:
+                raise ValueError("Give n_chans (or chs_info, from which it is counted).")
+            n_chans = len(chs_info)
+        if chs_info is not None and len(chs_info) != n_chans:
+            raise ValueError(f"chs_info describes {len(chs_info)} channels but n_chans={n_chans}.")
+        if n_chans < 1 or n_times < 1 or n_outputs < 0:
+            raise ValueError(f"Need n_chans ≥ 1, n_times ≥ 1, n_outputs ≥ 0; got {n_chans}, {n_times}, {n_outputs}.")
+        self.n_chans, self.n_outputs, self.n_times = int(n_chans), int(n_outputs), int(n_times)
+        self.sfreq = sfreq
+        self.chs_info = list(chs_info) if chs_info is not None else None
+        self.input_shape = (self.n_chans, self.n_times)
+
+    @property
+    def num_classes(self) -> int:  # type: ignore[override]
+        """The dualbranch name for ``n_outputs``."""
+        return self.n_outputs
+
+    @num_classes.setter
+    def num_classes(self, value: int) -> None:
+        self.n_outputs = value
+
+    @property
+    def ch_names(self) -> list[str] | None:
+        """Channel names from ``chs_info`` (None without it)."""
+        return [ch["ch_name"] for ch in self.chs_info] if self.chs_info else None
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.ndim != 3 or tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(
+                f"{type(self).__name__} expects input of shape (batch, n_chans={self.n_chans}, "
+                f"n_times={self.n_times}), got {tuple(x.shape)}. Crop or resample the signals to "
+                f"{self.n_times} samples, or build the model with n_chans=C, n_times=T for your data."
+            )
+
+
+def signal_builder(cls: type[ModelT], defaults: dict[str, Any] | None = None) -> Callable[..., ModelT]:
+    """A registry builder for ``cls``: maps ``num_classes`` to ``n_outputs``, names unknown options."""
+    valid = [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
+
+    def build(**overrides: Any) -> ModelT:
+        if "num_classes" in overrides:
+            if "n_outputs" in overrides and overrides["n_outputs"] != overrides["num_classes"]:
+                raise TypeError("Give n_outputs or its alias num_classes, not both.")
+            overrides["n_outputs"] = overrides.pop("num_classes")
+        unknown = [key for key in overrides if key not in valid]
+        if unknown:
+            hints = []
+            for key in unknown:
+                close = difflib.get_close_matches(key, valid, n=1)
+                hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise TypeError(
+                f"Unknown {cls.__name__} option(s): {', '.join(hints)}. Valid options: {', '.join(sorted(valid))}."
+            )
+        # YAML/JSON give lists where the constructors take tuples
+        overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+        return cls(**{**(defaults or {}), **overrides})
+
+    return build

@@ -1,0 +1,56 @@
+"""Registered signal models: DBConformer and its single-branch baseline EEG Conformer.
+
+Defaults are the papers' reference input (22 EEG channels, 1001 samples at 250 Hz, as BCI
+Competition IV 2a, 2 classes); ``create_model("dbconformer", n_chans=64, n_times=641, n_outputs=2)``
+fits other data. ``num_classes`` is accepted as an alias of ``n_outputs``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..registry import register_model
+from .dbconformer import DBConformer
+from .eeg_conformer import EEGConformer
+from .signal_base import signal_builder
+
+DBCONFORMER_PAPER = (
+    "Wang, Wang, Jia, He, Li, Wu. DBConformer: Dual-Branch Convolutional Transformer for EEG Decoding. "
+    "IEEE JBHI 2026 (arXiv:2506.21140)"
+)
+EEG_CONFORMER_PAPER = (
+    "Song, Zheng, Liu, Gao. EEG Conformer: Convolutional Transformer for EEG Decoding and Visualization. "
+    "IEEE TNSRE 2022"
+)
+
+# Small, and without dropout: the contract tests compare two forward passes in training mode.
+_NO_DROPOUT = {"drop_prob": 0.0, "att_drop_prob": 0.0}
+_build_dbconformer = signal_builder(DBConformer)
+_build_eeg_conformer = signal_builder(EEGConformer)
+
+
+@register_model(
+    paper=DBCONFORMER_PAPER,
+    tiny={
+        "n_chans": 4,
+        "n_times": 64,
+        "n_outputs": 3,
+        "patch_size": 16,
+        "temporal_kernel": 15,
+        "spatial_kernel": 9,
+        "head_drop_prob": 0.0,
+        **_NO_DROPOUT,
+    },
+)
+def dbconformer(**overrides: Any) -> DBConformer:
+    """DBConformer, 93,747 parameters at 22 channels × 1001 samples, 2 classes. See models/dbconformer.py."""
+    return _build_dbconformer(**overrides)
+
+
+@register_model(
+    paper=EEG_CONFORMER_PAPER,
+    tiny={"n_chans": 4, "n_times": 128, "n_outputs": 3, "att_depth": 2, "fc_drop_prob": (0.0, 0.0), **_NO_DROPOUT},
+)
+def eeg_conformer(**overrides: Any) -> EEGConformer:
+    """EEG Conformer, 789,506 parameters at 22 channels × 1001 samples, 2 classes. See models/eeg_conformer.py."""
+    return _build_eeg_conformer(**overrides)

@@ -1,0 +1,63 @@
+"""Training callbacks: a one-line summary per epoch, and the epoch history the report plots."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import lightning as L
+
+__all__ = ["EpochSummary"]
+
+
+class EpochSummary(L.Callback):
+    """Print one line per epoch and append it to ``history.jsonl`` in the run folder (rank 0 only)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.history_path = Path(run_dir) / "history.jsonl"
+        self._started = 0.0
+
+    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._started = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        # Lightning runs this epoch's validation before this hook, so both sets of metrics are here.
+        if not trainer.is_global_zero:
+            return
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.endswith(("_epoch", "_acc", "_loss"))}
+        row = {
+            "epoch": trainer.current_epoch + 1,
+            "step": trainer.global_step,
+            "seconds": round(time.perf_counter() - self._started, 2),
+            "lr": trainer.optimizers[0].param_groups[0]["lr"],
+            "train_loss": metrics.get("train_loss_epoch"),
+            "train_acc": metrics.get("train_acc"),
+            "val_loss": metrics.get("val_loss"),
+            "val_acc": metrics.get("val_acc"),
+        }
+        with self.history_path.open("a") as handle:
+            handle.write(json.dumps(row) + "\n")
+
+        def fmt(value: float | None, pattern: str) -> str:
+            return "-" if value is None else pattern.format(value)
+
+        print(
+            f"epoch {row['epoch']}/{trainer.max_epochs}  train_loss {fmt(row['train_loss'], '{:.4f}')}  "
+            f"train_acc {fmt(row['train_acc'], '{:.2%}')}  val_loss {fmt(row['val_loss'], '{:.4f}')}  "
+            f"val_acc {fmt(row['val_acc'], '{:.2%}')}  lr {row['lr']:.2e}  {row['seconds']:.0f}s",
+            flush=True,
+        )
+
+
+def read_history(run_dir: Path) -> list[dict]:
+    """Epoch rows of a run; a resumed run's repeated epochs keep their latest row."""
+    path = Path(run_dir) / "history.jsonl"
+    if not path.is_file():
+        return []
+    rows: dict[int, dict] = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            rows[row["epoch"]] = row
+    return [rows[k] for k in sorted(rows)]

@@ -1,0 +1,253 @@
+"""Run configuration: nested dataclasses, loaded from YAML plus ``section.key=value`` overrides.
+
+Unknown or misspelt keys and values of the wrong type are errors that name the key, where it came
+from (file or command line) and what would be valid. Configs hold only plain values: a model is
+named from the registry, a dataset from the known loaders; nothing is imported or instantiated from
+a string.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "AugmentSection",
+    "ConfigError",
+    "DataSection",
+    "ModelSection",
+    "OptimSection",
+    "OutputSection",
+    "RunConfig",
+    "TrainerSection",
+    "config_to_dict",
+    "load_config",
+]
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "fashion_mnist.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the key and the source."""
+
+
+@dataclass
+class ModelSection:
+    name: str = "crossvit_fmnist"  # a registered model (`dualbranch models`)
+    args: dict[str, Any] = field(default_factory=dict)  # config overrides for create_model
+    checkpoint: str | None = None  # weights to start from (.safetensors / .pth)
+
+
+@dataclass
+class DataSection:
+    name: str = "fashion_mnist"  # fashion_mnist | digits | image_folder | npz
+    path: str | None = None  # folder or .npz file for image_folder / npz
+    val_path: str | None = None  # a separate validation folder / file (else split by val_ratio)
+    test_path: str | None = None  # a separate test folder / file (fashion_mnist/digits have their own)
+    val_ratio: float = 0.1  # fraction of the training data held out, stratified by class
+    img_size: tuple[int, int] | None = None  # resize to (H, W); default: the data's own size
+    channels: int | None = None  # 1 or 3; default: the data's own
+    on_corrupt: str = "error"  # error | skip, for unreadable image files
+    batch_size: int = 128
+    eval_batch_size: int = 512
+    num_workers: int = 0
+    shuffle: bool = True
+    limit_train: int | None = None  # use only the first n training images (quick runs, tests)
+    limit_eval: int | None = None  # and only n validation / test images
+
+
+@dataclass
+class OptimSection:
+    epochs: int = 30
+    lr: float = 5e-4  # the DeiT rule: 5e-4 × batch / 512
+    scale_lr_by_batch: bool = True
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_epochs: float = 5.0
+    min_lr: float = 1e-5
+    grad_clip: float | None = None  # max gradient norm
+    ema: bool = False
+    ema_decay: float = 0.999
+
+
+@dataclass
+class AugmentSection:
+    label_smoothing: float = 0.1
+    mixup_alpha: float = 0.8  # 0 turns mixup off
+    cutmix_alpha: float = 1.0  # 0 turns cutmix off
+    mix_prob: float = 1.0  # probability a batch is mixed at all
+    switch_prob: float = 0.5  # cutmix instead of mixup when both are on
+    translate: int = 0
+    hflip: float = 0.5
+    randaug_ops: int = 2
+    randaug_magnitude: float = 9.0
+    erase_prob: float = 0.25
+
+
+@dataclass
+class TrainerSection:
+    accelerator: str = "auto"  # cpu | gpu | auto
+    devices: int = 1  # processes (CPU) or GPUs per node
+    num_nodes: int = 1
+    strategy: str = "auto"  # auto | ddp
+    precision: str = "32-true"  # 32-true | bf16-mixed | 16-mixed
+    seed: int = 0
+    deterministic: bool = False
+    threads: int | None = None  # torch.set_num_threads; default: all cores
+    max_time: str | None = None  # stop after "DD:HH:MM:SS", finishing the epoch cleanly
+    log_every_n_steps: int = 50
+    progress_bar: bool = True
+
+
+@dataclass
+class OutputSection:
+    root: str = "runs"
+    name: str | None = None  # run folder name; default: <model>-<data>-<timestamp>
+    overwrite: bool = False  # replace an existing run folder (never done silently)
+    report: bool = True
+    report_thumbnails: int = 16
+
+
+@dataclass
+class RunConfig:
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    augment: AugmentSection = field(default_factory=AugmentSection)
+    trainer: TrainerSection = field(default_factory=TrainerSection)
+    output: OutputSection = field(default_factory=OutputSection)
+
+
+# ---------------------------------------------------------------------------- parsing
+def _suggest(key: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", str(annotation).replace("typing.", ""))
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Check ``value`` against a field annotation (after YAML parsing) and normalise it."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, where)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(f"{where}: expected {' or '.join(_type_name(o) for o in options)}, got {value!r}.")
+    if origin is tuple:
+        items = typing.get_args(annotation)
+        if not isinstance(value, (list, tuple)) or len(value) != len(items):
+            raise ConfigError(f"{where}: expected a list of {len(items)} values, got {value!r}.")
+        return tuple(_coerce(v, t, f"{where}[{i}]") for i, (v, t) in enumerate(zip(value, items)))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}.")
+        return dict(value)
+    if annotation is Any:
+        return value
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true or false, got {value!r}.")
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected an integer, got {value!r}.")
+    if annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{where}: expected a number, got {value!r}.")
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{where}: expected a string, got {value!r}.")
+    raise ConfigError(f"{where}: unsupported type {annotation}.")  # a bug in the dataclasses, not user input
+
+
+def _apply(config: Any, values: dict[str, Any], source: str, prefix: str = "") -> None:
+    hints = typing.get_type_hints(type(config))
+    names = [f.name for f in dataclasses.fields(config)]
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if key not in names:
+            raise ConfigError(
+                f"{source}: unknown key {path!r}{_suggest(key, names)}. Valid keys here: {', '.join(names)}."
+            )
+        current = getattr(config, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: {path!r} is a section; give it a mapping of keys, got {value!r}.")
+            _apply(current, value, source, f"{path}.")
+        else:
+            setattr(config, key, _coerce(value, hints[key], f"{source}: {path}"))
+
+
+def _override_to_dict(item: str) -> dict[str, Any]:
+    if "=" not in item:
+        raise ConfigError(f"command line: {item!r} is not an override; write section.key=value, e.g. optim.lr=1e-3.")
+    dotted, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw != "" else None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"command line: cannot parse the value of {dotted!r}: {err}") from err
+    nested: dict[str, Any] = {}
+    cursor = nested
+    parts = dotted.strip().split(".")
+    for part in parts[:-1]:
+        cursor = cursor.setdefault(part, {})
+    cursor[parts[-1]] = value
+    return nested
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """The default config, updated from a YAML file (if any), then from ``section.key=value`` overrides."""
+    config = RunConfig()
+    source = Path(path) if path is not None else DEFAULT_CONFIG
+    if not source.is_file():
+        raise ConfigError(f"Config file {source} does not exist.")
+    try:
+        values = yaml.safe_load(source.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{source}{line}: not valid YAML ({getattr(err, 'problem', err)}).") from err
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections, got {type(values).__name__}.")
+    _apply(config, values, str(source))
+    for item in overrides:
+        _apply(config, _override_to_dict(item), "command line")
+    return config
+
+
+def config_to_dict(config: RunConfig) -> dict[str, Any]:
+    """Plain nested dict (tuples as lists) for YAML / JSON."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return plain(dataclasses.asdict(config))
+
+
+def dump_config(config: RunConfig) -> str:
+    return yaml.safe_dump(config_to_dict(config), sort_keys=False)

@@ -1,0 +1,81 @@
+"""Predictions of a trained run on new images: files, folders (recursively) or an ``.npz`` of arrays."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.images import IMAGE_SUFFIXES, ImageDataError, _open_image, load_npz
+from .run import load_run_model
+
+__all__ = ["predict"]
+
+
+def _collect(inputs: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"{path} does not exist.")
+    if not files:
+        raise ImageDataError(f"No images found in {', '.join(inputs)} ({', '.join(sorted(IMAGE_SUFFIXES))}).")
+    return files
+
+
+@torch.no_grad()
+def predict(
+    run_dir: str | os.PathLike[str],
+    inputs: list[str],
+    output: str | os.PathLike[str] | None = None,
+    batch_size: int = 256,
+    top_k: int = 1,
+) -> list[dict[str, object]]:
+    """Classify ``inputs`` with a run's best model; write a CSV (``output``) and return the rows."""
+    model, info = load_run_model(run_dir)
+    channels, height, width = info.input_shape
+    mode = "L" if channels == 1 else "RGB"
+    if len(inputs) == 1 and inputs[0].endswith(".npz"):
+        data = load_npz(inputs[0], tuple(info.class_names))
+        names = [f"{inputs[0]}[{i}]" for i in range(len(data))]
+        images = data.images
+        if tuple(images.shape[1:]) != (channels, height, width):
+            raise ImageDataError(
+                f"{inputs[0]}: images are {tuple(images.shape[1:])}, the model needs {tuple(info.input_shape)}."
+            )
+    else:
+        files = _collect(inputs)
+        arrays = []
+        for path in files:
+            try:
+                arrays.append(_open_image(path, mode, (height, width)))
+            except OSError as err:
+                raise ImageDataError(f"Unreadable image {path} ({err}).") from err
+        images, names = torch.from_numpy(np.stack(arrays)), [str(p) for p in files]
+    mean = torch.tensor(info.mean).view(1, -1, 1, 1)
+    std = torch.tensor(info.std).view(1, -1, 1, 1)
+    rows = []
+    for start in range(0, len(images), batch_size):
+        x = (images[start : start + batch_size].float() / 255 - mean) / std
+        probs = model(x).softmax(dim=1)
+        values, indices = probs.topk(min(top_k, probs.shape[1]), dim=1)
+        for offset in range(len(x)):
+            row: dict[str, object] = {"input": names[start + offset]}
+            for rank in range(values.shape[1]):
+                suffix = "" if rank == 0 else f"_{rank + 1}"
+                row[f"label{suffix}"] = info.class_names[int(indices[offset, rank])]
+                row[f"probability{suffix}"] = round(float(values[offset, rank]), 6)
+            rows.append(row)
+    if output is not None:
+        with open(output, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    return rows

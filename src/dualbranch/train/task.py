@@ -1,0 +1,119 @@
+"""The Lightning task around any dualbranch classifier: the DeiT/CrossViT training recipe.
+
+The model stays a plain ``nn.Module`` (``task.model``); this wrapper adds the input pipeline
+(uint8 -> float, batched augmentation, normalisation), Mixup/CutMix with label smoothing, AdamW with
+a warm-up + cosine schedule and no weight decay on norms, biases and learned tokens, and metrics.
+
+Randomness in a training step (augmentation, dropout, stochastic depth) is seeded from
+(seed, step, rank), so a resumed run repeats an uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from ..data.augment import AugmentConfig, augment_batch
+from .config import RunConfig
+from .mixup import mix_batch
+
+__all__ = ["ClassificationTask", "warmup_cosine"]
+
+
+def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: float) -> float:
+    """LR multiplier: linear warm-up from 0, then cosine decay to ``min_ratio``."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class ClassificationTask(L.LightningModule):
+    """Train / validate a classifier on (uint8 images (B, C, H, W), labels (B,)) batches."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        config: RunConfig,
+        num_classes: int,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+        steps_per_epoch: int,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.config = config
+        self.num_classes = num_classes
+        self.steps_per_epoch = steps_per_epoch
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+        aug = config.augment
+        self.augment = AugmentConfig(aug.translate, aug.hflip, aug.randaug_ops, aug.randaug_magnitude, aug.erase_prob)
+        self.val_accuracy = MulticlassAccuracy(num_classes, average="micro")
+        self.train_accuracy = MulticlassAccuracy(num_classes, average="micro")
+
+    def normalise(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 or [0, 1] float (B, C, H, W) -> normalised float."""
+        x = images.float() / 255 if images.dtype == torch.uint8 else images
+        return (x - self.mean) / self.std
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(self.normalise(images))
+
+    def _step_generator(self) -> torch.Generator:
+        seed = (self.config.trainer.seed * 1_000_003 + self.global_step) * 64 + self.global_rank
+        torch.manual_seed(seed)  # dropout and stochastic depth
+        return torch.Generator(device=self.device).manual_seed(seed)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        images, labels = batch
+        generator = self._step_generator()
+        x = augment_batch(images.float() / 255, self.augment, generator)
+        aug = self.config.augment
+        x, targets = mix_batch(
+            x, labels, self.num_classes, aug.label_smoothing, aug.mixup_alpha, aug.cutmix_alpha,
+            aug.mix_prob, aug.switch_prob, generator,
+        )  # fmt: skip
+        logits = self.model(self.normalise(x))
+        loss = torch.sum(-targets * F.log_softmax(logits, dim=-1), dim=-1).mean()
+        self.train_accuracy(logits.detach(), labels)
+        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
+        self.log("train_acc", self.train_accuracy, on_step=False, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        images, labels = batch
+        logits = self(images)
+        self.val_accuracy(logits, labels)
+        self.log("val_loss", F.cross_entropy(logits, labels), on_epoch=True, sync_dist=True)
+        self.log("val_acc", self.val_accuracy, on_epoch=True, prog_bar=True)
+
+    def configure_optimizers(self) -> dict:
+        optim = self.config.optim
+        skip = set(getattr(self.model, "no_weight_decay", set)())
+        decay, no_decay = [], []
+        for name, param in self.model.named_parameters():
+            if not param.requires_grad:
+                continue
+            # norms, biases and learned tokens are not regularised (DeiT / CrossViT recipe)
+            (no_decay if param.ndim <= 1 or name in skip else decay).append(param)
+        lr = optim.lr
+        if optim.scale_lr_by_batch:
+            lr = lr * self.config.data.batch_size * self.trainer.world_size / 512
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=lr,
+            betas=optim.betas,
+        )
+        total = max(1, optim.epochs * self.steps_per_epoch)
+        warmup = int(optim.warmup_epochs * self.steps_per_epoch)
+        min_ratio = optim.min_lr / lr if lr > 0 else 0.0
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: warmup_cosine(step, warmup, total, min_ratio)
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
