@@ -22,7 +22,9 @@ from dualbranch.train.run import fit
 
 SMALL = [
     "data.name=digits",
-    "model.args={embed_dim: [16, 32], num_heads: [2, 2], patch_size: [2, 4], depth: [[1, 1], [1, 1]]}",
+    # a very small CrossViT with linear patch embeddings for 8×8 inputs
+    "model.args={embed_dim: [16, 32], num_heads: [2, 2], patch_size: [2, 4], img_scale: [1, 1], stem: patch,"
+    " depth: [[1, 1], [1, 1]]}",
     "data.batch_size=64",
     "optim.epochs=2",
     "optim.warmup_epochs=0.5",

@@ -144,6 +144,10 @@ def load_npz(path: str | os.PathLike[str], class_names: tuple[str, ...] | None =
         if isinstance(err, ImageDataError):
             raise
         raise ImageDataError(f"{path}: not a readable .npz file ({err}).") from err
+    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+        # located in the array as the user saved it, before any change of layout
+        where = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
+        raise ImageDataError(f"{path}: x holds NaN or Inf (first at index {where}).")
     if x.ndim == 3:
         x = x[:, None]
     elif x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
@@ -151,9 +155,6 @@ def load_npz(path: str | os.PathLike[str], class_names: tuple[str, ...] | None =
     elif x.ndim != 4:
         raise ImageDataError(f"{path}: x must be (N, H, W), (N, H, W, C) or (N, C, H, W); got {x.shape}.")
     if np.issubdtype(x.dtype, np.floating):
-        if not np.isfinite(x).all():
-            where = np.argwhere(~np.isfinite(x))[0]
-            raise ImageDataError(f"{path}: x holds NaN or Inf (first at index {tuple(where)}).")
         x = x * 255 if x.max() <= 1.0 else x
         x = np.clip(np.round(x), 0, 255)
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):

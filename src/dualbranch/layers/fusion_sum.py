@@ -24,6 +24,7 @@ Shape legend
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable
 
 import torch
@@ -63,7 +64,7 @@ def _pair(source: int, target: int) -> str:
     return f"{source}_to_{target}"
 
 
-class _ProjectedSumLayer(nn.Module):
+class _ProjectedSumLayer(nn.Module, abc.ABC):
     """One fusion layer: x_b + drop_path(Σ_{o≠b} message(o -> b)); the messages use ``projs[o_to_b]``."""
 
     cls_only = False  # messages reach the CLS token alone, (B, 1, D_b), instead of every token
@@ -88,9 +89,9 @@ class _ProjectedSumLayer(nn.Module):
         )
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
+    @abc.abstractmethod
     def message(self, xs: list[torch.Tensor], source: int, target: int) -> torch.Tensor:
         """What branch ``source`` adds to branch ``target``: (B, T_t, D_t) or (B, 1, D_t)."""
-        raise NotImplementedError
 
     def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
         # every branch is updated from the *incoming* tokens, so the branch order does not matter

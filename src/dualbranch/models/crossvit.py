@@ -245,7 +245,12 @@ class CrossViT(MultiBranchModel):
 
     def no_weight_decay(self) -> set[str]:
         """Parameter names that the DeiT/CrossViT recipe excludes from weight decay."""
-        return {name for name, _ in self.named_parameters() if name.startswith(("pos_embed", "cls_token"))}
+        # the branch tokens, and position embeddings a fusion strategy may add (blocks.s.fusion.pos_embed)
+        return {
+            name
+            for name, _ in self.named_parameters()
+            if name.split(".")[-1] in ("pos_embed", "cls_token") or name.startswith(("pos_embed.", "cls_token."))
+        }
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """New per-branch heads for ``num_classes`` (0: no head, forward returns pooled features)."""
@@ -361,6 +366,10 @@ class CrossViT(MultiBranchModel):
         Returns ``maps[b]``: (B, heads, h_o, w_o), the attention of branch b's CLS token over the patch
         grid of branch o = (b + 1) mod n (its weight on itself is left out).
         """
+        if self.config.fusion != "cross_attention":
+            raise ValueError(
+                f"Cross-attention maps exist only for fusion='cross_attention', not {self.config.fusion!r}."
+            )
         stage = self.stage_indices([stage])[0]
         xs = self.embed(x)
         for block in self.blocks[:stage]:

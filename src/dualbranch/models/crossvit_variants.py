@@ -80,20 +80,23 @@ for _name, (_official, _config) in VARIANTS.items():
     tiny={"embed_dim": (32, 64), "num_heads": (2, 2)},
 )
 def crossvit_fmnist(**overrides: Any) -> CrossViT:
-    """A small CrossViT for 28×28 grayscale images (Fashion-MNIST): 4-px and 7-px patch branches.
+    """A small CrossViT† for 28×28 grayscale images (Fashion-MNIST), trained by the README's default run.
 
-    The README's default run trains it. Two branches see the same 28×28 image (no resize): 7×7 and
-    4×4 token grids, widths 64 / 128, K = 3 stages of (1, 3) blocks.
+    Two branches with the three-convolution (†) stem: 4-px patches on the 28×28 image (7×7 tokens,
+    width 64) and 8-px patches on the image resized to 32×32 (4×4 tokens, width 128), K = 3 stages
+    of (1, 2) blocks with MLP ratio 2: 1.37 M parameters, 26 M MACs, sized so 12 epochs fit in
+    30 minutes on a 2-core CPU.
     """
     config = CrossViTConfig(
         img_size=28,
-        img_scale=(1.0, 1.0),
-        patch_size=(4, 7),
+        img_scale=(1.0, 32 / 28),
+        patch_size=(4, 8),
         in_chans=1,
         num_classes=10,
         embed_dim=(64, 128),
-        depth=((1, 3),) * 3,
+        depth=((1, 2),) * 3,
         num_heads=(4, 4),
-        mlp_ratio=(3.0, 3.0),
+        mlp_ratio=(2.0, 2.0),
+        stem="conv3",
     )
     return CrossViT(config, **overrides)

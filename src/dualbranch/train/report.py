@@ -133,7 +133,8 @@ def _mistakes(data: ImageData, logits: torch.Tensor, class_names: list[str], cou
 
 
 def _attention(model: nn.Module, info: Any, data: ImageData, samples: int = 6) -> str | None:
-    if not hasattr(model, "cross_attention_maps"):
+    fusion = getattr(getattr(model, "config", None), "fusion", None)
+    if not hasattr(model, "cross_attention_maps") or fusion not in (None, "cross_attention"):
         return None
     index = torch.linspace(0, len(data) - 1, samples).long()
     images = data.images[index]
