@@ -49,19 +49,23 @@ def _cost(model: str, **args: object) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--hybrid", action="store_true")
-    parser.add_argument("overrides", nargs="*")
+    parser.add_argument("--hybrid", action="store_true", help="also train hybrid_cnn_vit_tiny")
+    parser.add_argument("--fusions", nargs="*", default=list(FUSIONS), help="strategies to train (default: all)")
+    parser.add_argument("overrides", nargs="*", metavar="section.key=value")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="fusion-acc-"))
     candidates = [
         (fusion, "crossvit_fmnist", f"model.args={{fusion: {fusion}, drop_path_rate: 0.05}}", {"fusion": fusion})
-        for fusion in FUSIONS
+        for fusion in args.fusions
     ]
     if args.hybrid:
         candidates.append(("hybrid_cnn_vit_tiny", "hybrid_cnn_vit_tiny", "model.args={}", {}))
     rows = []
     for label, model, model_args, cost_args in candidates:
-        scores = [_run(root, label, model, model_args, seed, args.overrides) for seed in range(args.seeds)]
+        scores = []
+        for seed in range(args.seeds):
+            scores.append(_run(root, label, model, model_args, seed, args.overrides))
+            print(f"RESULT {label} seed {seed}: {scores[-1]:.4f}", flush=True)
         rows.append(
             {
                 "model": label,

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import dualbranch
+from dualbranch.checkpoint import load_checkpoint, save_checkpoint
 
 MODELS = dualbranch.list_models()
 
@@ -91,6 +92,17 @@ def test_intermediates_and_features_only(name):
 
 def _entry_tiny(name: str) -> dict:
     return dualbranch.get_model_entry(name).tiny
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_safetensors_round_trip(name, tmp_path):
+    model, x = _tiny(name)
+    path = save_checkpoint(model.eval(), tmp_path / "weights.safetensors")
+    torch.manual_seed(1)
+    other = dualbranch.create_model(name, **dualbranch.get_model_entry(name).tiny).eval()
+    load_checkpoint(other, path)
+    with torch.no_grad():
+        assert torch.equal(other(x), model(x))
 
 
 @pytest.mark.parametrize("name", MODELS)

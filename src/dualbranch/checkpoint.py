@@ -173,7 +173,10 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike[str]) -> nn.Module
 
 def _config_json(model: nn.Module) -> str:
     config = getattr(model, "config", None)
-    return json.dumps(asdict(config)) if is_dataclass(config) else "{}"
+    if not is_dataclass(config):
+        return "{}"
+    # layer classes in a config (activations, norms) are recorded by name
+    return json.dumps(asdict(config), default=lambda value: getattr(value, "__qualname__", repr(value)))
 
 
 def save_checkpoint(

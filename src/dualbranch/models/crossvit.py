@@ -27,8 +27,9 @@ from torch import nn
 from ..layers.fusion_factory import build_fusion, check_fusion_name
 from ..layers.patch_embed import PatchEmbed, patch_grid_size
 from ..layers.transformer import Block
-from .base import MultiBranchModel, apply_overrides
+from .base import apply_overrides
 from .crossvit_keys import crossvit_keys_from_published, crossvit_keys_to_published
+from .token_model import TokenBranchModel
 
 __all__ = ["CrossViT", "CrossViTConfig", "MultiScaleBlock"]
 
@@ -171,7 +172,7 @@ class MultiScaleBlock(nn.Module):
         return self.fusion([blocks(x) for x, blocks in zip(xs, self.blocks)])
 
 
-class CrossViT(MultiBranchModel):
+class CrossViT(TokenBranchModel):
     """CrossViT with n ≥ 2 branches. Build from a :class:`CrossViTConfig` and/or field overrides.
 
     Input (B, C, H, W) with (H, W) = ``config.img_size``; output logits (B, num_classes), the mean of
@@ -216,11 +217,6 @@ class CrossViT(MultiBranchModel):
         self._init_weights()
 
     # ----------------------------------------------------------------- construction
-    def _make_heads(self, num_classes: int) -> nn.ModuleList:
-        return nn.ModuleList(
-            nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity() for dim in self.config.embed_dim
-        )
-
     def _init_weights(self) -> None:
         # As the official code: truncated normal (std 0.02) for linear layers and the learned tokens,
         # zero biases, unit LayerNorms; convolutions keep PyTorch's default init.
@@ -252,32 +248,7 @@ class CrossViT(MultiBranchModel):
             if name.split(".")[-1] in ("pos_embed", "cls_token") or name.startswith(("pos_embed.", "cls_token."))
         }
 
-    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        """New per-branch heads for ``num_classes`` (0: no head, forward returns pooled features)."""
-        if global_pool is not None:
-            if global_pool not in ("token", "avg"):
-                raise ValueError(f"global_pool must be 'token' or 'avg', got {global_pool!r}.")
-            self.global_pool = global_pool
-        self.num_classes = num_classes
-        device = self.cls_token[0].device
-        self.head = self._make_heads(num_classes).to(device)
-        for head in self.head:
-            if isinstance(head, nn.Linear):
-                nn.init.trunc_normal_(head.weight, std=0.02)
-                nn.init.zeros_(head.bias)
-
-    # ----------------------------------------------------------------- forward
-    def _check_input(self, x: torch.Tensor) -> None:
-        expected = self.input_shape
-        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(
-                f"{type(self).__name__} expects input of shape (batch, {expected[0]}, {expected[1]}, "
-                f"{expected[2]}) (channels, height, width), got {tuple(x.shape)}. Resize the images to "
-                f"{expected[1]}×{expected[2]}, or build the model with img_size=(H, W) and "
-                f"in_chans=C to match your data."
-            )
-
-    def embed(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def embed_tokens(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Patch tokens with CLS and position embeddings: (B, C, H, W) -> list of (B, T_b, D_b)."""
         self._check_input(x)
         batch = x.shape[0]
@@ -291,73 +262,12 @@ class CrossViT(MultiBranchModel):
             tokens.append(self.pos_drop(torch.cat([cls, patches], dim=1) + self.pos_embed[b]))
         return tokens
 
-    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """(B, C, H, W) -> list of n normalised token tensors (B, T_b, D_b); index 0 is the CLS token."""
-        xs = self.embed(x)
-        for stage in self.blocks:
-            xs = stage(xs)
-        return [norm(t) for norm, t in zip(self.norm, xs)]
+    def stage_modules(self) -> nn.ModuleList:
+        return self.blocks
 
-    def forward_head(self, features: list[torch.Tensor], pre_logits: bool = False) -> torch.Tensor:
-        """Pool each branch (CLS or patch mean), then the mean of the branch heads: (B, num_classes).
-
-        With ``pre_logits=True`` (or no head) returns the pooled branches concatenated:
-        (B, num_features) with num_features = Σ D_b.
-        """
-        pooled = [t[:, 1:].mean(dim=1) if self.global_pool == "avg" else t[:, 0] for t in features]
-        pooled = [self.head_drop(p) for p in pooled]
-        if pre_logits or self.num_classes == 0:
-            return torch.cat(pooled, dim=1)
-        return torch.stack([head(p) for head, p in zip(self.head, pooled)]).mean(dim=0)
-
-    # ----------------------------------------------------------------- intermediates
     def token_grid(self, branch: int) -> tuple[int, int]:
         """(h_b, w_b), the patch-token grid of a branch."""
         return self.patch_embed[branch].grid_size  # type: ignore[return-value]
-
-    def tokens_to_map(self, branch: int, tokens: torch.Tensor) -> torch.Tensor:
-        """Patch tokens of a branch as a 2-D map: (B, T_b, D_b) -> (B, D_b, h_b, w_b) (CLS dropped)."""
-        batch, _, width = tokens.shape
-        height, width_grid = self.token_grid(branch)
-        # (B, N_b, D_b) -> (B, D_b, N_b) -> (B, D_b, h_b, w_b)
-        return tokens[:, 1:].transpose(1, 2).reshape(batch, width, height, width_grid)
-
-    def forward_intermediates(
-        self,
-        x: torch.Tensor,
-        indices: int | list[int] | None = None,
-        norm: bool = False,
-        output_fmt: Literal["NCHW", "NLC"] = "NCHW",
-        intermediates_only: bool = False,
-    ) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]] | list[list[torch.Tensor]]:
-        """Outputs of chosen stages, per branch.
-
-        Args:
-            indices: None (every stage), an int n (the last n stages) or a list of stage indices.
-            norm: apply the final per-branch LayerNorm to the intermediates.
-            output_fmt: "NCHW" gives patch-token maps (B, D_b, h_b, w_b); "NLC" the raw tokens
-                (B, T_b, D_b) with the CLS token first.
-            intermediates_only: return only the intermediates (and stop after the last one needed).
-
-        Returns:
-            ``intermediates[k][b]`` for the k-th chosen stage and branch b, preceded by the final
-            features (as ``forward_features``) unless ``intermediates_only``.
-        """
-        if output_fmt not in ("NCHW", "NLC"):
-            raise ValueError(f"output_fmt must be 'NCHW' or 'NLC', got {output_fmt!r}.")
-        take = self.stage_indices(indices)
-        xs = self.embed(x)
-        intermediates: list[list[torch.Tensor]] = []
-        for i, stage in enumerate(self.blocks):
-            xs = stage(xs)
-            if i in take:
-                outs = [self.norm[b](t) if norm else t for b, t in enumerate(xs)]
-                if output_fmt == "NCHW":
-                    outs = [self.tokens_to_map(b, t) for b, t in enumerate(outs)]
-                intermediates.append(outs)
-                if intermediates_only and i == take[-1]:
-                    return intermediates
-        return [n(t) for n, t in zip(self.norm, xs)], intermediates
 
     @torch.no_grad()
     def cross_attention_maps(self, x: torch.Tensor, stage: int = -1) -> list[torch.Tensor]:
@@ -371,7 +281,7 @@ class CrossViT(MultiBranchModel):
                 f"Cross-attention maps exist only for fusion='cross_attention', not {self.config.fusion!r}."
             )
         stage = self.stage_indices([stage])[0]
-        xs = self.embed(x)
+        xs = self.embed_tokens(x)
         for block in self.blocks[:stage]:
             xs = block(xs)
         target = self.blocks[stage]
