@@ -122,7 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train from a YAML config plus section.key=value overrides, e.g. "
         "`dualbranch fit optim.epochs=5 data.name=digits`.",
     )
-    fit.add_argument("--config", help="YAML file (default: the built-in Fashion-MNIST config)")
+    fit.add_argument(
+        "--config",
+        help="YAML file, or the name of a built-in config (fashion_mnist, basicmotions, japanesevowels, "
+        "eegbci_s001); default: fashion_mnist",
+    )
     fit.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     fit.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
     fit.add_argument("--overwrite", action="store_true", help="replace an existing run folder of the same name")
@@ -134,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("overrides", nargs="*", metavar="section.key=value", help="e.g. data.test_path=holdout/")
     test.set_defaults(func=_cmd_test)
 
-    predict = commands.add_parser("predict", help="classify image files, folders or an .npz with a trained run")
+    predict = commands.add_parser(
+        "predict", help="classify image files, folders or an .npz (images, or signals x (n, C, T)) with a trained run"
+    )
     predict.add_argument("run", metavar="RUN_DIR")
     predict.add_argument("inputs", nargs="+", metavar="INPUT")
     predict.add_argument("--output", help="CSV file to write (default: print to stdout)")

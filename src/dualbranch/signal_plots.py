@@ -31,6 +31,7 @@ def plot_channel_weights(
     ax: Any = None,
     title: str = "Channel attention",
     kind: str = "auto",
+    vlim: tuple[float, float] | None = None,
 ) -> Any:
     """Draw one weight per channel; returns the matplotlib Figure.
 
@@ -40,6 +41,8 @@ def plot_channel_weights(
         ch_names: bar labels when there is no ``chs_info``.
         ax: matplotlib Axes to draw into (a new figure otherwise).
         kind: "auto", "topomap" or "bar".
+        vlim: the topomap's colour range (default: MNE's, from 0 for positive weights); pass the data's
+            (min, max) to show small differences between near-uniform weights.
     """
     import matplotlib.pyplot as plt
 
@@ -66,7 +69,7 @@ def plot_channel_weights(
         with info._unlock():
             for target, source in zip(info["chs"], chs_info):  # type: ignore[arg-type]
                 target["loc"] = np.asarray(source["loc"], dtype=float).copy()
-        image, _ = mne.viz.plot_topomap(values, info, axes=ax, show=False, cmap="viridis")
+        image, _ = mne.viz.plot_topomap(values, info, axes=ax, show=False, cmap="viridis", vlim=vlim or (None, None))
         ax.figure.colorbar(image, ax=ax, shrink=0.7)
     else:
         names = ch_names or ([ch["ch_name"] for ch in chs_info] if chs_info else None)

@@ -143,6 +143,30 @@ class DBConformer(SignalModel):
         self._init_weights()
 
     # ----------------------------------------------------------------- construction
+    @staticmethod
+    def sizes_for_length(n_times: int) -> dict[str, int]:
+        """Kernel and patch sizes that fit ``n_times`` samples: {} (the paper's sizes) from 500 samples.
+
+        The paper's sizes (patch 50, temporal kernel 63, spatial kernel 25 stride 5) are for 1001
+        samples, i.e. 20 temporal tokens. A shorter input keeps at least ten temporal tokens: the
+        patch shrinks to T // 10, the depthwise kernel keeps the paper's ratio to the patch (63 / 50,
+        rounded to odd, at least 3), and the per-channel convolution spans about a quarter of the
+        input (at most 25, at least 3) with a fifth of its length as stride. BasicMotions (T = 100)
+        gets patch 10, kernel 13, spatial 25 / 5; JapaneseVowels (T = 29, padded) patch 2, kernel 3,
+        spatial 7 / 1.
+        """
+        if n_times >= 500:
+            return {}
+        patch = max(1, n_times // 10)
+        temporal = max(3, 2 * round(0.63 * patch) + 1)
+        spatial = max(3, min(25, n_times // 4))
+        return {
+            "patch_size": patch,
+            "temporal_kernel": temporal,
+            "spatial_kernel": spatial,
+            "spatial_stride": max(1, spatial // 5),
+        }
+
     def _make_head(self, n_outputs: int) -> nn.Module:
         """The MLP head on the fused (B, 2D) vector; Identity when ``n_outputs == 0``."""
         if n_outputs == 0:

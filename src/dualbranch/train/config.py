@@ -22,16 +22,19 @@ __all__ = [
     "AugmentSection",
     "ConfigError",
     "DataSection",
+    "EvaluationSection",
     "ModelSection",
     "OptimSection",
     "OutputSection",
     "RunConfig",
+    "SignalSection",
     "TrainerSection",
     "config_to_dict",
     "load_config",
 ]
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "fashion_mnist.yaml"
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+DEFAULT_CONFIG = CONFIG_DIR / "fashion_mnist.yaml"
 
 
 class ConfigError(ValueError):
@@ -47,7 +50,8 @@ class ModelSection:
 
 @dataclass
 class DataSection:
-    name: str = "fashion_mnist"  # fashion_mnist | digits | image_folder | npz
+    # images: fashion_mnist | digits | image_folder | npz; signals (see SignalSection): eegbci | uea | signal_npz
+    name: str = "fashion_mnist"
     path: str | None = None  # folder or .npz file for image_folder / npz
     val_path: str | None = None  # a separate validation folder / file (else split by val_ratio)
     test_path: str | None = None  # a separate test folder / file (fashion_mnist/digits have their own)
@@ -116,6 +120,33 @@ class OutputSection:
 
 
 @dataclass
+class SignalSection:
+    """Options of the signal datasets (data.name eegbci | uea | signal_npz); ignored by image runs."""
+
+    uea_name: str | None = None  # uea: a set bundled with aeon, e.g. BasicMotions, JapaneseVowels
+    subjects: list[int] = field(default_factory=lambda: [1])  # eegbci: subject numbers 1–109
+    task: str = "imagined_left_right"  # eegbci: imagined_left_right | real_left_right | imagined_fists_feet | ...
+    l_freq: float | None = 7.0  # eegbci band-pass, Hz
+    h_freq: float | None = 30.0
+    tmin: float = 0.0  # eegbci epoch window around the cue, seconds
+    tmax: float = 4.0
+    resample: float | None = None  # eegbci: new sampling rate, Hz
+    length_policy: str = "pad"  # unequal lengths: pad (zeros at the end + mask) | resample | error
+    length: int | None = None  # bring every series to this many samples (default: the longest)
+    alignment: str = "none"  # none | euclidean (per subject; test trials aligned online)
+    standardize: str = "channel"  # channel (mean/std per channel from training data) | trial | none
+
+
+@dataclass
+class EvaluationSection:
+    """How a signal run is evaluated: one train/test split, or a protocol with one model per fold."""
+
+    protocol: str = "none"  # none (the data's own test split) | holdout | kfold | loso
+    folds: int = 5  # kfold: number of stratified folds
+    test_fraction: float = 0.2  # holdout: last share of each subject's trials
+
+
+@dataclass
 class RunConfig:
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
@@ -123,6 +154,8 @@ class RunConfig:
     augment: AugmentSection = field(default_factory=AugmentSection)
     trainer: TrainerSection = field(default_factory=TrainerSection)
     output: OutputSection = field(default_factory=OutputSection)
+    signal: SignalSection = field(default_factory=SignalSection)
+    evaluation: EvaluationSection = field(default_factory=EvaluationSection)
 
 
 # ---------------------------------------------------------------------------- parsing
@@ -156,6 +189,10 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         if not isinstance(value, (list, tuple)) or len(value) != len(items):
             raise ConfigError(f"{where}: expected a list of {len(items)} values, got {value!r}.")
         return tuple(_coerce(v, t, f"{where}[{i}]") for i, (v, t) in enumerate(zip(value, items)))
+    if origin is list:
+        (item,) = typing.get_args(annotation)
+        values = value if isinstance(value, (list, tuple)) else [value]  # one value is a list of one
+        return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(values)]
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}.")
@@ -217,11 +254,17 @@ def _override_to_dict(item: str) -> dict[str, Any]:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """The default config, updated from a YAML file (if any), then from ``section.key=value`` overrides."""
+    """The default config, updated from a YAML file (if any), then from ``section.key=value`` overrides.
+
+    ``path`` may also name a built-in config (a file in ``dualbranch/configs``), e.g. "basicmotions".
+    """
     config = RunConfig()
     source = Path(path) if path is not None else DEFAULT_CONFIG
+    if not source.is_file() and (CONFIG_DIR / f"{source.name}.yaml").is_file() and source.name == str(path):
+        source = CONFIG_DIR / f"{source.name}.yaml"
     if not source.is_file():
-        raise ConfigError(f"Config file {source} does not exist.")
+        builtin = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+        raise ConfigError(f"Config file {source} does not exist (built-in configs: {builtin}).")
     try:
         values = yaml.safe_load(source.read_text()) or {}
     except yaml.YAMLError as err:

@@ -21,7 +21,7 @@ from ..data.images import (
 )
 from .config import ConfigError, DataSection
 
-__all__ = ["DATASETS", "ImageDataModule", "Splits", "load_splits", "stratified_split"]
+__all__ = ["DATASETS", "ImageDataModule", "Splits", "TensorDataModule", "load_splits", "stratified_split"]
 
 DATASETS = ("fashion_mnist", "digits", "image_folder", "npz")
 log = logging.getLogger(__name__)
@@ -119,30 +119,40 @@ def load_splits(section: DataSection, seed: int) -> Splits:
 
 
 class _Tensors(Dataset):
-    def __init__(self, data: ImageData) -> None:
-        self.data = data
+    def __init__(self, inputs: torch.Tensor, labels: torch.Tensor) -> None:
+        self.inputs, self.labels = inputs, labels
 
     def __len__(self) -> int:
-        return len(self.data)
+        return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.data.images[index], self.data.labels[index]
+        return self.inputs[index], self.labels[index]
 
 
-class ImageDataModule(L.LightningDataModule):
-    """Loaders over in-memory uint8 images. Shards by rank itself, so one process and several see
-    the same global batches (the sampler's order depends on the seed and epoch only)."""
+class TensorDataModule(L.LightningDataModule):
+    """Loaders over in-memory (inputs (N, ...), labels (N,)) tensors, images or signals alike.
 
-    def __init__(self, splits: Splits, section: DataSection, seed: int) -> None:
+    Shards by rank itself, so one process and several see the same global batches (the sampler's
+    order depends on the seed and epoch only). ``val`` may be None: no validation.
+    """
+
+    def __init__(
+        self,
+        train: tuple[torch.Tensor, torch.Tensor],
+        val: tuple[torch.Tensor, torch.Tensor] | None,
+        section: DataSection,
+        seed: int,
+    ) -> None:
         super().__init__()
-        self.splits, self.section, self.seed = splits, section, seed
+        self.train_data, self.val_data, self.section, self.seed = train, val, section, seed
 
-    def _loader(self, data: ImageData, batch_size: int, shuffle: bool) -> DataLoader:
+    def _loader(self, data: tuple[torch.Tensor, torch.Tensor], batch_size: int, shuffle: bool) -> DataLoader:
         world = self.trainer.world_size if self.trainer else 1
         rank = self.trainer.global_rank if self.trainer else 0
-        sampler = DistributedSampler(_Tensors(data), num_replicas=world, rank=rank, shuffle=shuffle, seed=self.seed)
+        dataset = _Tensors(*data)
+        sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=shuffle, seed=self.seed)
         return DataLoader(
-            _Tensors(data),
+            dataset,
             batch_size=batch_size,
             sampler=sampler,
             num_workers=self.section.num_workers,
@@ -150,7 +160,16 @@ class ImageDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.splits.train, self.section.batch_size, self.section.shuffle)
+        return self._loader(self.train_data, self.section.batch_size, self.section.shuffle)
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.splits.val, self.section.eval_batch_size, False)
+    def val_dataloader(self) -> DataLoader | list:
+        return [] if self.val_data is None else self._loader(self.val_data, self.section.eval_batch_size, False)
+
+
+class ImageDataModule(TensorDataModule):
+    """Loaders over the in-memory uint8 images of :class:`Splits`."""
+
+    def __init__(self, splits: Splits, section: DataSection, seed: int) -> None:
+        train, val = (splits.train.images, splits.train.labels), (splits.val.images, splits.val.labels)
+        super().__init__(train, val, section, seed)
+        self.splits = splits

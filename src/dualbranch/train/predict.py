@@ -1,4 +1,5 @@
-"""Predictions of a trained run on new images: files, folders (recursively) or an ``.npz`` of arrays."""
+"""Predictions of a trained run on new images: files, folders (recursively) or an ``.npz`` of arrays
+(signal runs: an ``.npz`` of signals, :mod:`.signal_predict`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import torch
 
 from ..data.images import IMAGE_SUFFIXES, ImageDataError, _open_image, load_npz
 from .run import load_run_model
+from .signal_predict import predict_signal
+from .signal_run import is_signal_run
 
 __all__ = ["predict"]
 
@@ -39,6 +42,8 @@ def predict(
     top_k: int = 1,
 ) -> list[dict[str, object]]:
     """Classify ``inputs`` with a run's best model; write a CSV (``output``) and return the rows."""
+    if is_signal_run(run_dir):  # signals: an .npz of (n, C, T), see signal_predict
+        return predict_signal(run_dir, inputs, output, batch_size, top_k)
     model, info = load_run_model(run_dir)
     channels, height, width = info.input_shape
     mode = "L" if channels == 1 else "RGB"

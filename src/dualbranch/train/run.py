@@ -156,13 +156,17 @@ def fit(config: RunConfig, resume: str | os.PathLike[str] | None = None, callbac
     Lightning callbacks of your own.
     """
     import lightning as L
-    from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint, TQDMProgressBar
-    from lightning.pytorch.loggers import CSVLogger
 
-    from .callbacks import EpochSummary
     from .datamodule import ImageDataModule, load_splits
+    from .engine import make_trainer, restore_best
+    from .inputs import ImageInputs
+    from .signal_data import is_signal_config
     from .task import ClassificationTask
 
+    if is_signal_config(config):
+        from .signal_run import fit_signal
+
+        return fit_signal(config, resume, callbacks)
     if resume is not None:
         run_dir = Path(resume)
         last = run_dir / "checkpoints" / "last.ckpt"
@@ -195,45 +199,13 @@ def fit(config: RunConfig, resume: str | os.PathLike[str] | None = None, callbac
     datamodule = ImageDataModule(splits, config.data, trainer_cfg.seed)
     global_batch = config.data.batch_size * trainer_cfg.devices * trainer_cfg.num_nodes
     steps_per_epoch = -(-len(splits.train) // global_batch)
-    task = ClassificationTask(model, config, len(splits.class_names), tuple(mean), tuple(std), steps_per_epoch)
-    callbacks = [
-        ModelCheckpoint(run_dir / "checkpoints", filename="best", monitor="val_acc", mode="max"),
-        # a separate "latest" checkpoint, rewritten after every epoch, to resume from
-        ModelCheckpoint(
-            run_dir / "checkpoints", filename="last", save_on_train_epoch_end=True, enable_version_counter=False
-        ),
-        EpochSummary(run_dir),
-        *(callbacks or []),
-    ]
-    if trainer_cfg.progress_bar:
-        callbacks.append(TQDMProgressBar(leave=False))
-    if config.optim.ema:
-        callbacks.append(EMAWeightAveraging(decay=config.optim.ema_decay))
-    trainer = L.Trainer(
-        accelerator=trainer_cfg.accelerator,
-        devices=trainer_cfg.devices,
-        num_nodes=trainer_cfg.num_nodes,
-        strategy=trainer_cfg.strategy,
-        precision=trainer_cfg.precision,  # type: ignore[arg-type]
-        max_epochs=config.optim.epochs,
-        max_time=trainer_cfg.max_time,
-        gradient_clip_val=config.optim.grad_clip,
-        deterministic=trainer_cfg.deterministic,
-        logger=CSVLogger(run_dir, name="", version="logs"),
-        callbacks=callbacks,
-        log_every_n_steps=trainer_cfg.log_every_n_steps,
-        enable_progress_bar=trainer_cfg.progress_bar,
-        enable_model_summary=False,
-        use_distributed_sampler=False,  # the datamodule shards by rank itself
-        num_sanity_val_steps=0,
-    )
+    inputs = ImageInputs(tuple(mean), tuple(std), config.augment)
+    task = ClassificationTask(model, config, len(splits.class_names), inputs, steps_per_epoch)
+    trainer = make_trainer(config, run_dir, callbacks)
     trainer.fit(task, datamodule=datamodule, ckpt_path=last)
     if not trainer.is_global_zero:
         return run_dir
-    best = run_dir / "checkpoints" / "best.ckpt"
-    if best.is_file():
-        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-        task.load_state_dict(state)
+    restore_best(task, run_dir)
     save_checkpoint(model, run_dir / "model.safetensors", metadata={"model": config.model.name})
     test(run_dir, splits=splits, model=model, config=config)
     return run_dir
@@ -254,9 +226,14 @@ def test(
     """Evaluate a run's best model on its test data (validation data if it has none); write metrics and report."""
     from .datamodule import load_splits
     from .report import write_report
+    from .signal_data import is_signal_config
 
     run_dir = Path(run_dir)
     config = config or load_config(run_dir / "config.yaml")
+    if is_signal_config(config):
+        from .signal_run import test_signal
+
+        return test_signal(run_dir, config)
     if model is None:
         model, info = load_run_model(run_dir)
     else:

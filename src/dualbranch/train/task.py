@@ -1,8 +1,9 @@
 """The Lightning task around any dualbranch classifier: the DeiT/CrossViT training recipe.
 
-The model stays a plain ``nn.Module`` (``task.model``); this wrapper adds the input pipeline
-(uint8 -> float, batched augmentation, normalisation), Mixup/CutMix with label smoothing, AdamW with
-a warm-up + cosine schedule and no weight decay on norms, biases and learned tokens, and metrics.
+The model stays a plain ``nn.Module`` (``task.model``); this wrapper adds an input pipeline
+(:mod:`.inputs`: for images uint8 -> float, batched augmentation, Mixup/CutMix, normalisation; for
+signals nothing but label smoothing), AdamW with a warm-up + cosine schedule and no weight decay on
+norms, biases and learned tokens, and metrics.
 
 Randomness in a training step (augmentation, dropout, stochastic depth) is seeded from
 (seed, step, rank), so a resumed run repeats an uninterrupted one exactly.
@@ -18,9 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from ..data.augment import AugmentConfig, augment_batch
 from .config import RunConfig
-from .mixup import mix_batch
+from .inputs import InputPipeline
 
 __all__ = ["ClassificationTask", "warmup_cosine"]
 
@@ -34,15 +34,15 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: flo
 
 
 class ClassificationTask(L.LightningModule):
-    """Train / validate a classifier on (uint8 images (B, C, H, W), labels (B,)) batches."""
+    """Train / validate a classifier on (inputs, labels (B,)) batches; ``inputs`` turns the loader's
+    batches (uint8 images (B, C, H, W) or signals (B, C, T)) into model input."""
 
     def __init__(
         self,
         model: nn.Module,
         config: RunConfig,
         num_classes: int,
-        mean: tuple[float, ...],
-        std: tuple[float, ...],
+        inputs: InputPipeline,
         steps_per_epoch: int,
     ) -> None:
         super().__init__()
@@ -50,20 +50,12 @@ class ClassificationTask(L.LightningModule):
         self.config = config
         self.num_classes = num_classes
         self.steps_per_epoch = steps_per_epoch
-        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
-        aug = config.augment
-        self.augment = AugmentConfig(aug.translate, aug.hflip, aug.randaug_ops, aug.randaug_magnitude, aug.erase_prob)
+        self.inputs = inputs
         self.val_accuracy = MulticlassAccuracy(num_classes, average="micro")
         self.train_accuracy = MulticlassAccuracy(num_classes, average="micro")
 
-    def normalise(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 or [0, 1] float (B, C, H, W) -> normalised float."""
-        x = images.float() / 255 if images.dtype == torch.uint8 else images
-        return (x - self.mean) / self.std
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.model(self.normalise(images))
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.model(self.inputs.prepare(batch))
 
     def _step_generator(self) -> torch.Generator:
         seed = (self.config.trainer.seed * 1_000_003 + self.global_step) * 64 + self.global_rank
@@ -71,15 +63,9 @@ class ClassificationTask(L.LightningModule):
         return torch.Generator(device=self.device).manual_seed(seed)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        images, labels = batch
-        generator = self._step_generator()
-        x = augment_batch(images.float() / 255, self.augment, generator)
-        aug = self.config.augment
-        x, targets = mix_batch(
-            x, labels, self.num_classes, aug.label_smoothing, aug.mixup_alpha, aug.cutmix_alpha,
-            aug.mix_prob, aug.switch_prob, generator,
-        )  # fmt: skip
-        logits = self.model(self.normalise(x))
+        inputs, labels = batch
+        x, targets = self.inputs.train_batch(inputs, labels, self.num_classes, self._step_generator())
+        logits = self.model(x)
         loss = torch.sum(-targets * F.log_softmax(logits, dim=-1), dim=-1).mean()
         self.train_accuracy(logits.detach(), labels)
         self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
@@ -87,8 +73,8 @@ class ClassificationTask(L.LightningModule):
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        images, labels = batch
-        logits = self(images)
+        inputs, labels = batch
+        logits = self(inputs)
         self.val_accuracy(logits, labels)
         self.log("val_loss", F.cross_entropy(logits, labels), on_epoch=True, sync_dist=True)
         self.log("val_acc", self.val_accuracy, on_epoch=True, prog_bar=True)

@@ -1,0 +1,75 @@
+"""The Lightning trainer every run uses (images and signals alike), and restoring its best weights.
+
+One place decides the checkpoints (``best`` by validation accuracy, ``last`` to resume from), the
+epoch summary, the logger and the trainer flags, so an image run and every fold of a signal run
+are trained the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .config import RunConfig
+
+__all__ = ["make_trainer", "restore_best"]
+
+
+def make_trainer(config: RunConfig, out_dir: Path, callbacks: list | None = None, validate: bool = True) -> Any:
+    """A ``lightning.Trainer`` writing checkpoints, ``history.jsonl`` and ``logs/`` under ``out_dir``.
+
+    ``validate=False`` trains without a validation set: no ``best`` checkpoint is kept, so the
+    model of the last epoch is the result.
+    """
+    import lightning as L
+    from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint, TQDMProgressBar
+    from lightning.pytorch.loggers import CSVLogger
+
+    from .callbacks import EpochSummary
+
+    trainer_cfg = config.trainer
+    checkpoints = out_dir / "checkpoints"
+    every: list = []
+    if validate:
+        every.append(ModelCheckpoint(checkpoints, filename="best", monitor="val_acc", mode="max"))
+    every += [
+        # a separate "latest" checkpoint, rewritten after every epoch, to resume from
+        ModelCheckpoint(checkpoints, filename="last", save_on_train_epoch_end=True, enable_version_counter=False),
+        EpochSummary(out_dir),
+        *(callbacks or []),
+    ]
+    if trainer_cfg.progress_bar:
+        every.append(TQDMProgressBar(leave=False))
+    if config.optim.ema:
+        every.append(EMAWeightAveraging(decay=config.optim.ema_decay))
+    return L.Trainer(
+        accelerator=trainer_cfg.accelerator,
+        devices=trainer_cfg.devices,
+        num_nodes=trainer_cfg.num_nodes,
+        strategy=trainer_cfg.strategy,
+        precision=trainer_cfg.precision,  # type: ignore[arg-type]
+        max_epochs=config.optim.epochs,
+        max_time=trainer_cfg.max_time,
+        gradient_clip_val=config.optim.grad_clip,
+        deterministic=trainer_cfg.deterministic,
+        logger=CSVLogger(out_dir, name="", version="logs"),
+        callbacks=every,
+        log_every_n_steps=trainer_cfg.log_every_n_steps,
+        enable_progress_bar=trainer_cfg.progress_bar,
+        enable_model_summary=False,
+        use_distributed_sampler=False,  # the datamodule shards by rank itself
+        num_sanity_val_steps=0,
+        limit_val_batches=None if validate else 0,
+    )
+
+
+def restore_best(task: nn.Module, out_dir: Path) -> bool:
+    """Load ``checkpoints/best.ckpt`` into ``task`` when there is one; True if it was loaded."""
+    best = out_dir / "checkpoints" / "best.ckpt"
+    if not best.is_file():
+        return False
+    task.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
+    return True
