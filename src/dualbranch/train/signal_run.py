@@ -115,12 +115,13 @@ def fit_signal(config: RunConfig, resume: str | os.PathLike[str] | None = None, 
     """
     from .run import _is_primary_process, _prepare_run_dir
 
-    run_dir = Path(resume) if resume is not None else _prepare_run_dir(config)
     if config.trainer.threads:
         torch.set_num_threads(config.trainer.threads)
+    # data, folds and model arguments first: a config mistake stops the run before a folder is made
     source = load_signal_source(config)
     folds = make_folds(config, source)
     args = signal_model_args(config, source.data)
+    run_dir = Path(resume) if resume is not None else _prepare_run_dir(config)
     if resume is None and _is_primary_process():
         (run_dir / "config.yaml").write_text(dump_config(config))
         info = {
