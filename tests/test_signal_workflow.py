@@ -233,6 +233,13 @@ def test_signal_config_errors_name_the_key(tmp_path, overrides, message):
     assert not any(tmp_path.iterdir())  # refused before a run folder was made
 
 
+def test_image_runs_refuse_signal_options(tmp_path):
+    for override in ("evaluation.protocol=kfold", "signal.alignment=euclidean"):
+        with pytest.raises(ConfigError, match="signal datasets"):
+            fit(load_config(None, [f"output.root={tmp_path}", override]))
+    assert not any(tmp_path.iterdir())
+
+
 def test_builtin_config_names():
     assert load_config("japanesevowels").signal.uea_name == "JapaneseVowels"
     assert load_config("eegbci_s001").evaluation.protocol == "kfold"

@@ -9,6 +9,9 @@ A run folder holds:
     model.safetensors   the best weights, loadable without Lightning
     metrics.json        test metrics (accuracy, balanced accuracy, per class, confusion matrix)
     report.html         learning curves, confusion matrix, hardest mistakes, cross-attention maps
+
+Signal datasets (``data.name`` eegbci | uea | signal_npz) go through :mod:`.signal_run` instead:
+one model per fold of ``evaluation.protocol``, with the folder layout described there.
 """
 
 from __future__ import annotations
@@ -160,13 +163,14 @@ def fit(config: RunConfig, resume: str | os.PathLike[str] | None = None, callbac
     from .datamodule import ImageDataModule, load_splits
     from .engine import make_trainer, restore_best
     from .inputs import ImageInputs
-    from .signal_data import is_signal_config
+    from .signal_data import is_signal_config, refuse_signal_options
     from .task import ClassificationTask
 
     if is_signal_config(config):
         from .signal_run import fit_signal
 
         return fit_signal(config, resume, callbacks)
+    refuse_signal_options(config)
     if resume is not None:
         run_dir = Path(resume)
         last = run_dir / "checkpoints" / "last.ckpt"

@@ -40,6 +40,7 @@ __all__ = [
     "load_signal_source",
     "make_folds",
     "plain_chs_info",
+    "refuse_signal_options",
 ]
 
 SIGNAL_DATASETS = ("eegbci", "uea", "signal_npz")
@@ -71,6 +72,19 @@ def check_signal_config(config: RunConfig) -> None:
         raise ConfigError(
             f"data.val_ratio must be in [0, 1) for signals (0: no validation), got {config.data.val_ratio}."
         )
+
+
+def refuse_signal_options(config: RunConfig) -> None:
+    """An image run must not carry signal or evaluation options it would silently ignore."""
+    from .config import EvaluationSection, SignalSection
+
+    for section, default in (("signal", SignalSection()), ("evaluation", EvaluationSection())):
+        changed = [k for k, v in vars(getattr(config, section)).items() if getattr(default, k) != v]
+        if changed:
+            raise ConfigError(
+                f"{section}.{changed[0]} applies to signal datasets ({', '.join(SIGNAL_DATASETS)}) only; "
+                f"data.name={config.data.name} is an image dataset. Remove it."
+            )
 
 
 def plain_chs_info(chs_info: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
