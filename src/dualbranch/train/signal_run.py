@@ -176,10 +176,14 @@ def signal_logits(model: nn.Module, x: np.ndarray, batch_size: int = 256) -> tor
     return torch.cat([model(torch.from_numpy(x[i : i + batch_size])) for i in range(0, len(x), batch_size)])
 
 
-def _channel_weights(model: nn.Module, x: np.ndarray) -> np.ndarray | None:
+def _channel_weights(model: nn.Module, x: np.ndarray, batch_size: int = 256) -> np.ndarray | None:
+    """(C,) mean channel-attention weight over examples (n, C, T); None for models without it."""
     if not hasattr(model, "channel_attention_weights"):
         return None
-    return model.channel_attention_weights(torch.from_numpy(x)).mean(dim=0).numpy()
+    weights = [
+        model.channel_attention_weights(torch.from_numpy(x[i : i + batch_size])) for i in range(0, len(x), batch_size)
+    ]
+    return torch.cat(weights).mean(dim=0).numpy()
 
 
 def test_signal(
