@@ -48,7 +48,7 @@ def _png(fig: plt.Figure) -> str:
     return '<img src="data:image/png;base64,' + base64.b64encode(buffer.getvalue()).decode() + '">'
 
 
-def _curves(history: list[dict]) -> str:
+def _curves(history: list[dict], train_label: str = "train (augmented)") -> str:
     if not history:
         return '<p class="note">No epoch history (the run was not trained here).</p>'
     epochs = [row["epoch"] for row in history]
@@ -57,7 +57,7 @@ def _curves(history: list[dict]) -> str:
         values = [row.get(key) for row in history]
         if any(v is not None for v in values):
             loss_ax.plot(epochs, values, marker="o", ms=3, label=label)
-    for key, label in (("train_acc", "train (augmented)"), ("val_acc", "validation")):
+    for key, label in (("train_acc", train_label), ("val_acc", "validation")):
         values = [None if row.get(key) is None else 100 * row[key] for row in history]
         if any(v is not None for v in values):
             acc_ax.plot(epochs, values, marker="o", ms=3, label=label)

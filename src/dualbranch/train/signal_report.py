@@ -112,7 +112,7 @@ def write_signal_report(run_dir: Path, info: dict[str, Any], metrics: dict[str, 
         + "</div>",
         "<h2>Learning curves</h2>",
         f'<p class="note">Mean over {len(folds)} folds.</p>' if len(folds) > 1 else "",
-        _curves(history),
+        _curves(history, train_label="train"),  # signals are not augmented
         "<h2>Per-fold results</h2>",
         '<p class="note">Each fold is scored by its own model on its held-out examples; std is over folds.</p>',
         _fold_table(metrics),
