@@ -5,10 +5,14 @@ A run folder holds:
     run.json            what the data decided: classes, input shape, normalisation, model arguments
     history.jsonl       one line per epoch (the report's learning curves)
     logs/metrics.csv    Lightning's step-level log
-    checkpoints/        last.ckpt (resume) and best.ckpt (best validation accuracy)
+    checkpoints/        last.ckpt (resume) and best.ckpt (best validation accuracy), each with a
+                        .sha256 sidecar; written atomically, verified on load (checkpoint_io.py)
     model.safetensors   the best weights, loadable without Lightning
     metrics.json        test metrics (accuracy, balanced accuracy, per class, confusion matrix)
     report.html         learning curves, confusion matrix, hardest mistakes, cross-attention maps
+
+Every file is written atomically (safe_io.py): a crash, a full disk or a denied permission raises a
+WriteError naming the file and leaves the files written before it intact.
 """
 
 from __future__ import annotations
@@ -26,12 +30,16 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..checkpoint import load_checkpoint, save_checkpoint
+from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..data.images import ImageData
 from ..registry import create_model, get_model_entry
+from ..safe_io import atomic_write_text
+from .checkpoint_io import ChecksummedCheckpointIO, load_training_checkpoint, verify_checkpoint
 from .config import ConfigError, RunConfig, dump_config, load_config
 
-__all__ = ["RunInfo", "build_model", "evaluate", "fit", "load_run_model", "test"]
+__all__ = ["RUN_FORMAT_VERSION", "RunInfo", "build_model", "evaluate", "fit", "load_run_model", "test"]
+
+RUN_FORMAT_VERSION = 1  # of run.json; a run folder of a newer format is refused, not misread
 
 
 @dataclass
@@ -46,7 +54,8 @@ class RunInfo:
     std: list[float]
 
     def save(self, run_dir: Path) -> None:
-        (run_dir / "run.json").write_text(json.dumps(dataclasses.asdict(self), indent=2))
+        record = {"format_version": RUN_FORMAT_VERSION, **dataclasses.asdict(self)}
+        atomic_write_text(run_dir / "run.json", json.dumps(record, indent=2))
 
     @classmethod
     def load(cls, run_dir: Path) -> RunInfo:
@@ -55,7 +64,22 @@ class RunInfo:
             raise FileNotFoundError(
                 f"{run_dir} is not a dualbranch run folder (no run.json); give a folder `fit` made."
             )
-        return cls(**json.loads(path.read_text()))
+        try:
+            record = json.loads(path.read_text())
+        except ValueError as err:
+            raise CheckpointError(f"{path}: not valid JSON ({err}); the run folder is damaged.") from err
+        version = record.pop("format_version", 1)
+        if not isinstance(version, int) or version > RUN_FORMAT_VERSION:
+            raise CheckpointError(
+                f"{path}: run folder format {version!r} was written by a newer dualbranch; this version reads "
+                f"format {RUN_FORMAT_VERSION} and older. Upgrade dualbranch to use this run."
+            )
+        fields = {f.name for f in dataclasses.fields(cls)}
+        if set(record) != fields:
+            raise CheckpointError(
+                f"{path}: expected the keys {sorted(fields)}, got {sorted(record)}; the file was edited or damaged."
+            )
+        return cls(**record)
 
 
 def _model_args_for_data(config: RunConfig, shape: tuple[int, ...], num_classes: int) -> dict[str, Any]:
@@ -170,7 +194,9 @@ def fit(config: RunConfig, resume: str | os.PathLike[str] | None = None, callbac
             raise FileNotFoundError(
                 f"Cannot resume {run_dir}: {last} does not exist (the run saved no checkpoint yet)."
             )
+        verify_checkpoint(last)  # before any work: a corrupt checkpoint is named, not unpickled
     else:
+        get_model_entry(config.model.name)  # an unknown model is named before a run folder is made
         run_dir = _prepare_run_dir(config)
         last = None
     trainer_cfg = config.trainer
@@ -189,7 +215,7 @@ def fit(config: RunConfig, resume: str | os.PathLike[str] | None = None, callbac
             f"data.img_size / data.channels or model.args to agree."
         )
     if resume is None and _is_primary_process():
-        (run_dir / "config.yaml").write_text(dump_config(config))
+        atomic_write_text(run_dir / "config.yaml", dump_config(config))
         info.save(run_dir)
 
     datamodule = ImageDataModule(splits, config.data, trainer_cfg.seed)
@@ -226,13 +252,14 @@ def fit(config: RunConfig, resume: str | os.PathLike[str] | None = None, callbac
         enable_model_summary=False,
         use_distributed_sampler=False,  # the datamodule shards by rank itself
         num_sanity_val_steps=0,
+        plugins=[ChecksummedCheckpointIO()],
     )
     trainer.fit(task, datamodule=datamodule, ckpt_path=last)
     if not trainer.is_global_zero:
         return run_dir
     best = run_dir / "checkpoints" / "best.ckpt"
     if best.is_file():
-        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+        state = load_training_checkpoint(best)["state_dict"]
         task.load_state_dict(state)
     save_checkpoint(model, run_dir / "model.safetensors", metadata={"model": config.model.name})
     test(run_dir, splits=splits, model=model, config=config)
@@ -265,7 +292,7 @@ def test(
     data, split_name = (splits.test, "test") if splits.test is not None else (splits.val, "validation")
     logits = evaluate(model, info, data, config.data.eval_batch_size, desc=f"testing on {split_name}")
     metrics = {"split": split_name, **classification_metrics(logits, data.labels, info.class_names)}
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
     accuracy, balanced = metrics["accuracy"], metrics["balanced_accuracy"]
     print(f"{split_name} accuracy {accuracy:.2%}  balanced {balanced:.2%}  ({len(data)} samples)")
     if config.output.report:
