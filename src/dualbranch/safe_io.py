@@ -51,6 +51,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[str], None]) -> 
         handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.close(handle)
         write(tmp)
+        os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600; keep the permissions a plain write would give
         with open(tmp, "rb+") as flushed:
             os.fsync(flushed.fileno())
         os.replace(tmp, path)
@@ -64,6 +65,14 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[str], None]) -> 
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _file_mode(path: Path) -> int:
+    if path.exists():
+        return path.stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _fsync_dir(folder: Path) -> None:
