@@ -164,7 +164,7 @@ def load_npz(path: str | os.PathLike[str], class_names: tuple[str, ...] | None =
     elif x.ndim != 4:
         raise ImageDataError(f"{path}: x must be (N, H, W), (N, H, W, C) or (N, C, H, W); got {x.shape}.")
     if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer) or x.dtype == np.bool_):
-        raise ImageDataError(f"{path}: x must hold numbers, got dtype {x.dtype}.")
+        raise ImageDataError(f"{path}: x must hold real numbers (uint8 0..255 or floats), got dtype {x.dtype}.")
     if x.size and (x.min() < 0 or x.max() > 255):
         # clipping or wrapping would silently change the images (standardised data, 16-bit scans)
         raise ImageDataError(
