@@ -12,24 +12,37 @@ exit code is 2 and that no traceback was printed.
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import io
 import json
-import os
-import pickle
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import torch
 
 import dualbranch
+from bad_input_fixtures import (
+    FIT,
+    SMALL_ARGS,
+    CliFailure,
+    CodeRunningPickle,
+    cli,
+    failing_open,
+    fake_run,
+    image_folder,
+    images,
+    npz,
+    pickled,
+    saved,
+    signals,
+    small_model,
+    truncate,
+    with_value,
+    yaml_file,
+)
 from dualbranch.checkpoint import CheckpointError, CheckpointMismatchError, load_checkpoint, save_checkpoint
-from dualbranch.cli import main
 from dualbranch.data.images import ImageDataError, load_image_folder, load_npz
 from dualbranch.data.series import load_npz as load_series_npz
 from dualbranch.data.series import pad_series, stack_series
@@ -38,24 +51,8 @@ from dualbranch.registry import get_model_entry
 from dualbranch.safe_io import WriteError
 from dualbranch.train.checkpoint_io import ChecksummedCheckpointIO, load_training_checkpoint
 from dualbranch.train.config import ConfigError, load_config
-from dualbranch.train.run import RunInfo
 
 __all__ = ["CASES", "Case", "CliFailure", "message_of"]
-
-# a very small CrossViT for 8×8 digits (as in test_workflow.py)
-SMALL_ARGS = {
-    "embed_dim": [16, 32],
-    "num_heads": [2, 2],
-    "patch_size": [2, 4],
-    "img_scale": [1, 1],
-    "stem": "patch",
-    "depth": [[1, 1], [1, 1]],
-}
-FIT = ["fit", "data.name=digits", "trainer.progress_bar=false", "optim.epochs=1", "data.limit_train=64"]
-
-
-class CliFailure(Exception):
-    """``dualbranch`` exited with code 2 and printed this one line (no traceback)."""
 
 
 @dataclass(frozen=True)
@@ -66,22 +63,6 @@ class Case:
     trigger: Callable[[Path], object]
     error: type[BaseException]
     match: str
-
-
-def cli(*args: str) -> Callable[[Path], object]:
-    """A trigger running ``dualbranch *args`` (``{tmp}`` in an argument is the case's folder)."""
-
-    def run(tmp: Path) -> None:
-        argv = [a.replace("{tmp}", str(tmp)) for a in args]
-        err, out = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-            code = main(argv)
-        lines = [line for line in err.getvalue().splitlines() if line.strip()]
-        if code != 2 or "Traceback" in err.getvalue() or not lines:
-            raise AssertionError(f"dualbranch {' '.join(argv)}: exit {code}, stderr {err.getvalue()!r}")
-        raise CliFailure(lines[-1])
-
-    return run
 
 
 def message_of(case: Case, tmp: Path) -> str:
@@ -95,111 +76,6 @@ def message_of(case: Case, tmp: Path) -> str:
             raise AssertionError(f"{case.id}: message does not match {case.match!r}:\n{message}") from err
         return message
     raise AssertionError(f"{case.id}: no {case.error.__name__} was raised")
-
-
-# ------------------------------------------------------------------------------------------- fixtures
-def small_model(**overrides: object) -> torch.nn.Module:
-    torch.manual_seed(0)
-    args = {"img_size": 8, "in_chans": 1, "num_classes": 10, **SMALL_ARGS, **overrides}
-    return dualbranch.create_model("crossvit_fmnist", **args)
-
-
-def fake_run(tmp: Path) -> Path:
-    """A run folder as ``fit`` leaves it (config, run.json, weights, checkpoints), without training."""
-    run = tmp / "runs" / "run"
-    run.mkdir(parents=True)
-    (run / "config.yaml").write_text(
-        "data:\n  name: digits\ntrainer:\n  progress_bar: false\noutput:\n  report: false\n"
-    )
-    model = small_model()
-    args = {**SMALL_ARGS, "img_size": [8, 8], "in_chans": 1, "num_classes": 10}
-    RunInfo("crossvit_fmnist", args, [str(d) for d in range(10)], [1, 8, 8], [0.3], [0.4]).save(run)
-    save_checkpoint(model, run / "model.safetensors")
-    checkpoint_io = ChecksummedCheckpointIO()
-    for name in ("best", "last"):
-        state = {"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}, "epoch": 1}
-        checkpoint_io.save_checkpoint(state, run / "checkpoints" / f"{name}.ckpt")
-    (run / "metrics.json").write_text("{}")
-    return run
-
-
-def npz(tmp: Path, name: str = "data.npz", **arrays: object) -> Path:
-    path = tmp / name
-    np.savez(path, **arrays)
-    return path
-
-
-def images(n: int = 6, size: int = 8) -> np.ndarray:
-    return np.random.default_rng(0).integers(0, 256, (n, size, size), dtype=np.uint8)
-
-
-def image_folder(tmp: Path, counts: dict[str, int], corrupt: str | None = None) -> Path:
-    from PIL import Image
-
-    root = tmp / "images"
-    for name, count in counts.items():
-        (root / name).mkdir(parents=True)
-        for i, array in enumerate(images(count)):
-            Image.fromarray(array).save(root / name / f"{i}.png")
-    if corrupt == "garbage":
-        (root / "a" / "bad.png").write_bytes(b"not an image at all")
-    elif corrupt == "truncated":
-        data = (root / "a" / "0.png").read_bytes()
-        (root / "a" / "0.png").write_bytes(data[: len(data) // 2])
-    return root
-
-
-def signals(**changes: object) -> dict[str, object]:
-    x = np.random.default_rng(0).standard_normal((6, 3, 20)).astype(np.float32)
-    fields = {"x": x, "y": np.array([0, 1, 2, 0, 1, 2]), "class_names": ("a", "b", "c")}
-    fields.update(changes)
-    return fields
-
-
-def with_value(x: np.ndarray, index: tuple[int, ...], value: float) -> np.ndarray:
-    x = x.copy()
-    x[index] = value
-    return x
-
-
-def yaml_file(tmp: Path, text: str) -> Path:
-    path = tmp / "bad.yaml"
-    path.write_text(text)
-    return path
-
-
-def failing_open(errno_code: int, only: str = "") -> mock._patch:
-    """Make safe_io's writes fail with ``errno_code`` (for paths containing ``only``)."""
-    real_open = open
-
-    def fake(path, *args, **kwargs):
-        if only in str(path) and ("w" in (args[0] if args else kwargs.get("mode", "r")) or "+" in str(args)):
-            raise OSError(errno_code, os.strerror(errno_code), str(path))
-        return real_open(path, *args, **kwargs)
-
-    return mock.patch("dualbranch.safe_io.open", fake, create=True)
-
-
-class _Exploit:
-    def __reduce__(self):
-        return (os.system, ("echo pwned > /dev/null",))
-
-
-def saved(obj: object, path: Path) -> Path:
-    torch.save(obj, path)
-    return path
-
-
-def pickled(obj: object, path: Path) -> Path:
-    with path.open("wb") as handle:
-        pickle.dump(obj, handle)
-    return path
-
-
-def truncate(path: Path, keep: float = 0.5) -> Path:
-    data = path.read_bytes()
-    path.write_bytes(data[: int(len(data) * keep)])
-    return path
 
 
 # ------------------------------------------------------------------------------------------- triggers
@@ -239,7 +115,7 @@ def _newer_run_json(tmp: Path) -> None:
 
 
 def _pickle_in_lightning_checkpoint(tmp: Path) -> None:
-    torch.save({"state_dict": {}, "callbacks": _Exploit()}, tmp / "evil.ckpt")
+    torch.save({"state_dict": {}, "callbacks": CodeRunningPickle()}, tmp / "evil.ckpt")
     load_training_checkpoint(tmp / "evil.ckpt")
 
 
@@ -491,7 +367,7 @@ CASES: list[Case] = [
     Case("checkpoint-bit-flip", "checkpoint", "weights changed on disk after saving (checksum)", _flipped_weights,
          CheckpointError, r"do not match the checksum recorded when they were saved; the file is corrupt"),
     Case("checkpoint-code-execution", "checkpoint", "a pickle whose unpickling would call os.system",
-         lambda tmp: load_checkpoint(small_model(), pickled({"model": _Exploit()}, tmp / "evil.pth")),
+         lambda tmp: load_checkpoint(small_model(), pickled({"model": CodeRunningPickle()}, tmp / "evil.pth")),
          CheckpointError, r"evil\.pth: refused to load\..*could run arbitrary code"),
     Case("checkpoint-lightning-code-execution", "checkpoint", "a Lightning .ckpt carrying a code-running object",
          _pickle_in_lightning_checkpoint, CheckpointError, r"evil\.ckpt: refused to load.*could run code"),

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bad_input_cases import failing_open, fake_run, small_model
+from bad_input_fixtures import failing_open, fake_run, small_model
 from dualbranch.checkpoint import CheckpointError, read_state_dict, save_checkpoint
 from dualbranch.cli import main
 from dualbranch.safe_io import WriteError

@@ -147,7 +147,7 @@ def load_npz(path: str | os.PathLike[str], class_names: tuple[str, ...] | None =
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         if isinstance(err, ImageDataError):
             raise
-        if "allow_pickle" in str(err):
+        if "Object arrays" in str(err):
             raise ImageDataError(
                 f"{path}: holds pickled Python objects, which are refused (loading them could run code); save "
                 f"plain numeric arrays with np.savez(path, x=images, y=labels)."

@@ -167,7 +167,7 @@ def load_npz(
             raise
         reason = (
             "holds pickled Python objects, which are refused (loading them could run code); save numeric arrays"
-            if "allow_pickle" in str(err)
+            if "Object arrays" in str(err)
             else f"is not a readable .npz file ({err}); it may be truncated"
         )
         raise ValueError(f"{path} {reason}.") from err
