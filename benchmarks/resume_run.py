@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/resume_run.py [--seed N] [section.key=value ...]
 
 Both runs use the same config (default: Fashion-MNIST, 4 epochs on 6,000 images, deterministic). The
-interrupted run is killed at a random moment (seeded: ``--seed``) between its first checkpoint and
-the start of its last epoch, then continued with ``dualbranch fit --resume``. Prints when it was
+interrupted run is killed at a random moment (seeded: ``--seed``): a random fraction into a random
+epoch between the second and the second-to-last, then continued with ``dualbranch fit --resume``. Prints when it was
 killed, how many completed epochs the checkpoint held (at most one may be lost), the largest weight
 difference between the two final models, and both test accuracies.
 """
@@ -52,11 +52,13 @@ def main(overrides: list[str], seed: int = 0) -> dict:
 
     victim = subprocess.Popen(_fit(root, "killed", overrides), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     run = root / "killed"
-    while not (run / "checkpoints" / "last.ckpt").is_file() and victim.poll() is None:
+    # a random fraction into a random epoch after the first, leaving at least one more epoch
+    rng = random.Random(seed)
+    target_epoch, fraction = rng.randint(1, max(1, epochs - 2)), rng.random()
+    while _epochs_done(run) < target_epoch and victim.poll() is None:
         time.sleep(0.05)
-    epoch_seconds = json.loads((run / "history.jsonl").read_text().splitlines()[0])["seconds"]
-    delay = random.Random(seed).uniform(0, (epochs - 2) * epoch_seconds)
-    time.sleep(delay)
+    epoch_seconds = json.loads((run / "history.jsonl").read_text().splitlines()[-1])["seconds"]
+    time.sleep(fraction * epoch_seconds)
     victim.send_signal(signal.SIGKILL)
     killed = victim.wait() == -signal.SIGKILL
     completed = _epochs_done(run)
@@ -77,7 +79,7 @@ def main(overrides: list[str], seed: int = 0) -> dict:
         "seed": seed,
         "uninterrupted_run_seconds": round(run_seconds, 1),
         "killed_by_sigkill": killed,
-        "kill_delay_after_first_checkpoint_s": round(delay, 2),
+        "killed_during_epoch": round(target_epoch + 1 + fraction, 2),
         "epochs_completed_at_kill": completed,
         "epochs_restored_from_checkpoint": restored,
         "epochs_lost": completed - restored,

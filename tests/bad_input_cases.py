@@ -114,6 +114,14 @@ def _newer_run_json(tmp: Path) -> None:
     cli("predict", str(run), str(tmp))(tmp)
 
 
+def _damaged_run_json(tmp: Path) -> None:
+    run = fake_run(tmp)
+    record = json.loads((run / "run.json").read_text())
+    del record["class_names"]
+    (run / "run.json").write_text(json.dumps(record))
+    cli("test", str(run))(tmp)
+
+
 def _pickle_in_lightning_checkpoint(tmp: Path) -> None:
     torch.save({"state_dict": {}, "callbacks": CodeRunningPickle()}, tmp / "evil.ckpt")
     load_training_checkpoint(tmp / "evil.ckpt")
@@ -381,6 +389,8 @@ CASES: list[Case] = [
          CliFailure, r"last\.ckpt: corrupt or truncated .*Intact checkpoint\(s\) in the same folder: best\.ckpt"),
     Case("cli-run-json-newer-format", "checkpoint", "a run folder written by a newer dualbranch", _newer_run_json,
          CliFailure, r"run\.json: run folder format 99 was written by a newer dualbranch.*Upgrade"),
+    Case("cli-run-json-damaged", "checkpoint", "a run.json with a key deleted by hand", _damaged_run_json,
+         CliFailure, r"run\.json: unknown keys \[\], missing keys \['class_names'\]; the file was edited or damaged"),
     # ------------------------------------------------------------------ run folders and disks
     Case("cli-output-holds-a-run", "run", "fit into a folder that already holds a run (no --overwrite)",
          lambda tmp: cli(*FIT, "output.root={tmp}/runs", "output.name=run")(fake_run(tmp).parent.parent), CliFailure,

@@ -132,19 +132,20 @@ def _epochs_done(run: Path) -> int:
 
 
 def kill_and_resume(root: Path, epochs: int, seed: int) -> dict[str, object]:
-    """Run ``fit`` twice at once; SIGKILL one at a seeded random moment after its first checkpoint,
-    resume it with ``fit --resume``, and compare it with the uninterrupted one."""
+    """Run ``fit`` twice at once; SIGKILL one at a seeded random moment (a random fraction into a random
+    epoch after the first), resume it with ``fit --resume``, and compare it with the uninterrupted one."""
     env, rng = _environment(), random.Random(seed)
     straight = subprocess.Popen(_fit_command(root, "straight", epochs), env=env, stdout=subprocess.DEVNULL)
     victim = subprocess.Popen(
         _fit_command(root, "killed", epochs), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     run = root / "killed"
-    while not (run / "checkpoints" / "last.ckpt").is_file() and victim.poll() is None:
-        time.sleep(0.02)
-    epoch_seconds = json.loads((run / "history.jsonl").read_text().splitlines()[0])["seconds"]
-    # anywhere in the next (epochs - 2) epochs, checkpoint writes included
-    delay = rng.uniform(0, (epochs - 2) * max(epoch_seconds, 0.05))
+    # the moment: a random fraction into a random epoch after the first, leaving at least one more epoch
+    target_epoch, fraction = rng.randint(1, epochs - 2), rng.random()
+    while _epochs_done(run) < target_epoch and victim.poll() is None:
+        time.sleep(0.01)
+    epoch_seconds = json.loads((run / "history.jsonl").read_text().splitlines()[-1])["seconds"]
+    delay = fraction * epoch_seconds
     time.sleep(delay)
     victim.send_signal(signal.SIGKILL)
     killed = victim.wait() == -signal.SIGKILL
@@ -164,7 +165,7 @@ def kill_and_resume(root: Path, epochs: int, seed: int) -> dict[str, object]:
     metrics = {name: json.loads((root / name / "metrics.json").read_text()) for name in ("straight", "killed")}
     return {
         "killed_by_sigkill": killed,
-        "kill_delay_s": round(delay, 3),
+        "killed_during_epoch": round(target_epoch + 1 + fraction, 3),
         "epochs_completed_at_kill": completed,
         "epochs_restored": restored,
         "epochs_lost": completed - restored,

@@ -74,10 +74,14 @@ class RunInfo:
                 f"{path}: run folder format {version!r} was written by a newer dualbranch; this version reads "
                 f"format {RUN_FORMAT_VERSION} and older. Upgrade dualbranch to use this run."
             )
-        fields = {f.name for f in dataclasses.fields(cls)}
-        if set(record) != fields:
+        fields = dataclasses.fields(cls)
+        missing_value = dataclasses.MISSING
+        required = {f.name for f in fields if f.default is missing_value and f.default_factory is missing_value}
+        unknown, missing = set(record) - {f.name for f in fields}, required - set(record)
+        if unknown or missing:
             raise CheckpointError(
-                f"{path}: expected the keys {sorted(fields)}, got {sorted(record)}; the file was edited or damaged."
+                f"{path}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}; the file was edited or "
+                f"damaged. Re-create the run folder with `dualbranch fit`."
             )
         return cls(**record)
 
