@@ -79,9 +79,10 @@ class RunInfo:
         required = {f.name for f in fields if f.default is missing_value and f.default_factory is missing_value}
         unknown, missing = set(record) - {f.name for f in fields}, required - set(record)
         if unknown or missing:
+            found = {"unknown keys": unknown, "missing keys": missing}
+            problems = ", ".join(f"{label} {sorted(keys)}" for label, keys in found.items() if keys)
             raise CheckpointError(
-                f"{path}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}; the file was edited or "
-                f"damaged. Re-create the run folder with `dualbranch fit`."
+                f"{path}: {problems}; the file was edited or damaged. Re-create the run folder with `dualbranch fit`."
             )
         return cls(**record)
 
