@@ -123,13 +123,17 @@ def yaml_file(tmp: Path, text: str) -> Path:
 
 
 def failing_open(errno_code: int, only: str = "") -> mock._patch:
-    """Make safe_io's writes fail with ``errno_code`` (for paths containing ``only``)."""
+    """Make safe_io's file opens for writing fail with ``errno_code`` (for paths containing ``only``).
+
+    safe_io opens every file it writes or fsyncs through ``open``; safetensors writes its temporary
+    file itself, and the failure then comes at the fsync that follows, as a full disk would show.
+    """
     real_open = open
 
-    def fake(path, *args, **kwargs):
-        if only in str(path) and ("w" in (args[0] if args else kwargs.get("mode", "r")) or "+" in str(args)):
+    def fake(path, mode="r", *args, **kwargs):
+        if only in str(path) and any(flag in mode for flag in "wa+"):
             raise OSError(errno_code, os.strerror(errno_code), str(path))
-        return real_open(path, *args, **kwargs)
+        return real_open(path, mode, *args, **kwargs)
 
     return mock.patch("dualbranch.safe_io.open", fake, create=True)
 

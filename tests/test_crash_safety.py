@@ -79,7 +79,9 @@ def test_weights_keep_their_checksum_and_survive_a_failed_save(tmp_path):
         save_checkpoint(small_model(num_classes=10, drop_rate=0.1), path)
     assert path.read_bytes() == before
     torch.testing.assert_close(read_state_dict(path)["head.0.weight"], model.state_dict()["head.0.weight"])
-    assert oct(path.stat().st_mode & 0o777) != oct(0o600)  # atomic writes keep ordinary permissions
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600: as a plain write would make it
     assert _leftovers(tmp_path) == []
 
 
