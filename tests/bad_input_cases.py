@@ -155,6 +155,14 @@ def _read_only_config(tmp: Path) -> None:
         cli(*FIT, f"output.root={tmp}", "output.name=r", f"model.args={json.dumps(SMALL_ARGS)}")(tmp)
 
 
+def _disk_full_during_training(tmp: Path) -> None:
+    try:
+        with failing_open(errno.ENOSPC, only="last.ckpt"):
+            cli(*FIT, "output.root={tmp}", "output.name=r", f"model.args={json.dumps(SMALL_ARGS)}")(tmp)
+    finally:  # what was written before the failure is intact
+        assert (tmp / "r" / "run.json").is_file() and (tmp / "r" / "history.jsonl").is_file()
+
+
 def _wrong_variant(tmp: Path) -> None:
     torch.manual_seed(0)
     path = save_checkpoint(dualbranch.create_model("crossvit_fmnist"), tmp / "fmnist.safetensors")
@@ -420,6 +428,9 @@ CASES: list[Case] = [
          r"Could not write <tmp>/runs/run/report\.html: the disk is full"),
     Case("cli-read-only-run-folder", "run", "read-only file system when fit writes config.yaml", _read_only_config,
          CliFailure, r"Could not write <tmp>/r/config\.yaml: the file system is read-only"),
+    Case("cli-disk-full-during-training", "run", "disk full when Lightning saves last.ckpt after epoch 1",
+         _disk_full_during_training, CliFailure,
+         r"Could not write <tmp>/r/checkpoints/last\.ckpt(\.sha256)?: the disk is full"),
     Case("weights-permission-denied", "run", "permission denied writing model.safetensors",
          _permission_denied_weights, WriteError, r"Could not write <tmp>/model\.safetensors: permission denied"),
     Case("checkpoint-disk-full", "run", "disk full while Lightning writes last.ckpt", _disk_full_checkpoint,
