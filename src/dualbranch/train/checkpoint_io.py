@@ -47,9 +47,14 @@ def _recorded_digests(path: Path) -> tuple[str, ...] | None:
 
 
 def _intact_neighbours(path: Path) -> list[str]:
+    """Names of the other checkpoints in ``path``'s folder that match their recorded checksum."""
     good = []
     for other in sorted(path.parent.glob("*.ckpt")):
-        if other != path and _recorded_digests(other) and sha256_file(other) in (_recorded_digests(other) or ()):
+        try:
+            digests = _recorded_digests(other) if other != path else None
+        except CheckpointError:
+            continue
+        if digests and sha256_file(other) in digests:
             good.append(other.name)
     return good
 
