@@ -1,16 +1,18 @@
 """Interrupt a training run with SIGKILL, resume it, and compare with an uninterrupted run (JSON).
 
-    .venv/bin/python benchmarks/resume_run.py [section.key=value ...]
+    .venv/bin/python benchmarks/resume_run.py [--seed N] [section.key=value ...]
 
-Both runs use the same config (default: Fashion-MNIST, 4 epochs on 6,000 images). The interrupted run
-is killed as soon as its epoch-2 checkpoint exists, then continued with ``dualbranch fit --resume``.
-Prints the epoch the resume started from, the largest weight difference between the two final
-models, and both test accuracies.
+Both runs use the same config (default: Fashion-MNIST, 4 epochs on 6,000 images, deterministic). The
+interrupted run is killed at a random moment (seeded: ``--seed``): a random fraction into a random
+epoch between the second and the second-to-last, then continued with ``dualbranch fit --resume``. Prints when it was
+killed, how many completed epochs the checkpoint held (at most one may be lost), the largest weight
+difference between the two final models, and both test accuracies.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import signal
 import subprocess
 import sys
@@ -20,7 +22,13 @@ from pathlib import Path
 
 import torch
 
-DEFAULTS = ["optim.epochs=4", "data.limit_train=6000", "data.limit_eval=2000", "trainer.progress_bar=false"]
+DEFAULTS = [
+    "optim.epochs=4",
+    "data.limit_train=6000",
+    "data.limit_eval=2000",
+    "trainer.progress_bar=false",
+    "trainer.deterministic=true",
+]
 
 
 def _fit(root: Path, name: str, overrides: list[str]) -> list[str]:
@@ -32,26 +40,34 @@ def _epochs_done(run: Path) -> int:
     return len(history.read_text().splitlines()) if history.is_file() else 0
 
 
-def main(overrides: list[str]) -> dict:
+def main(overrides: list[str], seed: int = 0) -> dict:
+    from dualbranch.train.checkpoint_io import load_training_checkpoint
+
     overrides = DEFAULTS + overrides
     root = Path(tempfile.mkdtemp(prefix="resume-bench-"))
+    started = time.perf_counter()
     subprocess.run(_fit(root, "straight", overrides), check=True, stdout=subprocess.DEVNULL)
+    run_seconds = time.perf_counter() - started
+    epochs = next(int(o.split("=")[1]) for o in reversed(overrides) if o.startswith("optim.epochs="))
 
     victim = subprocess.Popen(_fit(root, "killed", overrides), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     run = root / "killed"
-    while _epochs_done(run) < 2 and victim.poll() is None:
-        time.sleep(0.2)
-    time.sleep(1.0)  # let the epoch-2 checkpoint land, then kill mid-epoch 3
+    # a random fraction into a random epoch after the first, leaving at least one more epoch
+    rng = random.Random(seed)
+    target_epoch, fraction = rng.randint(1, max(1, epochs - 2)), rng.random()
+    while _epochs_done(run) < target_epoch and victim.poll() is None:
+        time.sleep(0.05)
+    epoch_seconds = json.loads((run / "history.jsonl").read_text().splitlines()[-1])["seconds"]
+    time.sleep(fraction * epoch_seconds)
     victim.send_signal(signal.SIGKILL)
-    victim.wait()
-    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    resumed_from_epoch = checkpoint["epoch"] + 1
+    killed = victim.wait() == -signal.SIGKILL
+    completed = _epochs_done(run)
+    restored = load_training_checkpoint(run / "checkpoints" / "last.ckpt")["epoch"] + 1
     cli = [sys.executable, "-m", "dualbranch.cli", "fit", "--resume", str(run)]
     subprocess.run(cli, check=True, stdout=subprocess.DEVNULL)
 
     def last(name: str) -> dict[str, torch.Tensor]:
-        path = root / name / "checkpoints" / "last.ckpt"
-        return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+        return load_training_checkpoint(root / name / "checkpoints" / "last.ckpt")["state_dict"]
 
     def accuracy(name: str) -> float:
         return json.loads((root / name / "metrics.json").read_text())["accuracy"]
@@ -60,7 +76,13 @@ def main(overrides: list[str]) -> dict:
     metrics = {name: accuracy(name) for name in ("straight", "killed")}
     return {
         "config": overrides,
-        "killed_after_epochs": resumed_from_epoch,
+        "seed": seed,
+        "uninterrupted_run_seconds": round(run_seconds, 1),
+        "killed_by_sigkill": killed,
+        "killed_during_epoch": round(target_epoch + 1 + fraction, 2),
+        "epochs_completed_at_kill": completed,
+        "epochs_restored_from_checkpoint": restored,
+        "epochs_lost": completed - restored,
         "max_abs_weight_difference": max((a[k] - b[k]).abs().max().item() for k in a),
         "test_top1_uninterrupted": metrics["straight"],
         "test_top1_killed_and_resumed": metrics["killed"],
@@ -69,4 +91,10 @@ def main(overrides: list[str]) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(sys.argv[1:]), indent=2))
+    arguments = sys.argv[1:]
+    seed = 0
+    if "--seed" in arguments:
+        at = arguments.index("--seed")
+        seed = int(arguments[at + 1])
+        del arguments[at : at + 2]
+    print(json.dumps(main(arguments, seed), indent=2))

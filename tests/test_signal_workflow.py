@@ -244,5 +244,5 @@ def test_builtin_config_names():
     assert load_config("japanesevowels").signal.uea_name == "JapaneseVowels"
     assert load_config("eegbci_s001").evaluation.protocol == "kfold"
     assert load_config(None).data.name == "fashion_mnist"
-    with pytest.raises(ConfigError, match=r"built-in configs: .*basicmotions"):
+    with pytest.raises(ConfigError, match=r"built-in config \(.*basicmotions"):
         load_config("no_such_config")

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import tempfile
 import zipfile
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from .safe_io import atomic_write, sha256_chunks
 
 __all__ = [
     "CheckpointError",
@@ -27,9 +28,10 @@ __all__ = [
     "load_checkpoint",
     "read_state_dict",
     "save_checkpoint",
+    "tensor_checksum",
 ]
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "1"  # of the safetensors metadata; a file of a newer format is refused, not misread
 _WRAPPER_KEYS = ("model_ema", "state_dict_ema", "model", "state_dict", "module")
 
 
@@ -55,19 +57,63 @@ def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
     raise CheckpointError(f"{path}: holds no tensors (found {type(obj).__name__}); is it a model checkpoint?")
 
 
+def tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes (sorted by name): the weights' identity."""
+
+    def chunks():
+        for key in sorted(tensors):
+            tensor = tensors[key].detach().cpu().contiguous()
+            yield f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode()
+            yield tensor.reshape(-1).view(torch.uint8).numpy().tobytes()
+
+    return sha256_chunks(chunks())
+
+
+def _check_format(path: Path, metadata: dict[str, str]) -> None:
+    name = metadata.get("format", "")
+    if not name.startswith("dualbranch-"):
+        return  # written by another library (timm, the official code): no version to check
+    version = name.removeprefix("dualbranch-")
+    if not version.isdigit() or int(version) > int(FORMAT_VERSION):
+        raise CheckpointError(
+            f"{path}: written in checkpoint format {version!r} by a newer dualbranch; this version reads "
+            f"format {FORMAT_VERSION} and older. Upgrade dualbranch (pip install -U dualbranch) to load it."
+        )
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        _check_format(path, metadata)
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        if isinstance(err, CheckpointError):
+            raise
+        raise CheckpointError(f"{path}: not a readable safetensors file ({err}); it may be truncated.") from err
+    expected = metadata.get("sha256")
+    if expected is not None and tensor_checksum(tensors) != expected:
+        raise CheckpointError(
+            f"{path}: the weights do not match the checksum recorded when they were saved; the file is "
+            "corrupt. Restore it from a backup; in a run folder, checkpoints/best.ckpt holds the same weights."
+        )
+    return tensors
+
+
 def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """Tensors of a ``.safetensors`` file, or of a ``.pth``/``.pt``/``.bin`` loaded with weights_only."""
+    """Tensors of a ``.safetensors`` file, or of a ``.pth``/``.pt``/``.bin`` loaded with weights_only.
+
+    Safetensors files written by :func:`save_checkpoint` carry a format version (a newer one is
+    refused) and a checksum of the weights (verified here).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Checkpoint {path} does not exist (or is not a file).")
     if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(path))
-        except (SafetensorError, OSError, ValueError) as err:
-            raise CheckpointError(f"{path}: not a readable safetensors file ({err}); it may be truncated.") from err
+        return _read_safetensors(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -187,6 +233,9 @@ def save_checkpoint(
 ) -> Path:
     """Write the weights as safetensors, atomically (a crash mid-write leaves any old file intact).
 
+    The metadata records the format version and a checksum of the weights, both checked on load.
+    A failed write (disk full, permission denied) raises :class:`~dualbranch.safe_io.WriteError`.
+
     ``naming`` 'timm' or 'official' writes the keys those codebases expect (CrossViT).
     """
     from safetensors.torch import save_file
@@ -201,15 +250,12 @@ def save_checkpoint(
     else:
         raise ValueError(f"{type(model).__name__} has no published naming; save it with naming='ours'.")
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    meta = {"format": f"dualbranch-{FORMAT_VERSION}", "naming": naming, "config": _config_json(model)}
+    meta = {
+        "format": f"dualbranch-{FORMAT_VERSION}",
+        "naming": naming,
+        "config": _config_json(model),
+        "sha256": tensor_checksum(tensors),
+    }
     meta.update(metadata or {})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
     return path

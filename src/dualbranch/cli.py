@@ -15,9 +15,10 @@ from . import __version__
 from .checkpoint import CheckpointError
 from .flops import count_macs, count_params
 from .registry import create_model, get_model_entry, list_models
+from .safe_io import WriteError
 
-# Errors that mean the user's input is wrong (not a bug): printed as one clear line.
-USER_ERRORS = (CheckpointError, FileExistsError, FileNotFoundError, KeyError, TypeError, ValueError)
+# Errors that mean the user's input (or the disk) is wrong, not a bug: printed as one clear line.
+USER_ERRORS = (CheckpointError, FileExistsError, FileNotFoundError, KeyError, TypeError, ValueError, WriteError)
 
 __all__ = ["main", "model_table"]
 
@@ -74,6 +75,10 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     if args.resume:
         if args.config or overrides:
             raise ValueError("--resume continues a run with its own config.yaml; give no --config or overrides.")
+        if not (Path(args.resume) / "config.yaml").is_file():
+            raise FileNotFoundError(
+                f"Cannot resume {args.resume}: not a dualbranch run folder (no config.yaml); give a folder `fit` made."
+            )
         config = load_config(Path(args.resume) / "config.yaml")
     else:
         config = load_config(args.config, overrides)
@@ -87,8 +92,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 def _cmd_test(args: argparse.Namespace) -> int:
     from .train.config import load_config
-    from .train.run import test
+    from .train.run import read_run_record, test
 
+    read_run_record(args.run)  # "not a run folder" before anything else
     config = load_config(Path(args.run) / "config.yaml", args.overrides)
     test(args.run, config=config)
     return 0
@@ -155,7 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except USER_ERRORS as err:
         # a mistake in the input: say what and how to fix it, without a stack trace
-        print(f"dualbranch {args.command}: error: {err}", file=sys.stderr)
+        # KeyError's str() is the repr of its message; show the message itself
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"dualbranch {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import logging
 import os
+import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,11 +66,14 @@ class ImageData:
         if len(self.images) != len(self.labels):
             raise ImageDataError(f"{len(self.images)} images but {len(self.labels)} labels.")
         if len(self.images) == 0:
-            raise ImageDataError("The dataset is empty: no images were found.")
+            raise ImageDataError("The dataset is empty: no images were found; check the data path and limits.")
+        if self.images.dtype != torch.uint8:
+            raise ImageDataError(f"images must be uint8 0..255, got {self.images.dtype}.")
         if self.labels.min() < 0 or self.labels.max() >= len(self.class_names):
             bad = self.labels[(self.labels < 0) | (self.labels >= len(self.class_names))][0].item()
             raise ImageDataError(
-                f"Label {bad} is outside the {len(self.class_names)} classes (0..{len(self.class_names) - 1})."
+                f"Label {bad} is outside the {len(self.class_names)} classes (0..{len(self.class_names) - 1}); "
+                f"fix the labels, or give the full list of class names."
             )
 
     def __len__(self) -> int:
@@ -140,10 +144,15 @@ def load_npz(path: str | os.PathLike[str], class_names: tuple[str, ...] | None =
                     f"{path}: needs arrays 'x' and 'y'; missing {sorted(missing)} (has {arrays.files})."
                 )
             x, y = arrays["x"], arrays["y"]
-    except (OSError, ValueError, EOFError) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         if isinstance(err, ImageDataError):
             raise
-        raise ImageDataError(f"{path}: not a readable .npz file ({err}).") from err
+        if "Object arrays" in str(err):
+            raise ImageDataError(
+                f"{path}: holds pickled Python objects, which are refused (loading them could run code); save "
+                f"plain numeric arrays with np.savez(path, x=images, y=labels)."
+            ) from err
+        raise ImageDataError(f"{path}: not a readable .npz file ({err}); it may be truncated.") from err
     if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
         # located in the array as the user saved it, before any change of layout
         where = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
@@ -154,14 +163,25 @@ def load_npz(path: str | os.PathLike[str], class_names: tuple[str, ...] | None =
         x = x.transpose(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
     elif x.ndim != 4:
         raise ImageDataError(f"{path}: x must be (N, H, W), (N, H, W, C) or (N, C, H, W); got {x.shape}.")
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer) or x.dtype == np.bool_):
+        raise ImageDataError(f"{path}: x must hold real numbers (uint8 0..255 or floats), got dtype {x.dtype}.")
+    if x.size and (x.min() < 0 or x.max() > 255):
+        # clipping or wrapping would silently change the images (standardised data, 16-bit scans)
+        raise ImageDataError(
+            f"{path}: x holds values in [{x.min()}, {x.max()}]; give uint8 0..255 or floats in [0, 1] "
+            f"(undo any standardisation, rescale 16-bit images to 8 bits)."
+        )
     if np.issubdtype(x.dtype, np.floating):
-        x = x * 255 if x.max() <= 1.0 else x
-        x = np.clip(np.round(x), 0, 255)
+        x = x * 255 if x.max(initial=0) <= 1.0 else x
+        x = np.round(x)
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
         raise ImageDataError(f"{path}: y must be a 1-D integer array of class indices, got {y.dtype} {y.shape}.")
     n_classes = int(y.max()) + 1 if len(y) else 0
     names = class_names or tuple(str(i) for i in range(n_classes))
-    return ImageData(torch.from_numpy(x.astype(np.uint8)), torch.from_numpy(y.astype(np.int64)), tuple(names))
+    try:
+        return ImageData(torch.from_numpy(x.astype(np.uint8)), torch.from_numpy(y.astype(np.int64)), tuple(names))
+    except ImageDataError as err:
+        raise ImageDataError(f"{path}: {err}") from err
 
 
 def _open_image(path: Path, mode: str, size: tuple[int, int] | None) -> np.ndarray:

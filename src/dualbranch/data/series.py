@@ -16,6 +16,7 @@ Shape legend: n series, C channels (dimensions), T samples.
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -153,13 +154,23 @@ def load_npz(
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"No such file: {path}")
-    with np.load(path, allow_pickle=False) as f:
-        missing = [k for k in ("x", "y") if k not in f.files]
-        if missing:
-            raise ValueError(
-                f"{path} lacks array(s) {missing}; it has {f.files}. Save with np.savez(path, x=..., y=...)."
-            )
-        arrays = {k: f[k] for k in f.files}
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = [k for k in ("x", "y") if k not in f.files]
+            if missing:
+                raise ValueError(
+                    f"{path} lacks array(s) {missing}; it has {f.files}. Save with np.savez(path, x=..., y=...)."
+                )
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
+        if "lacks array" in str(err):
+            raise
+        reason = (
+            "holds pickled Python objects, which are refused (loading them could run code); save numeric arrays"
+            if "Object arrays" in str(err)
+            else f"is not a readable .npz file ({err}); it may be truncated"
+        )
+        raise ValueError(f"{path} {reason}.") from err
     x = arrays["x"]
     if x.ndim == 2:
         x = x[:, None, :]
@@ -173,12 +184,15 @@ def load_npz(
         y, class_names = labels.astype(np.int64), tuple(str(c) for c in arrays["class_names"])
     else:
         y, class_names = encode_labels(labels)
-    return SignalData(
-        x=x,
-        y=y,
-        class_names=class_names,
-        sfreq=float(arrays["sfreq"]) if "sfreq" in arrays else None,
-        ch_names=tuple(str(c) for c in arrays["ch_names"]) if "ch_names" in arrays else None,
-        groups=arrays.get("groups"),
-        mask=mask,
-    )
+    try:
+        return SignalData(
+            x=x,
+            y=y,
+            class_names=class_names,
+            sfreq=float(arrays["sfreq"]) if "sfreq" in arrays else None,
+            ch_names=tuple(str(c) for c in arrays["ch_names"]) if "ch_names" in arrays else None,
+            groups=arrays.get("groups"),
+            mask=mask,
+        )
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from err

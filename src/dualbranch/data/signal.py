@@ -64,8 +64,9 @@ class SignalData:
                 f"x must be 3-D (examples, channels, times), got shape {x.shape}. "
                 "Add a channel axis for univariate series: x[:, None, :]."
             )
-        if not np.issubdtype(x.dtype, np.number):
-            raise ValueError(f"x must be numeric, got dtype {x.dtype}.")
+        if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+            # a cast would silently drop the imaginary part of complex data
+            raise ValueError(f"x must hold real numbers, got dtype {x.dtype}; take np.abs or .real first.")
         self.x = np.ascontiguousarray(x, dtype=np.float32)
         y = np.asarray(self.y)
         if y.ndim != 1 or len(y) != len(self.x):

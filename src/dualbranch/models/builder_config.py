@@ -17,7 +17,27 @@ from torch import nn
 from ..layers.fusion_factory import check_fusion_name
 from .parts import ENCODERS, TOKENIZERS, check_part_name
 
-__all__ = ["BranchConfig", "MultiBranchConfig"]
+__all__ = ["LAYER_CLASSES", "BranchConfig", "MultiBranchConfig", "resolve_layer"]
+
+# The layer classes a config may name as a string (YAML, JSON, safetensors metadata). Only these:
+# a config never imports a module or builds a class from an arbitrary dotted path.
+_ACTIVATIONS = (nn.GELU, nn.ReLU, nn.SiLU, nn.Mish, nn.Hardswish, nn.Tanh, nn.Identity)
+_NORMS = (nn.LayerNorm, nn.BatchNorm2d, nn.GroupNorm, nn.RMSNorm)
+LAYER_CLASSES: dict[str, type[nn.Module]] = {cls.__name__: cls for cls in (*_ACTIVATIONS, *_NORMS)}
+_LAYER_FIELDS = ("norm_layer", "act_layer", "conv_norm_layer", "conv_act_layer")
+
+
+def resolve_layer(field_name: str, value: Any) -> type[nn.Module]:
+    """A layer class from a class or one of the names in :data:`LAYER_CLASSES`; anything else is an error."""
+    if isinstance(value, type) and issubclass(value, nn.Module):
+        return value
+    if isinstance(value, str) and value in LAYER_CLASSES:
+        return LAYER_CLASSES[value]
+    raise TypeError(
+        f"{field_name}={value!r} is not a known layer. Give one of {', '.join(LAYER_CLASSES)} (by name, "
+        f"e.g. {field_name}: {'LayerNorm' if field_name.endswith('norm_layer') else 'GELU'}), or pass an "
+        f"nn.Module class from Python; configs cannot import classes from dotted paths."
+    )
 
 
 @dataclass(frozen=True)
@@ -108,6 +128,8 @@ class MultiBranchConfig:
     def __post_init__(self) -> None:
         size = (self.img_size, self.img_size) if isinstance(self.img_size, int) else self.img_size
         object.__setattr__(self, "img_size", tuple(int(s) for s in size))
+        for name in _LAYER_FIELDS:
+            object.__setattr__(self, name, resolve_layer(name, getattr(self, name)))
         branches = tuple(_as_branch(b) for b in self.branches)
         object.__setattr__(self, "branches", branches)
         if not branches:

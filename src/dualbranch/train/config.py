@@ -1,9 +1,10 @@
 """Run configuration: nested dataclasses, loaded from YAML plus ``section.key=value`` overrides.
 
-Unknown or misspelt keys and values of the wrong type are errors that name the key, where it came
-from (file or command line) and what would be valid. Configs hold only plain values: a model is
-named from the registry, a dataset from the known loaders; nothing is imported or instantiated from
-a string.
+Unknown or misspelt keys, values of the wrong type and values out of range are errors that name the
+key, where it came from (file and line, or the command line) and what would be valid. Configs hold
+only plain values: a model is named from the registry, a dataset from the known loaders; nothing is
+imported or instantiated from a string, and YAML tags that build Python objects (``!!python/...``)
+are refused.
 """
 
 from __future__ import annotations
@@ -183,6 +184,8 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
                 return _coerce(value, option, where)
             except ConfigError as err:
                 errors.append(str(err))
+        if len(errors) == 1:  # "X or None": the X error says more (e.g. a list of the wrong length)
+            raise ConfigError(errors[0])
         raise ConfigError(f"{where}: expected {' or '.join(_type_name(o) for o in options)}, got {value!r}.")
     if origin is tuple:
         items = typing.get_args(annotation)
@@ -218,22 +221,51 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     raise ConfigError(f"{where}: unsupported type {annotation}.")  # a bug in the dataclasses, not user input
 
 
-def _apply(config: Any, values: dict[str, Any], source: str, prefix: str = "") -> None:
+def _key_lines(text: str) -> dict[str, int]:
+    """Line number (1-based) of every dotted key in a YAML text, for error messages."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return {}
+    lines: dict[str, int] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    lines[prefix + str(key.value)] = key.start_mark.line + 1
+                    walk(value, f"{prefix}{key.value}.")
+
+    walk(root, "")
+    return lines
+
+
+def _apply(
+    config: Any,
+    values: dict[str, Any],
+    source: str,
+    origins: dict[str, str],
+    lines: dict[str, int] | None = None,
+    prefix: str = "",
+) -> None:
+    """Set ``values`` on ``config`` (checked); ``origins`` records where each dotted key was set."""
     hints = typing.get_type_hints(type(config))
     names = [f.name for f in dataclasses.fields(config)]
     for key, value in values.items():
         path = f"{prefix}{key}"
-        if key not in names:
+        where = f"{source} line {lines[path]}" if lines and path in lines else source
+        if not isinstance(key, str) or key not in names:
             raise ConfigError(
-                f"{source}: unknown key {path!r}{_suggest(key, names)}. Valid keys here: {', '.join(names)}."
+                f"{where}: unknown key {path!r}{_suggest(str(key), names)}. Valid keys here: {', '.join(names)}."
             )
         current = getattr(config, key)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
-                raise ConfigError(f"{source}: {path!r} is a section; give it a mapping of keys, got {value!r}.")
-            _apply(current, value, source, f"{path}.")
+                raise ConfigError(f"{where}: {path!r} is a section; give it a mapping of keys, got {value!r}.")
+            _apply(current, value, source, origins, lines, f"{path}.")
         else:
-            setattr(config, key, _coerce(value, hints[key], f"{source}: {path}"))
+            setattr(config, key, _coerce(value, hints[key], f"{where}: {path}"))
+            origins[path] = where
 
 
 def _override_to_dict(item: str) -> dict[str, Any]:
@@ -243,14 +275,28 @@ def _override_to_dict(item: str) -> dict[str, Any]:
     try:
         value = yaml.safe_load(raw) if raw != "" else None
     except yaml.YAMLError as err:
-        raise ConfigError(f"command line: cannot parse the value of {dotted!r}: {err}") from err
+        problem = _python_tag_refusal(err) or f"cannot parse the value ({err})"
+        raise ConfigError(f"command line: {dotted}: {problem}.") from err
     nested: dict[str, Any] = {}
     cursor = nested
     parts = dotted.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"command line: {item!r} has an empty key; write section.key=value, e.g. optim.lr=1e-3.")
     for part in parts[:-1]:
         cursor = cursor.setdefault(part, {})
     cursor[parts[-1]] = value
     return nested
+
+
+def _python_tag_refusal(err: yaml.YAMLError) -> str | None:
+    if isinstance(err, yaml.constructor.ConstructorError) and "tag:yaml.org,2002:python/" in str(err.problem):
+        tag = str(err.problem).split("'")[1] if "'" in str(err.problem) else "!!python/..."
+        return (
+            f"the YAML tag {tag.replace('tag:yaml.org,2002:', '!!')} would build a Python object, which configs "
+            f"never do; give plain values (numbers, strings, lists, mappings) and name models by their "
+            f"registered name (`dualbranch models`)"
+        )
+    return None
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
@@ -264,19 +310,77 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         source = CONFIG_DIR / f"{source.name}.yaml"
     if not source.is_file():
         builtin = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
-        raise ConfigError(f"Config file {source} does not exist (built-in configs: {builtin}).")
+        raise ConfigError(
+            f"Config file {source} does not exist; give the path of a YAML file or a built-in config ({builtin})."
+        )
     try:
-        values = yaml.safe_load(source.read_text()) or {}
+        text = source.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"Config file {source} cannot be read ({err}).") from err
+    try:
+        values = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{source}{line}: not valid YAML ({getattr(err, 'problem', err)}).") from err
+        problem = _python_tag_refusal(err) or f"not valid YAML ({getattr(err, 'problem', err)})"
+        raise ConfigError(f"{source}{line}: {problem}.") from err
     if not isinstance(values, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of sections, got {type(values).__name__}.")
-    _apply(config, values, str(source))
+    origins: dict[str, str] = {}
+    _apply(config, values, str(source), origins, _key_lines(text))
     for item in overrides:
-        _apply(config, _override_to_dict(item), "command line")
+        _apply(config, _override_to_dict(item), "command line", origins)
+    check_values(config, origins)
     return config
+
+
+_PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
+_ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+# (dotted key, test, what the value must be)
+_RULES: tuple[tuple[str, Any, str], ...] = (
+    ("data.val_ratio", lambda v: 0 <= v < 1, "in [0, 1) (0: no validation split, for signal runs)"),
+    ("data.on_corrupt", lambda v: v in ("error", "skip"), "'error' or 'skip'"),
+    ("data.channels", lambda v: v in (None, 1, 3), "1 (grayscale) or 3 (RGB), or null for the data's own"),
+    ("data.img_size", lambda v: v is None or min(v) >= 1, "two positive integers [H, W], or null"),
+    ("data.batch_size", lambda v: v >= 1, "a positive integer"),
+    ("data.eval_batch_size", lambda v: v >= 1, "a positive integer"),
+    ("data.num_workers", lambda v: v >= 0, "0 or more"),
+    ("data.limit_train", lambda v: v is None or v >= 1, "a positive integer, or null for all"),
+    ("data.limit_eval", lambda v: v is None or v >= 1, "a positive integer, or null for all"),
+    ("optim.epochs", lambda v: v >= 1, "a positive integer"),
+    ("optim.lr", lambda v: 0 < v < float("inf"), "a positive number"),
+    ("optim.weight_decay", lambda v: v >= 0, "0 or more"),
+    ("optim.warmup_epochs", lambda v: v >= 0, "0 or more"),
+    ("optim.min_lr", lambda v: v >= 0, "0 or more"),
+    ("optim.grad_clip", lambda v: v is None or v > 0, "a positive number, or null for none"),
+    ("optim.ema_decay", lambda v: 0 < v < 1, "between 0 and 1 (exclusive)"),
+    ("augment.label_smoothing", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("augment.mixup_alpha", lambda v: v >= 0, "0 (off) or more"),
+    ("augment.cutmix_alpha", lambda v: v >= 0, "0 (off) or more"),
+    ("augment.mix_prob", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+    ("augment.switch_prob", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+    ("augment.hflip", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+    ("augment.erase_prob", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+    ("augment.translate", lambda v: v >= 0, "0 or more pixels"),
+    ("augment.randaug_ops", lambda v: v >= 0, "0 (off) or more"),
+    ("trainer.precision", lambda v: v in _PRECISIONS, f"one of {', '.join(_PRECISIONS)}"),
+    ("trainer.accelerator", lambda v: v in _ACCELERATORS, f"one of {', '.join(_ACCELERATORS)}"),
+    ("trainer.devices", lambda v: v >= 1, "a positive integer"),
+    ("trainer.num_nodes", lambda v: v >= 1, "a positive integer"),
+    ("trainer.threads", lambda v: v is None or v >= 1, "a positive integer, or null for all cores"),
+    ("trainer.log_every_n_steps", lambda v: v >= 1, "a positive integer"),
+    ("output.report_thumbnails", lambda v: v >= 0, "0 or more"),
+)
+
+
+def check_values(config: RunConfig, origins: dict[str, str] | None = None) -> None:
+    """Raise ConfigError for the first value out of its range, naming the key and where it was set."""
+    for dotted, valid, expected in _RULES:
+        section, key = dotted.split(".")
+        value = getattr(getattr(config, section), key)
+        if not valid(value):
+            where = (origins or {}).get(dotted, "defaults")
+            raise ConfigError(f"{where}: {dotted} must be {expected}, got {value!r}.")
 
 
 def config_to_dict(config: RunConfig) -> dict[str, Any]:

@@ -41,7 +41,10 @@ class Splits:
 def stratified_split(data: ImageData, ratio: float, seed: int) -> tuple[ImageData, ImageData]:
     """Hold out ``ratio`` of every class (at least one sample each) as validation."""
     if not 0 < ratio < 1:
-        raise ConfigError(f"data.val_ratio must be between 0 and 1 (exclusive), got {ratio}.")
+        raise ConfigError(
+            f"data.val_ratio must be between 0 and 1 (exclusive) for image runs, got {ratio}; "
+            "or give a validation set with data.val_path."
+        )
     generator = torch.Generator().manual_seed(seed)
     train_index, val_index = [], []
     for label in range(len(data.class_names)):

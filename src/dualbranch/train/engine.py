@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
+from .checkpoint_io import ChecksummedCheckpointIO, load_training_checkpoint
 from .config import RunConfig
 
 __all__ = ["make_trainer", "restore_best"]
@@ -63,6 +63,7 @@ def make_trainer(config: RunConfig, out_dir: Path, callbacks: list | None = None
         use_distributed_sampler=False,  # the datamodule shards by rank itself
         num_sanity_val_steps=0,
         limit_val_batches=None if validate else 0,
+        plugins=[ChecksummedCheckpointIO()],  # atomic writes, checksums verified on load
     )
 
 
@@ -71,5 +72,5 @@ def restore_best(task: nn.Module, out_dir: Path) -> bool:
     best = out_dir / "checkpoints" / "best.ckpt"
     if not best.is_file():
         return False
-    task.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
+    task.load_state_dict(load_training_checkpoint(best)["state_dict"])
     return True

@@ -25,6 +25,7 @@ from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from ..data.images import ImageData
+from ..safe_io import atomic_write_text
 from .callbacks import read_history
 
 __all__ = ["write_report"]
@@ -217,8 +218,4 @@ def write_report(
         f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(run_dir.name)} · dualbranch</title>"
         f"<style>{_STYLE}</style></head><body>{''.join(sections)}</body></html>"
     )
-    path = run_dir / "report.html"
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(page)
-    tmp.replace(path)
-    return path
+    return atomic_write_text(run_dir / "report.html", page)

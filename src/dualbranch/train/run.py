@@ -5,13 +5,17 @@ A run folder holds:
     run.json            what the data decided: classes, input shape, normalisation, model arguments
     history.jsonl       one line per epoch (the report's learning curves)
     logs/metrics.csv    Lightning's step-level log
-    checkpoints/        last.ckpt (resume) and best.ckpt (best validation accuracy)
+    checkpoints/        last.ckpt (resume) and best.ckpt (best validation accuracy), each with a
+                        .sha256 sidecar; written atomically, verified on load (checkpoint_io.py)
     model.safetensors   the best weights, loadable without Lightning
     metrics.json        test metrics (accuracy, balanced accuracy, per class, confusion matrix)
     report.html         learning curves, confusion matrix, hardest mistakes, cross-attention maps
 
 Signal datasets (``data.name`` eegbci | uea | signal_npz) go through :mod:`.signal_run` instead:
 one model per fold of ``evaluation.protocol``, with the folder layout described there.
+
+Every file is written atomically (safe_io.py): a crash, a full disk or a denied permission raises a
+WriteError naming the file and leaves the files written before it intact.
 """
 
 from __future__ import annotations
@@ -29,12 +33,49 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..checkpoint import load_checkpoint, save_checkpoint
+from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..data.images import ImageData
 from ..registry import create_model, get_model_entry
+from ..safe_io import atomic_write_text
+from .checkpoint_io import verify_checkpoint
 from .config import ConfigError, RunConfig, dump_config, load_config
 
-__all__ = ["RunInfo", "build_model", "evaluate", "fit", "load_run_model", "test"]
+__all__ = [
+    "RUN_FORMAT_VERSION",
+    "RunInfo",
+    "build_model",
+    "evaluate",
+    "fit",
+    "load_run_model",
+    "read_run_record",
+    "test",
+]
+
+RUN_FORMAT_VERSION = 1  # of run.json; a run folder of a newer format is refused, not misread
+
+
+def read_run_record(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``run.json`` of a run folder (image or signal run) as a dict, without its format version.
+
+    Raises FileNotFoundError for a folder that is not a run, CheckpointError for a damaged file or
+    one written by a newer dualbranch.
+    """
+    path = Path(run_dir) / "run.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a dualbranch run folder (no run.json); give a folder `fit` made.")
+    try:
+        record = json.loads(path.read_text())
+    except ValueError as err:
+        raise CheckpointError(f"{path}: not valid JSON ({err}); the run folder is damaged.") from err
+    if not isinstance(record, dict):
+        raise CheckpointError(f"{path}: expected a JSON object; the run folder is damaged.")
+    version = record.pop("format_version", 1)
+    if not isinstance(version, int) or version > RUN_FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: run folder format {version!r} was written by a newer dualbranch; this version reads "
+            f"format {RUN_FORMAT_VERSION} and older. Upgrade dualbranch to use this run."
+        )
+    return record
 
 
 @dataclass
@@ -49,16 +90,24 @@ class RunInfo:
     std: list[float]
 
     def save(self, run_dir: Path) -> None:
-        (run_dir / "run.json").write_text(json.dumps(dataclasses.asdict(self), indent=2))
+        record = {"format_version": RUN_FORMAT_VERSION, **dataclasses.asdict(self)}
+        atomic_write_text(run_dir / "run.json", json.dumps(record, indent=2))
 
     @classmethod
     def load(cls, run_dir: Path) -> RunInfo:
         path = Path(run_dir) / "run.json"
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"{run_dir} is not a dualbranch run folder (no run.json); give a folder `fit` made."
+        record = read_run_record(run_dir)
+        fields = dataclasses.fields(cls)
+        missing_value = dataclasses.MISSING
+        required = {f.name for f in fields if f.default is missing_value and f.default_factory is missing_value}
+        unknown, missing = set(record) - {f.name for f in fields}, required - set(record)
+        if unknown or missing:
+            found = {"unknown keys": unknown, "missing keys": missing}
+            problems = ", ".join(f"{label} {sorted(keys)}" for label, keys in found.items() if keys)
+            raise CheckpointError(
+                f"{path}: {problems}; the file was edited or damaged. Re-create the run folder with `dualbranch fit`."
             )
-        return cls(**json.loads(path.read_text()))
+        return cls(**record)
 
 
 def _model_args_for_data(config: RunConfig, shape: tuple[int, ...], num_classes: int) -> dict[str, Any]:
@@ -178,7 +227,9 @@ def fit(config: RunConfig, resume: str | os.PathLike[str] | None = None, callbac
             raise FileNotFoundError(
                 f"Cannot resume {run_dir}: {last} does not exist (the run saved no checkpoint yet)."
             )
+        verify_checkpoint(last)  # before any work: a corrupt checkpoint is named, not unpickled
     else:
+        get_model_entry(config.model.name)  # an unknown model is named before a run folder is made
         run_dir = _prepare_run_dir(config)
         last = None
     trainer_cfg = config.trainer
@@ -197,7 +248,7 @@ def fit(config: RunConfig, resume: str | os.PathLike[str] | None = None, callbac
             f"data.img_size / data.channels or model.args to agree."
         )
     if resume is None and _is_primary_process():
-        (run_dir / "config.yaml").write_text(dump_config(config))
+        atomic_write_text(run_dir / "config.yaml", dump_config(config))
         info.save(run_dir)
 
     datamodule = ImageDataModule(splits, config.data, trainer_cfg.seed)
@@ -246,7 +297,7 @@ def test(
     data, split_name = (splits.test, "test") if splits.test is not None else (splits.val, "validation")
     logits = evaluate(model, info, data, config.data.eval_batch_size, desc=f"testing on {split_name}")
     metrics = {"split": split_name, **classification_metrics(logits, data.labels, info.class_names)}
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
     accuracy, balanced = metrics["accuracy"], metrics["balanced_accuracy"]
     print(f"{split_name} accuracy {accuracy:.2%}  balanced {balanced:.2%}  ({len(data)} samples)")
     if config.output.report:

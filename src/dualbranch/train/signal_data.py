@@ -29,6 +29,7 @@ import numpy as np
 from ..data.signal import SignalData
 from ..data.signal_transforms import OnlineEuclideanAligner, _inv_sqrt, mean_covariance
 from ..evaluation.protocols import make_splits
+from ..safe_io import atomic_write_text
 from .config import ConfigError, RunConfig
 
 __all__ = [
@@ -316,7 +317,7 @@ class Preprocessor:
         return np.where(real, x, 0).astype(np.float32)
 
     def save(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(self.__dict__))
+        atomic_write_text(path, json.dumps(self.__dict__))
 
     @classmethod
     def load(cls, path: Path) -> Preprocessor:

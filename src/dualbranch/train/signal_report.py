@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..safe_io import atomic_write_text
 from ..signal_plots import has_positions, plot_channel_weights
 from .callbacks import read_history
 from .report import _STYLE, _confusion, _curves, _per_class, _png
@@ -144,7 +145,5 @@ def write_signal_report(run_dir: Path, info: dict[str, Any], metrics: dict[str, 
         f"<style>{_STYLE}</style></head><body>{''.join(sections)}</body></html>"
     )
     path = run_dir / "report.html"
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(page)
-    tmp.replace(path)
+    atomic_write_text(path, page)
     return path

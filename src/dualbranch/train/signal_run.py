@@ -17,6 +17,7 @@ one trained model per fold of the evaluation protocol. A signal run folder holds
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from pathlib import Path
@@ -32,6 +33,8 @@ from ..evaluation.metrics import classification_metrics as fold_metrics
 from ..evaluation.metrics import per_group_metrics, summarize
 from ..models.signal_base import SignalModel
 from ..registry import create_model, get_model_entry
+from ..safe_io import atomic_write_text
+from .checkpoint_io import verify_checkpoint
 from .config import ConfigError, RunConfig, dump_config
 from .signal_data import Fold, Preprocessor, SignalSource, load_signal_source, make_folds, plain_chs_info
 
@@ -40,8 +43,9 @@ __all__ = ["fit_signal", "is_signal_run", "load_fold_models", "signal_model_args
 
 def is_signal_run(run_dir: str | os.PathLike[str]) -> bool:
     """True for a run folder that ``fit`` made from signal data."""
-    path = Path(run_dir) / "run.json"
-    return path.is_file() and json.loads(path.read_text()).get("kind") == "signal"
+    from .run import read_run_record
+
+    return (Path(run_dir) / "run.json").is_file() and read_run_record(run_dir).get("kind") == "signal"
 
 
 def signal_model_args(config: RunConfig, data: SignalData) -> dict[str, Any]:
@@ -101,6 +105,8 @@ def _fit_fold(config: RunConfig, data: SignalData, fold: Fold, out: Path, args: 
     task = ClassificationTask(model, config, data.n_classes, inputs, steps_per_epoch)
     trainer = make_trainer(config, out, callbacks, validate=val is not None)
     last = out / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        verify_checkpoint(last)  # a corrupt checkpoint is named, not unpickled
     trainer.fit(task, datamodule=datamodule, ckpt_path=last if last.is_file() else None)
     if trainer.is_global_zero:
         restore_best(task, out)
@@ -113,7 +119,7 @@ def fit_signal(config: RunConfig, resume: str | os.PathLike[str] | None = None, 
     ``resume`` continues a run: finished folds (with ``model.safetensors``) are kept, an interrupted
     one continues from its last checkpoint.
     """
-    from .run import _is_primary_process, _prepare_run_dir
+    from .run import RUN_FORMAT_VERSION, _is_primary_process, _prepare_run_dir
 
     if config.trainer.threads:
         torch.set_num_threads(config.trainer.threads)
@@ -123,8 +129,9 @@ def fit_signal(config: RunConfig, resume: str | os.PathLike[str] | None = None, 
     args = signal_model_args(config, source.data)
     run_dir = Path(resume) if resume is not None else _prepare_run_dir(config)
     if resume is None and _is_primary_process():
-        (run_dir / "config.yaml").write_text(dump_config(config))
+        atomic_write_text(run_dir / "config.yaml", dump_config(config))
         info = {
+            "format_version": RUN_FORMAT_VERSION,
             "kind": "signal",
             "model_name": config.model.name,
             "model_args": args,
@@ -136,7 +143,7 @@ def fit_signal(config: RunConfig, resume: str | os.PathLike[str] | None = None, 
             "protocol": config.evaluation.protocol,
             "folds": [fold.name for fold in folds],
         }
-        (run_dir / "run.json").write_text(json.dumps(info, indent=2))
+        atomic_write_text(run_dir / "run.json", json.dumps(info, indent=2))
     for fold in folds:
         out = _fold_dir(run_dir, fold)
         if (out / "model.safetensors").is_file():
@@ -152,10 +159,10 @@ def fit_signal(config: RunConfig, resume: str | os.PathLike[str] | None = None, 
 
 def load_fold_models(run_dir: str | os.PathLike[str]) -> tuple[list[tuple[str, nn.Module, Preprocessor]], dict]:
     """Every fold's best model (eval mode) with its preprocessing, and the run's ``run.json``."""
-    from .run import build_model
+    from .run import build_model, read_run_record
 
     run_dir = Path(run_dir)
-    info = json.loads((run_dir / "run.json").read_text())
+    info = read_run_record(run_dir)
     get_model_entry(info["model_name"])  # a clear error for a model this version does not have
     models = []
     for name in info["folds"]:
@@ -239,11 +246,12 @@ def test_signal(
     }
     if weights:
         metrics["channel_attention"] = dict(zip(info["ch_names"], np.mean(weights, axis=0).round(6).tolist()))
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    with open(run_dir / "predictions.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(predictions[0]))
-        writer.writeheader()
-        writer.writerows(predictions)
+    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=list(predictions[0]))
+    writer.writeheader()
+    writer.writerows(predictions)
+    atomic_write_text(run_dir / "predictions.csv", table.getvalue())
     summary = metrics["summary"]
     print(
         f"{split} accuracy {pooled['accuracy']:.2%}  balanced {pooled['balanced_accuracy']:.2%}  "
