@@ -13,6 +13,7 @@ import torch
 
 from . import __version__
 from .checkpoint import CheckpointError
+from .deploy_cli import add_deploy_commands
 from .flops import count_macs, count_params
 from .registry import create_model, get_model_entry, list_models
 
@@ -97,7 +98,7 @@ def _cmd_test(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from .train.predict import predict
 
-    rows = predict(args.run, args.inputs, args.output, top_k=args.top_k)
+    rows = predict(args.run, args.inputs, args.output, top_k=args.top_k, engine=args.engine)
     if args.output is None:
         writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -139,7 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("inputs", nargs="+", metavar="INPUT")
     predict.add_argument("--output", help="CSV file to write (default: print to stdout)")
     predict.add_argument("--top-k", type=int, default=1)
+    predict.add_argument(
+        "--engine", choices=("torch", "onnx", "int8"), default="torch", help="fp32 PyTorch, onnxruntime or int8"
+    )
     predict.set_defaults(func=_cmd_predict)
+    add_deploy_commands(commands)
     return parser
 
 

@@ -12,7 +12,10 @@ import torch
 from ..data.images import IMAGE_SUFFIXES, ImageDataError, _open_image, load_npz
 from .run import load_run_model
 
-__all__ = ["predict"]
+__all__ = ["PREDICT_ENGINES", "predict"]
+
+# `predict --engine` names -> dualbranch.engines names
+PREDICT_ENGINES = {"torch": "eager", "onnx": "onnx", "int8": "int8-dynamic"}
 
 
 def _collect(inputs: list[str]) -> list[Path]:
@@ -37,8 +40,15 @@ def predict(
     output: str | os.PathLike[str] | None = None,
     batch_size: int = 256,
     top_k: int = 1,
+    engine: str = "torch",
 ) -> list[dict[str, object]]:
-    """Classify ``inputs`` with a run's best model; write a CSV (``output``) and return the rows."""
+    """Classify ``inputs`` with a run's best model; write a CSV (``output``) and return the rows.
+
+    ``engine``: "torch" (the fp32 model), "onnx" (exported and run in onnxruntime) or "int8"
+    (dynamically quantized Linear layers); see :mod:`dualbranch.engines`.
+    """
+    if engine not in PREDICT_ENGINES:
+        raise ValueError(f"Unknown engine {engine!r}; choose from {', '.join(PREDICT_ENGINES)}.")
     model, info = load_run_model(run_dir)
     channels, height, width = info.input_shape
     mode = "L" if channels == 1 else "RGB"
@@ -61,6 +71,11 @@ def predict(
         images, names = torch.from_numpy(np.stack(arrays)), [str(p) for p in files]
     mean = torch.tensor(info.mean).view(1, -1, 1, 1)
     std = torch.tensor(info.std).view(1, -1, 1, 1)
+    if engine != "torch":
+        from ..engines import build_engine
+
+        example = (images[:2].float() / 255 - mean) / std
+        model = build_engine(PREDICT_ENGINES[engine], model, example)
     rows = []
     for start in range(0, len(images), batch_size):
         x = (images[start : start + batch_size].float() / 255 - mean) / std
