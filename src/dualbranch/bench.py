@@ -240,7 +240,12 @@ def bench_model(
         if engine == "eager":
             continue
         log(f"building engine {engine} ...")
-        runner = build_engine(engine, model, x_ref)
+        try:
+            runner = build_engine(engine, model, x_ref)
+        except ImportError as err:  # an optional dependency (onnxruntime, torchao) is missing: say so, go on
+            result.setdefault("engines", {})[engine] = {"skipped": str(err)}
+            log(f"note: engine {engine} skipped: {err}")
+            continue
         with torch.inference_mode():
             out = runner(x_ref)
         runners[engine] = runner

@@ -128,7 +128,7 @@ def export_model(
         raise FileNotFoundError(f"The folder {output.parent} does not exist; create it first.")
     model, meta = load_model_or_run(source, checkpoint)
     # write next to the target and rename, so a failed export never leaves half a file at `output`
-    partial = output.with_name(output.name + ".partial")
+    partial = output.with_name(f".{output.stem}.partial{output.suffix}")
     if fmt == "onnx":
         export_onnx(model, partial)
     elif fmt == "pt2":
