@@ -27,7 +27,13 @@ from dualbranch.train.config import load_config
 from dualbranch.train.run import fit, load_run_model
 
 RESULTS = Path(__file__).parent / "results" / "int8_agreement.json"
-SHORT_RUN = ["optim.epochs=2", "data.limit_train=20000", "output.report=false", "output.name=int8-agreement"]
+SHORT_RUN = [
+    "optim.epochs=2",
+    "data.limit_train=20000",
+    "output.report=false",
+    "output.name=int8-agreement",
+    "trainer.progress_bar=false",
+]
 
 
 def normalised(images: torch.Tensor, mean: list[float], std: list[float]) -> torch.Tensor:
@@ -52,7 +58,9 @@ def main() -> None:
     images = normalised(test.images, info.mean, info.std)
     calibration = list(normalised(load_fashion_mnist("train").images[:512], info.mean, info.std).split(128))
     with torch.inference_mode():
-        fp32_accuracy = float((torch.cat([model(x) for x in images.split(512)]).argmax(1) == test.labels).float().mean())
+        fp32_accuracy = float(
+            (torch.cat([model(x) for x in images.split(512)]).argmax(1) == test.labels).float().mean()
+        )
     result = {
         "run": str(run_dir),
         "model": info.model_name,

@@ -28,7 +28,12 @@ def top_operators(model: torch.nn.Module, x: torch.Tensor, top: int) -> dict[str
     return {
         "total_ms": total / 1e3,
         "top": [
-            {"op": e.key, "calls": e.count, "self_ms": e.self_cpu_time_total / 1e3, "share": e.self_cpu_time_total / total}
+            {
+                "op": e.key,
+                "calls": e.count,
+                "self_ms": e.self_cpu_time_total / 1e3,
+                "share": e.self_cpu_time_total / total,
+            }
             for e in events[:top]
         ],
     }
@@ -44,7 +49,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     ours = create_model(args.model).eval()
     x = torch.randn(args.batch, *ours.input_shape)
-    result = {"model": args.model, "batch": args.batch, "threads": args.threads, "dualbranch": top_operators(ours, x, args.top)}
+    result = {
+        "model": args.model,
+        "batch": args.batch,
+        "threads": args.threads,
+        "dualbranch": top_operators(ours, x, args.top),
+    }
     theirs, note = timm_model(args.model, ours)
     result["timm"] = top_operators(theirs, x, args.top) if theirs is not None else note
     print(json.dumps(result, indent=2))

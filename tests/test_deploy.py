@@ -184,7 +184,9 @@ def test_peak_memory_of_a_forward_is_measured_in_a_fresh_process():
 
 def test_time_alternating_reports_every_step_in_order():
     calls: list[str] = []
-    timings = time_alternating({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 3, warmup=1, min_sample_s=0)
+    timings = time_alternating(
+        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 3, warmup=1, min_sample_s=0
+    )
     assert set(timings) == {"a", "b"} and all(t["runs"] == 3 for t in timings.values())
     assert calls[4:] == ["a", "b", "b", "a", "a", "b"]  # after warm-up and calibration, order alternates
 

@@ -210,7 +210,9 @@ def bench_model(
     train_macs = count_macs(model, backward=True)  # forward + backward of one image
     model.zero_grad(set_to_none=True)
     peak = peak_gflops or matmul_peak_gflops()
-    log(f"{name}: {count_params(model) / 1e6:.2f} M params, {macs / 1e9:.2f} GMACs; fp32 matmul peak {peak:.0f} GFLOP/s")
+    log(
+        f"{name}: {count_params(model) / 1e6:.2f} M params, {macs / 1e9:.2f} GMACs; fp32 matmul peak {peak:.0f} GFLOP/s"
+    )
     result: dict[str, Any] = {
         "model": name,
         "params": count_params(model),
@@ -283,9 +285,7 @@ def bench_model(
         impls = ["dualbranch"] + (["timm"] if theirs is not None else [])
         for row in result["measurements"]:
             if row["engine"] == "eager" and row["impl"] in impls:
-                row["peak_memory_mb"] = peak_memory_mb(
-                    row["impl"], name, row["batch"], row["mode"] == "train", threads
-                )
+                row["peak_memory_mb"] = peak_memory_mb(row["impl"], name, row["batch"], row["mode"] == "train", threads)
     if theirs is not None:
         result["speedup_vs_timm"] = _speedups(result["measurements"])
     return result
@@ -305,7 +305,8 @@ def _speedups(rows: list[dict[str, Any]]) -> dict[str, float]:
 def format_table(results: list[dict[str, Any]]) -> str:
     """A markdown table of benchmark results: one row per (model, implementation, engine, mode, batch)."""
     lines = [
-        "| model | impl | engine | mode | batch | median ms (min–max) | img/s | GFLOP/s (% peak) | peak MiB | vs timm |",
+        "| model | impl | engine | mode | batch | median ms (min–max) | img/s | GFLOP/s (% peak) | peak MiB "
+        "| vs timm |",
         "|---|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for result in results:

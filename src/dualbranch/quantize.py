@@ -18,6 +18,7 @@ the same class: the figure a deployment cares about (the benchmark uses the Fash
 from __future__ import annotations
 
 import copy
+import logging
 import warnings
 from collections.abc import Callable, Iterable
 
@@ -47,11 +48,17 @@ def quantize_static_int8(model: nn.Module, calibration: Iterable[torch.Tensor], 
     arithmetic is only simulated in fp32 and runs slower than the original). The exported program has a
     dynamic batch axis, so any batch size runs without recompiling the graph.
     """
+    torchao_log = logging.getLogger("torchao")
+    level = torchao_log.level
+    # on a CPU-only torch, torchao logs a warning for each of its CUDA kernel libraries it cannot load
+    torchao_log.setLevel(logging.ERROR)
     try:
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
         from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
     except ImportError as err:
         raise ImportError("Static (PT2E) int8 quantization needs torchao: pip install 'dualbranch[deploy]'.") from err
+    finally:
+        torchao_log.setLevel(level)
     batches = list(calibration)
     if not batches:
         raise ValueError("Static quantization needs at least one calibration batch of real images.")
