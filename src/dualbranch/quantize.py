@@ -37,7 +37,10 @@ def quantize_dynamic_int8(model: nn.Module) -> nn.Module:
     if "fbgemm" in torch.backends.quantized.supported_engines:
         torch.backends.quantized.engine = "fbgemm"  # the x86 kernels; qnnpack is the ARM fallback
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # torch.ao's notice that it will move to torchao
+        # torch 2.13 announces that torch.ao quantization and its quantized dtypes will move to torchao;
+        # the kernels still work, and bench/tests check the results
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
         return quantize_dynamic(copy.deepcopy(model).eval(), {nn.Linear}, dtype=torch.qint8)
 
 
