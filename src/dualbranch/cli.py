@@ -13,12 +13,23 @@ import torch
 
 from . import __version__
 from .checkpoint import CheckpointError
+from .deploy_cli import add_deploy_commands
 from .flops import count_macs, count_params
+from .optional import MissingDependencyError
 from .registry import create_model, get_model_entry, list_models
 from .safe_io import WriteError
 
 # Errors that mean the user's input (or the disk) is wrong, not a bug: printed as one clear line.
-USER_ERRORS = (CheckpointError, FileExistsError, FileNotFoundError, KeyError, TypeError, ValueError, WriteError)
+USER_ERRORS = (
+    CheckpointError,
+    FileExistsError,
+    FileNotFoundError,
+    KeyError,
+    MissingDependencyError,
+    TypeError,
+    ValueError,
+    WriteError,
+)
 
 __all__ = ["main", "model_table"]
 
@@ -103,7 +114,7 @@ def _cmd_test(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from .train.predict import predict
 
-    rows = predict(args.run, args.inputs, args.output, top_k=args.top_k)
+    rows = predict(args.run, args.inputs, args.output, top_k=args.top_k, engine=args.engine)
     if args.output is None:
         writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -151,7 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("inputs", nargs="+", metavar="INPUT")
     predict.add_argument("--output", help="CSV file to write (default: print to stdout)")
     predict.add_argument("--top-k", type=int, default=1)
+    predict.add_argument(
+        "--engine", choices=("torch", "onnx", "int8"), default="torch", help="fp32 PyTorch, onnxruntime or int8"
+    )
     predict.set_defaults(func=_cmd_predict)
+    add_deploy_commands(commands)
     return parser
 
 

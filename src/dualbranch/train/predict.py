@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
@@ -11,11 +10,15 @@ import numpy as np
 import torch
 
 from ..data.images import IMAGE_SUFFIXES, ImageDataError, _open_image, load_npz
+from .predictions import prediction_rows, write_csv
 from .run import load_run_model
 from .signal_predict import predict_signal
 from .signal_run import is_signal_run
 
-__all__ = ["predict"]
+__all__ = ["PREDICT_ENGINES", "predict"]
+
+# `predict --engine` names -> dualbranch.engines names
+PREDICT_ENGINES = {"torch": "eager", "onnx": "onnx", "int8": "int8-dynamic"}
 
 
 def _collect(inputs: list[str]) -> list[Path]:
@@ -40,9 +43,18 @@ def predict(
     output: str | os.PathLike[str] | None = None,
     batch_size: int = 256,
     top_k: int = 1,
+    engine: str = "torch",
 ) -> list[dict[str, object]]:
-    """Classify ``inputs`` with a run's best model; write a CSV (``output``) and return the rows."""
+    """Classify ``inputs`` with a run's best model; write a CSV (``output``) and return the rows.
+
+    ``engine``: "torch" (the fp32 model), "onnx" (exported and run in onnxruntime) or "int8"
+    (dynamically quantized Linear layers); see :mod:`dualbranch.engines`.
+    """
+    if engine not in PREDICT_ENGINES:
+        raise ValueError(f"Unknown engine {engine!r}; choose from {', '.join(PREDICT_ENGINES)}.")
     if is_signal_run(run_dir):  # signals: an .npz of (n, C, T), see signal_predict
+        if engine != "torch":
+            raise ValueError(f"--engine {engine} serves image runs; a signal run predicts with --engine torch.")
         return predict_signal(run_dir, inputs, output, batch_size, top_k)
     model, info = load_run_model(run_dir)
     channels, height, width = info.input_shape
@@ -66,21 +78,18 @@ def predict(
         images, names = torch.from_numpy(np.stack(arrays)), [str(p) for p in files]
     mean = torch.tensor(info.mean).view(1, -1, 1, 1)
     std = torch.tensor(info.std).view(1, -1, 1, 1)
-    rows = []
-    for start in range(0, len(images), batch_size):
-        x = (images[start : start + batch_size].float() / 255 - mean) / std
-        probs = model(x).softmax(dim=1)
-        values, indices = probs.topk(min(top_k, probs.shape[1]), dim=1)
-        for offset in range(len(x)):
-            row: dict[str, object] = {"input": names[start + offset]}
-            for rank in range(values.shape[1]):
-                suffix = "" if rank == 0 else f"_{rank + 1}"
-                row[f"label{suffix}"] = info.class_names[int(indices[offset, rank])]
-                row[f"probability{suffix}"] = round(float(values[offset, rank]), 6)
-            rows.append(row)
+    if engine != "torch":
+        from ..engines import build_engine
+
+        example = (images[:2].float() / 255 - mean) / std
+        model = build_engine(PREDICT_ENGINES[engine], model, example)
+    probs = torch.cat(
+        [
+            model((images[start : start + batch_size].float() / 255 - mean) / std).softmax(dim=1)
+            for start in range(0, len(images), batch_size)
+        ]
+    )  # (n, K)
+    rows = prediction_rows(names, probs, info.class_names, top_k)
     if output is not None:
-        with open(output, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        write_csv(rows, output)
     return rows

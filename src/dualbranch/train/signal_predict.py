@@ -19,6 +19,7 @@ import torch
 
 from ..data.series import stack_series
 from ..data.signal import SignalData
+from .predictions import prediction_rows, write_csv
 from .signal_run import load_fold_models, signal_logits
 
 __all__ = ["predict_signal"]
@@ -71,21 +72,8 @@ def predict_signal(
         [signal_logits(model, pre.transform(data), batch_size).softmax(dim=1) for _, model, pre in models]
     ).mean(dim=0)  # (n, K): the folds' mean
     class_names = info["class_names"]
-    values, indices = probs.topk(min(top_k, probs.shape[1]), dim=1)
-    rows = []
-    for i in range(len(data)):
-        row: dict[str, object] = {"input": f"{inputs[0]}[{i}]"}
-        for rank in range(values.shape[1]):
-            suffix = "" if rank == 0 else f"_{rank + 1}"
-            row[f"label{suffix}"] = class_names[int(indices[i, rank])]
-            row[f"probability{suffix}"] = round(float(values[i, rank]), 6)
-        row.update({f"p_{c}": round(float(probs[i, k]), 6) for k, c in enumerate(class_names)})
-        rows.append(row)
+    names = [f"{inputs[0]}[{i}]" for i in range(len(data))]
+    rows = prediction_rows(names, probs, class_names, top_k, all_probabilities=True)
     if output is not None:
-        import csv
-
-        with open(output, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        write_csv(rows, output)
     return rows

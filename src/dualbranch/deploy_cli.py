@@ -1,0 +1,84 @@
+"""``dualbranch bench`` and ``dualbranch export``: the command-line side of the benchmark and deploy paths."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .safe_io import atomic_write_text
+
+__all__ = ["add_deploy_commands"]
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import bench_model, format_table
+
+    # a missing optional dependency raises MissingDependencyError, which `dualbranch` prints as one line
+    results = [
+        bench_model(
+            name,
+            batches=tuple(args.batch),
+            threads=args.threads,
+            repeats=args.repeats,
+            warmup=args.warmup,
+            vs_timm=args.vs == "timm",
+            engines=tuple(args.engines),
+            train_batch=args.train_batch,
+            memory=not args.no_memory,
+        )
+        for name in args.models
+    ]
+    text = json.dumps(results, indent=2)
+    if args.output:
+        atomic_write_text(args.output, text + "\n")
+    if args.json:
+        print(text)
+    else:
+        print(format_table(results))
+        for result in results:
+            if "timm" in result:
+                print(f"{result['model']}: {result['timm']}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_model
+
+    summary = export_model(args.source, args.format, args.output, args.overwrite, args.checkpoint)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def add_deploy_commands(commands: argparse._SubParsersAction) -> None:
+    """Add the ``bench`` and ``export`` subcommands to the ``dualbranch`` parser."""
+    from .engines import ENGINES
+    from .export import FORMATS
+
+    bench = commands.add_parser(
+        "bench",
+        help="speed, memory and GFLOP/s of models (optionally against timm and on deploy engines)",
+        description="Median (min–max) over --repeats timed runs after warm-up. Ratios vs timm are timm time / ours.",
+    )
+    bench.add_argument("models", nargs="+", metavar="MODEL")
+    bench.add_argument("--batch", type=int, nargs="+", default=[1, 32], help="inference batch sizes (default 1 32)")
+    bench.add_argument("--train-batch", type=int, help="training-step batch (default: the largest --batch; 0 skips)")
+    bench.add_argument("--threads", type=int, help="torch threads (default: all logical CPUs)")
+    bench.add_argument("--repeats", type=int, default=5, help="timed samples per measurement (default 5)")
+    bench.add_argument("--warmup", type=int, default=2, help="untimed runs first (default 2)")
+    bench.add_argument("--vs", choices=["timm"], help="also time timm's implementation with the same weights")
+    bench.add_argument("--engines", nargs="+", default=["eager"], choices=ENGINES, help="inference engines to time")
+    bench.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
+    bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    bench.add_argument("--output", help="also write the JSON here")
+    bench.set_defaults(func=_cmd_bench)
+
+    export = commands.add_parser(
+        "export",
+        help="export a run or a registered model to ONNX, a torch.export program (.pt2) or safetensors",
+    )
+    export.add_argument("source", metavar="RUN_OR_MODEL", help="a run folder made by `fit`, or a model name")
+    export.add_argument("--format", choices=FORMATS, required=True)
+    export.add_argument("--output", required=True, help="file to write")
+    export.add_argument("--checkpoint", help="weights for a model name (default: random initialisation)")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    export.set_defaults(func=_cmd_export)

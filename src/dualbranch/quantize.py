@@ -1,0 +1,97 @@
+"""Post-training int8 quantization, and how often the quantized model agrees with the fp32 one.
+
+Two paths, both on a copy (the fp32 model is left untouched):
+
+* **dynamic** (:func:`quantize_dynamic_int8`): every ``nn.Linear`` gets int8 weights, activations are
+  quantized per batch at run time (``torch.ao.quantization.quantize_dynamic``, fbgemm/x86 kernels).
+  No calibration data; attention, norms and the convolutional stem stay fp32.
+* **static** (:func:`quantize_static_int8`): PT2E (Jacob et al., 2018, "Quantization and Training of
+  Neural Networks for Efficient Integer-Arithmetic-Only Inference") — ``torch.export`` the model,
+  insert observers with the X86 Inductor quantizer (``torchao``; the PT2E API moved there from
+  ``torch.ao``), calibrate on real images, convert, and compile with Inductor, which lowers the
+  quantize/dequantize patterns to int8 convolution and matmul kernels. Needs ``torchao``.
+
+:func:`top1_agreement` measures the fraction of images where the fp32 and the quantized model predict
+the same class: the figure a deployment cares about (the benchmark uses the Fashion-MNIST test set).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import warnings
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import nn
+
+from .optional import MissingDependencyError
+
+__all__ = ["quantize_dynamic_int8", "quantize_static_int8", "top1_agreement"]
+
+Runner = Callable[[torch.Tensor], torch.Tensor]
+
+
+def quantize_dynamic_int8(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with dynamically quantized int8 ``nn.Linear`` layers (eval mode)."""
+    from torch.ao.quantization import quantize_dynamic
+
+    if "fbgemm" in torch.backends.quantized.supported_engines:
+        torch.backends.quantized.engine = "fbgemm"  # the x86 kernels; qnnpack is the ARM fallback
+    with warnings.catch_warnings():
+        # torch 2.13 announces that torch.ao quantization and its quantized dtypes will move to torchao;
+        # the kernels still work, and bench/tests check the results
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
+        return quantize_dynamic(copy.deepcopy(model).eval(), {nn.Linear}, dtype=torch.qint8)
+
+
+def quantize_static_int8(model: nn.Module, calibration: Iterable[torch.Tensor], compile: bool = True) -> Runner:
+    """PT2E static int8 quantization of ``model`` calibrated on ``calibration`` batches (B, C, H, W).
+
+    Returns the converted program, compiled with Inductor when ``compile`` (without it the int8
+    arithmetic is only simulated in fp32 and runs slower than the original). The exported program has a
+    dynamic batch axis, so any batch size runs without recompiling the graph.
+    """
+    torchao_log = logging.getLogger("torchao")
+    level = torchao_log.level
+    # on a CPU-only torch, torchao logs a warning for each of its CUDA kernel libraries it cannot load
+    torchao_log.setLevel(logging.ERROR)
+    try:
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+        from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
+    except ImportError as err:
+        raise MissingDependencyError(
+            "Static (PT2E) int8 quantization needs torchao: pip install 'dualbranch[deploy]'."
+        ) from err
+    finally:
+        torchao_log.setLevel(level)
+    batches = list(calibration)
+    if not batches:
+        raise ValueError("Static quantization needs at least one calibration batch of real images.")
+    example = batches[0][:2] if len(batches[0]) > 1 else batches[0].repeat(2, 1, 1, 1)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    program = torch.export.export(copy.deepcopy(model).eval(), (example,), dynamic_shapes=({0: batch},)).module()
+    quantizer = x86.X86InductorQuantizer().set_global(x86.get_default_x86_inductor_quantization_config())
+    prepared = prepare_pt2e(program, quantizer)
+    with torch.inference_mode():
+        for images in batches:
+            prepared(images)
+    converted = convert_pt2e(prepared)
+    return torch.compile(converted, dynamic=True) if compile else converted
+
+
+@torch.inference_mode()
+def top1_agreement(reference: Runner, candidate: Runner, images: torch.Tensor, batch_size: int = 256) -> dict:
+    """How often ``candidate`` predicts the same class as ``reference`` on ``images`` (N, C, H, W).
+
+    Returns ``agreement`` (fraction), ``disagreements`` (count), ``n`` and ``max_abs_logit_diff``.
+    """
+    same, largest = 0, 0.0
+    for start in range(0, len(images), batch_size):
+        x = images[start : start + batch_size]
+        expected, got = reference(x), candidate(x)
+        same += int((expected.argmax(1) == got.argmax(1)).sum())
+        largest = max(largest, float((expected - got).abs().max()))
+    n = len(images)
+    return {"agreement": same / n, "disagreements": n - same, "n": n, "max_abs_logit_diff": largest}
