@@ -87,3 +87,16 @@ def test_signal_mixup_mixes_inputs_and_targets_alike():
 def test_out_of_range_options_name_the_key(override):
     with pytest.raises(ConfigError, match=override.split("=")[0]):
         load_config("basicmotions", [override])
+
+
+def test_report_labels_training_curves_augmented_only_when_an_option_is_on(tmp_path):
+    from dualbranch.train.config import dump_config
+    from dualbranch.train.signal_report import _augmented
+
+    cases = (([], False), (["augment.signal_jitter=0.1"], True), (["augment.signal_mixup=0.2"], True))
+    for index, (overrides, expected) in enumerate(cases):
+        run = tmp_path / f"run{index}"
+        run.mkdir()
+        (run / "config.yaml").write_text(dump_config(load_config(None, ["data.name=signal_npz", *overrides])))
+        assert _augmented(run) is expected
+    assert load_config("japanesevowels").augment.signal_jitter > 0  # the shipped UEA recipes augment
