@@ -67,9 +67,16 @@ def test_uea_run_folder_metrics_and_model_args(motions_run):
     assert expected | {"metrics.json", "predictions.csv", "report.html"} <= names
     info = json.loads((motions_run / "run.json").read_text())
     assert info["kind"] == "signal" and info["input_shape"] == [6, 100] and info["folds"] == ["run"]
-    # 100 samples: DBConformer's kernels and patches shrink to fit (DBConformer.sizes_for_length)
+    # 100 samples: DBConformer's per-channel kernel shrinks to fit (DBConformer.sizes_for_length); the
+    # config's own patch / temporal kernel (a token per sample) win over the sizes picked for the length
     args = info["model_args"]
-    assert (args["n_chans"], args["n_times"], args["n_outputs"], args["patch_size"]) == (6, 100, 4, 10)
+    assert (args["n_chans"], args["n_times"], args["n_outputs"]) == (6, 100, 4)
+    assert (args["spatial_kernel"], args["spatial_stride"], args["patch_size"], args["temporal_kernel"]) == (
+        25,
+        5,
+        1,
+        5,
+    )
     metrics = json.loads((motions_run / "metrics.json").read_text())
     assert metrics["split"] == "test" and metrics["n"] == 40 and metrics["protocol"] == "none"
     assert np.asarray(metrics["confusion_matrix"]).sum() == 40
@@ -78,7 +85,8 @@ def test_uea_run_folder_metrics_and_model_args(motions_run):
     for key in ("accuracy", "balanced_accuracy", "kappa"):
         assert metrics["folds"][0][key] == pytest.approx(recomputed[key])
     assert metrics["accuracy"] == pytest.approx(recomputed["accuracy"])
-    assert len(metrics["channel_attention"]) == 6 and sum(metrics["channel_attention"].values()) == pytest.approx(1)
+    weights = metrics["channel_attention"]  # written rounded to 6 decimals: six of them sum to 1 within 3e-6
+    assert len(weights) == 6 and sum(weights.values()) == pytest.approx(1, abs=1e-5)
     history = [json.loads(line) for line in (motions_run / "history.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in history] == [1, 2] and history[0]["val_acc"] is None  # val_ratio 0
 

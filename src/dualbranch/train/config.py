@@ -94,6 +94,11 @@ class AugmentSection:
     randaug_ops: int = 2
     randaug_magnitude: float = 9.0
     erase_prob: float = 0.25
+    # signal runs only (off by default; see dualbranch.data.signal_augment)
+    signal_shift: int = 0  # largest random time shift in samples, zero-filled
+    signal_scale: float = 0.0  # std of the log of a random per-channel amplitude factor
+    signal_jitter: float = 0.0  # std of added Gaussian noise (inputs are standardised)
+    signal_mixup: float = 0.0  # Mixup Beta(α, α) for signals; 0 turns it off
 
 
 @dataclass
@@ -363,6 +368,10 @@ _RULES: tuple[tuple[str, Any, str], ...] = (
     ("augment.erase_prob", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
     ("augment.translate", lambda v: v >= 0, "0 or more pixels"),
     ("augment.randaug_ops", lambda v: v >= 0, "0 (off) or more"),
+    ("augment.signal_shift", lambda v: v >= 0, "0 (off) or more samples"),
+    ("augment.signal_scale", lambda v: 0 <= v < float("inf"), "0 (off) or a positive number"),
+    ("augment.signal_jitter", lambda v: 0 <= v < float("inf"), "0 (off) or a positive number"),
+    ("augment.signal_mixup", lambda v: 0 <= v < float("inf"), "0 (off) or a positive number"),
     ("trainer.precision", lambda v: v in _PRECISIONS, f"one of {', '.join(_PRECISIONS)}"),
     ("trainer.accelerator", lambda v: v in _ACCELERATORS, f"one of {', '.join(_ACCELERATORS)}"),
     ("trainer.devices", lambda v: v >= 1, "a positive integer"),

@@ -4,8 +4,10 @@ between the loader and the model, for images and for signals.
 * :class:`ImageInputs` — uint8 images (B, C, H, W) -> [0, 1] floats -> batched augmentation
   (translation, flips, RandAugment, erasing) -> Mixup/CutMix -> per-channel normalisation;
 * :class:`SignalInputs` — float signals (B, C, T), already preprocessed (alignment, standardisation
-  fitted on the training data, see :mod:`dualbranch.train.signal_data`): passed through unchanged.
-  Image augmentation and Mixup/CutMix make no sense for EEG or sensor series and are never applied.
+  fitted on the training data, see :mod:`dualbranch.train.signal_data`) -> optional time shift,
+  amplitude scaling and jitter (:mod:`dualbranch.data.signal_augment`) -> optional Mixup. Image
+  augmentation and CutMix make no sense for EEG or sensor series and are never applied; every signal
+  augmentation is off by default.
 
 Both hold their constants as non-persistent buffers, so they follow the task to its device and
 never enter a checkpoint (the checkpoint holds ``model.*`` only).
@@ -17,8 +19,9 @@ import torch
 from torch import nn
 
 from ..data.augment import AugmentConfig, augment_batch
+from ..data.signal_augment import SignalAugment, augment_signals
 from .config import AugmentSection
-from .mixup import mix_batch, smooth_targets
+from .mixup import mix_batch
 
 __all__ = ["ImageInputs", "InputPipeline", "SignalInputs"]
 
@@ -66,11 +69,15 @@ class ImageInputs(InputPipeline):
 
 
 class SignalInputs(InputPipeline):
-    """Preprocessed float signals (B, C, T), given to the model as they are; label smoothing only."""
+    """Preprocessed float signals (B, C, T), given to the model as they are; at training time the
+    ``augment.signal_*`` options (all off by default) and label smoothing."""
 
-    def __init__(self, label_smoothing: float = 0.0) -> None:
+    def __init__(self, augment: AugmentSection | None = None) -> None:
         super().__init__()
-        self.label_smoothing = label_smoothing
+        section = augment if augment is not None else AugmentSection(label_smoothing=0.0)
+        self.label_smoothing = section.label_smoothing
+        self.mixup_alpha = section.signal_mixup
+        self.augment = SignalAugment(section.signal_shift, section.signal_scale, section.signal_jitter)
 
     def prepare(self, batch: torch.Tensor) -> torch.Tensor:
         return batch.float()
@@ -78,4 +85,6 @@ class SignalInputs(InputPipeline):
     def train_batch(
         self, batch: torch.Tensor, labels: torch.Tensor, num_classes: int, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.prepare(batch), smooth_targets(labels, num_classes, self.label_smoothing)
+        x = augment_signals(self.prepare(batch), self.augment, generator)
+        # Mixup only (CutMix's pasted box is an image idea); every batch is mixed when it is on
+        return mix_batch(x, labels, num_classes, self.label_smoothing, self.mixup_alpha, 0.0, 1.0, 0.0, generator)

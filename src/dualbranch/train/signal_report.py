@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from ..safe_io import atomic_write_text
 from ..signal_plots import has_positions, plot_channel_weights
@@ -86,6 +87,14 @@ def _channel_attention(weights: dict[str, float], chs_info: list[dict] | None) -
     return _png(fig)
 
 
+def _augmented(run_dir: Path) -> bool:
+    """Whether the run's config turned on a signal augmentation (its training accuracy is then on
+    augmented series)."""
+    path = run_dir / "config.yaml"
+    augment = (yaml.safe_load(path.read_text()) or {}).get("augment", {}) if path.is_file() else {}
+    return any(augment.get(f"signal_{name}", 0) for name in ("shift", "scale", "jitter", "mixup"))
+
+
 def write_signal_report(run_dir: Path, info: dict[str, Any], metrics: dict[str, Any]) -> Path:
     """Write ``report.html`` in a signal run folder from its ``run.json`` and metrics; return its path."""
     run_dir = Path(run_dir)
@@ -113,7 +122,7 @@ def write_signal_report(run_dir: Path, info: dict[str, Any], metrics: dict[str, 
         + "</div>",
         "<h2>Learning curves</h2>",
         f'<p class="note">Mean over {len(folds)} folds.</p>' if len(folds) > 1 else "",
-        _curves(history, train_label="train"),  # signals are not augmented
+        _curves(history, train_label="train (augmented)" if _augmented(run_dir) else "train"),
         "<h2>Per-fold results</h2>",
         '<p class="note">Each fold is scored by its own model on its held-out examples; std is over folds.</p>',
         _fold_table(metrics),

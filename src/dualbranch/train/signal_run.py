@@ -101,7 +101,7 @@ def _fit_fold(config: RunConfig, data: SignalData, fold: Fold, out: Path, args: 
     model = build_model(config.model.name, args, config.model.checkpoint)
     world = config.trainer.devices * config.trainer.num_nodes
     steps_per_epoch = -(-len(train) // (config.data.batch_size * world))
-    inputs = SignalInputs(config.augment.label_smoothing)
+    inputs = SignalInputs(config.augment)
     task = ClassificationTask(model, config, data.n_classes, inputs, steps_per_epoch)
     trainer = make_trainer(config, out, callbacks, validate=val is not None)
     last = out / "checkpoints" / "last.ckpt"
