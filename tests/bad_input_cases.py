@@ -228,6 +228,10 @@ CASES: list[Case] = [
     Case("npz-negative-label", "data", "label -1 (a 'missing' marker) among the labels",
          lambda tmp: load_npz(npz(tmp, x=images(), y=np.array([0, 1, -1, 0, 1, 0]))), ImageDataError,
          r"Label -1 is outside the 2 classes"),
+    Case("npz-huge-label", "data", "a stray label 2**40 among bare integer labels (no class names)",
+         lambda tmp: load_npz(npz(tmp, x=images(), y=np.array([0, 1, 2**40, 0, 1, 0]))), ImageDataError,
+         r"data\.npz: y holds the label 1099511627776, which would mean 1,099,511,627,777 classes; labels must be "
+         r"class indices 0\.\.K-1"),
     Case("npz-truncated", "data", "a truncated .npz file",
          lambda tmp: load_npz(truncate(npz(tmp, x=images(), y=np.zeros(6, int)))), ImageDataError,
          r"data\.npz: not a readable \.npz file .*truncated"),

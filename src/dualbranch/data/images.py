@@ -44,6 +44,9 @@ FASHION_MNIST_CLASSES = (
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
+MAX_IMPLIED_CLASSES = 1_000_000  # more classes than this from bare integer labels is a labelling mistake
+
+
 class ImageDataError(ValueError):
     """Image data that cannot be used as given; the message says where and what to do."""
 
@@ -177,6 +180,13 @@ def load_npz(path: str | os.PathLike[str], class_names: tuple[str, ...] | None =
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
         raise ImageDataError(f"{path}: y must be a 1-D integer array of class indices, got {y.dtype} {y.shape}.")
     n_classes = int(y.max()) + 1 if len(y) else 0
+    if class_names is None and n_classes > MAX_IMPLIED_CLASSES:
+        # without class names, labels 0..max(y) name the classes: a stray huge label would make
+        # billions of them (and exhaust memory) instead of an error
+        raise ImageDataError(
+            f"{path}: y holds the label {n_classes - 1}, which would mean {n_classes:,} classes; labels must be "
+            f"class indices 0..K-1. Re-encode them (e.g. np.unique(y, return_inverse=True)) or give class names."
+        )
     names = class_names or tuple(str(i) for i in range(n_classes))
     try:
         return ImageData(torch.from_numpy(x.astype(np.uint8)), torch.from_numpy(y.astype(np.int64)), tuple(names))
