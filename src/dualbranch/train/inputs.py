@@ -15,6 +15,8 @@ never enter a checkpoint (the checkpoint holds ``model.*`` only).
 
 from __future__ import annotations
 
+import abc
+
 import torch
 from torch import nn
 
@@ -26,17 +28,17 @@ from .mixup import mix_batch
 __all__ = ["ImageInputs", "InputPipeline", "SignalInputs"]
 
 
-class InputPipeline(nn.Module):
+class InputPipeline(nn.Module, abc.ABC):
     """Base: ``prepare`` turns a loader batch into model input; ``train_batch`` adds training-time
     augmentation and returns soft targets (B, K) for the loss."""
 
-    def prepare(self, batch: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def prepare(self, batch: torch.Tensor) -> torch.Tensor: ...
 
+    @abc.abstractmethod
     def train_batch(
         self, batch: torch.Tensor, labels: torch.Tensor, num_classes: int, generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        raise NotImplementedError
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
 class ImageInputs(InputPipeline):
