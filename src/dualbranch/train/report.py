@@ -207,12 +207,19 @@ def write_report(
             attention,
         ]
     summary = {k: v for k, v in metrics.items() if k != "confusion_matrix"}
+    return write_page(run_dir, sections, summary)
+
+
+def write_page(run_dir: Path, sections: list[str], metrics: dict[str, Any]) -> Path:
+    """``report.html`` in ``run_dir``: the ``sections``, then the run's config.yaml and ``metrics`` as
+    text; one self-contained file, written atomically. Shared by image and signal reports."""
     config_text = (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").is_file() else ""
-    sections += [
+    sections = [
+        *sections,
         "<h2>Configuration</h2>",
         f"<pre>{html.escape(config_text)}</pre>",
         "<h2>Metrics</h2>",
-        f"<pre>{html.escape(json.dumps(summary, indent=2))}</pre>",
+        f"<pre>{html.escape(json.dumps(metrics, indent=2))}</pre>",
     ]
     page = (
         f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(run_dir.name)} · dualbranch</title>"

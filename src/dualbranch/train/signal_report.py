@@ -10,7 +10,6 @@ otherwise. Signals have no thumbnails.
 from __future__ import annotations
 
 import html
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ..safe_io import atomic_write_text
 from ..signal_plots import has_positions, plot_channel_weights
 from .callbacks import read_history
-from .report import _STYLE, _confusion, _curves, _per_class, _png
+from .report import _confusion, _curves, _per_class, _png, write_page
 
 __all__ = ["write_signal_report"]
 
@@ -142,17 +140,4 @@ def write_signal_report(run_dir: Path, info: dict[str, Any], metrics: dict[str, 
             _channel_attention(metrics["channel_attention"], info["model_args"].get("chs_info")),
         ]
     shown = {k: v for k, v in metrics.items() if k not in ("confusion_matrix", "channel_attention")}
-    config_text = (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").is_file() else ""
-    sections += [
-        "<h2>Configuration</h2>",
-        f"<pre>{html.escape(config_text)}</pre>",
-        "<h2>Metrics</h2>",
-        f"<pre>{html.escape(json.dumps(shown, indent=2))}</pre>",
-    ]
-    page = (
-        f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(run_dir.name)} · dualbranch</title>"
-        f"<style>{_STYLE}</style></head><body>{''.join(sections)}</body></html>"
-    )
-    path = run_dir / "report.html"
-    atomic_write_text(path, page)
-    return path
+    return write_page(run_dir, sections, shown)
