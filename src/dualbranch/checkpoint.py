@@ -14,6 +14,7 @@ import pickle
 import zipfile
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -29,6 +30,7 @@ __all__ = [
     "read_state_dict",
     "save_checkpoint",
     "tensor_checksum",
+    "torch_load_weights_only",
 ]
 
 FORMAT_VERSION = "1"  # of the safetensors metadata; a file of a newer format is refused, not misread
@@ -114,20 +116,28 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         raise FileNotFoundError(f"Checkpoint {path} does not exist (or is not a file).")
     if path.suffix == ".safetensors":
         return _read_safetensors(path)
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise CheckpointError(
-            f"{path}: refused to load. It contains Python objects beyond tensors, and unpickling them "
-            f"could run arbitrary code ({str(err).splitlines()[0]}). If you trust the file, re-save just "
-            f"its state dict (torch.save(model.state_dict(), ...)) or convert it to safetensors."
-        ) from err
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
-        raise CheckpointError(
-            f"{path}: not a readable PyTorch checkpoint ({str(err).splitlines()[0]}); the file may be "
-            f"truncated or in another format."
-        ) from err
+    obj = torch_load_weights_only(
+        path,
+        refused="refused to load. It contains Python objects beyond tensors, and unpickling them could run "
+        "arbitrary code ({reason}). If you trust the file, re-save just its state dict "
+        "(torch.save(model.state_dict(), ...)) or convert it to safetensors.",
+        unreadable="not a readable PyTorch checkpoint ({reason}); the file may be truncated or in another format.",
+    )
     return _unwrap(obj, path)
+
+
+def torch_load_weights_only(path: Path, refused: str, unreadable: str, map_location: Any = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)`` with its failures as CheckpointError: ``refused`` when the
+    file holds code-running pickles, ``unreadable`` when it is truncated or not a checkpoint. Both
+    messages are prefixed with the path; ``{reason}`` in them is replaced by torch's first error line."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        reason = str(err).splitlines()[0]
+        raise CheckpointError(f"{path}: " + refused.format(reason=reason)) from err
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
+        reason = str(err).splitlines()[0]
+        raise CheckpointError(f"{path}: " + unreadable.format(reason=reason)) from err
 
 
 def download_weights(url: str, cache_dir: str | os.PathLike[str] | None = None, progress: bool = True) -> Path:

@@ -17,15 +17,13 @@ from __future__ import annotations
 import io
 import json
 import os
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from ..checkpoint import CheckpointError
+from ..checkpoint import CheckpointError, torch_load_weights_only
 from ..safe_io import atomic_write_bytes, atomic_write_text, sha256_chunks, sha256_file
 
 __all__ = ["ChecksummedCheckpointIO", "load_training_checkpoint", "verify_checkpoint"]
@@ -87,18 +85,14 @@ def load_training_checkpoint(path: str | os.PathLike[str], map_location: Any = "
     """A verified Lightning checkpoint, read with ``weights_only=True``."""
     path = Path(path)
     verify_checkpoint(path)
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise CheckpointError(
-            f"{path}: refused to load; it holds Python objects beyond tensors and plain values, and unpickling "
-            f"them could run code ({str(err).splitlines()[0]})."
-        ) from err
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
-        raise CheckpointError(
-            f"{path}: not a readable checkpoint ({str(err).splitlines()[0]}); it may be truncated. Delete it "
-            f"and resume from another checkpoint, or start the run again."
-        ) from err
+    return torch_load_weights_only(
+        path,
+        refused="refused to load; it holds Python objects beyond tensors and plain values, and unpickling them "
+        "could run code ({reason}).",
+        unreadable="not a readable checkpoint ({reason}); it may be truncated. Delete it and resume from another "
+        "checkpoint, or start the run again.",
+        map_location=map_location,
+    )
 
 
 class ChecksummedCheckpointIO(TorchCheckpointIO):
