@@ -1,0 +1,71 @@
+"""The library's own errors: problems with the user's input, files or setup.
+
+Every error that the ``dualbranch`` command prints as one line (exit code 2) derives from
+:class:`DualbranchError`; anything else that escapes is a bug and keeps its traceback. Each class
+also derives from the built-in exception Python code would expect (``ValueError`` for a bad value,
+``FileNotFoundError`` for a missing file, ...), so ``except ValueError`` in user code keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CheckpointError",
+    "CheckpointMismatchError",
+    "ConfigError",
+    "DataError",
+    "DualbranchError",
+    "MissingDependencyError",
+    "MissingFileError",
+    "RunFolderError",
+    "RunExistsError",
+    "UnknownModelError",
+    "WriteError",
+]
+
+
+class DualbranchError(Exception):
+    """Base of the library's errors: the message says what was wrong and how to fix it."""
+
+    def __str__(self) -> str:
+        # KeyError's str() is the repr of its argument; every error here shows its message as written
+        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
+
+
+class ConfigError(DualbranchError, ValueError):
+    """A configuration value that cannot be used; the message names the key and where it was set."""
+
+
+class UnknownModelError(DualbranchError, KeyError):
+    """A model name that is not registered (``dualbranch models`` lists them)."""
+
+
+class DataError(DualbranchError, ValueError):
+    """Data that cannot be used as given: wrong shape, labels, layout or contents."""
+
+
+class MissingFileError(DualbranchError, FileNotFoundError):
+    """A file or folder the user named does not exist."""
+
+
+class CheckpointError(DualbranchError, ValueError):
+    """A weights or checkpoint file that is damaged, refused (unsafe) or of a newer format."""
+
+
+class CheckpointMismatchError(CheckpointError):
+    """Weights that do not fit the model: the message lists missing, unexpected and mis-shaped keys."""
+
+
+class RunFolderError(DualbranchError, ValueError):
+    """A folder that is not a (complete) run folder, or a run folder that cannot be used as asked."""
+
+
+class RunExistsError(RunFolderError, FileExistsError):
+    """A run folder already holds a run; nothing is replaced without ``--overwrite``."""
+
+
+class MissingDependencyError(DualbranchError, ImportError):
+    """An optional dependency is not installed; the message gives the ``pip install`` that adds it."""
+
+
+class WriteError(DualbranchError, OSError):
+    """A file could not be written (disk full, permission denied, ...); nothing at the target changed."""
