@@ -124,3 +124,44 @@ def test_torch_compile_parity(name):
     compiled = torch.compile(model)
     with torch.no_grad():
         assert torch.allclose(compiled(x), model(x), atol=1e-5)
+
+
+def _new_head(model: torch.nn.Module, num_classes: int, seed: int) -> dict[str, torch.Tensor]:
+    """reset_classifier(num_classes) under ``seed``; the parameters it created, by name."""
+    before = {id(p) for p in model.parameters()}
+    torch.manual_seed(seed)
+    model.reset_classifier(num_classes)
+    return {n: p.detach() for n, p in model.named_parameters() if id(p) not in before}
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_reset_classifier_follows_the_head_init_rule(name):
+    # the rule (models/base.py init_head): every Linear of a new head gets N(0, 0.02²) weights
+    # (truncated far out at ±2, so normal in practice) and zero biases, in every model
+    model, _ = _tiny(name)
+    head = _new_head(model, 256, seed=5)
+    weights = {n: p for n, p in head.items() if p.ndim == 2}
+    assert weights, "reset_classifier made no new Linear weights"
+    assert {n for n in head if n.endswith("bias")} == {n.removesuffix("weight") + "bias" for n in weights}
+    for n, p in head.items():
+        if p.ndim == 1:
+            assert torch.count_nonzero(p) == 0, f"{n} is not zero"
+    for n, w in weights.items():  # every matrix here has ≥ 6,400 entries: the estimates are tight
+        std = w.std().item()
+        assert abs(std - 0.02) < 0.02 * 0.08, f"{n}: std {std:.4f}, not 0.02"
+        assert abs(w.mean().item()) < 0.02 * 0.08
+        # a normal has kurtosis 3; PyTorch's default (uniform) init has 1.8
+        kurtosis = (((w - w.mean()) / std) ** 4).mean().item()
+        assert 2.6 < kurtosis < 3.4, f"{n}: kurtosis {kurtosis:.2f}, not a normal's"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_reset_classifier_with_the_same_seed_gives_the_same_head(name):
+    model, x = _tiny(name)
+    torch.manual_seed(1)  # another model of the same architecture, with other weights
+    other = dualbranch.create_model(name, **_entry_tiny(name))
+    first, second = _new_head(model, 5, seed=3), _new_head(other, 5, seed=3)
+    assert first.keys() == second.keys() and first
+    assert all(torch.equal(first[n], second[n]) for n in first)
+    assert not torch.equal(next(iter(first.values())), next(iter(_new_head(model, 5, seed=4).values())))
+    assert model.eval()(x).shape == (2, 5)

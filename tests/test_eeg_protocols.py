@@ -43,13 +43,57 @@ def test_eegbci_missing_data_is_an_error_not_a_download(tmp_path):
         load_eegbci(subject=2, path=tmp_path)
 
 
+def _recording(fit_predict):
+    """``fit_predict`` that also keeps each fold's (true, predicted) codes, to recompute the metrics."""
+    seen: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def wrapped(train: SignalData, test: SignalData) -> np.ndarray:
+        predicted = fit_predict(train, test)
+        seen.append((test.y, np.asarray(predicted)))
+        return predicted
+
+    return wrapped, seen
+
+
 @needs_eegbci
 def test_csp_lda_on_five_folds(s001):
-    result = run_protocol(s001, make_splits("kfold", s001, n_splits=5), csp_lda_fit_predict)
-    assert len(result.folds) == 5
-    accuracy = result.summary["accuracy"]["mean"]
-    assert 0.0 <= accuracy <= 1.0
+    fit_predict, seen = _recording(csp_lda_fit_predict)
+    result = run_protocol(s001, make_splits("kfold", s001, n_splits=5), fit_predict)
+    assert len(result.folds) == 5 and sum(f["n_test"] for f in result.folds) == 45
     assert set(result.subjects) == {"1"} and set(result.summary) == {"accuracy", "balanced_accuracy", "kappa"}
+    # the reported figures are those of the predictions made
+    for fold, (y_true, y_pred) in zip(result.folds, seen):
+        assert fold["accuracy"] == pytest.approx(np.mean(y_true == y_pred))
+    accuracies = [f["accuracy"] for f in result.folds]
+    assert result.summary["accuracy"] == pytest.approx({"mean": np.mean(accuracies), "std": np.std(accuracies)})
+    correct = sum(int((y_true == y_pred).sum()) for y_true, y_pred in seen)
+    # left vs right fist imagery of S001 is decodable: CSP + LDA gets 34 of 45 (0.76) here; 30 of 45 is
+    # already unlikely by chance (binomial p ≈ 0.02), while a broken filter, epoching or pipeline gives ~22
+    assert correct >= 30, f"{correct}/45 correct: CSP + LDA is at chance on S001"
+
+
+def _variance_classes(n: int = 160, shuffle: int | None = None) -> SignalData:
+    """Two classes that differ only in which channel carries more power (4× the variance on channel 0
+    for "a", on channel 1 for "b"): the textbook case CSP solves. ``shuffle`` permutes the labels with
+    that seed, which leaves nothing to learn."""
+    rng = np.random.default_rng(0)
+    y = np.arange(n) % 2
+    x = rng.standard_normal((n, 4, 200))
+    x[y == 0, 0] *= 2.0
+    x[y == 1, 1] *= 2.0
+    if shuffle is not None:
+        y = np.random.default_rng(shuffle).permutation(y)
+    return SignalData(x=x, y=y, class_names=("a", "b"))
+
+
+def test_csp_lda_separates_variance_classes_and_is_at_chance_on_shuffled_labels():
+    data = _variance_classes()
+    separable = run_protocol(data, make_splits("kfold", data), csp_lda_fit_predict).summary
+    assert separable["accuracy"]["mean"] >= 0.95 and separable["kappa"]["mean"] >= 0.9
+    shuffled = _variance_classes(shuffle=0)
+    chance = run_protocol(shuffled, make_splits("kfold", shuffled), csp_lda_fit_predict).summary
+    # 160 test predictions: chance is 0.5 ± 0.04 (one standard deviation)
+    assert 0.38 < chance["accuracy"]["mean"] < 0.62 and abs(chance["kappa"]["mean"]) < 0.25
 
 
 def _toy(n_per_subject=10, subjects=(1, 2, 3)) -> SignalData:
@@ -99,6 +143,25 @@ def test_run_protocol_reports_folds_subjects_and_summary():
     assert [f["accuracy"] for f in result.folds] == [1.0, 1.0, 1.0]
     assert result.summary["kappa"] == {"mean": 1.0, "std": 0.0}
     assert set(result.subjects) == {"1", "2", "3"}
+
+
+def test_run_protocol_metrics_of_known_predictions():
+    # each subject's 10 test trials alternate a, b; the first two predictions are swapped (a->b, b->a):
+    # accuracy 8/10; each class keeps 4 of its 5, so balanced accuracy 0.8; the predictions are still
+    # 5 a + 5 b, so chance agreement p_e = 0.5 and Cohen's kappa = (0.8 - 0.5) / (1 - 0.5) = 0.6
+    def two_wrong(train: SignalData, test: SignalData) -> np.ndarray:
+        predicted = test.y.copy()
+        predicted[:2] = 1 - predicted[:2]
+        return predicted
+
+    data = _toy()
+    result = run_protocol(data, make_splits("loso", data), two_wrong)
+    expected = {"accuracy": 0.8, "balanced_accuracy": 0.8, "kappa": 0.6}
+    for fold in result.folds:
+        assert fold["n_test"] == 10
+        assert {k: fold[k] for k in expected} == pytest.approx(expected)
+    assert result.subjects == {g: pytest.approx(expected) for g in ("1", "2", "3")}
+    assert result.summary == {k: pytest.approx({"mean": v, "std": 0.0}) for k, v in expected.items()}
     with pytest.raises(ValueError, match="Unknown protocol"):
         make_splits("bootstrap", data)
 

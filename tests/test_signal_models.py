@@ -11,6 +11,7 @@ import torch
 
 import dualbranch
 from dualbranch.models import DBConformer, EEGConformer
+from dualbranch.models.eeg_conformer import PUBLISHED_UNUSED_PARAMS
 
 matplotlib.use("Agg")
 
@@ -21,16 +22,54 @@ def _params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def _block(d: int) -> int:
+    """A pre-norm Transformer block of width d, MLP ratio 4: LN 2d, qkv d·3d + 3d, proj d² + d, LN 2d,
+    MLP d·4d + 4d + 4d·d + d."""
+    return 2 * d + (3 * d * d + 3 * d) + (d * d + d) + 2 * d + (4 * d * d + 4 * d) + (4 * d * d + d)
+
+
+def _dbconformer_formula(c: int, t: int, k: int, patch: int = 50, d: int = 40, depth: int = 2) -> int:
+    """DBConformer's parameters, part by part as in the module docstring's table."""
+    temporal = c * d + 2 * d + 63 * d + 2 * d + (t // patch) * d  # 1×1 mix, BN, depthwise 63, BN, positions
+    spatial = 32 * 25 + 32 + 32 * d + d + c * d  # Conv1d 1→32 (k 25), Linear 32→d, positions
+    blocks = 2 * depth * _block(d)
+    norms_and_attention = 2 * 2 * d + (d * 16 + 16) + 16 + 1  # final LNs, scorer d→16→1, temperature
+    head = (2 * d * 2 * d + 2 * d) + (2 * d * k + k)  # Linear 2d→2d, Linear 2d→k
+    return temporal + spatial + blocks + norms_and_attention + head
+
+
+def _eeg_conformer_formula(c: int, t: int, k: int, f: int = 40, depth: int = 6) -> int:
+    """EEG Conformer's parameters: stem, blocks, fully-connected 256 → 32, final layer."""
+    stem = (25 * f + f) + (f * f * c + f) + 2 * f + (f * f + f)  # conv (1, 25), conv (C, 1), BN, 1×1
+    n_tokens = (t - 25 + 1 - 75) // 15 + 1
+    fc = (n_tokens * f * 256 + 256) + (256 * 32 + 32)
+    return stem + depth * _block(f) + fc + (32 * k + k)
+
+
+@pytest.mark.parametrize("size", [REFERENCE, {"n_chans": 8, "n_times": 256, "n_outputs": 3}])
+def test_parameter_counts_follow_the_architecture(size):
+    c, t, k = size["n_chans"], size["n_times"], size["n_outputs"]
+    assert _params(dualbranch.create_model("dbconformer", **size)) == _dbconformer_formula(c, t, k)
+    assert _params(dualbranch.create_model("eeg_conformer", **size)) == _eeg_conformer_formula(c, t, k)
+
+
 def test_dbconformer_matches_the_papers_parameter_count():
     assert _params(dualbranch.create_model("dbconformer", **REFERENCE)) == 93_747
 
 
 def test_eeg_conformer_parameter_count():
-    # 789,668 in the DBConformer paper = 789,506 + the release's unused LayerNorm(40) + Linear(40, 2)
     model = dualbranch.create_model("eeg_conformer", **REFERENCE)
-    assert _params(model) == 789_506
-    assert _params(model) + 80 + 82 == 789_668
+    # the module docstring's table, part by part, from the built model
     assert model.num_tokens == 61
+    assert _params(model.patch_embedding) == 38_000
+    assert [_params(block) for block in model.blocks] == [19_720] * 6
+    assert _params(model.fc) == 633_120 and _params(model.final_layer) == 66
+    assert _params(model) == 789_506
+    # the DBConformer paper quotes 789,668: this model plus the release's never-called mean-pooling
+    # head, LayerNorm(40) and Linear(40, n_outputs), as recorded in PUBLISHED_UNUSED_PARAMS
+    unused = PUBLISHED_UNUSED_PARAMS["layernorm"] + PUBLISHED_UNUSED_PARAMS["linear_per_class"] * model.n_outputs
+    assert unused == _params(torch.nn.LayerNorm(40)) + _params(torch.nn.Linear(40, 2))
+    assert _params(model) + unused == 789_668
 
 
 @pytest.mark.parametrize("cls", [DBConformer, EEGConformer])
@@ -76,18 +115,41 @@ def test_intermediates_are_channel_first_maps():
     assert [tuple(t.shape) for t in final] == [(2, 10, 40), (2, 6, 40)]
 
 
-def test_plot_channel_weights_bar_and_topomap():
-    from dualbranch.signal_plots import plot_channel_weights
-
-    fig = plot_channel_weights(np.array([0.2, 0.3, 0.5]), ch_names=["C3", "Cz", "C4"])
-    assert fig.axes
+def test_plot_channel_weights_bar_and_topomap(monkeypatch):
+    import matplotlib.pyplot as plt
     import mne
 
+    from dualbranch.signal_plots import plot_channel_weights
+
+    # bars: one per channel, as high as its weight (a (B, C) batch is averaged), labelled by name
+    batch = torch.tensor([[0.1, 0.3, 0.5], [0.3, 0.3, 0.5]])
+    fig = plot_channel_weights(batch, ch_names=["C3", "Cz", "C4"], title="attention")
+    (ax,) = fig.axes
+    assert [bar.get_height() for bar in ax.patches] == pytest.approx([0.2, 0.3, 0.5])
+    assert [label.get_text() for label in ax.get_xticklabels()] == ["C3", "Cz", "C4"]
+    assert ax.get_title() == "attention"
+    plt.close(fig)
+
+    # topomap: MNE gets the batch-averaged weights and the electrodes' own positions; the colours span vlim
     info = mne.create_info(["C3", "Cz", "C4", "Pz"], 160.0, "eeg")
     builtin = mne.channels.get_builtin_montages()
     info.set_montage("colin27_1020" if "colin27_1020" in builtin else "standard_1020")
-    fig = plot_channel_weights(np.full((2, 4), 0.25), chs_info=info["chs"])
-    assert len(fig.axes) >= 1
+    drawn = {}
+    real_topomap = mne.viz.plot_topomap
+
+    def recording_topomap(values, pos, **kwargs):
+        drawn.update(values=np.array(values), names=pos.ch_names, locs=[ch["loc"][:3].copy() for ch in pos["chs"]])
+        return real_topomap(values, pos, **kwargs)
+
+    monkeypatch.setattr(mne.viz, "plot_topomap", recording_topomap)
+    weights = np.array([[0.1, 0.2, 0.3, 0.4], [0.3, 0.4, 0.5, 0.0]])
+    fig = plot_channel_weights(weights, chs_info=info["chs"], vlim=(0.1, 0.4))
+    np.testing.assert_allclose(drawn["values"], [0.2, 0.3, 0.4, 0.2])
+    assert drawn["names"] == ["C3", "Cz", "C4", "Pz"]
+    np.testing.assert_allclose(drawn["locs"], [ch["loc"][:3] for ch in info["chs"]])
+    (image,) = fig.axes[0].images
+    assert image.get_clim() == pytest.approx((0.1, 0.4)) and len(fig.axes) == 2  # the map and its colour bar
+    plt.close(fig)
     with pytest.raises(ValueError, match="positions"):
         plot_channel_weights([0.5, 0.5], chs_info=[{"ch_name": "a", "loc": np.zeros(12)}] * 2, kind="topomap")
 

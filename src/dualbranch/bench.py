@@ -29,8 +29,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from .errors import ConfigError
+from .factory import create_model
 from .flops import count_macs, count_params
-from .registry import create_model
 
 __all__ = ["bench_model", "machine_info", "matmul_peak_gflops", "time_alternating"]
 
@@ -200,7 +201,7 @@ def bench_model(
 
     unknown = sorted(set(engines) - set(ENGINES))
     if unknown:
-        raise ValueError(f"Unknown engine(s) {unknown}; choose from {list(ENGINES)}.")
+        raise ConfigError(f"Unknown engine(s) {unknown}; choose from {list(ENGINES)}.")
     threads = threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     torch.manual_seed(0)

@@ -3,7 +3,8 @@
 Weights are read only through formats that cannot run code: safetensors, or ``torch.load`` with
 ``weights_only=True``. Loading is strict: a checkpoint that does not fit the model gets an error that
 lists the missing, unexpected and mis-shaped keys and, where it can, names the registered model the
-checkpoint was made for.
+checkpoint was made for (this module reads the registry's tables for that; building models with
+weights is :mod:`dualbranch.factory`, one level up).
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from typing import Any
 import torch
 from torch import nn
 
+# The errors are defined in errors.py (the library's hierarchy); importing them here keeps
+# ``from dualbranch.checkpoint import CheckpointError`` working.
+from .errors import CheckpointError, CheckpointMismatchError, ConfigError, MissingFileError
+from .registry import get_model_entry, list_models
 from .safe_io import atomic_write, sha256_chunks
 
 __all__ = [
@@ -35,14 +40,6 @@ __all__ = [
 
 FORMAT_VERSION = "1"  # of the safetensors metadata; a file of a newer format is refused, not misread
 _WRAPPER_KEYS = ("model_ema", "state_dict_ema", "model", "state_dict", "module")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file could not be read."""
-
-
-class CheckpointMismatchError(ValueError):
-    """A checkpoint does not fit the model it is loaded into."""
 
 
 def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
@@ -113,7 +110,7 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"Checkpoint {path} does not exist (or is not a file).")
+        raise MissingFileError(f"Checkpoint {path} does not exist (or is not a file).")
     if path.suffix == ".safetensors":
         return _read_safetensors(path)
     obj = torch_load_weights_only(
@@ -182,11 +179,10 @@ def _shape_report(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> tupl
 
 def guess_model_name(state_dict: dict[str, torch.Tensor]) -> str | None:
     """The registered model whose default architecture has exactly these keys and shapes (heads aside)."""
-    from .registry import create_model, list_models
-
     for name in list_models():
+        # the builder with no overrides is the default architecture; on meta it allocates nothing
         with torch.device("meta"):
-            candidate = create_model(name)
+            candidate = get_model_entry(name).builder()
         converted = _to_model_keys(candidate, state_dict)
         missing, unexpected, mismatched = _shape_report(candidate, converted)
         if not missing and not unexpected and all(k.startswith("head.") for k, _, _ in mismatched):
@@ -252,13 +248,13 @@ def save_checkpoint(
 
     path = Path(path)
     if path.suffix != ".safetensors":
-        raise ValueError(f"save_checkpoint writes safetensors; give a path ending in .safetensors, not {path}.")
+        raise ConfigError(f"save_checkpoint writes safetensors; give a path ending in .safetensors, not {path}.")
     if naming == "ours":
         tensors = model.state_dict()
     elif hasattr(model, "published_state_dict"):
         tensors = model.published_state_dict(naming)
     else:
-        raise ValueError(f"{type(model).__name__} has no published naming; save it with naming='ours'.")
+        raise ConfigError(f"{type(model).__name__} has no published naming; save it with naming='ours'.")
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     meta = {
         "format": f"dualbranch-{FORMAT_VERSION}",

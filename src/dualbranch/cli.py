@@ -6,30 +6,24 @@ import argparse
 import csv
 import json
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
 from . import __version__
-from .checkpoint import CheckpointError
 from .deploy_cli import add_deploy_commands
+from .errors import ConfigError, DualbranchError, MissingFileError
+from .factory import create_model
 from .flops import count_macs, count_params
-from .optional import MissingDependencyError
-from .registry import create_model, get_model_entry, list_models
-from .safe_io import WriteError
+from .registry import get_model_entry, list_models
+from .train.config import dump_config, load_config
+from .train.kinds import KINDS
+from .train.pipeline import fit, test
+from .train.predict import predict
+from .train.run_folder import read_record
 
-# Errors that mean the user's input (or the disk) is wrong, not a bug: printed as one clear line.
-USER_ERRORS = (
-    CheckpointError,
-    FileExistsError,
-    FileNotFoundError,
-    KeyError,
-    MissingDependencyError,
-    TypeError,
-    ValueError,
-    WriteError,
-)
 
 __all__ = ["main", "model_table"]
 
@@ -77,17 +71,14 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from .train.config import dump_config, load_config
-    from .train.run import fit
-
     overrides = list(args.overrides)
     if args.overwrite:
         overrides.append("output.overwrite=true")
     if args.resume:
         if args.config or overrides:
-            raise ValueError("--resume continues a run with its own config.yaml; give no --config or overrides.")
+            raise ConfigError("--resume continues a run with its own config.yaml; give no --config or overrides.")
         if not (Path(args.resume) / "config.yaml").is_file():
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"Cannot resume {args.resume}: not a dualbranch run folder (no config.yaml); give a folder `fit` made."
             )
         config = load_config(Path(args.resume) / "config.yaml")
@@ -102,18 +93,13 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _cmd_test(args: argparse.Namespace) -> int:
-    from .train.config import load_config
-    from .train.run import read_run_record, test
-
-    read_run_record(args.run)  # "not a run folder" before anything else
+    read_record(args.run)  # "not a run folder" before anything else
     config = load_config(Path(args.run) / "config.yaml", args.overrides)
     test(args.run, config=config)
     return 0
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from .train.predict import predict
-
     rows = predict(args.run, args.inputs, args.output, top_k=args.top_k, engine=args.engine)
     if args.output is None:
         writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
@@ -137,7 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
         "fit",
         help="train a model (default: a small CrossViT on Fashion-MNIST)",
         description="Train from a YAML config plus section.key=value overrides, e.g. "
-        "`dualbranch fit optim.epochs=5 data.name=digits`.",
+        "`dualbranch fit optim.epochs=5 data.name=digits`. Datasets (data.name) by kind: "
+        + "; ".join(f"{kind.name}: {', '.join(kind.datasets)}" for kind in KINDS.values())
+        + ".",
     )
     fit.add_argument(
         "--config",
@@ -174,12 +162,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except USER_ERRORS as err:
-        # a mistake in the input: say what and how to fix it, without a stack trace
-        # KeyError's str() is the repr of its message; show the message itself
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"dualbranch {args.command}: error: {message}", file=sys.stderr)
+    except DualbranchError as err:
+        # a mistake in the input, the files or the setup: say what and how to fix it, in one line
+        print(f"dualbranch {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except Exception:
+        # anything else is a bug in dualbranch: keep the traceback, and ask for a report
+        traceback.print_exc()
+        print(
+            f"dualbranch {args.command}: this is a bug in dualbranch, not a problem with your input; please report "
+            "it on the project's issue tracker with the command you ran and the traceback above.",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
+from torch import nn
+
+from .bench import bench_model, format_table
+from .engines import ENGINES
+from .errors import ConfigError, RunFolderError
+from .export import FORMATS, export_model
+from .factory import create_model
 from .safe_io import atomic_write_text
+from .train.pipeline import load_fold_models
+from .train.run_folder import fold_dir, read_record
 
 __all__ = ["add_deploy_commands"]
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import bench_model, format_table
-
     # a missing optional dependency raises MissingDependencyError, which `dualbranch` prints as one line
     results = [
         bench_model(
@@ -41,19 +49,39 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_export(args: argparse.Namespace) -> int:
-    from .export import export_model
+def _model_to_export(source: str, checkpoint: str | None, fold: str | None) -> tuple[nn.Module, dict[str, str]]:
+    """A run folder's model (its only fold, or ``fold``), or a registered model (random weights unless
+    ``checkpoint``), in eval mode, with metadata saying where it came from."""
+    path = Path(source)
+    if not path.is_dir():
+        if fold is not None:
+            raise ConfigError("--fold picks a fold of a run folder; a model name has none.")
+        model = create_model(source, checkpoint_path=checkpoint)
+        return model.eval(), {"model": source, "weights": checkpoint or "random initialisation"}
+    if checkpoint is not None:
+        raise ConfigError("--checkpoint gives weights for a model name; a run folder exports its own trained weights.")
+    record = read_record(path)
+    if fold is None and len(record.folds) > 1:
+        raise RunFolderError(
+            f"{path} holds {len(record.folds)} fold models ({', '.join(record.folds)}); pick one with --fold NAME."
+        )
+    (chosen,), record = load_fold_models(path, [fold] if fold else None)
+    meta = {"model": record.model_name, "run": str(path), "fold": chosen.name, "classes": ",".join(record.class_names)}
+    preprocessing = fold_dir(path, chosen.name) / "preprocessing.json"
+    if preprocessing.is_file():  # the exported model expects input preprocessed like this
+        meta["preprocessing"] = str(preprocessing)
+    return chosen.model, meta
 
-    summary = export_model(args.source, args.format, args.output, args.overwrite, args.checkpoint)
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    model, meta = _model_to_export(args.source, args.checkpoint, args.fold)
+    summary = export_model(model, args.format, args.output, args.overwrite, meta)
     print(json.dumps(summary, indent=2))
     return 0
 
 
 def add_deploy_commands(commands: argparse._SubParsersAction) -> None:
     """Add the ``bench`` and ``export`` subcommands to the ``dualbranch`` parser."""
-    from .engines import ENGINES
-    from .export import FORMATS
-
     bench = commands.add_parser(
         "bench",
         help="speed, memory and GFLOP/s of models (optionally against timm and on deploy engines)",
@@ -80,5 +108,6 @@ def add_deploy_commands(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--format", choices=FORMATS, required=True)
     export.add_argument("--output", required=True, help="file to write")
     export.add_argument("--checkpoint", help="weights for a model name (default: random initialisation)")
+    export.add_argument("--fold", help="which fold's model of a run with several (e.g. fold_0)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     export.set_defaults(func=_cmd_export)

@@ -23,6 +23,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .errors import ConfigError
+
 __all__ = ["ENGINES", "build_engine"]
 
 ENGINES = ("eager", "compile", "onnx", "int8-dynamic", "int8-static")
@@ -60,7 +62,7 @@ def build_engine(
 
         runner = quantize_static_int8(model, calibration if calibration is not None else [example])
     else:
-        raise ValueError(f"Unknown engine {name!r}; choose from {', '.join(ENGINES)}.")
+        raise ConfigError(f"Unknown engine {name!r}; choose from {', '.join(ENGINES)}.")
     with torch.inference_mode():
         runner(example)
     return runner

@@ -16,8 +16,9 @@ __all__ = [
     "DualbranchError",
     "MissingDependencyError",
     "MissingFileError",
-    "RunFolderError",
+    "OutputExistsError",
     "RunExistsError",
+    "RunFolderError",
     "UnknownModelError",
     "WriteError",
 ]
@@ -59,7 +60,11 @@ class RunFolderError(DualbranchError, ValueError):
     """A folder that is not a (complete) run folder, or a run folder that cannot be used as asked."""
 
 
-class RunExistsError(RunFolderError, FileExistsError):
+class OutputExistsError(DualbranchError, FileExistsError):
+    """An output file or folder exists; nothing is replaced without ``--overwrite``."""
+
+
+class RunExistsError(OutputExistsError, RunFolderError):
     """A run folder already holds a run; nothing is replaced without ``--overwrite``."""
 
 

@@ -8,7 +8,8 @@
   :func:`torch.export.load` without this package's Python code.
 * ``safetensors`` writes the weights with the model name in the metadata (:func:`save_checkpoint`).
 
-``dualbranch export RUN_OR_MODEL --format onnx|pt2|safetensors --output PATH`` uses these.
+``dualbranch export RUN_OR_MODEL --format onnx|pt2|safetensors --output PATH`` uses these (the
+command line finds the model: a run folder's, or a registered one).
 """
 
 from __future__ import annotations
@@ -22,10 +23,9 @@ import torch
 from torch import nn
 
 from .checkpoint import save_checkpoint
-from .optional import MissingDependencyError
-from .registry import create_model
+from .errors import ConfigError, MissingDependencyError, MissingFileError, OutputExistsError
 
-__all__ = ["FORMATS", "OnnxModel", "export_model", "export_onnx", "export_pt2", "load_model_or_run"]
+__all__ = ["FORMATS", "OnnxModel", "export_model", "export_onnx", "export_pt2"]
 
 FORMATS = ("onnx", "pt2", "safetensors")
 MAX_BATCH = 4096  # upper bound of the exported dynamic batch axis
@@ -97,41 +97,30 @@ def export_pt2(model: nn.Module, path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def load_model_or_run(source: str, checkpoint: str | None = None) -> tuple[nn.Module, dict[str, str]]:
-    """A run folder's best model, or a registered model (random weights unless ``checkpoint``), in eval
-    mode, with metadata describing where it came from."""
-    path = Path(source)
-    if path.is_dir():
-        from .train.run import load_run_model
-
-        model, info = load_run_model(path)
-        return model, {"model": info.model_name, "run": str(path), "classes": ",".join(info.class_names)}
-    model = create_model(source, checkpoint_path=checkpoint)
-    return model.eval(), {"model": source, "weights": checkpoint or "random initialisation"}
-
-
 def export_model(
-    source: str,
+    model: nn.Module,
     fmt: str,
     output: str | os.PathLike[str],
     overwrite: bool = False,
-    checkpoint: str | None = None,
+    meta: dict[str, str] | None = None,
     check: bool = True,
 ) -> dict[str, object]:
-    """Export a run or registered model to ``output`` as ``fmt`` (one of :data:`FORMATS`).
+    """Export ``model`` (eval mode; it has ``input_shape``) to ``output`` as ``fmt`` (one of :data:`FORMATS`).
 
+    ``meta`` describes where the model came from (written into safetensors, returned in the summary).
     Refuses to replace an existing file unless ``overwrite``. With ``check``, the exported file is
     loaded back and its outputs on a random batch compared with the model's (returned as
     ``max_abs_diff``).
     """
     if fmt not in FORMATS:
-        raise ValueError(f"Unknown export format {fmt!r}; choose from {', '.join(FORMATS)}.")
+        raise ConfigError(f"Unknown export format {fmt!r}; choose from {', '.join(FORMATS)}.")
     output = Path(output)
     if output.exists() and not overwrite:
-        raise FileExistsError(f"{output} exists; pass --overwrite to replace it.")
+        raise OutputExistsError(f"{output} exists; pass --overwrite to replace it.")
     if not output.parent.is_dir():
-        raise FileNotFoundError(f"The folder {output.parent} does not exist; create it first.")
-    model, meta = load_model_or_run(source, checkpoint)
+        raise MissingFileError(f"The folder {output.parent} does not exist; create it first.")
+    meta = dict(meta or {})
+    model = model.eval()
     # write next to the target and rename, so a failed export never leaves half a file at `output`
     partial = output.with_name(f".{output.stem}.partial{output.suffix}")
     if fmt == "onnx":

@@ -1,10 +1,11 @@
-"""Optional dependencies: a missing one is the user's setup, not a bug, so it gets its own error."""
+"""Optional dependencies: a missing one is the user's setup, not a bug, so it gets its own error.
+
+:class:`MissingDependencyError` is defined in :mod:`dualbranch.errors` with the library's other
+errors; it is imported here so ``from dualbranch.optional import MissingDependencyError`` keeps working.
+"""
 
 from __future__ import annotations
 
+from .errors import MissingDependencyError
+
 __all__ = ["MissingDependencyError"]
-
-
-class MissingDependencyError(ImportError):
-    """An optional dependency (onnx, onnxruntime, torchao, ...) is not installed; the message gives
-    the ``pip install`` that adds it. The CLI prints it as one line."""

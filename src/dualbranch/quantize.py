@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
-from .optional import MissingDependencyError
+from .errors import DataError, MissingDependencyError
 
 __all__ = ["quantize_dynamic_int8", "quantize_static_int8", "top1_agreement"]
 
@@ -68,7 +68,7 @@ def quantize_static_int8(model: nn.Module, calibration: Iterable[torch.Tensor], 
         torchao_log.setLevel(level)
     batches = list(calibration)
     if not batches:
-        raise ValueError("Static quantization needs at least one calibration batch of real images.")
+        raise DataError("Static quantization needs at least one calibration batch of real images.")
     example = batches[0][:2] if len(batches[0]) > 1 else batches[0].repeat(2, 1, 1, 1)
     batch = torch.export.Dim("batch", min=1, max=4096)
     program = torch.export.export(copy.deepcopy(model).eval(), (example,), dynamic_shapes=({0: batch},)).module()

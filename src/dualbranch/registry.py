@@ -1,5 +1,7 @@
-"""Model registry: ``@register_model`` on a builder function, ``create_model(name, **overrides)``.
+"""Model registry: ``@register_model`` on a builder function; the tables of registered models.
 
+The registry only holds tables; building a model (with weights, or as a feature extractor) is
+:func:`dualbranch.factory.create_model`, which sits above this module and :mod:`dualbranch.checkpoint`.
 A builder takes keyword overrides and returns an ``nn.Module`` that follows the model contract
 (:class:`dualbranch.models.base.MultiBranchModel`). Each entry records where the model comes from
 (paper), official names it is also known by (aliases), a small configuration for quick tests (tiny),
@@ -16,7 +18,9 @@ from typing import Any
 
 from torch import nn
 
-__all__ = ["ModelEntry", "create_model", "get_model_entry", "list_models", "register_model"]
+from .errors import UnknownModelError
+
+__all__ = ["ModelEntry", "get_model_entry", "list_models", "register_model"]
 
 
 @dataclass(frozen=True)
@@ -56,15 +60,19 @@ def register_model(
     return decorate
 
 
-def _unknown(name: str) -> KeyError:
+def _unknown(name: str) -> UnknownModelError:
     known = sorted(_ENTRIES) + sorted(_ALIASES)
     close = difflib.get_close_matches(name, known, n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
-    return KeyError(f"Unknown model {name!r}.{hint} `dualbranch models` lists every model.")
+    return UnknownModelError(f"Unknown model {name!r}.{hint} `dualbranch models` lists every model.")
 
 
 def get_model_entry(name: str) -> ModelEntry:
-    """The registry entry for ``name`` (a model name or an official alias)."""
+    """The registry entry for ``name`` (a model name or an official alias).
+
+    Raises:
+        UnknownModelError: (a KeyError) ``name`` is not registered; the message suggests close names.
+    """
     canonical = _ALIASES.get(name, name)
     if canonical not in _ENTRIES:
         raise _unknown(name)
@@ -74,48 +82,3 @@ def get_model_entry(name: str) -> ModelEntry:
 def list_models(pattern: str = "*") -> list[str]:
     """Registered model names (aliases excluded) matching a shell-style ``pattern``, sorted."""
     return sorted(name for name in _ENTRIES if fnmatch.fnmatch(name, pattern))
-
-
-def create_model(
-    name: str,
-    pretrained: bool | str = False,
-    checkpoint_path: str | None = None,
-    features_only: bool = False,
-    out_indices: tuple[int, ...] | None = None,
-    **overrides: Any,
-) -> nn.Module:
-    """Build a registered model, optionally load weights, optionally wrap it as a feature extractor.
-
-    Args:
-        name: a registered name (``dualbranch models``) or an official alias (``crossvit_9_224``).
-        pretrained: True loads the published weights (downloaded once into the cache), a string
-            loads weights from that URL. With a different ``num_classes`` the published heads are
-            replaced by fresh ones (fine-tuning).
-        checkpoint_path: a ``.pth``/``.safetensors`` file in our, timm's or the official naming;
-            loaded strictly.
-        features_only: return a :class:`~dualbranch.features.FeatureExtractor` giving per-branch
-            feature maps of the stages in ``out_indices`` instead of logits.
-        **overrides: configuration fields of the model (e.g. ``num_classes=10, img_size=28``).
-            Unknown fields are an error.
-    """
-    from .checkpoint import download_weights, load_checkpoint
-
-    entry = get_model_entry(name)
-    if pretrained:
-        url = entry.weights_url if pretrained is True else pretrained
-        if not url:
-            raise ValueError(f"No published weights are known for {entry.name}; pass checkpoint_path=...")
-        num_classes = overrides.pop("num_classes", None)
-        model = entry.builder(**overrides)
-        load_checkpoint(model, download_weights(url))
-        if num_classes is not None and num_classes != model.num_classes:
-            model.reset_classifier(num_classes)  # type: ignore[operator]
-    else:
-        model = entry.builder(**overrides)
-    if checkpoint_path is not None:
-        load_checkpoint(model, checkpoint_path)
-    if features_only:
-        from .features import FeatureExtractor
-
-        return FeatureExtractor(model, out_indices)
-    return model

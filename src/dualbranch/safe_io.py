@@ -15,6 +15,9 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+# defined with the library's other errors; importing it here keeps ``dualbranch.safe_io.WriteError``
+from .errors import WriteError
+
 __all__ = ["WriteError", "atomic_write", "atomic_write_bytes", "atomic_write_text", "sha256_chunks", "sha256_file"]
 
 _HINTS = {
@@ -24,10 +27,6 @@ _HINTS = {
     errno.EPERM: "operation not permitted; make the folder writable or choose another output.root",
     errno.EROFS: "the file system is read-only; choose another output.root",
 }
-
-
-class WriteError(OSError):
-    """A file could not be written; the message names the file and the cause. Older files are intact."""
 
 
 def _write_error(path: Path, err: OSError) -> WriteError:

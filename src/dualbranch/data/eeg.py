@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import DataError, MissingFileError
 from .signal import SignalData
 
 __all__ = ["EEGBCI_TASKS", "eegbci_files", "epochs_from_raws", "load_eegbci", "read_raw"]
@@ -37,7 +38,7 @@ def read_raw(path: str | Path, preload: bool = True) -> Any:
 
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"No such recording: {path}")
+        raise MissingFileError(f"No such recording: {path}")
     return mne.io.read_raw(path, preload=preload, verbose="error")
 
 
@@ -58,7 +59,7 @@ def eegbci_files(subject: int, runs: Sequence[int], path: str | Path, download: 
             files.append(found[0])
             continue
         if not download:
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"EEGMMIDB subject {subject} run {run} is not under {root} (looked for "
                 f"{bases[1] / _EEGBCI_SUBDIR / name}). Pass the folder that holds MNE-eegbci-data, or "
                 "download=True to fetch it from PhysioNet."
@@ -116,7 +117,7 @@ def epochs_from_raws(
         gs.extend([groups[i] if groups is not None else 0] * len(epochs))
         info = info or epochs.info
     if info is None:
-        raise ValueError(f"None of the annotations {list(event_names)} occur in the recordings.")
+        raise DataError(f"None of the annotations {list(event_names)} occur in the recordings.")
     return SignalData(
         x=np.concatenate(xs).astype(np.float32),
         y=np.asarray(ys, dtype=np.int64),

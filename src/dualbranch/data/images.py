@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..errors import ConfigError, DataError, MissingFileError
+
 __all__ = [
     "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_DIR",
@@ -47,8 +49,10 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 MAX_IMPLIED_CLASSES = 1_000_000  # more classes than this from bare integer labels is a labelling mistake
 
 
-class ImageDataError(ValueError):
-    """Image data that cannot be used as given; the message says where and what to do."""
+class ImageDataError(DataError):
+    """Image data that cannot be used as given; the message says where and what to do.
+
+    Its own name stays (it is public); as a :class:`~dualbranch.errors.DataError` it is also a ValueError."""
 
 
 @dataclass
@@ -105,11 +109,11 @@ def load_fashion_mnist(split: str = "train", root: str | os.PathLike[str] = FASH
     """Fashion-MNIST's 60,000 training or 10,000 test images (1×28×28) from the IDX files in ``root``."""
     prefix = {"train": "train", "test": "t10k"}.get(split)
     if prefix is None:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+        raise ConfigError(f"split must be 'train' or 'test', got {split!r}.")
     root = Path(root)
     images_path = root / f"{prefix}-images-idx3-ubyte.gz"
     if not images_path.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"Fashion-MNIST is not at {root}. Install it with `apt-get install dataset-fashion-mnist` "
             f"(scripts/setup.sh does), or use data.name=digits."
         )
@@ -131,22 +135,28 @@ def load_digits(split: str = "train", test_fraction: float = 0.2, seed: int = 0)
     return ImageData(images[index], labels[index], tuple(str(d) for d in range(10)))
 
 
-def load_npz(path: str | os.PathLike[str], class_names: tuple[str, ...] | None = None) -> ImageData:
-    """Arrays from an ``.npz`` with ``x`` (N, H, W), (N, H, W, C) or (N, C, H, W) and integer ``y`` (N,).
+def load_npz(
+    path: str | os.PathLike[str], class_names: tuple[str, ...] | None = None, labels_required: bool = True
+) -> ImageData:
+    """Arrays from an ``.npz`` with images ``x`` and labels ``y`` (N,).
 
-    Floats in [0, 1] are scaled to 0..255; other floats must already be in 0..255.
+    ``x``: (N, H, W), (N, H, W, C) or (N, C, H, W); uint8 0..255, or floats (in [0, 1], scaled to
+    0..255, or already in 0..255). ``y``: integer class indices 0..K-1, or strings (class names; the
+    classes are then the sorted distinct names, or ``class_names`` when given). Without
+    ``labels_required`` (``predict``), ``y`` may be absent and every label is 0.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"Array file {path} does not exist.")
+        raise MissingFileError(f"Array file {path} does not exist.")
     try:
         with np.load(path, allow_pickle=False) as arrays:
-            missing = {"x", "y"} - set(arrays.files)
+            missing = ({"x", "y"} if labels_required else {"x"}) - set(arrays.files)
             if missing:
                 raise ImageDataError(
                     f"{path}: needs arrays 'x' and 'y'; missing {sorted(missing)} (has {arrays.files})."
                 )
-            x, y = arrays["x"], arrays["y"]
+            x = arrays["x"]
+            y = arrays["y"] if "y" in arrays.files else np.zeros(len(x), dtype=np.int64)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         if isinstance(err, ImageDataError):
             raise
@@ -177,8 +187,20 @@ def load_npz(path: str | os.PathLike[str], class_names: tuple[str, ...] | None =
     if np.issubdtype(x.dtype, np.floating):
         x = x * 255 if x.max(initial=0) <= 1.0 else x
         x = np.round(x)
+    if y.ndim == 1 and y.dtype.kind in "US":  # class names as strings
+        names_found, y = np.unique(y.astype(str), return_inverse=True)
+        if class_names is not None:
+            unknown = sorted(set(names_found.tolist()) - set(class_names))
+            if unknown:
+                raise ImageDataError(f"{path}: labels {unknown[:5]} are not among the classes {list(class_names)}.")
+            y = np.array([class_names.index(name) for name in names_found.tolist()], dtype=np.int64)[y]
+        else:
+            class_names = tuple(names_found.tolist())
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        raise ImageDataError(f"{path}: y must be a 1-D integer array of class indices, got {y.dtype} {y.shape}.")
+        raise ImageDataError(
+            f"{path}: y must be a 1-D array of class indices (integers) or class names (strings), got {y.dtype} "
+            f"{y.shape}."
+        )
     n_classes = int(y.max()) + 1 if len(y) else 0
     if class_names is None and n_classes > MAX_IMPLIED_CLASSES:
         # without class names, labels 0..max(y) name the classes: a stray huge label would make
@@ -194,7 +216,8 @@ def load_npz(path: str | os.PathLike[str], class_names: tuple[str, ...] | None =
         raise ImageDataError(f"{path}: {err}") from err
 
 
-def _open_image(path: Path, mode: str, size: tuple[int, int] | None) -> np.ndarray:
+def open_image(path: Path, mode: str, size: tuple[int, int] | None) -> np.ndarray:
+    """One image file as uint8 (C, H, W) in PIL ``mode`` ("L" or "RGB"), resized (bicubic) to ``size`` (H, W)."""
     from PIL import Image
 
     with Image.open(path) as image:
@@ -224,9 +247,9 @@ def load_image_folder(
 
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"Image folder {root} does not exist.")
+        raise MissingFileError(f"Image folder {root} does not exist.")
     if on_corrupt not in ("error", "skip"):
-        raise ValueError(f"on_corrupt must be 'error' or 'skip', got {on_corrupt!r}.")
+        raise ConfigError(f"on_corrupt must be 'error' or 'skip', got {on_corrupt!r}.")
     found = tuple(sorted(p.name for p in root.iterdir() if p.is_dir()))
     classes = class_names or found
     if not classes:
@@ -266,13 +289,13 @@ def load_image_folder(
     channels = channels or (1 if modes <= {"L", "1", "I;16", "I"} else 3)
     mode = {1: "L", 3: "RGB"}.get(channels)
     if mode is None:
-        raise ValueError(f"channels must be 1 or 3, got {channels}.")
+        raise ConfigError(f"channels must be 1 or 3, got {channels}.")
 
     # Pass 2: decode, convert and resize.
     images = np.empty((len(good), channels, size[0], size[1]), dtype=np.uint8)
     for i, (path, _) in enumerate(tqdm(good, desc=f"loading {root.name}", unit="img", leave=False)):
         try:
-            images[i] = _open_image(path, mode, size)  # type: ignore[arg-type]
+            images[i] = open_image(path, mode, size)  # type: ignore[arg-type]
         except (OSError, ValueError) as err:  # truncated data only shows when decoding
             raise ImageDataError(f"Unreadable image {path} ({err}). Remove or fix it.") from err
     labels = torch.tensor([label for _, label in good], dtype=torch.long)

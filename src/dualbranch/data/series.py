@@ -23,6 +23,7 @@ from typing import Literal
 
 import numpy as np
 
+from ..errors import ConfigError, DataError, MissingFileError
 from .signal import SignalData, encode_labels
 
 __all__ = ["bundled_uea_datasets", "load_npz", "load_uea", "pad_series", "resample_series", "stack_series"]
@@ -38,7 +39,7 @@ def pad_series(series: Sequence[np.ndarray], length: int | None = None) -> tuple
     lengths = [s.shape[1] for s in series]
     target = max(lengths) if length is None else length
     if target < max(lengths):
-        raise ValueError(f"length={target} is shorter than the longest series ({max(lengths)}); use resample.")
+        raise ConfigError(f"length={target} is shorter than the longest series ({max(lengths)}); use resample.")
     x = np.zeros((len(series), series[0].shape[0], target), dtype=np.float32)
     mask = np.zeros((len(series), target), dtype=bool)
     for i, s in enumerate(series):
@@ -51,7 +52,7 @@ def resample_series(series: Sequence[np.ndarray], length: int | None = None) -> 
     """List of (C, T_i) -> (n, C, length) by linear interpolation over each series' own time span."""
     target = max(s.shape[1] for s in series) if length is None else length
     if target < 2:
-        raise ValueError(f"Resample to at least 2 samples, got length={target}.")
+        raise ConfigError(f"Resample to at least 2 samples, got length={target}.")
     grid = np.linspace(0.0, 1.0, target)
     out = np.empty((len(series), series[0].shape[0], target), dtype=np.float32)
     for i, s in enumerate(series):
@@ -74,11 +75,11 @@ def stack_series(
             return series.astype(np.float32), None
     series = [np.asarray(s, dtype=np.float32) for s in series]
     if not series:
-        raise ValueError("No series given.")
+        raise DataError("No series given.")
     if any(s.ndim != 2 for s in series):
-        raise ValueError("Each series must be 2-D (channels, times).")
+        raise DataError("Each series must be 2-D (channels, times).")
     if len({s.shape[0] for s in series}) > 1:
-        raise ValueError(f"Series have different channel counts: {sorted({s.shape[0] for s in series})}.")
+        raise DataError(f"Series have different channel counts: {sorted({s.shape[0] for s in series})}.")
     lengths = {s.shape[1] for s in series}
     if len(lengths) == 1 and length in (None, next(iter(lengths))):
         return np.stack(series), None
@@ -87,11 +88,11 @@ def stack_series(
     if length_policy == "resample":
         return resample_series(series, length), None
     if length_policy == "error":
-        raise ValueError(
+        raise DataError(
             f"Series lengths vary ({min(lengths)}–{max(lengths)} samples); choose length_policy='pad' "
             "(with a mask) or 'resample'."
         )
-    raise ValueError(f"length_policy must be 'pad', 'resample' or 'error', got {length_policy!r}.")
+    raise ConfigError(f"length_policy must be 'pad', 'resample' or 'error', got {length_policy!r}.")
 
 
 def bundled_uea_datasets() -> list[str]:
@@ -120,13 +121,13 @@ def load_uea(
     from aeon.datasets import load_classification
 
     if extract_path is None and name not in bundled_uea_datasets():
-        raise ValueError(
+        raise ConfigError(
             f"UEA dataset {name!r} is not bundled with aeon, and loading it would download it. "
             f"Bundled: {', '.join(bundled_uea_datasets())}. Download it yourself and pass "
             "extract_path=<folder with name/name_TRAIN.ts>."
         )
     if split not in (None, "train", "test"):
-        raise ValueError(f"split must be 'train', 'test' or None, got {split!r}.")
+        raise ConfigError(f"split must be 'train', 'test' or None, got {split!r}.")
     kwargs = {"extract_path": str(extract_path)} if extract_path is not None else {}
     series, labels = load_classification(name, split=split, **kwargs)
     x, mask = stack_series(series, length_policy, length)
@@ -153,29 +154,29 @@ def load_npz(
     """
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"No such file: {path}")
+        raise MissingFileError(f"No such file: {path}")
     try:
         with np.load(path, allow_pickle=False) as f:
             missing = [k for k in ("x", "y") if k not in f.files]
             if missing:
-                raise ValueError(
+                raise DataError(
                     f"{path} lacks array(s) {missing}; it has {f.files}. Save with np.savez(path, x=..., y=...)."
                 )
             arrays = {k: f[k] for k in f.files}
     except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
-        if "lacks array" in str(err):
+        if isinstance(err, DataError):  # the missing-array error above, already worded
             raise
         reason = (
             "holds pickled Python objects, which are refused (loading them could run code); save numeric arrays"
             if "Object arrays" in str(err)
             else f"is not a readable .npz file ({err}); it may be truncated"
         )
-        raise ValueError(f"{path} {reason}.") from err
+        raise DataError(f"{path} {reason}.") from err
     x = arrays["x"]
     if x.ndim == 2:
         x = x[:, None, :]
     if x.ndim != 3:
-        raise ValueError(f"x in {path} must be (n, C, T) or (n, T), got shape {x.shape}.")
+        raise DataError(f"x in {path} must be (n, C, T) or (n, T), got shape {x.shape}.")
     mask = arrays.get("mask")
     if length is not None and length != x.shape[2]:
         x, mask = stack_series(list(x), length_policy, length)
@@ -195,4 +196,4 @@ def load_npz(
             mask=mask,
         )
     except ValueError as err:
-        raise ValueError(f"{path}: {err}") from err
+        raise DataError(f"{path}: {err}") from err

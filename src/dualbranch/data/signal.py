@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import DataError
+
 __all__ = ["SignalData", "encode_labels"]
 
 
@@ -43,8 +45,9 @@ class SignalData:
         require_all_classes: check that every class has at least one example (off for subsets, a
             fold may legitimately miss a class).
 
-    Raises ``ValueError`` naming the problem: wrong ndim, NaN/Inf (with the first location and the
-    count), labels out of range, empty classes, mismatched lengths.
+    Raises :class:`~dualbranch.errors.DataError` (a ValueError) naming the problem: wrong ndim,
+    NaN/Inf (with the first location and the count), labels out of range, empty classes, mismatched
+    lengths.
     """
 
     x: np.ndarray
@@ -60,19 +63,19 @@ class SignalData:
     def __post_init__(self) -> None:
         x = np.asarray(self.x)
         if x.ndim != 3:
-            raise ValueError(
+            raise DataError(
                 f"x must be 3-D (examples, channels, times), got shape {x.shape}. "
                 "Add a channel axis for univariate series: x[:, None, :]."
             )
         if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
             # a cast would silently drop the imaginary part of complex data
-            raise ValueError(f"x must hold real numbers, got dtype {x.dtype}; take np.abs or .real first.")
+            raise DataError(f"x must hold real numbers, got dtype {x.dtype}; take np.abs or .real first.")
         self.x = np.ascontiguousarray(x, dtype=np.float32)
         y = np.asarray(self.y)
         if y.ndim != 1 or len(y) != len(self.x):
-            raise ValueError(f"y must be 1-D with one label per example ({len(self.x)}), got shape {y.shape}.")
+            raise DataError(f"y must be 1-D with one label per example ({len(self.x)}), got shape {y.shape}.")
         if len(y) and not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"y must hold integer class codes, got dtype {y.dtype}; use encode_labels(labels).")
+            raise DataError(f"y must hold integer class codes, got dtype {y.dtype}; use encode_labels(labels).")
         self.y = y.astype(np.int64)
         self.class_names = tuple(str(c) for c in self.class_names)
         n, chans, _ = self.x.shape
@@ -80,19 +83,19 @@ class SignalData:
             self.ch_names = tuple(f"ch{i}" for i in range(chans))
         self.ch_names = tuple(self.ch_names)
         if len(self.ch_names) != chans:
-            raise ValueError(f"{len(self.ch_names)} ch_names for {chans} channels.")
+            raise DataError(f"{len(self.ch_names)} ch_names for {chans} channels.")
         if self.chs_info is not None and len(self.chs_info) != chans:
-            raise ValueError(f"chs_info describes {len(self.chs_info)} channels, x has {chans}.")
+            raise DataError(f"chs_info describes {len(self.chs_info)} channels, x has {chans}.")
         if self.groups is not None:
             self.groups = np.asarray(self.groups)
             if self.groups.shape != (n,):
-                raise ValueError(f"groups must have shape ({n},) (one id per example), got {self.groups.shape}.")
+                raise DataError(f"groups must have shape ({n},) (one id per example), got {self.groups.shape}.")
         if self.mask is not None:
             self.mask = np.asarray(self.mask, dtype=bool)
             if self.mask.shape != (n, self.x.shape[2]):
-                raise ValueError(f"mask must have shape {(n, self.x.shape[2])}, got {self.mask.shape}.")
+                raise DataError(f"mask must have shape {(n, self.x.shape[2])}, got {self.mask.shape}.")
         if self.sfreq is not None and not self.sfreq > 0:
-            raise ValueError(f"sfreq must be positive, got {self.sfreq}.")
+            raise DataError(f"sfreq must be positive, got {self.sfreq}.")
         self._check_values()
 
     def _check_values(self) -> None:
@@ -100,21 +103,21 @@ class SignalData:
         if bad.any():
             trial, chan, sample = (int(i) for i in np.argwhere(bad)[0])
             kind = "NaN" if np.isnan(self.x[trial, chan, sample]) else "Inf"
-            raise ValueError(
+            raise DataError(
                 f"x has {int(bad.sum())} non-finite value(s); the first is {kind} at example {trial}, "
                 f"channel {chan} ({self.ch_names[chan]}), sample {sample}. Interpolate or drop them first."
             )
         k = len(self.class_names)
         if k == 0:
-            raise ValueError("class_names is empty.")
+            raise DataError("class_names is empty.")
         if len(self.y) and (self.y.min() < 0 or self.y.max() >= k):
             wrong = sorted({int(v) for v in self.y if not 0 <= v < k})
-            raise ValueError(f"labels {wrong[:10]} are out of range for {k} classes {self.class_names}.")
+            raise DataError(f"labels {wrong[:10]} are out of range for {k} classes {self.class_names}.")
         if self.require_all_classes:
             counts = np.bincount(self.y, minlength=k)
             empty = [self.class_names[i] for i in np.flatnonzero(counts == 0)]
             if empty:
-                raise ValueError(f"class(es) {empty} have no examples; drop them from class_names or add data.")
+                raise DataError(f"class(es) {empty} have no examples; drop them from class_names or add data.")
 
     def __repr__(self) -> str:
         groups = "" if self.groups is None else f", groups={len(np.unique(self.groups))}"

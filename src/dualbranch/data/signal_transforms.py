@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import DataError
 from .signal import SignalData
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "EuclideanAligner",
     "OnlineEuclideanAligner",
     "align_per_group",
+    "inverse_sqrt",
     "mean_covariance",
     "zscore_trials",
 ]
@@ -34,7 +36,8 @@ def mean_covariance(x: np.ndarray) -> np.ndarray:
     return np.einsum("nct,ndt->cd", x, x) / (x.shape[0] * x.shape[2])
 
 
-def _inv_sqrt(matrix: np.ndarray, eps: float) -> np.ndarray:
+def inverse_sqrt(matrix: np.ndarray, eps: float) -> np.ndarray:
+    """R^(-1/2) of a symmetric positive (semi-)definite matrix (C, C)."""
     # Symmetric positive definite -> eigendecomposition; eps guards rank-deficient data (e.g. after
     # re-referencing to the average, the covariance loses one rank).
     values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
@@ -51,8 +54,8 @@ class EuclideanAligner:
 
     def fit(self, x: np.ndarray) -> EuclideanAligner:
         if np.asarray(x).ndim != 3 or len(x) == 0:
-            raise ValueError(f"Euclidean alignment needs trials (n ≥ 1, C, T), got shape {np.shape(x)}.")
-        self.whitener_ = _inv_sqrt(mean_covariance(x), self.eps)
+            raise DataError(f"Euclidean alignment needs trials (n ≥ 1, C, T), got shape {np.shape(x)}.")
+        self.whitener_ = inverse_sqrt(mean_covariance(x), self.eps)
         return self
 
     def transform(self, x: np.ndarray) -> np.ndarray:
@@ -90,7 +93,7 @@ class OnlineEuclideanAligner:
             # running mean: R̄_k = R̄_(k-1) + (R_k - R̄_(k-1)) / k
             self.mean_ = cov if self.mean_ is None else self.mean_ + (cov - self.mean_) / (self.count + 1)
             self.count += 1
-            out[i] = _inv_sqrt(self.mean_, self.eps) @ trial
+            out[i] = inverse_sqrt(self.mean_, self.eps) @ trial
         return out
 
 
@@ -104,30 +107,51 @@ def align_per_group(data: SignalData) -> SignalData:
     return data.with_x(x)
 
 
-def zscore_trials(x: np.ndarray, eps: float = 1e-8) -> np.ndarray:
-    """Per trial and channel: subtract the mean over time, divide by the std. (n, C, T) -> same."""
-    x = np.asarray(x, dtype=np.float32)
-    return (x - x.mean(axis=2, keepdims=True)) / (x.std(axis=2, keepdims=True) + eps)
+def _real(x: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """(n, 1, T) weights: 1 where a sample is real, 0 where it is padding (``mask`` (n, T) or None)."""
+    if mask is None:
+        return np.ones((x.shape[0], 1, x.shape[2]), dtype=np.float64)
+    return np.asarray(mask, dtype=np.float64)[:, None, :]
+
+
+def zscore_trials(x: np.ndarray, mask: np.ndarray | None = None, eps: float = 1e-8) -> np.ndarray:
+    """Per trial and channel: subtract the mean over time, divide by the std. (n, C, T) -> same.
+
+    With ``mask`` (n, T), statistics use the real samples only and padding stays 0.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    real = _real(x, mask)
+    count = real.sum(axis=2, keepdims=True).clip(min=1)
+    mean = (x * real).sum(axis=2, keepdims=True) / count
+    std = np.sqrt((((x - mean) * real) ** 2).sum(axis=2, keepdims=True) / count)
+    return (((x - mean) / (std + eps)) * real).astype(np.float32)
 
 
 class ChannelStandardizer:
-    """Per-channel mean/std estimated on training trials and applied to any trials (no test leakage)."""
+    """Per-channel mean/std estimated on training trials and applied to any trials (no test leakage).
+
+    With a ``mask`` (n, T), statistics use real samples only, and padding stays 0 after ``transform``.
+    """
 
     def __init__(self, eps: float = 1e-8) -> None:
         self.eps = eps
         self.mean_: np.ndarray | None = None
         self.std_: np.ndarray | None = None
 
-    def fit(self, x: np.ndarray) -> ChannelStandardizer:
+    def fit(self, x: np.ndarray, mask: np.ndarray | None = None) -> ChannelStandardizer:
         x = np.asarray(x, dtype=np.float64)
-        self.mean_ = x.mean(axis=(0, 2), keepdims=True)[0]  # (C, 1)
-        self.std_ = x.std(axis=(0, 2), keepdims=True)[0]
+        real = _real(x, mask)
+        n_real = max(float(real.sum()), 1.0)
+        mean = (x * real).sum(axis=(0, 2)) / n_real
+        var = (((x - mean[None, :, None]) * real) ** 2).sum(axis=(0, 2)) / n_real
+        self.mean_, self.std_ = mean[:, None], np.sqrt(var)[:, None]  # (C, 1)
         return self
 
-    def transform(self, x: np.ndarray) -> np.ndarray:
+    def transform(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         if self.mean_ is None or self.std_ is None:
             raise RuntimeError("Call fit() first.")
-        return ((np.asarray(x) - self.mean_) / (self.std_ + self.eps)).astype(np.float32)
+        out = (np.asarray(x) - self.mean_) / (self.std_ + self.eps)
+        return (out * _real(out, mask)).astype(np.float32)
 
-    def fit_transform(self, x: np.ndarray) -> np.ndarray:
-        return self.fit(x).transform(x)
+    def fit_transform(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        return self.fit(x, mask).transform(x, mask)

@@ -11,6 +11,7 @@ from .builder_config import BranchConfig, MultiBranchConfig
 from .crossvit import CrossViT, CrossViTConfig
 from .dbconformer import DBConformer
 from .eeg_conformer import EEGConformer
+from .mvcnet import MVCNet  # registers MVCNet
 
 __all__ = [
     "BranchConfig",
@@ -18,6 +19,7 @@ __all__ = [
     "CrossViTConfig",
     "DBConformer",
     "EEGConformer",
+    "MVCNet",
     "MultiBranchConfig",
     "MultiBranchModel",
     "MultiBranchNet",

@@ -6,7 +6,8 @@ A model has n ≥ 1 branches that each turn the input into a token sequence. Sha
     forward_head(xs, pre_logits=False) -> logits (B, num_classes), or pooled features
                                           (B, num_features) with pre_logits=True or num_classes == 0
     forward_intermediates(x, indices)  -> per-stage, per-branch maps (see the model's docstring)
-    reset_classifier(num_classes)      -> new head(s); 0 removes them (forward gives pooled features)
+    reset_classifier(num_classes)      -> new head(s); 0 removes them (forward gives pooled features).
+                                          Every model initialises a new head by :func:`init_head`.
 Attributes: num_classes, num_features, num_branches, num_stages, input_shape (without the batch),
 branch_widths (the channel/token width D_b of each branch's features).
 """
@@ -21,9 +22,31 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-__all__ = ["MultiBranchModel", "apply_overrides"]
+from ..errors import ConfigError
+
+__all__ = ["HEAD_INIT_STD", "MultiBranchModel", "apply_overrides", "init_head"]
 
 ConfigT = TypeVar("ConfigT")
+HeadT = TypeVar("HeadT", bound=nn.Module)
+
+#: Standard deviation of a new classifier head's (truncated normal) weights, in every model.
+HEAD_INIT_STD = 0.02
+
+
+def init_head(head: HeadT, device: torch.device | str | None = None) -> HeadT:
+    """Initialise a new classifier head, then move it to ``device``: the one rule of ``reset_classifier``.
+
+    Every ``nn.Linear`` in ``head`` gets truncated-normal weights (std :data:`HEAD_INIT_STD`) and
+    zero biases, the ViT/CrossViT recipe for heads. One rule for every model, so a fine-tuning run
+    starts from the same kind of head whatever the model family. The draws happen where the head was
+    built (the CPU) before the move, so a seed gives the same head on any device.
+    """
+    for module in head.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.trunc_normal_(module.weight, std=HEAD_INIT_STD)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    return head.to(device) if device is not None else head
 
 
 def _normalise(value: Any) -> Any:
@@ -89,11 +112,11 @@ class MultiBranchModel(nn.Module, abc.ABC):
             return list(range(self.num_stages))
         if isinstance(indices, int):
             if not 1 <= indices <= self.num_stages:
-                raise ValueError(f"indices={indices}: ask for the last 1..{self.num_stages} stages.")
+                raise ConfigError(f"indices={indices}: ask for the last 1..{self.num_stages} stages.")
             return list(range(self.num_stages - indices, self.num_stages))
         taken = []
         for i in indices:
             if not -self.num_stages <= i < self.num_stages:
-                raise ValueError(f"Stage index {i} is out of range: this model has {self.num_stages} stages.")
+                raise ConfigError(f"Stage index {i} is out of range: this model has {self.num_stages} stages.")
             taken.append(i % self.num_stages)
         return sorted(set(taken))

@@ -20,7 +20,7 @@ from torch import nn
 
 from ..layers.fusion_factory import build_fusion
 from .base import apply_overrides
-from .builder_config import BranchConfig, MultiBranchConfig
+from .builder_config import BranchConfig, MultiBranchConfig, part_spec
 from .parts import build_encoder, build_tokenizer, token_norm
 from .token_model import TokenBranchModel
 
@@ -37,7 +37,7 @@ class BranchEmbed(nn.Module):
     def __init__(self, branch: BranchConfig, cfg: MultiBranchConfig, img_size: tuple[int, int]) -> None:
         super().__init__()
         self.img_size = tuple(img_size)
-        self.tokenizer = build_tokenizer(branch, cfg, self.img_size)
+        self.tokenizer = build_tokenizer(part_spec(branch, cfg), self.img_size)
         self.grid_size: tuple[int, int] = tuple(self.tokenizer.grid_size)  # type: ignore[assignment]
         num_tokens = 1 + self.grid_size[0] * self.grid_size[1]
         self.cls_token = nn.Parameter(torch.zeros(1, 1, branch.embed_dim))
@@ -89,6 +89,7 @@ class MultiBranchNet(TokenBranchModel):
             BranchEmbed(branch, cfg, size) for branch, size in zip(cfg.branches, cfg.branch_img_sizes)
         )
         grids = tuple(embed.grid_size for embed in self.embed)
+        norm = token_norm(cfg.norm_layer, cfg.norm_eps)
         # Stochastic depth rises linearly over the stages; a stage spans its deepest branch.
         lengths = [max(b.depth[k] for b in cfg.branches) for k in range(cfg.num_stages)]
         rates = torch.linspace(0, cfg.drop_path_rate, max(sum(lengths), 1), device="cpu").tolist()
@@ -97,7 +98,7 @@ class MultiBranchNet(TokenBranchModel):
         for k, length in enumerate(lengths):
             stage_rates = rates[start : start + length]
             encoders = [
-                build_encoder(branch, cfg, grid, branch.depth[k], stage_rates[: branch.depth[k]])
+                build_encoder(part_spec(branch, cfg), grid, branch.depth[k], stage_rates[: branch.depth[k]])
                 for branch, grid in zip(cfg.branches, grids)
             ]
             fusion = build_fusion(
@@ -111,12 +112,12 @@ class MultiBranchNet(TokenBranchModel):
                 attn_drop=cfg.attn_drop_rate,
                 drop_path=stage_rates[-1] if stage_rates else 0.0,
                 act_layer=cfg.act_layer,
-                norm_layer=token_norm(cfg),
+                norm_layer=norm,
             )
             self.stages.append(MultiBranchStage(encoders, fusion))
             start += length
 
-        self.norm = nn.ModuleList(token_norm(cfg)(dim) for dim in self.branch_widths)
+        self.norm = nn.ModuleList(norm(dim) for dim in self.branch_widths)
         self.head_drop = nn.Dropout(cfg.drop_rate)
         self.head = self._make_heads(cfg.num_classes)
         self._init_weights()

@@ -14,10 +14,11 @@ from typing import Any, Literal
 
 from torch import nn
 
+from ..errors import ConfigError
 from ..layers.fusion_factory import check_fusion_name
-from .parts import ENCODERS, TOKENIZERS, check_part_name
+from .parts import ENCODERS, TOKENIZERS, PartSpec, check_part_name
 
-__all__ = ["LAYER_CLASSES", "BranchConfig", "MultiBranchConfig", "resolve_layer"]
+__all__ = ["LAYER_CLASSES", "BranchConfig", "MultiBranchConfig", "part_spec", "resolve_layer"]
 
 # The layer classes a config may name as a string (YAML, JSON, safetensors metadata). Only these:
 # a config never imports a module or builds a class from an arbitrary dotted path.
@@ -74,11 +75,11 @@ class BranchConfig:
         check_part_name(TOKENIZERS, "tokenizer", self.tokenizer)
         check_part_name(ENCODERS, "encoder", self.encoder)
         if not self.depth or min(self.depth) < 0:
-            raise ValueError(f"depth must list a non-negative block count per stage, got {self.depth}.")
+            raise ConfigError(f"depth must list a non-negative block count per stage, got {self.depth}.")
         if self.embed_dim < 1 or self.patch_size < 1:
-            raise ValueError(f"embed_dim and patch_size must be positive, got {self.embed_dim}, {self.patch_size}.")
+            raise ConfigError(f"embed_dim and patch_size must be positive, got {self.embed_dim}, {self.patch_size}.")
         if self.embed_dim % self.num_heads:
-            raise ValueError(f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}.")
+            raise ConfigError(f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}.")
 
 
 def _default_branches() -> tuple[BranchConfig, ...]:
@@ -133,19 +134,19 @@ class MultiBranchConfig:
         branches = tuple(_as_branch(b) for b in self.branches)
         object.__setattr__(self, "branches", branches)
         if not branches:
-            raise ValueError("A model needs at least one branch.")
+            raise ConfigError("A model needs at least one branch.")
         check_fusion_name(self.fusion)
         if len(branches) == 1 and self.fusion != "none":
-            raise ValueError(f"fusion={self.fusion!r} needs at least 2 branches; use fusion='none' for one.")
+            raise ConfigError(f"fusion={self.fusion!r} needs at least 2 branches; use fusion='none' for one.")
         stages = {len(b.depth) for b in branches}
         if len(stages) != 1:
-            raise ValueError(
+            raise ConfigError(
                 f"Every branch needs the same number of stages; the depths {[b.depth for b in branches]} differ."
             )
         if self.fusion_depth < 1:
-            raise ValueError(f"fusion_depth must be at least 1, got {self.fusion_depth}.")
+            raise ConfigError(f"fusion_depth must be at least 1, got {self.fusion_depth}.")
         if self.global_pool not in ("token", "avg"):
-            raise ValueError(f"global_pool must be 'token' or 'avg', got {self.global_pool!r}.")
+            raise ConfigError(f"global_pool must be 'token' or 'avg', got {self.global_pool!r}.")
 
     @property
     def num_branches(self) -> int:
@@ -160,6 +161,28 @@ class MultiBranchConfig:
         """(H_b, W_b) each branch resizes the input to."""
         height, width = self.img_size  # type: ignore[misc]
         return tuple((int(height * b.img_scale), int(width * b.img_scale)) for b in self.branches)
+
+
+def part_spec(branch: BranchConfig, cfg: MultiBranchConfig) -> PartSpec:
+    """The fields of ``branch`` and ``cfg`` that its tokenizer and encoders are built from."""
+    return PartSpec(
+        tokenizer=branch.tokenizer,
+        encoder=branch.encoder,
+        patch_size=branch.patch_size,
+        embed_dim=branch.embed_dim,
+        num_heads=branch.num_heads,
+        mlp_ratio=branch.mlp_ratio,
+        kernel_size=branch.kernel_size,
+        in_chans=cfg.in_chans,
+        qkv_bias=cfg.qkv_bias,
+        drop_rate=cfg.drop_rate,
+        attn_drop_rate=cfg.attn_drop_rate,
+        act_layer=cfg.act_layer,
+        norm_layer=cfg.norm_layer,
+        norm_eps=cfg.norm_eps,
+        conv_norm_layer=cfg.conv_norm_layer,
+        conv_act_layer=cfg.conv_act_layer,
+    )
 
 
 def _as_branch(value: Any) -> BranchConfig:

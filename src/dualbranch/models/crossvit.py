@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConfigError
 from ..layers.fusion_factory import build_fusion, check_fusion_name
 from ..layers.patch_embed import PatchEmbed, patch_grid_size
 from ..layers.transformer import Block
@@ -87,7 +88,7 @@ class CrossViTConfig:
         object.__setattr__(self, "img_size", tuple(int(s) for s in size))
         n = len(self.patch_size)
         if n < 2:
-            raise ValueError(f"CrossViT needs at least 2 branches; patch_size={self.patch_size} gives {n}.")
+            raise ConfigError(f"CrossViT needs at least 2 branches; patch_size={self.patch_size} gives {n}.")
         per_branch = {
             "img_scale": self.img_scale,
             "embed_dim": self.embed_dim,
@@ -97,19 +98,19 @@ class CrossViTConfig:
         per_branch.update({f"depth[{k}]": stage for k, stage in enumerate(self.depth)})
         for name, values in per_branch.items():
             if len(values) != n:
-                raise ValueError(
+                raise ConfigError(
                     f"{name}={values} has {len(values)} entries but there are {n} branches "
                     f"(patch_size={self.patch_size}); give one entry per branch."
                 )
         if not self.depth:
-            raise ValueError("depth must list at least one stage, e.g. ((1, 3),) * 3.")
+            raise ConfigError("depth must list at least one stage, e.g. ((1, 3),) * 3.")
         for dim, heads in zip(self.embed_dim, self.num_heads):
             if dim % heads:
-                raise ValueError(f"embed_dim {dim} is not divisible by num_heads {heads}.")
+                raise ConfigError(f"embed_dim {dim} is not divisible by num_heads {heads}.")
         if self.stem == "conv3" and any(dim % 4 for dim in self.embed_dim):
-            raise ValueError(f"stem='conv3' needs every embed_dim divisible by 4, got {self.embed_dim}.")
+            raise ConfigError(f"stem='conv3' needs every embed_dim divisible by 4, got {self.embed_dim}.")
         if self.global_pool not in ("token", "avg"):
-            raise ValueError(f"global_pool must be 'token' or 'avg', got {self.global_pool!r}.")
+            raise ConfigError(f"global_pool must be 'token' or 'avg', got {self.global_pool!r}.")
         check_fusion_name(self.fusion)
 
     @property
@@ -277,7 +278,7 @@ class CrossViT(TokenBranchModel):
         grid of branch o = (b + 1) mod n (its weight on itself is left out).
         """
         if self.config.fusion != "cross_attention":
-            raise ValueError(
+            raise ConfigError(
                 f"Cross-attention maps exist only for fusion='cross_attention', not {self.config.fusion!r}."
             )
         stage = self.stage_indices([stage])[0]

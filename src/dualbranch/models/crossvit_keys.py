@@ -18,6 +18,8 @@ import re
 
 import torch
 
+from ..errors import ConfigError
+
 __all__ = ["crossvit_keys_from_published", "crossvit_keys_to_published", "detect_crossvit_naming"]
 
 _TIMM_TOKEN = re.compile(r"^(pos_embed|cls_token)_(\d+)$")
@@ -59,7 +61,7 @@ def crossvit_keys_to_published(
 ) -> dict[str, torch.Tensor]:
     """Rename our state dict to ``naming`` ('timm' or 'official')."""
     if naming not in ("timm", "official"):
-        raise ValueError(f"naming must be 'timm' or 'official', got {naming!r}.")
+        raise ConfigError(f"naming must be 'timm' or 'official', got {naming!r}.")
     renamed = {}
     for key, value in state_dict.items():
         if naming == "timm":

@@ -62,9 +62,11 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..layers.channel_attention import ChannelAttentionPool
 from ..layers.conformer import ChannelTokens, TemporalPatchTokens
 from ..layers.transformer import Block
+from .base import init_head
 from .signal_base import SignalModel
 
 __all__ = ["DBConformer"]
@@ -114,9 +116,9 @@ class DBConformer(SignalModel):
     ) -> None:
         super().__init__(n_chans, n_outputs, n_times, sfreq, chs_info)
         if self.n_times < patch_size:
-            raise ValueError(f"n_times={self.n_times} is shorter than one patch (patch_size={patch_size}).")
+            raise ConfigError(f"n_times={self.n_times} is shorter than one patch (patch_size={patch_size}).")
         if self.n_times < spatial_kernel:
-            raise ValueError(f"n_times={self.n_times} is shorter than spatial_kernel={spatial_kernel}.")
+            raise ConfigError(f"n_times={self.n_times} is shorter than spatial_kernel={spatial_kernel}.")
         self.num_branches = 2
         self.num_stages = depth
         self.branch_widths = (embed_dim, embed_dim)
@@ -189,11 +191,7 @@ class DBConformer(SignalModel):
     def reset_classifier(self, num_classes: int) -> None:
         """A fresh MLP head for ``num_classes`` (0: none, forward returns the fused (B, 2D) features)."""
         self.n_outputs = num_classes
-        self.final_layer = self._make_head(num_classes).to(self.temporal_pos.device)
-        for module in self.final_layer.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                nn.init.zeros_(module.bias)
+        self.final_layer = init_head(self._make_head(num_classes), self.temporal_pos.device)
 
     def no_weight_decay(self) -> set[str]:
         """Positions and the attention temperature are not decayed."""
@@ -256,7 +254,7 @@ class DBConformer(SignalModel):
             ``intermediates_only``.
         """
         if output_fmt not in ("NCHW", "NLC"):
-            raise ValueError(f"output_fmt must be 'NCHW' or 'NLC', got {output_fmt!r}.")
+            raise ConfigError(f"output_fmt must be 'NCHW' or 'NLC', got {output_fmt!r}.")
         take = self.stage_indices(indices)
         xs = self.embed(x)
         intermediates: list[list[torch.Tensor]] = []

@@ -37,8 +37,10 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..layers.conformer import ShallowConvTokens
 from ..layers.transformer import Block
+from .base import init_head
 from .signal_base import SignalModel
 
 __all__ = ["PUBLISHED_UNUSED_PARAMS", "EEGConformer"]
@@ -99,7 +101,7 @@ class EEGConformer(SignalModel):
         )
         self.num_tokens = self.patch_embedding.num_tokens(self.n_times)
         if self.num_tokens < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"n_times={self.n_times} is too short for EEG Conformer: it needs at least "
                 f"{filter_time_length + pool_time_length - 1} samples (temporal kernel + pooling)."
             )
@@ -131,8 +133,8 @@ class EEGConformer(SignalModel):
     def reset_classifier(self, num_classes: int) -> None:
         """A fresh ``final_layer`` for ``num_classes`` (0: none, forward returns the (B, 32) features)."""
         self.n_outputs = num_classes
-        device = self.fc[0].weight.device
-        self.final_layer = (nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()).to(device)
+        head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        self.final_layer = init_head(head, self.fc[0].weight.device)
 
     # ----------------------------------------------------------------- forward
     def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -164,7 +166,7 @@ class EEGConformer(SignalModel):
         (B, N, D). ``norm`` is accepted for the contract and changes nothing (no final norm).
         """
         if output_fmt not in ("NCHW", "NLC"):
-            raise ValueError(f"output_fmt must be 'NCHW' or 'NLC', got {output_fmt!r}.")
+            raise ConfigError(f"output_fmt must be 'NCHW' or 'NLC', got {output_fmt!r}.")
         take = self.stage_indices(indices)
         self._check_input(x)
         tokens = self.patch_embedding(x)

@@ -4,10 +4,14 @@ A tokenizer turns the (resized) input of a branch into tokens; an encoder is one
 New kinds (a 1-D signal tokenizer, say) plug in with ``@register_tokenizer("name")`` /
 ``@register_encoder("name")`` and are then usable in :class:`~dualbranch.models.builder_config.BranchConfig`.
 
+A part builder receives a :class:`PartSpec`: the few fields of one branch and of the model that parts
+are built from, not the whole configuration. The configuration module depends on this one (to check
+part names), never the reverse, so there is no import cycle between them.
+
 Contracts
-    tokenizer builder: ``(branch, cfg, img_size) -> module`` with a ``grid_size`` (h, w) attribute,
+    tokenizer builder: ``(spec, img_size) -> module`` with a ``grid_size`` (h, w) attribute,
         mapping (B, C, H_b, W_b) -> (B, N, D) with N = h·w (a signal tokenizer would use h = 1).
-    encoder builder: ``(branch, cfg, grid, depth, drop_path) -> module`` mapping (B, T, D) -> (B, T, D),
+    encoder builder: ``(spec, grid, depth, drop_path) -> module`` mapping (B, T, D) -> (B, T, D),
         CLS first, with ``drop_path`` one stochastic-depth rate per block.
 
 Shape legend: B batch, C channels, H_b×W_b branch input, h×w token grid, N = h·w, T = 1 + N, D width.
@@ -16,23 +20,73 @@ Shape legend: B batch, C channels, H_b×W_b branch input, h×w token grid, N = h
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING
 
 from torch import nn
 
+from ..errors import ConfigError
 from ..layers.conv_encoder import ConvTokenEncoder
 from ..layers.conv_tokenizer import ConvTokenizer
 from ..layers.patch_embed import PatchEmbed
 from ..layers.transformer import Block
 
-if TYPE_CHECKING:
-    from .builder_config import BranchConfig, MultiBranchConfig
+__all__ = [
+    "ENCODERS",
+    "TOKENIZERS",
+    "PartSpec",
+    "build_encoder",
+    "build_tokenizer",
+    "register_encoder",
+    "register_tokenizer",
+    "token_norm",
+]
 
-__all__ = ["ENCODERS", "TOKENIZERS", "build_encoder", "build_tokenizer", "register_encoder", "register_tokenizer"]
 
-TokenizerBuilder = Callable[["BranchConfig", "MultiBranchConfig", tuple[int, int]], nn.Module]
-EncoderBuilder = Callable[["BranchConfig", "MultiBranchConfig", tuple[int, int], int, list[float]], nn.Module]
+def token_norm(norm_layer: type[nn.Module], eps: float) -> Callable[[int], nn.Module]:
+    """The token norm constructor (takes a width): ``norm_layer(width, eps=eps)``."""
+    return partial(norm_layer, eps=eps)
+
+
+@dataclass(frozen=True)
+class PartSpec:
+    """What a tokenizer or encoder builder of one branch may read.
+
+    Attributes:
+        tokenizer, encoder: the registered part names of the branch.
+        patch_size: the tokenizer's total stride; embed_dim: token width D.
+        num_heads, mlp_ratio: Transformer blocks (mlp_ratio is also the CNN blocks' expansion).
+        kernel_size: depthwise kernel of the CNN blocks.
+        in_chans: input channels C.
+        qkv_bias, drop_rate, attn_drop_rate: attention bias and dropout rates.
+        act_layer: activation class of the blocks; norm_layer, norm_eps: token norm class and epsilon.
+        conv_norm_layer, conv_act_layer: norm and activation classes of the CNN parts (feature maps).
+    """
+
+    tokenizer: str
+    encoder: str
+    patch_size: int
+    embed_dim: int
+    num_heads: int
+    mlp_ratio: float
+    kernel_size: int
+    in_chans: int
+    qkv_bias: bool
+    drop_rate: float
+    attn_drop_rate: float
+    act_layer: type[nn.Module]
+    norm_layer: type[nn.Module]
+    norm_eps: float
+    conv_norm_layer: type[nn.Module]
+    conv_act_layer: type[nn.Module]
+
+    def token_norm(self) -> Callable[[int], nn.Module]:
+        """The token norm constructor of this spec (takes a width)."""
+        return token_norm(self.norm_layer, self.norm_eps)
+
+
+TokenizerBuilder = Callable[[PartSpec, tuple[int, int]], nn.Module]
+EncoderBuilder = Callable[[PartSpec, tuple[int, int], int, list[float]], nn.Module]
 
 TOKENIZERS: dict[str, TokenizerBuilder] = {}
 ENCODERS: dict[str, EncoderBuilder] = {}
@@ -59,65 +113,56 @@ def register_encoder(name: str) -> Callable[[EncoderBuilder], EncoderBuilder]:
 
 
 def check_part_name(table: dict, kind: str, name: str) -> None:
-    """Raise a ValueError listing the registered names if ``name`` is not one of them."""
+    """Raise a ConfigError (a ValueError) listing the registered names if ``name`` is not one of them."""
     if name not in table:
-        raise ValueError(f"Unknown {kind} {name!r}; valid: {', '.join(sorted(table))}.")
+        raise ConfigError(f"Unknown {kind} {name!r}; valid: {', '.join(sorted(table))}.")
 
 
-def build_tokenizer(branch: BranchConfig, cfg: MultiBranchConfig, img_size: tuple[int, int]) -> nn.Module:
-    """The tokenizer ``branch.tokenizer`` for an (H_b, W_b) input."""
-    check_part_name(TOKENIZERS, "tokenizer", branch.tokenizer)
-    return TOKENIZERS[branch.tokenizer](branch, cfg, img_size)
+def build_tokenizer(spec: PartSpec, img_size: tuple[int, int]) -> nn.Module:
+    """The tokenizer ``spec.tokenizer`` for an (H_b, W_b) input."""
+    check_part_name(TOKENIZERS, "tokenizer", spec.tokenizer)
+    return TOKENIZERS[spec.tokenizer](spec, img_size)
 
 
-def build_encoder(
-    branch: BranchConfig, cfg: MultiBranchConfig, grid: tuple[int, int], depth: int, drop_path: list[float]
-) -> nn.Module:
-    """One stage of ``depth`` blocks of the encoder ``branch.encoder`` (an identity when depth is 0)."""
-    check_part_name(ENCODERS, "encoder", branch.encoder)
+def build_encoder(spec: PartSpec, grid: tuple[int, int], depth: int, drop_path: list[float]) -> nn.Module:
+    """One stage of ``depth`` blocks of the encoder ``spec.encoder`` (an identity when depth is 0)."""
+    check_part_name(ENCODERS, "encoder", spec.encoder)
     if depth == 0:
         return nn.Identity()
-    return ENCODERS[branch.encoder](branch, cfg, grid, depth, drop_path)
-
-
-def token_norm(cfg: MultiBranchConfig) -> Callable[[int], nn.Module]:
-    """The token norm constructor (takes a width) of a config."""
-    return partial(cfg.norm_layer, eps=cfg.norm_eps)
+    return ENCODERS[spec.encoder](spec, grid, depth, drop_path)
 
 
 @register_tokenizer("patch")
-def _patch(branch: BranchConfig, cfg: MultiBranchConfig, img_size: tuple[int, int]) -> nn.Module:
-    return PatchEmbed(img_size, branch.patch_size, cfg.in_chans, branch.embed_dim, stem="patch")
+def _patch(spec: PartSpec, img_size: tuple[int, int]) -> nn.Module:
+    return PatchEmbed(img_size, spec.patch_size, spec.in_chans, spec.embed_dim, stem="patch")
 
 
 @register_tokenizer("conv3")
-def _conv3(branch: BranchConfig, cfg: MultiBranchConfig, img_size: tuple[int, int]) -> nn.Module:
-    return PatchEmbed(img_size, branch.patch_size, cfg.in_chans, branch.embed_dim, stem="conv3")
+def _conv3(spec: PartSpec, img_size: tuple[int, int]) -> nn.Module:
+    return PatchEmbed(img_size, spec.patch_size, spec.in_chans, spec.embed_dim, stem="conv3")
 
 
 @register_tokenizer("cnn")
-def _cnn(branch: BranchConfig, cfg: MultiBranchConfig, img_size: tuple[int, int]) -> nn.Module:
+def _cnn(spec: PartSpec, img_size: tuple[int, int]) -> nn.Module:
     return ConvTokenizer(
-        img_size, branch.patch_size, cfg.in_chans, branch.embed_dim, cfg.conv_norm_layer, cfg.conv_act_layer
+        img_size, spec.patch_size, spec.in_chans, spec.embed_dim, spec.conv_norm_layer, spec.conv_act_layer
     )
 
 
 @register_encoder("transformer")
-def _transformer(
-    branch: BranchConfig, cfg: MultiBranchConfig, grid: tuple[int, int], depth: int, drop_path: list[float]
-) -> nn.Module:
+def _transformer(spec: PartSpec, grid: tuple[int, int], depth: int, drop_path: list[float]) -> nn.Module:
     return nn.Sequential(
         *(
             Block(
-                branch.embed_dim,
-                branch.num_heads,
-                branch.mlp_ratio,
-                cfg.qkv_bias,
-                cfg.drop_rate,
-                cfg.attn_drop_rate,
+                spec.embed_dim,
+                spec.num_heads,
+                spec.mlp_ratio,
+                spec.qkv_bias,
+                spec.drop_rate,
+                spec.attn_drop_rate,
                 rate,
-                act_layer=cfg.act_layer,
-                norm_layer=token_norm(cfg),
+                act_layer=spec.act_layer,
+                norm_layer=spec.token_norm(),
             )
             for rate in drop_path
         )
@@ -125,17 +170,15 @@ def _transformer(
 
 
 @register_encoder("cnn")
-def _cnn_encoder(
-    branch: BranchConfig, cfg: MultiBranchConfig, grid: tuple[int, int], depth: int, drop_path: list[float]
-) -> nn.Module:
+def _cnn_encoder(spec: PartSpec, grid: tuple[int, int], depth: int, drop_path: list[float]) -> nn.Module:
     return ConvTokenEncoder(
-        branch.embed_dim,
+        spec.embed_dim,
         depth,
         grid,
-        kernel_size=branch.kernel_size,
-        mlp_ratio=branch.mlp_ratio,
+        kernel_size=spec.kernel_size,
+        mlp_ratio=spec.mlp_ratio,
         drop_path=drop_path,
-        norm_layer=cfg.conv_norm_layer,
-        token_norm_layer=token_norm(cfg),
-        act_layer=cfg.act_layer,
+        norm_layer=spec.conv_norm_layer,
+        token_norm_layer=spec.token_norm(),
+        act_layer=spec.act_layer,
     )

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import torch
 
+from ..errors import ConfigError, DataError
 from .base import MultiBranchModel
 
 __all__ = ["SignalModel", "signal_builder"]
@@ -48,12 +49,12 @@ class SignalModel(MultiBranchModel):
         super().__init__()
         if n_chans is None:
             if chs_info is None:
-                raise ValueError("Give n_chans (or chs_info, from which it is counted).")
+                raise ConfigError("Give n_chans (or chs_info, from which it is counted).")
             n_chans = len(chs_info)
         if chs_info is not None and len(chs_info) != n_chans:
-            raise ValueError(f"chs_info describes {len(chs_info)} channels but n_chans={n_chans}.")
+            raise ConfigError(f"chs_info describes {len(chs_info)} channels but n_chans={n_chans}.")
         if n_chans < 1 or n_times < 1 or n_outputs < 0:
-            raise ValueError(f"Need n_chans ≥ 1, n_times ≥ 1, n_outputs ≥ 0; got {n_chans}, {n_times}, {n_outputs}.")
+            raise ConfigError(f"Need n_chans ≥ 1, n_times ≥ 1, n_outputs ≥ 0; got {n_chans}, {n_times}, {n_outputs}.")
         self.n_chans, self.n_outputs, self.n_times = int(n_chans), int(n_outputs), int(n_times)
         self.sfreq = sfreq
         self.chs_info = list(chs_info) if chs_info is not None else None
@@ -75,7 +76,7 @@ class SignalModel(MultiBranchModel):
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 3 or tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(
+            raise DataError(
                 f"{type(self).__name__} expects input of shape (batch, n_chans={self.n_chans}, "
                 f"n_times={self.n_times}), got {tuple(x.shape)}. Crop or resample the signals to "
                 f"{self.n_times} samples, or build the model with n_chans=C, n_times=T for your data."

@@ -16,7 +16,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from .base import MultiBranchModel
+from ..errors import ConfigError, DataError
+from .base import MultiBranchModel, init_head
 
 __all__ = ["TokenBranchModel"]
 
@@ -56,21 +57,16 @@ class TokenBranchModel(MultiBranchModel):
         """New per-branch heads for ``num_classes`` (0: no head, forward returns pooled features)."""
         if global_pool is not None:
             if global_pool not in ("token", "avg"):
-                raise ValueError(f"global_pool must be 'token' or 'avg', got {global_pool!r}.")
+                raise ConfigError(f"global_pool must be 'token' or 'avg', got {global_pool!r}.")
             self.global_pool = global_pool
         self.num_classes = num_classes
-        device = next(self.parameters()).device
-        self.head = self._make_heads(num_classes).to(device)
-        for head in self.head:
-            if isinstance(head, nn.Linear):
-                nn.init.trunc_normal_(head.weight, std=0.02)
-                nn.init.zeros_(head.bias)
+        self.head = init_head(self._make_heads(num_classes), next(self.parameters()).device)
 
     # ----------------------------------------------------------------- forward
     def _check_input(self, x: torch.Tensor) -> None:
         expected = self.input_shape
         if x.ndim != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(
+            raise DataError(
                 f"{type(self).__name__} expects input of shape (batch, {expected[0]}, {expected[1]}, "
                 f"{expected[2]}) (channels, height, width), got {tuple(x.shape)}. Resize the images to "
                 f"{expected[1]}×{expected[2]}, or build the model with img_size=(H, W) and "
@@ -125,7 +121,7 @@ class TokenBranchModel(MultiBranchModel):
             features (as ``forward_features``) unless ``intermediates_only``.
         """
         if output_fmt not in ("NCHW", "NLC"):
-            raise ValueError(f"output_fmt must be 'NCHW' or 'NLC', got {output_fmt!r}.")
+            raise ConfigError(f"output_fmt must be 'NCHW' or 'NLC', got {output_fmt!r}.")
         take = self.stage_indices(indices)
         xs = self.embed_tokens(x)
         intermediates: list[list[torch.Tensor]] = []

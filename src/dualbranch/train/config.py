@@ -1,16 +1,23 @@
-"""Run configuration: nested dataclasses, loaded from YAML plus ``section.key=value`` overrides.
+"""Run configuration: sections of dataclasses, loaded from YAML plus ``section.key=value`` overrides.
 
-Unknown or misspelt keys, values of the wrong type and values out of range are errors that name the
-key, where it came from (file and line, or the command line) and what would be valid. Configs hold
-only plain values: a model is named from the registry, a dataset from the known loaders; nothing is
-imported or instantiated from a string, and YAML tags that build Python objects (``!!python/...``)
-are refused.
+The ``data`` and ``augment`` sections are chosen by the data kind of ``data.name`` (an image run has
+image keys, a signal run signal keys: :mod:`dualbranch.train.kinds`); every other section is common
+(:mod:`.sections`). Unknown or misspelt keys, values of the wrong type and values out of range are
+errors that name the key, where it came from (file and line, or the command line) and what would be
+valid. Each value's range is declared once, beside it (:func:`.sections.option`).
+
+Configs hold only plain values: a model is named from the registry, a dataset from the data kinds;
+nothing is imported or instantiated from a string, and YAML tags that build Python objects
+(``!!python/...``) are refused. Numbers are read as YAML 1.2 does, so ``1e-3`` is a number.
+
+A ``config.yaml`` written by dualbranch 0.1 (format 1, with a ``signal`` section) is read too.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,149 +26,70 @@ from typing import Any
 
 import yaml
 
-__all__ = [
-    "AugmentSection",
-    "ConfigError",
-    "DataSection",
-    "EvaluationSection",
-    "ModelSection",
-    "OptimSection",
-    "OutputSection",
-    "RunConfig",
-    "SignalSection",
-    "TrainerSection",
-    "config_to_dict",
-    "load_config",
-]
+from ..errors import ConfigError
+from .kinds import KINDS, DataKind, kind_for_dataset
+from .sections import (
+    AugmentSection,
+    DataSection,
+    EvaluationSection,
+    ModelSection,
+    ObjectiveSection,
+    OptimSection,
+    OutputSection,
+    TrainerSection,
+)
+
+__all__ = ["ConfigError", "RunConfig", "check_values", "config_to_dict", "dump_config", "load_config"]
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "fashion_mnist.yaml"
 
 
-class ConfigError(ValueError):
-    """A configuration that cannot be used; the message names the key and the source."""
-
-
-@dataclass
-class ModelSection:
-    name: str = "crossvit_fmnist"  # a registered model (`dualbranch models`)
-    args: dict[str, Any] = field(default_factory=dict)  # config overrides for create_model
-    checkpoint: str | None = None  # weights to start from (.safetensors / .pth)
-
-
-@dataclass
-class DataSection:
-    # images: fashion_mnist | digits | image_folder | npz; signals (see SignalSection): eegbci | uea | signal_npz
-    name: str = "fashion_mnist"
-    path: str | None = None  # folder or .npz file for image_folder / npz
-    val_path: str | None = None  # a separate validation folder / file (else split by val_ratio)
-    test_path: str | None = None  # a separate test folder / file (fashion_mnist/digits have their own)
-    val_ratio: float = 0.1  # fraction of the training data held out, stratified by class
-    img_size: tuple[int, int] | None = None  # resize to (H, W); default: the data's own size
-    channels: int | None = None  # 1 or 3; default: the data's own
-    on_corrupt: str = "error"  # error | skip, for unreadable image files
-    batch_size: int = 128
-    eval_batch_size: int = 512
-    num_workers: int = 0
-    shuffle: bool = True
-    limit_train: int | None = None  # use only the first n training images (quick runs, tests)
-    limit_eval: int | None = None  # and only n validation / test images
-
-
-@dataclass
-class OptimSection:
-    epochs: int = 30
-    lr: float = 5e-4  # the DeiT rule: 5e-4 × batch / 512
-    scale_lr_by_batch: bool = True
-    weight_decay: float = 0.05
-    betas: tuple[float, float] = (0.9, 0.999)
-    warmup_epochs: float = 5.0
-    min_lr: float = 1e-5
-    grad_clip: float | None = None  # max gradient norm
-    ema: bool = False
-    ema_decay: float = 0.999
-
-
-@dataclass
-class AugmentSection:
-    label_smoothing: float = 0.1
-    mixup_alpha: float = 0.8  # 0 turns mixup off
-    cutmix_alpha: float = 1.0  # 0 turns cutmix off
-    mix_prob: float = 1.0  # probability a batch is mixed at all
-    switch_prob: float = 0.5  # cutmix instead of mixup when both are on
-    translate: int = 0
-    hflip: float = 0.5
-    randaug_ops: int = 2
-    randaug_magnitude: float = 9.0
-    erase_prob: float = 0.25
-    # signal runs only (off by default; see dualbranch.data.signal_augment)
-    signal_shift: int = 0  # largest random time shift in samples, zero-filled
-    signal_scale: float = 0.0  # std of the log of a random per-channel amplitude factor
-    signal_jitter: float = 0.0  # std of added Gaussian noise (inputs are standardised)
-    signal_mixup: float = 0.0  # Mixup Beta(α, α) for signals; 0 turns it off
-
-
-@dataclass
-class TrainerSection:
-    accelerator: str = "auto"  # cpu | gpu | auto
-    devices: int = 1  # processes (CPU) or GPUs per node
-    num_nodes: int = 1
-    strategy: str = "auto"  # auto | ddp
-    precision: str = "32-true"  # 32-true | bf16-mixed | 16-mixed
-    seed: int = 0
-    deterministic: bool = False
-    threads: int | None = None  # torch.set_num_threads; default: all cores
-    max_time: str | None = None  # stop after "DD:HH:MM:SS", finishing the epoch cleanly
-    log_every_n_steps: int = 50
-    progress_bar: bool = True
-
-
-@dataclass
-class OutputSection:
-    root: str = "runs"
-    name: str | None = None  # run folder name; default: <model>-<data>-<timestamp>
-    overwrite: bool = False  # replace an existing run folder (never done silently)
-    report: bool = True
-    report_thumbnails: int = 16
-
-
-@dataclass
-class SignalSection:
-    """Options of the signal datasets (data.name eegbci | uea | signal_npz); ignored by image runs."""
-
-    uea_name: str | None = None  # uea: a set bundled with aeon, e.g. BasicMotions, JapaneseVowels
-    subjects: list[int] = field(default_factory=lambda: [1])  # eegbci: subject numbers 1–109
-    task: str = "imagined_left_right"  # eegbci: imagined_left_right | real_left_right | imagined_fists_feet | ...
-    l_freq: float | None = 7.0  # eegbci band-pass, Hz
-    h_freq: float | None = 30.0
-    tmin: float = 0.0  # eegbci epoch window around the cue, seconds
-    tmax: float = 4.0
-    resample: float | None = None  # eegbci: new sampling rate, Hz
-    length_policy: str = "pad"  # unequal lengths: pad (zeros at the end + mask) | resample | error
-    length: int | None = None  # bring every series to this many samples (default: the longest)
-    alignment: str = "none"  # none | euclidean (per subject; test trials aligned online)
-    standardize: str = "channel"  # channel (mean/std per channel from training data) | trial | none
-
-
-@dataclass
-class EvaluationSection:
-    """How a signal run is evaluated: one train/test split, or a protocol with one model per fold."""
-
-    protocol: str = "none"  # none (the data's own test split) | holdout | kfold | loso
-    folds: int = 5  # kfold: number of stratified folds
-    test_fraction: float = 0.2  # holdout: last share of each subject's trials
-
-
 @dataclass
 class RunConfig:
+    """A whole run. ``data`` and ``augment`` are the sections of the data kind of ``data.name``."""
+
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
-    optim: OptimSection = field(default_factory=OptimSection)
     augment: AugmentSection = field(default_factory=AugmentSection)
+    objective: ObjectiveSection = field(default_factory=ObjectiveSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    evaluation: EvaluationSection = field(default_factory=EvaluationSection)
     trainer: TrainerSection = field(default_factory=TrainerSection)
     output: OutputSection = field(default_factory=OutputSection)
-    signal: SignalSection = field(default_factory=SignalSection)
-    evaluation: EvaluationSection = field(default_factory=EvaluationSection)
+
+    @property
+    def kind(self) -> DataKind:
+        """The data kind serving ``data.name``."""
+        return kind_for_dataset(self.data.name)
+
+    @classmethod
+    def for_kind(cls, kind: DataKind) -> RunConfig:
+        """Defaults, with the data and augment sections of ``kind``."""
+        return cls(data=kind.data_section(name=kind.datasets[0]), augment=kind.augment_section())
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1's safe loader with YAML 1.2's numbers: ``1e-3`` and ``3e-4`` are floats, not strings."""
+
+
+# YAML 1.2 floats: digits with an exponent and no dot (1e-3) count too; YAML 1.1 reads them as strings
+_FLOAT = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:float"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+
+
+def _yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506  (a SafeLoader subclass: plain values only)
 
 
 # ---------------------------------------------------------------------------- parsing
@@ -245,6 +173,21 @@ def _key_lines(text: str) -> dict[str, int]:
     return lines
 
 
+def _foreign_hint(path: str, kind: DataKind | None) -> str:
+    """For a key of another data kind's section, which kind it belongs to ("" otherwise)."""
+    section, _, key = path.partition(".")
+    if kind is None or section not in ("data", "augment") or "." in key:
+        return ""
+    for other in KINDS.values():
+        fields = {f.name for f in dataclasses.fields(other.data_section if section == "data" else other.augment_section)}
+        if other is not kind and key in fields:
+            return (
+                f"; it applies to {other.name} datasets ({', '.join(other.datasets)}), and this run's data.name is "
+                f"a {kind.name} dataset ({', '.join(kind.datasets)}). Remove it or change data.name."
+            )
+    return ""
+
+
 def _apply(
     config: Any,
     values: dict[str, Any],
@@ -252,22 +195,29 @@ def _apply(
     origins: dict[str, str],
     lines: dict[str, int] | None = None,
     prefix: str = "",
+    kind: DataKind | None = None,
 ) -> None:
-    """Set ``values`` on ``config`` (checked); ``origins`` records where each dotted key was set."""
+    """Set ``values`` on ``config`` (checked); ``origins`` records where each dotted key was set.
+
+    Mapping fields (``model.args``, ``objective.args``) are merged key by key, so
+    ``model.args.patch_size=4`` on the command line keeps the config file's other model arguments.
+    """
     hints = typing.get_type_hints(type(config))
     names = [f.name for f in dataclasses.fields(config)]
     for key, value in values.items():
         path = f"{prefix}{key}"
         where = f"{source} line {lines[path]}" if lines and path in lines else source
         if not isinstance(key, str) or key not in names:
-            raise ConfigError(
-                f"{where}: unknown key {path!r}{_suggest(str(key), names)}. Valid keys here: {', '.join(names)}."
-            )
+            hint = _foreign_hint(path, kind) or f"{_suggest(str(key), names)}. Valid keys here: {', '.join(names)}."
+            raise ConfigError(f"{where}: unknown key {path!r}{hint}")
         current = getattr(config, key)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}: {path!r} is a section; give it a mapping of keys, got {value!r}.")
-            _apply(current, value, source, origins, lines, f"{path}.")
+            _apply(current, value, source, origins, lines, f"{path}.", kind)
+        elif isinstance(current, dict) and isinstance(value, dict):
+            setattr(config, key, {**current, **_coerce(value, hints[key], f"{where}: {path}")})
+            origins[path] = where
         else:
             setattr(config, key, _coerce(value, hints[key], f"{where}: {path}"))
             origins[path] = where
@@ -278,15 +228,21 @@ def _override_to_dict(item: str) -> dict[str, Any]:
         raise ConfigError(f"command line: {item!r} is not an override; write section.key=value, e.g. optim.lr=1e-3.")
     dotted, raw = item.split("=", 1)
     try:
-        value = yaml.safe_load(raw) if raw != "" else None
+        value = _yaml(raw) if raw != "" else None
     except yaml.YAMLError as err:
         problem = _python_tag_refusal(err) or f"cannot parse the value ({err})"
         raise ConfigError(f"command line: {dotted}: {problem}.") from err
-    nested: dict[str, Any] = {}
-    cursor = nested
     parts = dotted.strip().split(".")
     if not all(parts):
         raise ConfigError(f"command line: {item!r} has an empty key; write section.key=value, e.g. optim.lr=1e-3.")
+    for old, new in (("signal.", "data."), ("augment.signal_", "augment.")):
+        if dotted.startswith(old):
+            raise ConfigError(
+                f"command line: {dotted} is a dualbranch 0.1 key; signal options now live in the data and augment "
+                f"sections: write {new}{dotted.removeprefix(old)}={raw}."
+            )
+    nested: dict[str, Any] = {}
+    cursor = nested
     for part in parts[:-1]:
         cursor = cursor.setdefault(part, {})
     cursor[parts[-1]] = value
@@ -304,12 +260,44 @@ def _python_tag_refusal(err: yaml.YAMLError) -> str | None:
     return None
 
 
+def _read_yaml(source: Path) -> tuple[dict[str, Any], str]:
+    try:
+        text = source.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"Config file {source} cannot be read ({err}).") from err
+    try:
+        values = _yaml(text) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        problem = _python_tag_refusal(err) or f"not valid YAML ({getattr(err, 'problem', err)})"
+        raise ConfigError(f"{source}{line}: {problem}.") from err
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections, got {type(values).__name__}.")
+    return values, text
+
+
+def _dataset_name(values: dict[str, Any], where: str) -> str | None:
+    data = values.get("data")
+    if not isinstance(data, dict) or "name" not in data:
+        return None
+    if not isinstance(data["name"], str):
+        raise ConfigError(f"{where}: data.name: expected a string, got {data['name']!r}.")
+    return data["name"]
+
+
+def _kind(name: str, where: str) -> DataKind:
+    try:
+        return kind_for_dataset(name)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from err
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
     """The default config, updated from a YAML file (if any), then from ``section.key=value`` overrides.
 
     ``path`` may also name a built-in config (a file in ``dualbranch/configs``), e.g. "basicmotions".
     """
-    config = RunConfig()
     source = Path(path) if path is not None else DEFAULT_CONFIG
     if not source.is_file() and (CONFIG_DIR / f"{source.name}.yaml").is_file() and source.name == str(path):
         source = CONFIG_DIR / f"{source.name}.yaml"
@@ -318,85 +306,44 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         raise ConfigError(
             f"Config file {source} does not exist; give the path of a YAML file or a built-in config ({builtin})."
         )
-    try:
-        text = source.read_text()
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"Config file {source} cannot be read ({err}).") from err
-    try:
-        values = yaml.safe_load(text) or {}
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark else ""
-        problem = _python_tag_refusal(err) or f"not valid YAML ({getattr(err, 'problem', err)})"
-        raise ConfigError(f"{source}{line}: {problem}.") from err
-    if not isinstance(values, dict):
-        raise ConfigError(f"{source}: the top level must be a mapping of sections, got {type(values).__name__}.")
+    values, text = _read_yaml(source)
+    lines = _key_lines(text)
+    parsed = [_override_to_dict(item) for item in overrides]
+    name, where = "fashion_mnist", "defaults"
+    if (named := _dataset_name(values, str(source))) is not None:
+        name, where = named, f"{source} line {lines.get('data.name', '?')}"
+    if "signal" in values:  # format 1 (dualbranch 0.1): signal options had a section of their own
+        values, lines = _kind(name, where).migrate_config(values), {}
+    for item in parsed:
+        if (named := _dataset_name(item, "command line")) is not None:
+            name, where = named, "command line"
+    kind = _kind(name, where)
+    config = RunConfig.for_kind(kind)
     origins: dict[str, str] = {}
-    _apply(config, values, str(source), origins, _key_lines(text))
-    for item in overrides:
-        _apply(config, _override_to_dict(item), "command line", origins)
+    _apply(config, values, str(source), origins, lines, kind=kind)
+    for item in parsed:
+        _apply(config, item, "command line", origins, kind=kind)
     check_values(config, origins)
     return config
 
 
-_PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
-_ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
-# (dotted key, test, what the value must be)
-_RULES: tuple[tuple[str, Any, str], ...] = (
-    ("data.val_ratio", lambda v: 0 <= v < 1, "in [0, 1) (0: no validation split, for signal runs)"),
-    ("data.on_corrupt", lambda v: v in ("error", "skip"), "'error' or 'skip'"),
-    ("data.channels", lambda v: v in (None, 1, 3), "1 (grayscale) or 3 (RGB), or null for the data's own"),
-    ("data.img_size", lambda v: v is None or min(v) >= 1, "two positive integers [H, W], or null"),
-    ("data.batch_size", lambda v: v >= 1, "a positive integer"),
-    ("data.eval_batch_size", lambda v: v >= 1, "a positive integer"),
-    ("data.num_workers", lambda v: v >= 0, "0 or more"),
-    ("data.limit_train", lambda v: v is None or v >= 1, "a positive integer, or null for all"),
-    ("data.limit_eval", lambda v: v is None or v >= 1, "a positive integer, or null for all"),
-    ("optim.epochs", lambda v: v >= 1, "a positive integer"),
-    ("optim.lr", lambda v: 0 < v < float("inf"), "a positive number"),
-    ("optim.weight_decay", lambda v: v >= 0, "0 or more"),
-    ("optim.warmup_epochs", lambda v: v >= 0, "0 or more"),
-    ("optim.min_lr", lambda v: v >= 0, "0 or more"),
-    ("optim.grad_clip", lambda v: v is None or v > 0, "a positive number, or null for none"),
-    ("optim.ema_decay", lambda v: 0 < v < 1, "between 0 and 1 (exclusive)"),
-    ("augment.label_smoothing", lambda v: 0 <= v < 1, "in [0, 1)"),
-    ("augment.mixup_alpha", lambda v: v >= 0, "0 (off) or more"),
-    ("augment.cutmix_alpha", lambda v: v >= 0, "0 (off) or more"),
-    ("augment.mix_prob", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
-    ("augment.switch_prob", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
-    ("augment.hflip", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
-    ("augment.erase_prob", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
-    ("augment.translate", lambda v: v >= 0, "0 or more pixels"),
-    ("augment.randaug_ops", lambda v: v >= 0, "0 (off) or more"),
-    ("augment.signal_shift", lambda v: v >= 0, "0 (off) or more samples"),
-    ("augment.signal_scale", lambda v: 0 <= v < float("inf"), "0 (off) or a positive number"),
-    ("augment.signal_jitter", lambda v: 0 <= v < float("inf"), "0 (off) or a positive number"),
-    ("augment.signal_mixup", lambda v: 0 <= v < float("inf"), "0 (off) or a positive number"),
-    ("trainer.precision", lambda v: v in _PRECISIONS, f"one of {', '.join(_PRECISIONS)}"),
-    ("trainer.accelerator", lambda v: v in _ACCELERATORS, f"one of {', '.join(_ACCELERATORS)}"),
-    ("trainer.devices", lambda v: v >= 1, "a positive integer"),
-    ("trainer.num_nodes", lambda v: v >= 1, "a positive integer"),
-    ("trainer.threads", lambda v: v is None or v >= 1, "a positive integer, or null for all cores"),
-    ("trainer.log_every_n_steps", lambda v: v >= 1, "a positive integer"),
-    ("output.report_thumbnails", lambda v: v >= 0, "0 or more"),
-)
-
-
-def check_values(config: RunConfig, origins: dict[str, str] | None = None) -> None:
-    """Raise ConfigError for the first value out of its range, naming the key and where it was set."""
-    for dotted, valid, expected in _RULES:
-        section, key = dotted.split(".")
-        value = getattr(getattr(config, section), key)
-        if not valid(value):
+def check_values(config: Any, origins: dict[str, str] | None = None, prefix: str = "") -> None:
+    """Raise ConfigError for the first value out of its range (each field's ``option`` check), naming
+    the key and where it was set."""
+    for f in dataclasses.fields(config):
+        value, dotted = getattr(config, f.name), f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            check_values(value, origins, f"{dotted}.")
+        elif (check := f.metadata.get("check")) is not None and not check(value):
             where = (origins or {}).get(dotted, "defaults")
-            raise ConfigError(f"{where}: {dotted} must be {expected}, got {value!r}.")
+            raise ConfigError(f"{where}: {dotted} must be {f.metadata['expect']}, got {value!r}.")
 
 
 def config_to_dict(config: RunConfig) -> dict[str, Any]:
     """Plain nested dict (tuples as lists) for YAML / JSON."""
 
     def plain(value: Any) -> Any:
-        if isinstance(value, tuple):
+        if isinstance(value, tuple | list):
             return [plain(v) for v in value]
         if isinstance(value, dict):
             return {k: plain(v) for k, v in value.items()}

@@ -5,6 +5,7 @@ Shape legend: B batch, C channels, H×W image, K classes.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 __all__ = ["mix_batch", "smooth_targets"]
@@ -15,6 +16,17 @@ def smooth_targets(labels: torch.Tensor, num_classes: int, smoothing: float) -> 
     off = smoothing / num_classes
     targets = torch.full((len(labels), num_classes), off, device=labels.device)
     return targets.scatter_(1, labels.unsqueeze(1), 1.0 - smoothing + off)
+
+
+def _beta(alpha: float, generator: torch.Generator | None) -> float:
+    """One draw of Beta(α, α), reproducible from ``generator`` (the global torch RNG when None).
+
+    torch's public Beta and Gamma samplers (``torch.distributions``) take no generator, so the draw is
+    numpy's ``Generator.beta`` seeded by an integer taken from the torch generator: the same generator
+    state gives the same λ, and the generator advances as for any other draw.
+    """
+    seed = int(torch.randint(0, 2**63 - 1, (), generator=generator).item())
+    return float(np.random.default_rng(seed).beta(alpha, alpha))
 
 
 def mix_batch(
@@ -42,8 +54,7 @@ def mix_batch(
         return x, targets
     use_cutmix = cutmix_alpha > 0 and (mixup_alpha <= 0 or draw() < switch_prob)
     alpha = cutmix_alpha if use_cutmix else mixup_alpha
-    concentration = torch.tensor([alpha, alpha])
-    lam = float(torch._sample_dirichlet(concentration, generator=generator)[0])  # Beta(α, α)
+    lam = _beta(alpha, generator)
     flipped = x.flip(0)
     if use_cutmix:
         height, width = x.shape[-2:]

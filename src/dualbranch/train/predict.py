@@ -1,39 +1,31 @@
-"""Predictions of a trained run on new images: files, folders (recursively) or an ``.npz`` of arrays
-(signal runs: an ``.npz`` of signals, :mod:`.signal_predict`)."""
+"""Predictions of a trained run on new inputs, for every data kind and every engine.
+
+The run's data kind reads the inputs (image files, folders or an ``.npz`` of images; an ``.npz`` of
+signals) without labels; each fold's model sees them preprocessed as its training data was, run by
+the chosen engine (``torch``, ``onnx``, ``int8``: :mod:`dualbranch.engines`). A run with several
+folds predicts the mean of its fold models' probabilities (an ensemble of the k models).
+
+Shape legend: n inputs, K classes.
+"""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-import numpy as np
 import torch
 
-from ..data.images import IMAGE_SUFFIXES, ImageDataError, _open_image, load_npz
+from ..engines import build_engine
+from ..errors import ConfigError
+from .evaluate import logits_of
+from .kinds import kind_named
+from .pipeline import load_fold_models
 from .predictions import prediction_rows, write_csv
-from .run import load_run_model
-from .signal_predict import predict_signal
-from .signal_run import is_signal_run
 
 __all__ = ["PREDICT_ENGINES", "predict"]
 
 # `predict --engine` names -> dualbranch.engines names
 PREDICT_ENGINES = {"torch": "eager", "onnx": "onnx", "int8": "int8-dynamic"}
-
-
-def _collect(inputs: list[str]) -> list[Path]:
-    files: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise FileNotFoundError(f"{path} does not exist.")
-    if not files:
-        raise ImageDataError(f"No images found in {', '.join(inputs)} ({', '.join(sorted(IMAGE_SUFFIXES))}).")
-    return files
+_ALL_PROBABILITIES_UP_TO = 20  # classes: up to this many, every class gets a p_<class> column
 
 
 @torch.no_grad()
@@ -45,51 +37,41 @@ def predict(
     top_k: int = 1,
     engine: str = "torch",
 ) -> list[dict[str, object]]:
-    """Classify ``inputs`` with a run's best model; write a CSV (``output``) and return the rows.
+    """Classify ``inputs`` with a run's models; write a CSV (``output``) and return the rows.
 
-    ``engine``: "torch" (the fp32 model), "onnx" (exported and run in onnxruntime) or "int8"
-    (dynamically quantized Linear layers); see :mod:`dualbranch.engines`.
+    Columns: ``input``, ``label``/``probability`` (and ``label_2``... with ``top_k``), and for up to
+    20 classes a ``p_<class>`` column per class.
     """
     if engine not in PREDICT_ENGINES:
-        raise ValueError(f"Unknown engine {engine!r}; choose from {', '.join(PREDICT_ENGINES)}.")
-    if is_signal_run(run_dir):  # signals: an .npz of (n, C, T), see signal_predict
+        raise ConfigError(f"Unknown engine {engine!r}; choose from {', '.join(PREDICT_ENGINES)}.")
+    models, record = load_fold_models(run_dir)
+    kind = kind_named(record.kind)
+    names, examples = kind.read_inputs(inputs, record.to_dict())
+    probs = []
+    for fold in models:
+        loader_inputs = kind.to_tensor(examples, fold.preprocessing, training=False)
+        pipeline = kind.input_pipeline(fold.preprocessing, kind.augment_section())
+        model = fold.model
         if engine != "torch":
-            raise ValueError(f"--engine {engine} serves image runs; a signal run predicts with --engine torch.")
-        return predict_signal(run_dir, inputs, output, batch_size, top_k)
-    model, info = load_run_model(run_dir)
-    channels, height, width = info.input_shape
-    mode = "L" if channels == 1 else "RGB"
-    if len(inputs) == 1 and inputs[0].endswith(".npz"):
-        data = load_npz(inputs[0], tuple(info.class_names))
-        names = [f"{inputs[0]}[{i}]" for i in range(len(data))]
-        images = data.images
-        if tuple(images.shape[1:]) != (channels, height, width):
-            raise ImageDataError(
-                f"{inputs[0]}: images are {tuple(images.shape[1:])}, the model needs {tuple(info.input_shape)}."
-            )
-    else:
-        files = _collect(inputs)
-        arrays = []
-        for path in files:
-            try:
-                arrays.append(_open_image(path, mode, (height, width)))
-            except OSError as err:
-                raise ImageDataError(f"Unreadable image {path} ({err}).") from err
-        images, names = torch.from_numpy(np.stack(arrays)), [str(p) for p in files]
-    mean = torch.tensor(info.mean).view(1, -1, 1, 1)
-    std = torch.tensor(info.std).view(1, -1, 1, 1)
-    if engine != "torch":
-        from ..engines import build_engine
-
-        example = (images[:2].float() / 255 - mean) / std
-        model = build_engine(PREDICT_ENGINES[engine], model, example)
-    probs = torch.cat(
-        [
-            model((images[start : start + batch_size].float() / 255 - mean) / std).softmax(dim=1)
-            for start in range(0, len(images), batch_size)
-        ]
-    )  # (n, K)
-    rows = prediction_rows(names, probs, info.class_names, top_k)
+            example = pipeline.prepare(loader_inputs[:2])
+            runner = build_engine(PREDICT_ENGINES[engine], model, example)
+            model = _Called(runner)
+        probs.append(logits_of(model, pipeline, loader_inputs, batch_size).softmax(dim=1))
+    mean = torch.stack(probs).mean(dim=0)  # (n, K): the folds' mean
+    many = len(record.class_names) <= _ALL_PROBABILITIES_UP_TO
+    rows = prediction_rows(names, mean, record.class_names, top_k, all_probabilities=many)
     if output is not None:
         write_csv(rows, output)
     return rows
+
+
+class _Called(torch.nn.Module):
+    """An engine (any callable on a batch) behind the nn.Module interface ``logits_of`` uses."""
+
+    def __init__(self, runner: object) -> None:
+        super().__init__()
+        self.runner = runner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.runner(x)  # type: ignore[operator]
+

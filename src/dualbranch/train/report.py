@@ -1,218 +1,135 @@
 """A run's report: one self-contained HTML file (figures embedded as PNG), readable offline.
 
-Sections: summary, learning curves, confusion matrix, per-class accuracy, the hardest mistakes as
-thumbnails, and, for models with cross-attention fusion, where each branch's CLS query looks in the
-other branch, overlaid on sample images.
+The same shell for every data kind: summary cards, learning curves (the mean over folds), a per-fold
+table (with several folds), the confusion matrix (summed over folds), per-class accuracy, a per-group
+table (with several groups, e.g. subjects), then the data kind's own sections (hardest mistakes and
+cross-attention maps for images, channel attention for signals), the configuration and the metrics.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import time
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import yaml
 
-matplotlib.use("Agg")  # headless: the report is written on servers and in CI
-import matplotlib.pyplot as plt
-import torch
-import torch.nn.functional as F
-from matplotlib.ticker import MaxNLocator
-from torch import nn
-
-from ..data.images import ImageData
 from ..safe_io import atomic_write_text
+from . import figures
 from .callbacks import read_history
+from .kinds import DataKind, FoldEvaluation
+from .run_folder import RunRecord, fold_dir
 
-__all__ = ["write_report"]
+__all__ = ["mean_history", "write_report"]
 
-_STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;color:#1d2330;
-padding:0 1em;line-height:1.45}
-h1{margin-bottom:.2em}h2{margin-top:2em;border-bottom:1px solid #dde;padding-bottom:.2em}
-.sub{color:#667;margin-top:0}.cards{display:flex;gap:1em;flex-wrap:wrap;margin:1.2em 0}
-.card{background:#f4f6fb;border-radius:8px;padding:.8em 1.2em;min-width:140px}
-.card b{display:block;font-size:1.6em}.card span{color:#667;font-size:.9em}
-img{max-width:100%}table{border-collapse:collapse}td,th{padding:.25em .8em;border-bottom:1px solid #eef;text-align:left}
-.note{color:#667;font-size:.9em}
-"""
+_HISTORY_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "seconds")
 
 
-def _png(fig: plt.Figure) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return '<img src="data:image/png;base64,' + base64.b64encode(buffer.getvalue()).decode() + '">'
+def mean_history(run_dir: Path, folds: list[str]) -> tuple[list[dict], float]:
+    """Epoch rows averaged over the folds' histories, and the total training seconds."""
+    histories = [h for h in (read_history(fold_dir(run_dir, f)) for f in folds) if h]
+    seconds = sum(row.get("seconds", 0) for h in histories for row in h)
+    rows = []
+    for epoch in range(min((len(h) for h in histories), default=0)):
+        row: dict[str, Any] = {"epoch": epoch + 1}
+        for key in _HISTORY_KEYS:
+            values = [h[epoch].get(key) for h in histories]
+            row[key] = None if any(v is None for v in values) else float(np.mean(values))
+        rows.append(row)
+    return rows, seconds
 
 
-def _curves(history: list[dict], train_label: str = "train (augmented)") -> str:
-    if not history:
-        return '<p class="note">No epoch history (the run was not trained here).</p>'
-    epochs = [row["epoch"] for row in history]
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 3.6))
-    for key, label in (("train_loss", "train"), ("val_loss", "validation")):
-        values = [row.get(key) for row in history]
-        if any(v is not None for v in values):
-            loss_ax.plot(epochs, values, marker="o", ms=3, label=label)
-    for key, label in (("train_acc", train_label), ("val_acc", "validation")):
-        values = [None if row.get(key) is None else 100 * row[key] for row in history]
-        if any(v is not None for v in values):
-            acc_ax.plot(epochs, values, marker="o", ms=3, label=label)
-    loss_ax.set(title="loss", xlabel="epoch")
-    acc_ax.set(title="accuracy (%)", xlabel="epoch")
-    for ax in (loss_ax, acc_ax):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-        ax.legend()
-    return _png(fig)
+def _fold_table(metrics: dict[str, Any]) -> str:
+    rows = [
+        [html.escape(r["fold"]), str(r["n"]), f"{r['accuracy']:.2%}", f"{r['balanced_accuracy']:.2%}", f"{r['kappa']:.3f}"]
+        for r in metrics["folds"]
+    ]
+    s = metrics["summary"]
+    rows.append(
+        ["<b>mean ± std</b>", str(metrics["n"]),
+         *(f"<b>{s[k]['mean']:.2%} ± {s[k]['std']:.2%}</b>" for k in ("accuracy", "balanced_accuracy")),
+         f"<b>{s['kappa']['mean']:.3f} ± {s['kappa']['std']:.3f}</b>"]
+    )  # fmt: skip
+    return figures.table(["fold", "test examples", "accuracy", "balanced accuracy", "Cohen's κ"], rows)
 
 
-def _confusion(confusion: list[list[int]], class_names: list[str]) -> str:
-    matrix = torch.tensor(confusion, dtype=torch.float)
-    rates = matrix / matrix.sum(dim=1, keepdim=True).clamp_min(1)
-    k = len(class_names)
-    size = max(4.5, 0.55 * k + 2)
-    fig, ax = plt.subplots(figsize=(size, size * 0.85))
-    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    if k <= 20:
-        for i in range(k):
-            for j in range(k):
-                if matrix[i, j] > 0:
-                    color = "white" if rates[i, j] > 0.6 else "#1d2330"
-                    ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=8, color=color)
-    ticks = range(k)
-    ax.set_xticks(ticks, class_names, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(ticks, class_names, fontsize=8)
-    ax.set(xlabel="predicted", ylabel="true", title="confusion matrix (colour: share of the true class)")
-    return _png(fig)
+def _group_table(groups: dict[str, dict[str, float]], name: str) -> str:
+    rows = [
+        [html.escape(g), f"{m['accuracy']:.2%}", f"{m['balanced_accuracy']:.2%}", f"{m['kappa']:.3f}"]
+        for g, m in groups.items()
+    ]
+    return figures.table([name, "accuracy", "balanced accuracy", "Cohen's κ"], rows)
 
 
-def _per_class(per_class: dict[str, float]) -> str:
-    names = list(per_class)
-    values = [100 * per_class[n] for n in names]
-    fig, ax = plt.subplots(figsize=(7, 0.32 * len(names) + 1))
-    bars = ax.barh(names[::-1], values[::-1], color="#4c72b0")
-    ax.bar_label(bars, fmt="%.1f", fontsize=8, padding=2)
-    ax.set(xlim=(0, 105), xlabel="accuracy (%)", title="per-class accuracy")
-    return _png(fig)
-
-
-def _thumbnail(ax: plt.Axes, image: torch.Tensor) -> None:
-    if image.shape[0] == 1:
-        ax.imshow(image[0], cmap="gray", vmin=0, vmax=255)
-    else:
-        ax.imshow(image[:3].permute(1, 2, 0).to(torch.uint8))
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-def _mistakes(data: ImageData, logits: torch.Tensor, class_names: list[str], count: int) -> str:
-    probs = logits.softmax(dim=1)
-    wrong = torch.nonzero(probs.argmax(dim=1) != data.labels).flatten()
-    if len(wrong) == 0:
-        return '<p class="note">No mistakes on this split.</p>'
-    # hardest: the most confident wrong answers
-    confidence = probs[wrong].max(dim=1).values
-    chosen = wrong[confidence.argsort(descending=True)[:count]]
-    columns = 8
-    rows = -(-len(chosen) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.45, rows * 1.75), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, index in zip(axes.flat, chosen.tolist()):
-        ax.axis("on")
-        _thumbnail(ax, data.images[index])
-        predicted = int(probs[index].argmax())
-        true_name, predicted_name = class_names[int(data.labels[index])][:12], class_names[predicted][:12]
-        ax.set_title(f"{true_name}\n→ {predicted_name} {probs[index, predicted]:.0%}", fontsize=7)
-    fig.suptitle("true → predicted (confidence)", fontsize=9)
-    return _png(fig)
-
-
-def _attention(model: nn.Module, info: Any, data: ImageData, samples: int = 6) -> str | None:
-    fusion = getattr(getattr(model, "config", None), "fusion", None)
-    if not hasattr(model, "cross_attention_maps") or fusion not in (None, "cross_attention"):
-        return None
-    index = torch.linspace(0, len(data) - 1, samples).long()
-    images = data.images[index]
-    mean = torch.tensor(info.mean).view(1, -1, 1, 1)
-    std = torch.tensor(info.std).view(1, -1, 1, 1)
-    maps = model.cross_attention_maps((images.float() / 255 - mean) / std)  # per branch: (S, heads, h, w)
-    branches = len(maps)
-    fig, axes = plt.subplots(samples, 1 + branches, figsize=(2.0 * (1 + branches), 2.0 * samples), squeeze=False)
-    size = images.shape[-2:]
-    for row in range(samples):
-        _thumbnail(axes[row, 0], images[row])
-        for b, attention in enumerate(maps):
-            heat = F.interpolate(attention[row : row + 1].mean(dim=1, keepdim=True), size=size, mode="bilinear")[0, 0]
-            ax = axes[row, 1 + b]
-            _thumbnail(ax, images[row])
-            ax.imshow(heat, cmap="inferno", alpha=0.55)
-            if row == 0:
-                ax.set_title(f"branch {b} CLS → branch {(b + 1) % branches}", fontsize=8)
-    axes[0, 0].set_title("image", fontsize=8)
-    return _png(fig)
+def _augmented(run_dir: Path) -> bool:
+    """Whether the run's training accuracy was measured on augmented inputs (any augment option on)."""
+    path = run_dir / "config.yaml"
+    augment = (yaml.safe_load(path.read_text()) or {}).get("augment", {}) if path.is_file() else {}
+    return any(v for k, v in augment.items() if k != "label_smoothing" and not isinstance(v, bool))
 
 
 def write_report(
     run_dir: Path,
-    model: nn.Module,
-    info: Any,
-    data: ImageData,
-    logits: torch.Tensor,
+    record: RunRecord,
     metrics: dict[str, Any],
+    kind: DataKind,
+    folds: list[FoldEvaluation],
     thumbnails: int = 16,
 ) -> Path:
     """Write ``report.html`` in the run folder and return its path."""
     run_dir = Path(run_dir)
-    history = read_history(run_dir)
-    params = sum(p.numel() for p in model.parameters())
-    seconds = sum(row.get("seconds", 0) for row in history)
+    history, seconds = mean_history(run_dir, record.folds)
+    params = sum(p.numel() for p in folds[0].model.parameters())
+    several = len(record.folds) > 1
+    accuracy = f"{metrics['accuracy']:.2%}"
+    if several:
+        accuracy = f"{metrics['summary']['accuracy']['mean']:.2%} ± {metrics['summary']['accuracy']['std']:.1%}"
     cards = [
-        (f"{metrics['accuracy']:.2%}", f"{metrics['split']} accuracy"),
+        (accuracy, f"{metrics['split']} accuracy"),
         (f"{metrics['balanced_accuracy']:.2%}", "balanced accuracy"),
-        (f"{metrics['cohen_kappa']:.3f}", "Cohen's κ"),
+        (f"{metrics['kappa']:.3f}", "Cohen's κ"),
         (f"{params / 1e6:.2f} M", "parameters"),
-        (str(len(history)), "epochs"),
+        (str(len(record.folds)) if several else str(len(history)), "folds" if several else "epochs"),
         (f"{seconds / 60:.1f} min", "training time"),
     ]
-    attention = _attention(model, info, data)
+    shape = "×".join(map(str, record.input_shape))
     sections = [
-        f"<h1>{html.escape(info.model_name)}</h1>",
-        f'<p class="sub">{html.escape(run_dir.name)} · {len(info.class_names)} classes · input '
-        f"{'×'.join(map(str, info.input_shape))} · {metrics['n']} {metrics['split']} samples · "
+        f"<h1>{html.escape(record.model_name)}</h1>",
+        f'<p class="sub">{html.escape(run_dir.name)} · {len(record.class_names)} classes · input {shape} · '
+        f"protocol {html.escape(record.protocol)} · {metrics['n']} {metrics['split']} examples · "
         f"{time.strftime('%Y-%m-%d %H:%M')}</p>",
-        '<div class="cards">'
-        + "".join(f"<div class=card><b>{v}</b><span>{k}</span></div>" for v, k in cards)
-        + "</div>",
+        figures.cards(cards),
         "<h2>Learning curves</h2>",
-        _curves(history),
-        "<h2>Confusion matrix</h2>",
-        _confusion(metrics["confusion_matrix"], info.class_names),
-        "<h2>Per-class accuracy</h2>",
-        _per_class(metrics["per_class_accuracy"]),
-        "<h2>Hardest mistakes</h2>",
-        '<p class="note">The most confident wrong predictions.</p>',
-        _mistakes(data, logits, info.class_names, thumbnails),
+        f'<p class="note">Mean over {len(record.folds)} folds.</p>' if several else "",
+        figures.curves(history, train_label="train (augmented)" if _augmented(run_dir) else "train"),
     ]
-    if attention:
+    if several:
         sections += [
-            "<h2>Cross-attention</h2>",
-            "<p class=\"note\">Where each branch's CLS token looks in the other branch's patches (last stage, "
-            "mean over heads; brighter = more attention).</p>",
-            attention,
+            "<h2>Per-fold results</h2>",
+            '<p class="note">Each fold is scored by its own model on its held-out examples; std is over folds.</p>',
+            _fold_table(metrics),
         ]
-    summary = {k: v for k, v in metrics.items() if k != "confusion_matrix"}
-    return write_page(run_dir, sections, summary)
+    sections += [
+        "<h2>Confusion matrix</h2>",
+        '<p class="note">Summed over folds.</p>' if several else "",
+        figures.confusion(metrics["confusion_matrix"], record.class_names),
+        "<h2>Per-class accuracy</h2>",
+        figures.per_class(metrics["per_class_accuracy"]),
+    ]
+    if metrics.get("groups"):
+        name = kind.group_name()
+        sections += [f"<h2>Per-{name} results</h2>", _group_table(metrics["groups"], name)]
+    sections += kind.report_sections(folds, record.to_dict(), metrics, thumbnails)
+    shown = {k: v for k, v in metrics.items() if k not in ("confusion_matrix", "channel_attention")}
+    return write_page(run_dir, sections, shown)
 
 
 def write_page(run_dir: Path, sections: list[str], metrics: dict[str, Any]) -> Path:
     """``report.html`` in ``run_dir``: the ``sections``, then the run's config.yaml and ``metrics`` as
-    text; one self-contained file, written atomically. Shared by image and signal reports."""
+    text; one self-contained file, written atomically."""
     config_text = (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").is_file() else ""
     sections = [
         *sections,
@@ -223,6 +140,6 @@ def write_page(run_dir: Path, sections: list[str], metrics: dict[str, Any]) -> P
     ]
     page = (
         f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(run_dir.name)} · dualbranch</title>"
-        f"<style>{_STYLE}</style></head><body>{''.join(sections)}</body></html>"
+        f"<style>{figures.STYLE}</style></head><body>{''.join(sections)}</body></html>"
     )
     return atomic_write_text(run_dir / "report.html", page)

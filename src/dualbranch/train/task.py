@@ -1,9 +1,9 @@
 """The Lightning task around any dualbranch classifier: the DeiT/CrossViT training recipe.
 
-The model stays a plain ``nn.Module`` (``task.model``); this wrapper adds an input pipeline
-(:mod:`.inputs`: for images uint8 -> float, batched augmentation, Mixup/CutMix, normalisation; for
-signals nothing but label smoothing), AdamW with a warm-up + cosine schedule and no weight decay on
-norms, biases and learned tokens, and metrics.
+The model stays a plain ``nn.Module`` (``task.model``); this wrapper adds the data kind's input
+pipeline (:class:`~.kinds.InputPipeline`: normalisation, augmentation, soft targets), the training
+objective (:mod:`.objectives`), AdamW with a warm-up + cosine schedule and no weight decay on norms,
+biases and learned tokens, and metrics.
 
 Randomness in a training step (augmentation, dropout, stochastic depth) is seeded from
 (seed, step, rank), so a resumed run repeats an uninterrupted one exactly.
@@ -20,7 +20,8 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from .config import RunConfig
-from .inputs import InputPipeline
+from .kinds import InputPipeline
+from .objectives import Objective
 
 __all__ = ["ClassificationTask", "warmup_cosine"]
 
@@ -43,10 +44,12 @@ class ClassificationTask(L.LightningModule):
         config: RunConfig,
         num_classes: int,
         inputs: InputPipeline,
+        objective: Objective,
         steps_per_epoch: int,
     ) -> None:
         super().__init__()
         self.model = model
+        self.objective = objective
         self.config = config
         self.num_classes = num_classes
         self.steps_per_epoch = steps_per_epoch
@@ -65,10 +68,12 @@ class ClassificationTask(L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         inputs, labels = batch
         x, targets = self.inputs.train_batch(inputs, labels, self.num_classes, self._step_generator())
-        logits = self.model(x)
-        loss = torch.sum(-targets * F.log_softmax(logits, dim=-1), dim=-1).mean()
-        self.train_accuracy(logits.detach(), labels)
+        out = self.objective(self.model, x, targets)
+        loss = out.loss
+        self.train_accuracy(out.logits.detach(), labels)
         self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
+        for name, value in out.terms.items():
+            self.log(f"train_{name}", value, on_step=False, on_epoch=True, sync_dist=True)
         self.log("train_acc", self.train_accuracy, on_step=False, on_epoch=True)
         return loss
 

@@ -1,0 +1,14 @@
+"""Training and evaluation: one run pipeline for every kind of data (``dualbranch fit / test / predict``).
+
+Layout: :mod:`.config` and :mod:`.sections` (the run configuration), :mod:`.kinds` (data kinds:
+images, signals), :mod:`.objectives` (training objectives), :mod:`.pipeline` (fit / test),
+:mod:`.evaluate` (metrics, predictions), :mod:`.predict`, :mod:`.report`, :mod:`.run_folder`,
+and the Lightning side: :mod:`.task`, :mod:`.engine`, :mod:`.datamodule`, :mod:`.callbacks`,
+:mod:`.checkpoint_io`.
+"""
+
+from .config import RunConfig, load_config
+from .pipeline import fit, load_fold_models, test
+from .predict import predict
+
+__all__ = ["RunConfig", "fit", "load_config", "load_fold_models", "predict", "test"]

@@ -1,0 +1,6 @@
+"""Data kinds, the plugins of the run pipeline. Importing this package registers every kind."""
+
+from . import images, signals  # noqa: F401  (each module registers its kind)
+from .base import KINDS, DataKind, Dataset, FoldEvaluation, InputPipeline, kind_for_dataset, kind_named
+
+__all__ = ["KINDS", "DataKind", "Dataset", "FoldEvaluation", "InputPipeline", "kind_for_dataset", "kind_named"]

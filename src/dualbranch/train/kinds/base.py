@@ -1,0 +1,216 @@
+"""The data-kind protocol: what the run pipeline needs from a kind of data (images, signals, ...).
+
+A kind is a plugin of the one run pipeline (:mod:`dualbranch.train.pipeline`). It
+
+* names the datasets it serves (``data.name``) and the config sections it reads (its own
+  :class:`~dualbranch.train.sections.DataSection` and ``AugmentSection`` subclasses);
+* loads every example of the configured dataset into a :class:`Dataset` (its own test or validation
+  split marked by index), so folds are plain index arrays that work for any kind;
+* says which model arguments the data implies (input size, channels, classes);
+* fits its preprocessing on a fold's training examples and saves it as JSON (never pickle);
+* turns examples into the tensors the loader serves and gives the :class:`InputPipeline` that makes
+  model input from them (normalisation, training-time augmentation, soft targets);
+* reads raw inputs for ``predict`` and contributes its own report sections and metrics.
+
+Nothing outside a kind's module asks which kind a run is: the pipeline only calls this protocol.
+
+Shape legend: n examples, B batch, K classes.
+"""
+
+from __future__ import annotations
+
+import abc
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...errors import ConfigError
+from ..sections import AugmentSection, DataSection
+
+__all__ = [
+    "KINDS",
+    "DataKind",
+    "Dataset",
+    "Examples",
+    "FoldEvaluation",
+    "InputPipeline",
+    "Preprocessing",
+    "kind_for_dataset",
+    "kind_named",
+    "register_kind",
+]
+
+
+class Examples(Protocol):
+    """A kind's container of examples (``ImageData``, ``SignalData``, ...): sized and indexable."""
+
+    def __len__(self) -> int: ...
+
+    def subset(self, index: np.ndarray) -> Examples: ...
+
+
+class Preprocessing(Protocol):
+    """What a fold's training data decided (normalisation statistics, alignment, ...); JSON only."""
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class Dataset:
+    """Every example of a run's data, with what the splits need.
+
+    Attributes:
+        examples: the kind's container of all n examples.
+        y: class codes (n,) int64 in 0..K-1.
+        class_names: the K class names.
+        groups: (n,) subject / session id of each example, or None (one group).
+        own_test: indices of the dataset's own test split, or None.
+        own_val: indices of a validation split the user gave (``data.val_path``), or None.
+    """
+
+    examples: Examples
+    y: np.ndarray
+    class_names: tuple[str, ...]
+    groups: np.ndarray | None = None
+    own_test: np.ndarray | None = None
+    own_val: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class FoldEvaluation:
+    """One fold's model scored on its test (or validation) examples, for metrics and reports."""
+
+    name: str
+    model: nn.Module
+    inputs: InputPipeline
+    examples: Examples  # the scored examples
+    index: np.ndarray  # (n,) their indices in the Dataset
+    y: np.ndarray  # (n,) true class codes
+    logits: torch.Tensor  # (n, K)
+    loader_inputs: torch.Tensor  # (n, ...) what the loader served for them (after the kind's preprocessing)
+
+    @torch.no_grad()
+    def model_input(self, index: torch.Tensor) -> torch.Tensor:
+        """What the model saw for the examples at ``index`` (made on demand: it can be large)."""
+        return self.inputs.prepare(self.loader_inputs[index])
+
+
+class InputPipeline(nn.Module, abc.ABC):
+    """Between the loader and the model: ``prepare`` turns a loader batch into model input;
+    ``train_batch`` adds training-time augmentation and returns soft targets (B, K) for the loss.
+
+    Constants are non-persistent buffers: they follow the task to its device and never enter a
+    checkpoint (the checkpoint holds ``model.*`` only).
+    """
+
+    @abc.abstractmethod
+    def prepare(self, batch: torch.Tensor) -> torch.Tensor: ...
+
+    @abc.abstractmethod
+    def train_batch(
+        self, batch: torch.Tensor, labels: torch.Tensor, num_classes: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+class DataKind(abc.ABC):
+    """A kind of data; see the module docstring. Subclasses register with :func:`register_kind`."""
+
+    name: ClassVar[str]
+    datasets: ClassVar[tuple[str, ...]]
+    data_section: ClassVar[type[DataSection]]
+    augment_section: ClassVar[type[AugmentSection]]
+
+    @abc.abstractmethod
+    def load(self, data: Any, seed: int) -> Dataset:
+        """Every example of the dataset ``data`` (this kind's DataSection) describes."""
+
+    @abc.abstractmethod
+    def model_args(self, dataset: Dataset, model_fields: set[str], model_name: str) -> dict[str, Any]:
+        """Model arguments the data implies, among the model's config fields ``model_fields``."""
+
+    @abc.abstractmethod
+    def describe(self, dataset: Dataset, data: Any) -> dict[str, Any]:
+        """This kind's facts for ``run.json`` (``data``): input shape, channel names, ..."""
+
+    @abc.abstractmethod
+    def fit_preprocessing(self, train: Examples, data: Any) -> Preprocessing:
+        """Fit on a fold's training examples only (nothing from validation or test leaks in)."""
+
+    @abc.abstractmethod
+    def read_preprocessing(self, values: dict[str, Any] | None, record: dict[str, Any]) -> Preprocessing:
+        """The preprocessing saved as ``values`` (None: a format-1 run, see ``record``)."""
+
+    @abc.abstractmethod
+    def to_tensor(self, examples: Examples, preprocessing: Preprocessing, training: bool) -> torch.Tensor:
+        """What the loader serves for ``examples``: (n, ...) tensor."""
+
+    @abc.abstractmethod
+    def input_pipeline(self, preprocessing: Preprocessing, augment: Any) -> InputPipeline:
+        """The pipeline from loader batches to model input (``augment``: this kind's AugmentSection)."""
+
+    @abc.abstractmethod
+    def read_inputs(self, paths: Sequence[str], record: dict[str, Any]) -> tuple[list[str], Examples]:
+        """New examples for ``predict`` (names, examples) from files; labels are not needed."""
+
+    def group_name(self) -> str:
+        """What a group (``Dataset.groups``) is called in metrics and reports."""
+        return "group"
+
+    def extra_metrics(self, folds: list[FoldEvaluation], record: dict[str, Any]) -> dict[str, Any]:
+        """Kind-specific entries for ``metrics.json`` (e.g. channel attention)."""
+        return {}
+
+    def report_sections(
+        self, folds: list[FoldEvaluation], record: dict[str, Any], metrics: dict[str, Any], thumbnails: int
+    ) -> list[str]:
+        """HTML sections of this kind for ``report.html``, after the common ones."""
+        return []
+
+    def migrate_config(self, values: dict[str, Any]) -> dict[str, Any]:
+        """A format-1 ``config.yaml`` (with a ``signal`` section) as this kind's format-2 config."""
+        return values
+
+    def migrate_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A format-1 ``run.json`` as format 2."""
+        return record
+
+
+KINDS: dict[str, DataKind] = {}
+
+
+def register_kind(kind: type[DataKind]) -> type[DataKind]:
+    """Class decorator: register a kind; its dataset names must be new."""
+    taken = {name for other in KINDS.values() for name in other.datasets}
+    clash = taken.intersection(kind.datasets)
+    if kind.name in KINDS or clash:
+        raise ValueError(f"Data kind {kind.name!r} or dataset(s) {sorted(clash)} registered twice.")
+    KINDS[kind.name] = kind()
+    return kind
+
+
+def kind_for_dataset(name: str) -> DataKind:
+    """The kind serving ``data.name``; a ConfigError naming every known dataset otherwise."""
+    for kind in KINDS.values():
+        if name in kind.datasets:
+            return kind
+    known = [d for kind in KINDS.values() for d in kind.datasets]
+    close = difflib.get_close_matches(str(name), known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    listing = "; ".join(f"{kind.name}: {', '.join(kind.datasets)}" for kind in KINDS.values())
+    raise ConfigError(f"data.name: unknown dataset {name!r}{hint}. Known datasets — {listing}.")
+
+
+def kind_named(name: str, where: Path | str = "run.json") -> DataKind:
+    """The kind registered as ``name`` (as written in a run record)."""
+    if name not in KINDS:
+        raise ConfigError(f"{where}: unknown data kind {name!r}; this dualbranch knows {', '.join(KINDS)}.")
+    return KINDS[name]

@@ -1,0 +1,278 @@
+"""The signal kind: EEG through MNE (EEGMMIDB), UEA multivariate series bundled with aeon, ``.npz`` arrays.
+
+Examples are float signals (n, C, T) with optional subject ids (``groups``) and a padding mask for
+variable-length series (``data.length_policy``: pad | resample | error; nothing is ever cut). The
+preprocessing (Euclidean alignment per subject, standardisation) is fitted on a fold's training
+examples only (:class:`~dualbranch.data.signal_preprocessing.SignalPreprocessor`); the input pipeline
+adds the optional training-time augmentation (time shift, amplitude scaling, jitter, Mixup — all off
+by default). Image augmentation and CutMix are never applied to signals.
+
+Shape legend: n examples, B batch, C channels, T samples, K classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from ...data.eeg import EEGBCI_TASKS, load_eegbci
+from ...data.series import load_npz, load_uea, stack_series
+from ...data.signal import SignalData
+from ...data.signal_augment import SignalAugment, augment_signals
+from ...data.signal_preprocessing import SignalPreprocessor
+from ...errors import ConfigError, DataError, MissingFileError
+from ...signal_plots import has_positions, plot_channel_weights
+from .. import figures
+from ..mixup import mix_batch
+from ..sections import AugmentSection, DataSection, finite_non_negative, one_of, option
+from .base import DataKind, Dataset, FoldEvaluation, InputPipeline, register_kind
+
+__all__ = ["SignalAugmentSection", "SignalDataSection", "SignalInputs", "SignalKind"]
+
+DEFAULT_EEG_ROOT = "/work/shared/data"  # the folder holding MNE-eegbci-data on this project's machines
+
+
+@dataclass
+class SignalDataSection(DataSection):
+    """``data`` of a signal run: eegbci | uea | signal_npz."""
+
+    uea_name: str | None = None  # uea: a set bundled with aeon, e.g. BasicMotions, JapaneseVowels
+    subjects: list[int] = field(default_factory=lambda: [1])  # eegbci: subject numbers 1–109
+    task: str = option("imagined_left_right", *one_of(*EEGBCI_TASKS))  # eegbci: which runs and classes
+    l_freq: float | None = 7.0  # eegbci band-pass, Hz
+    h_freq: float | None = 30.0
+    tmin: float = 0.0  # eegbci epoch window around the cue, seconds
+    tmax: float = 4.0
+    resample: float | None = None  # eegbci: new sampling rate, Hz
+    length_policy: str = option("pad", *one_of("pad", "resample", "error"))  # unequal lengths (pad: + mask)
+    length: int | None = option(None, lambda v: v is None or v >= 1, "a positive integer, or null")
+    alignment: str = option("none", *one_of("none", "euclidean"))  # per subject; test trials aligned online
+    standardize: str = option("channel", *one_of("channel", "trial", "none"))
+
+
+@dataclass
+class SignalAugmentSection(AugmentSection):
+    """``augment`` of a signal run (see :mod:`dualbranch.data.signal_augment`); all off by default."""
+
+    shift: int = option(0, lambda v: v >= 0, "0 (off) or more samples")  # largest time shift, zero-filled
+    scale: float = option(0.0, *finite_non_negative)  # std of the log of a per-channel amplitude factor
+    jitter: float = option(0.0, *finite_non_negative)  # std of added Gaussian noise (inputs are standardised)
+    mixup: float = option(0.0, *finite_non_negative)  # Mixup Beta(α, α); 0 turns it off
+
+
+class SignalInputs(InputPipeline):
+    """Preprocessed float signals (B, C, T), given to the model as they are; at training time the
+    augmentation of ``augment`` and label smoothing."""
+
+    def __init__(self, augment: SignalAugmentSection | None = None) -> None:
+        super().__init__()
+        section = augment if augment is not None else SignalAugmentSection(label_smoothing=0.0)
+        self.label_smoothing = section.label_smoothing
+        self.mixup_alpha = section.mixup
+        self.augment = SignalAugment(section.shift, section.scale, section.jitter)
+
+    def prepare(self, batch: torch.Tensor) -> torch.Tensor:
+        return batch.float()
+
+    def train_batch(
+        self, batch: torch.Tensor, labels: torch.Tensor, num_classes: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        x = augment_signals(self.prepare(batch), self.augment, generator)
+        # Mixup only (CutMix's pasted box is an image idea); every batch is mixed when it is on
+        return mix_batch(x, labels, num_classes, self.label_smoothing, self.mixup_alpha, 0.0, 1.0, 0.0, generator)
+
+
+def _concat(parts: list[SignalData]) -> SignalData:
+    first = parts[0]
+    masks = None
+    if any(p.mask is not None for p in parts):
+        masks = np.concatenate([p.mask if p.mask is not None else np.ones((len(p), p.n_times), bool) for p in parts])
+    groups = None
+    if any(p.groups is not None for p in parts):
+        groups = np.concatenate([p.groups if p.groups is not None else np.zeros(len(p), int) for p in parts])
+    x, y = np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts])
+    return SignalData(x, y, first.class_names, first.sfreq, first.ch_names, groups, first.chs_info, masks)
+
+
+def _with_test(train: SignalData, test: SignalData) -> Dataset:
+    data = _concat([train, test])
+    return Dataset(data, data.y, data.class_names, data.groups, own_test=np.arange(len(train), len(data)))
+
+
+def _load_uea(data: SignalDataSection) -> Dataset:
+    if not data.uea_name:
+        raise ConfigError("data.name=uea needs data.uea_name, e.g. BasicMotions or JapaneseVowels.")
+    train, test = (load_uea(data.uea_name, s, data.length_policy, data.length) for s in ("train", "test"))
+    if train.n_times != test.n_times:
+        # bring both splits to the longer length (padding or resampling, never cutting)
+        length = max(train.n_times, test.n_times)
+        train, test = (load_uea(data.uea_name, s, data.length_policy, length) for s in ("train", "test"))
+    return _with_test(train, test)
+
+
+def _load_npz(data: SignalDataSection) -> Dataset:
+    if data.path is None:
+        raise ConfigError("data.name=signal_npz needs data.path (an .npz with x (n, C, T) and y (n,)).")
+    train = load_npz(data.path, data.length_policy, data.length)
+    if data.test_path is None:
+        return Dataset(train, train.y, train.class_names, train.groups)
+    test = load_npz(data.test_path, data.length_policy, data.length or train.n_times)
+    if test.class_names != train.class_names or test.n_chans != train.n_chans:
+        raise ConfigError(
+            f"{data.test_path} has classes {test.class_names} × {test.n_chans} channels but {data.path} "
+            f"has {train.class_names} × {train.n_chans}; save both with the same class_names and channels."
+        )
+    if test.n_times != train.n_times:
+        train = load_npz(data.path, data.length_policy, test.n_times)
+    return _with_test(train, test)
+
+
+def _plain_chs_info(chs_info: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """MNE channel descriptions reduced to JSON: name and the 12-value ``loc`` (NaN -> 0)."""
+    if chs_info is None:
+        return None
+    return [
+        {"ch_name": str(ch["ch_name"]), "loc": np.nan_to_num(np.asarray(ch["loc"], dtype=float)).tolist()}
+        for ch in chs_info
+    ]
+
+
+@register_kind
+class SignalKind(DataKind):
+    name = "signals"
+    datasets = ("eegbci", "uea", "signal_npz")
+    data_section = SignalDataSection
+    augment_section = SignalAugmentSection
+
+    def load(self, data: SignalDataSection, seed: int) -> Dataset:
+        if data.name == "uea":
+            return _load_uea(data)
+        if data.name == "signal_npz":
+            return _load_npz(data)
+        runs, class_names = EEGBCI_TASKS[data.task]
+        signals = load_eegbci(
+            data.subjects, runs, data.path or DEFAULT_EEG_ROOT, data.l_freq, data.h_freq, data.tmin, data.tmax,
+            data.resample, class_names,
+        )  # fmt: skip
+        return Dataset(signals, signals.y, signals.class_names, signals.groups)
+
+    def model_args(self, dataset: Dataset, model_fields: set[str], model_name: str) -> dict[str, Any]:
+        if "n_chans" not in model_fields:
+            raise ConfigError(
+                f"model.name={model_name} reads images; signal data needs a signal model (e.g. dbconformer, "
+                "eeg_conformer; `dualbranch models`)."
+            )
+        signals: SignalData = dataset.examples  # type: ignore[assignment]
+        args = {
+            "n_chans": signals.n_chans, "n_times": signals.n_times, "n_outputs": signals.n_classes,
+            "sfreq": signals.sfreq, "chs_info": _plain_chs_info(signals.chs_info),
+        }  # fmt: skip
+        return {k: v for k, v in args.items() if k in model_fields}
+
+    def describe(self, dataset: Dataset, data: SignalDataSection) -> dict[str, Any]:
+        signals: SignalData = dataset.examples  # type: ignore[assignment]
+        return {
+            "input_shape": [signals.n_chans, signals.n_times],
+            "ch_names": list(signals.ch_names or ()),
+            "sfreq": signals.sfreq,
+            "length_policy": data.length_policy,
+        }
+
+    def fit_preprocessing(self, train: SignalData, data: SignalDataSection) -> SignalPreprocessor:  # type: ignore[override]
+        return SignalPreprocessor.fit(train, data.alignment, data.standardize)
+
+    def read_preprocessing(self, values: dict[str, Any] | None, record: dict[str, Any]) -> SignalPreprocessor:
+        if values is None:
+            raise DataError("A signal run keeps preprocessing.json beside each model; it is missing.")
+        return SignalPreprocessor.from_json(values)
+
+    def to_tensor(self, examples: SignalData, preprocessing: SignalPreprocessor, training: bool) -> torch.Tensor:  # type: ignore[override]
+        return torch.from_numpy(preprocessing.transform(examples, training))
+
+    def input_pipeline(self, preprocessing: Any, augment: SignalAugmentSection) -> SignalInputs:  # type: ignore[override]
+        return SignalInputs(augment)
+
+    def read_inputs(self, paths: Sequence[str], record: dict[str, Any]) -> tuple[list[str], SignalData]:
+        if len(paths) != 1 or not paths[0].endswith(".npz"):
+            raise DataError("A signal run predicts from one .npz file holding x (n, C, T) (optional: groups, mask).")
+        path = Path(paths[0])
+        if not path.is_file():
+            raise MissingFileError(f"{path} does not exist.")
+        with np.load(path, allow_pickle=False) as f:
+            if "x" not in f.files:
+                raise DataError(f"{path} has no array 'x' (it has {f.files}); save np.savez(path, x=signals (n, C, T)).")
+            arrays = {k: f[k] for k in f.files}
+        x = arrays["x"][:, None, :] if arrays["x"].ndim == 2 else arrays["x"]
+        n_chans, n_times = record["input_shape"]
+        if x.ndim != 3 or x.shape[1] != n_chans:
+            raise DataError(f"{path}: x is {x.shape}; the run's model reads (n, {n_chans} channels, {n_times} samples).")
+        mask = arrays.get("mask")
+        if x.shape[2] != n_times:
+            try:
+                x, mask = stack_series(list(x), record["data"]["length_policy"], n_times)
+            except ValueError as err:
+                raise DataError(f"{path}: series of {x.shape[2]} samples, the model reads {n_times}: {err}") from err
+        signals = SignalData(
+            x=x, y=np.zeros(len(x), dtype=np.int64), class_names=tuple(record["class_names"]),
+            groups=arrays.get("groups"), mask=mask, require_all_classes=False,
+        )  # fmt: skip  (labels are not needed to predict)
+        return [f"{paths[0]}[{i}]" for i in range(len(signals))], signals
+
+    def group_name(self) -> str:
+        return "subject"
+
+    def extra_metrics(self, folds: list[FoldEvaluation], record: dict[str, Any]) -> dict[str, Any]:
+        weights = []
+        for fold in folds:
+            if hasattr(fold.model, "channel_attention_weights"):
+                with torch.no_grad():
+                    batches = torch.arange(len(fold.y)).split(256)
+                    w = torch.cat([fold.model.channel_attention_weights(fold.model_input(i)) for i in batches])
+                weights.append(w.mean(dim=0).numpy())
+        if not weights:
+            return {}
+        names = record["data"]["ch_names"]
+        return {"channel_attention": dict(zip(names, np.mean(weights, axis=0).round(6).tolist()))}
+
+    def report_sections(
+        self, folds: list[FoldEvaluation], record: dict[str, Any], metrics: dict[str, Any], thumbnails: int
+    ) -> list[str]:
+        weights = metrics.get("channel_attention")
+        if not weights:
+            return []
+        chs_info = record["model_args"].get("chs_info")
+        values = np.asarray(list(weights.values()))
+        kind = "topomap" if has_positions(chs_info) else "bar"
+        fig, ax = plt.subplots(figsize=(4.5, 4.5) if kind == "topomap" else (max(5, 0.3 * len(values)), 3.2))
+        # the colour range is the weights' own: near-uniform attention would otherwise be one flat colour
+        vlim = (float(values.min()), float(values.max()))
+        title = "channel attention (mean over test examples and folds)"
+        plot_channel_weights(values, chs_info, list(weights), ax=ax, title=title, kind=kind, vlim=vlim)
+        return [
+            "<h2>Channel attention</h2>",
+            '<p class="note">The weight each channel gets when the spatial branch pools its channel tokens '
+            "(rows sum to 1; uniform is 1 / channels).</p>",
+            figures.png(fig),
+        ]
+
+    def migrate_config(self, values: dict[str, Any]) -> dict[str, Any]:
+        image_only = ("img_size", "channels", "val_path", "on_corrupt")
+        data = {k: v for k, v in (values.get("data") or {}).items() if k not in image_only or v not in (None, "error")}
+        data.update(values.get("signal") or {})
+        augment = {
+            k.removeprefix("signal_"): v
+            for k, v in (values.get("augment") or {}).items()
+            if k.startswith("signal_") or k == "label_smoothing"
+        }
+        rest = {k: v for k, v in values.items() if k not in ("signal", "data", "augment")}
+        return {**rest, "data": data, "augment": augment}
+
+    def migrate_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        facts = {k: record.pop(k) for k in ("ch_names", "sfreq", "length_policy") if k in record}
+        return {**record, "kind": self.name, "data": facts}

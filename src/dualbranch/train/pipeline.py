@@ -1,0 +1,225 @@
+"""The one run pipeline behind ``dualbranch fit / test``, for every data kind and objective.
+
+``fit``: config -> the data kind loads the dataset -> folds (one for a plain train/test run, k for a
+protocol: :func:`dualbranch.evaluation.protocols.make_folds`) -> model arguments from the data ->
+the run folder and its record -> per fold: preprocessing fitted on the fold's training part, the
+kind's input pipeline, the objective, the Lightning trainer (:mod:`.engine`), the best weights ->
+``test``: every fold's model on its test part, ``metrics.json``, ``predictions.csv`` and the report.
+
+Nothing here asks which kind of data a run has; the kind (:mod:`.kinds`) answers every such question.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..errors import ConfigError, RunFolderError
+from ..evaluation.protocols import Fold, make_folds
+from ..factory import create_model
+from ..registry import get_model_entry
+from ..safe_io import atomic_write_text
+from .checkpoint_io import verify_checkpoint
+from .config import RunConfig, dump_config, load_config
+from .datamodule import TensorDataModule
+from .engine import make_trainer, restore_best
+from .evaluate import evaluate_run
+from .kinds import DataKind, Dataset, kind_named
+from .objectives import make_objective
+from .run_folder import RunRecord, create_run_dir, default_run_name, fold_dir, is_primary_process, read_record
+from .task import ClassificationTask
+
+__all__ = ["FoldModel", "build_model", "fit", "load_fold_models", "test"]
+
+
+def build_model(name: str, args: dict[str, Any], checkpoint: str | os.PathLike[str] | None = None) -> nn.Module:
+    """A registered model with ``args``, optionally loading weights (strictly)."""
+    model = create_model(name, **args)
+    if checkpoint is not None:
+        load_checkpoint(model, checkpoint)
+    return model
+
+
+def _model_args(config: RunConfig, kind: DataKind, dataset: Dataset) -> dict[str, Any]:
+    """What the data implies for the model (the kind decides), with ``model.args`` on top."""
+    with torch.device("meta"):
+        probe = create_model(config.model.name)
+    model_config = getattr(probe, "config", None)
+    if dataclasses.is_dataclass(model_config):  # models built from a config dataclass
+        fields = {f.name for f in dataclasses.fields(model_config)}
+    else:  # models built from constructor arguments (the signal models, braindecode's convention)
+        fields = set(inspect.signature(type(probe).__init__).parameters) - {"self"}
+    sizes = getattr(type(probe), "sizes_for_length", None)  # models that adapt their sizes to short inputs
+    args = kind.model_args(dataset, fields, config.model.name)
+    if sizes is not None and "n_times" in args:
+        args.update(sizes(args["n_times"]))
+    return {**args, **config.model.args}
+
+
+def _folds(config: RunConfig, dataset: Dataset) -> list[Fold]:
+    evaluation, data = config.evaluation, config.data
+    return make_folds(
+        dataset, evaluation.protocol, own_test=dataset.own_test, own_val=dataset.own_val, val_ratio=data.val_ratio,
+        folds=evaluation.folds, test_fraction=evaluation.test_fraction, seed=config.trainer.seed,
+        limit_train=data.limit_train, limit_eval=data.limit_eval,
+    )  # fmt: skip
+
+
+def _fit_fold(
+    config: RunConfig, kind: DataKind, dataset: Dataset, fold: Fold, out: Path, args: dict, callbacks: list | None
+) -> None:
+    """Preprocess (fitted on the fold's training part), train, keep the best (or last) weights."""
+    out.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(config.trainer.seed, workers=True, verbose=False)  # every fold starts alike
+    train = dataset.examples.subset(fold.train)
+    preprocessing = kind.fit_preprocessing(train, config.data)
+    if is_primary_process():
+        atomic_write_text(out / "preprocessing.json", json.dumps(preprocessing.to_json()))
+
+    def tensors(index: np.ndarray, training: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        examples = train if training else dataset.examples.subset(index)
+        return kind.to_tensor(examples, preprocessing, training), torch.from_numpy(dataset.y[index])
+
+    val = None if fold.val is None else tensors(fold.val, False)
+    datamodule = TensorDataModule(tensors(fold.train, True), val, config.data, config.trainer.seed)
+    model = build_model(config.model.name, args, config.model.checkpoint)
+    world = config.trainer.devices * config.trainer.num_nodes
+    steps_per_epoch = -(-len(fold.train) // (config.data.batch_size * world))
+    inputs = kind.input_pipeline(preprocessing, config.augment)
+    objective = make_objective(config.objective.name, config.objective.args)
+    task = ClassificationTask(model, config, len(dataset.class_names), inputs, objective, steps_per_epoch)
+    trainer = make_trainer(config, out, callbacks, validate=val is not None)
+    last = out / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        verify_checkpoint(last)  # a corrupt checkpoint is named, not unpickled
+    trainer.fit(task, datamodule=datamodule, ckpt_path=last if last.is_file() else None)
+    if trainer.is_global_zero:
+        restore_best(task, out)
+        save_checkpoint(model, out / "model.safetensors", metadata={"model": config.model.name})
+
+
+def fit(config: RunConfig, resume: str | os.PathLike[str] | None = None, callbacks: list | None = None) -> Path:
+    """Train one model per fold as configured, then test; returns the run folder.
+
+    ``resume`` continues a run: finished folds (with ``model.safetensors``) are kept, an interrupted
+    one continues from its last checkpoint. ``callbacks`` adds Lightning callbacks of your own.
+    """
+    if config.trainer.threads:
+        torch.set_num_threads(config.trainer.threads)
+    kind = config.kind
+    get_model_entry(config.model.name)  # an unknown model is named before any work
+    # data, folds and model arguments first: a mistake there stops the run before a folder is made
+    dataset = kind.load(config.data, config.trainer.seed)
+    folds = _folds(config, dataset)
+    args = _model_args(config, kind, dataset)
+    facts = kind.describe(dataset, config.data)
+    input_shape = facts.pop("input_shape")
+    record = RunRecord(
+        kind.name, config.model.name, args, list(dataset.class_names), input_shape,
+        config.evaluation.protocol, [fold.name for fold in folds], facts,
+    )  # fmt: skip
+    with torch.device("meta"):
+        shape = tuple(getattr(build_model(config.model.name, args), "input_shape", input_shape))
+    if list(shape) != list(input_shape):
+        raise ConfigError(
+            f"The model expects inputs {shape} but the data is {tuple(input_shape)}; remove the size from "
+            f"model.args or resize the data (e.g. data.img_size) to agree."
+        )
+    if resume is not None:
+        run_dir = Path(resume)
+        if read_record(run_dir).folds != record.folds:
+            raise RunFolderError(f"{run_dir}: its folds differ from the config's; it cannot be resumed with it.")
+    else:
+        run_dir = create_run_dir(config.output, default_run_name(config.model.name, config.data.name))
+    made_here = resume is None
+    try:
+        if made_here and is_primary_process():
+            atomic_write_text(run_dir / "config.yaml", dump_config(config))
+            record.save(run_dir)
+        for fold in folds:
+            out = fold_dir(run_dir, fold.name)
+            if (out / "model.safetensors").is_file():
+                continue  # finished before an interruption
+            if len(folds) > 1:
+                n_val = 0 if fold.val is None else len(fold.val)
+                n_test = 0 if fold.test is None else len(fold.test)
+                print(f"{fold.name}: {len(fold.train)} train, {n_val} validation, {n_test} test")
+            _fit_fold(config, kind, dataset, fold, out, args, callbacks)
+            made_here = False  # a trained fold is worth keeping (and resuming)
+    except BaseException:
+        # a run that failed before anything was trained leaves no half-made folder behind
+        if made_here and is_primary_process() and not any(run_dir.rglob("*.ckpt")):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    if is_primary_process():
+        test(run_dir, config=config, dataset=dataset, folds=folds)
+    return run_dir
+
+
+@dataclasses.dataclass
+class FoldModel:
+    """One fold's trained model (eval mode) with its preprocessing."""
+
+    name: str
+    model: nn.Module
+    preprocessing: Any
+
+
+def load_fold_models(run_dir: str | os.PathLike[str], folds: list[str] | None = None) -> tuple[list[FoldModel], RunRecord]:
+    """Every fold's best model (or those named in ``folds``) with its preprocessing, and the run record."""
+    run_dir = Path(run_dir)
+    record = read_record(run_dir)
+    kind = kind_named(record.kind)
+    get_model_entry(record.model_name)  # a clear error for a model this version does not have
+    unknown = sorted(set(folds or ()) - set(record.folds))
+    if unknown:
+        raise RunFolderError(f"{run_dir} has no fold {unknown[0]!r}; its folds are {', '.join(record.folds)}.")
+    loaded = []
+    for name in folds or record.folds:
+        out = fold_dir(run_dir, name)
+        if not (out / "model.safetensors").is_file():
+            raise RunFolderError(
+                f"{out} has no model.safetensors: the run did not finish; resume it with `dualbranch fit --resume`."
+            )
+        model = build_model(record.model_name, record.model_args, out / "model.safetensors").eval()
+        saved = out / "preprocessing.json"
+        values = _read_json(saved) if saved.is_file() else None
+        loaded.append(FoldModel(name, model, kind.read_preprocessing(values, record.to_dict())))
+    return loaded, record
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except ValueError as err:
+        raise RunFolderError(f"{path}: not valid JSON ({err}); the run folder is damaged.") from err
+
+
+def test(
+    run_dir: str | os.PathLike[str],
+    config: RunConfig | None = None,
+    dataset: Dataset | None = None,
+    folds: list[Fold] | None = None,
+) -> dict[str, Any]:
+    """Score every fold's model on its test part (validation part where there is none); write
+    ``metrics.json``, ``predictions.csv`` and the report; return the metrics."""
+    run_dir = Path(run_dir)
+    config = config or load_config(run_dir / "config.yaml")
+    kind = config.kind
+    dataset = dataset or kind.load(config.data, config.trainer.seed)
+    folds = folds or _folds(config, dataset)
+    models, record = load_fold_models(run_dir)
+    if [m.name for m in models] != [fold.name for fold in folds]:
+        raise ConfigError(f"The config gives folds {[f.name for f in folds]}, the run has {record.folds}.")
+    return evaluate_run(run_dir, config, kind, dataset, folds, models, record)

@@ -1,0 +1,144 @@
+"""A run folder: creating, resuming and replacing it, its fold folders, and its record (``run.json``).
+
+Layout (one model: the fold "run" lives in the run folder itself; k folds: ``folds/fold_<k>/``)::
+
+    config.yaml         the resolved configuration
+    run.json            the run record (:class:`RunRecord`): kind, model and its arguments, classes,
+                        input shape, protocol, fold names, and the data kind's own facts
+    metrics.json        test metrics, one vocabulary for every kind (dualbranch.evaluation.metrics)
+    predictions.csv     every test prediction: fold, index, group, true, predicted, probabilities
+    report.html         the report
+    model.safetensors, preprocessing.json, history.jsonl, checkpoints/, logs/
+                        of each fold's model, in its fold folder
+
+Only the primary process (rank 0) creates, replaces or writes the folder; every file is written
+atomically (safe_io.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import CheckpointError, RunExistsError, RunFolderError
+from ..safe_io import atomic_write_text
+from .kinds import kind_named
+from .sections import OutputSection
+
+__all__ = ["RUN_FORMAT_VERSION", "RunRecord", "create_run_dir", "fold_dir", "is_primary_process", "read_record"]
+
+RUN_FORMAT_VERSION = 2  # of run.json; format 1 (images and signals alike) is read and migrated
+_RUN_NAME_VARIABLE = "DUALBRANCH_RUN_NAME"  # how DDP workers learn the folder their launcher made
+
+
+def is_primary_process() -> bool:
+    """True in the process that owns the run folder: rank 0 under torchrun or Lightning's DDP launcher."""
+    if "RANK" in os.environ:
+        return os.environ["RANK"] == "0"
+    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
+
+
+def fold_dir(run_dir: Path, fold: str) -> Path:
+    """Where fold ``fold``'s model lives: the run folder for the single fold "run", else folds/<fold>."""
+    return Path(run_dir) if fold == "run" else Path(run_dir) / "folds" / fold
+
+
+def create_run_dir(output: OutputSection, default_name: str) -> Path:
+    """Make the run folder (rank 0) or find the one rank 0 made (other ranks).
+
+    An existing, non-empty folder is an error unless ``output.overwrite``. Without ``output.name``
+    each call gets a fresh name (``default_name``, then ``-2``, ``-3``, ... if taken), so a second
+    ``fit`` in one process never reuses the first one's folder.
+    """
+    if not is_primary_process():
+        # DDP workers re-run the same command; the launcher's folder name reaches them through the environment
+        name = output.name or os.environ.get(_RUN_NAME_VARIABLE) or default_name
+        run_dir = Path(output.root) / name
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return run_dir
+    root = Path(output.root)
+    if output.name:
+        run_dir = root / output.name
+        if run_dir.exists() and any(run_dir.iterdir()):
+            if not output.overwrite:
+                raise RunExistsError(
+                    f"{run_dir} already holds a run. Nothing was changed. Resume it with `dualbranch fit --resume "
+                    f"{run_dir}`, pick another output.name, or pass --overwrite to replace it."
+                )
+            shutil.rmtree(run_dir)
+    else:
+        run_dir, n = root / default_name, 1
+        while run_dir.exists():
+            n += 1
+            run_dir = root / f"{default_name}-{n}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    os.environ[_RUN_NAME_VARIABLE] = run_dir.name  # for DDP workers this process launches
+    return run_dir
+
+
+def default_run_name(model_name: str, data_name: str) -> str:
+    return f"{model_name}-{data_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+@dataclass
+class RunRecord:
+    """What a run learned from its data, needed to rebuild and feed its models later (``run.json``)."""
+
+    kind: str
+    model_name: str
+    model_args: dict[str, Any]
+    class_names: list[str]
+    input_shape: list[int]
+    protocol: str = "none"
+    folds: list[str] = field(default_factory=lambda: ["run"])
+    data: dict[str, Any] = field(default_factory=dict)  # the data kind's own facts
+
+    def save(self, run_dir: Path) -> None:
+        atomic_write_text(Path(run_dir) / "run.json", json.dumps({"format_version": RUN_FORMAT_VERSION, **asdict(self)}, indent=2))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def read_record(run_dir: str | os.PathLike[str]) -> RunRecord:
+    """The record of a run folder of format 2 or 1 (image or signal runs of dualbranch 0.1).
+
+    Raises RunFolderError for a folder that is not a run, CheckpointError for a damaged file or one
+    written by a newer dualbranch.
+    """
+    path = Path(run_dir) / "run.json"
+    if not path.is_file():
+        raise RunFolderError(f"{run_dir} is not a dualbranch run folder (no run.json); give a folder `fit` made.")
+    try:
+        values = json.loads(path.read_text())
+    except ValueError as err:
+        raise CheckpointError(f"{path}: not valid JSON ({err}); the run folder is damaged.") from err
+    if not isinstance(values, dict):
+        raise CheckpointError(f"{path}: expected a JSON object; the run folder is damaged.")
+    version = values.pop("format_version", 1)
+    if not isinstance(version, int) or version > RUN_FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: run folder format {version!r} was written by a newer dualbranch; this version reads "
+            f"format {RUN_FORMAT_VERSION} and older. Upgrade dualbranch to use this run."
+        )
+    if version == 1:
+        # format 1: image runs had no "kind" (and kept their normalisation here); signal runs said "signal"
+        kind = kind_named({None: "images", "signal": "signals"}.get(values.get("kind"), str(values.get("kind"))), path)
+        values = kind.migrate_record(values)
+    known = set(RunRecord.__dataclass_fields__)
+    required = {"kind", "model_name", "model_args", "class_names", "input_shape"}
+    unknown, missing = set(values) - known, required - set(values)
+    if unknown or missing:
+        found = {"unknown keys": unknown, "missing keys": missing}
+        problems = ", ".join(f"{label} {sorted(keys)}" for label, keys in found.items() if keys)
+        raise CheckpointError(
+            f"{path}: {problems}; the file was edited or damaged. Re-create the run folder with `dualbranch fit`."
+        )
+    record = RunRecord(**values)
+    kind_named(record.kind, path)  # a kind this version does not have is named here
+    return record
