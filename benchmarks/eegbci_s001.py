@@ -26,8 +26,7 @@ import numpy as np
 from dualbranch.evaluation.csp_lda import csp_lda_fit_predict
 from dualbranch.evaluation.metrics import classification_metrics, summarize
 from dualbranch.train.config import load_config
-from dualbranch.train.run import fit
-from dualbranch.train.signal_data import load_signal_source, make_folds
+from dualbranch.train.pipeline import fit, folds_of
 
 QUIET = ["trainer.progress_bar=false", "output.report=false", "trainer.threads=1"]
 
@@ -49,14 +48,14 @@ def main() -> None:
         for row in json.loads((run / "metrics.json").read_text())["folds"]:
             rows["dbconformer"].append({"seed": seed, **row})
         # the very folds fit used: same config, same seed
-        source = load_signal_source(config)
+        dataset = config.kind.load(config.data, seed)
         started = time.perf_counter()
-        for fold in make_folds(config, source):
+        for fold in folds_of(config, dataset):
             train = np.concatenate([fold.train, fold.val]) if fold.val is not None else fold.train
-            test = source.data.subset(fold.test)
-            predicted = csp_lda_fit_predict(source.data.subset(train), test)
+            test = dataset.examples.subset(fold.test)
+            predicted = csp_lda_fit_predict(dataset.examples.subset(train), test)
             metrics = classification_metrics(test.y, predicted)
-            rows["csp_lda"].append({"seed": seed, "fold": fold.name, "n_test": len(test), **metrics})
+            rows["csp_lda"].append({"seed": seed, "fold": fold.name, "n": len(test), **metrics})
         seconds["csp_lda"] += time.perf_counter() - started
         for method, method_rows in rows.items():
             accuracy = np.mean([r["accuracy"] for r in method_rows if r["seed"] == seed])

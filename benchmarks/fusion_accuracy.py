@@ -21,7 +21,7 @@ import torch
 import dualbranch
 from dualbranch.flops import count_macs, count_params
 from dualbranch.train.config import load_config
-from dualbranch.train.run import fit
+from dualbranch.train.pipeline import fit
 
 FUSIONS = ("none", "all_attention", "class_token", "pairwise", "cross_attention")
 BUDGET = [

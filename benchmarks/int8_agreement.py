@@ -24,7 +24,7 @@ from dualbranch.data.images import load_fashion_mnist
 from dualbranch.engines import build_engine
 from dualbranch.quantize import top1_agreement
 from dualbranch.train.config import load_config
-from dualbranch.train.run import fit, load_run_model
+from dualbranch.train.pipeline import fit, load_fold_models
 
 RESULTS = Path(__file__).parent / "results" / "int8_agreement.json"
 SHORT_RUN = [
@@ -53,17 +53,18 @@ def main() -> None:
     run_dir = Path(args.run) if args.run else Path("runs") / "int8-agreement"
     if not (run_dir / "model.safetensors").is_file():
         fit(load_config(None, [*SHORT_RUN, "output.overwrite=true"]))
-    model, info = load_run_model(run_dir)
+    [fold], record = load_fold_models(run_dir)
+    model, mean, std = fold.model, fold.preprocessing.mean, fold.preprocessing.std
     test = load_fashion_mnist("test")
-    images = normalised(test.images, info.mean, info.std)
-    calibration = list(normalised(load_fashion_mnist("train").images[:512], info.mean, info.std).split(128))
+    images = normalised(test.images, mean, std)
+    calibration = list(normalised(load_fashion_mnist("train").images[:512], mean, std).split(128))
     with torch.inference_mode():
         fp32_accuracy = float(
             (torch.cat([model(x) for x in images.split(512)]).argmax(1) == test.labels).float().mean()
         )
     result = {
         "run": str(run_dir),
-        "model": info.model_name,
+        "model": record.model_name,
         "machine": machine_info(),
         "threads": args.threads,
         "test_images": len(test),

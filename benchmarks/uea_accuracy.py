@@ -28,7 +28,7 @@ import numpy as np
 
 from dualbranch.data.series import load_uea
 from dualbranch.train.config import config_to_dict, load_config
-from dualbranch.train.run import fit
+from dualbranch.train.pipeline import fit
 
 QUIET = ["trainer.progress_bar=false", "output.report=false", "trainer.threads=1"]
 CONFIGS = {"BasicMotions": "basicmotions", "JapaneseVowels": "japanesevowels"}

@@ -4,13 +4,21 @@
 #   PYTHON      interpreter to build the venv with (default: python3)
 #   TORCH_SPEC  how to install PyTorch first (default: torch==2.13.0, the CPU build on this project's
 #               machines' local disk; the wheel's own `torch` requirement would otherwise pull a CUDA build)
+#   TMPDIR      where to put the temporary folder (default: /dev/shm when it has 4 GiB free, else /tmp)
 #   KEEP_TMP=1  keep the temporary folder (wheel, venv, run) for a look afterwards
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 python=${PYTHON:-python3}
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/dualbranch-wheel.XXXXXX")
+# The fresh venv is about 1.1 GiB in 25,000 files: in a RAM-backed folder, when there is room, installing
+# and removing it takes a fraction of the time on disk.
+base=${TMPDIR:-/tmp}
+if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ] && ! grep -qs ' /dev/shm [^ ]* [^ ]*noexec' /proc/mounts \
+  && [ "$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 {print $4}')" -gt $((4 * 1024 * 1024)) ] 2>/dev/null; then
+  base=/dev/shm
+fi
+tmp=$(mktemp -d "$base/dualbranch-wheel.XXXXXX")
 if [ "${KEEP_TMP:-0}" = 1 ]; then
   echo "check_wheel: keeping $tmp"
 else

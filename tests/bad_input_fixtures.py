@@ -18,7 +18,7 @@ import dualbranch
 from dualbranch.checkpoint import save_checkpoint
 from dualbranch.cli import main
 from dualbranch.train.checkpoint_io import ChecksummedCheckpointIO
-from dualbranch.train.run import RunInfo
+from dualbranch.train.run_folder import RunRecord
 
 # a very small CrossViT for 8×8 digits (as in test_workflow.py)
 SMALL_ARGS = {
@@ -67,7 +67,8 @@ def fake_run(tmp: Path) -> Path:
     )
     model = small_model()
     args = {**SMALL_ARGS, "img_size": [8, 8], "in_chans": 1, "num_classes": 10}
-    RunInfo("crossvit_fmnist", args, [str(d) for d in range(10)], [1, 8, 8], [0.3], [0.4]).save(run)
+    RunRecord("images", "crossvit_fmnist", args, [str(d) for d in range(10)], [1, 8, 8]).save(run)
+    (run / "preprocessing.json").write_text('{"mean": [0.3], "std": [0.4]}')
     save_checkpoint(model, run / "model.safetensors")
     checkpoint_io = ChecksummedCheckpointIO()
     for name in ("best", "last"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import io
+import json
 import os
 import re
 import shutil
@@ -66,20 +67,26 @@ def _type_checking_lines(tree: ast.AST) -> set[int]:
     return lines
 
 
-def _targets(node: ast.Import | ast.ImportFrom, module: str, is_package: bool) -> list[str]:
-    """The dotted names an import statement may load, resolved to absolute names."""
+def _targets(node: ast.Import | ast.ImportFrom, module: str, is_package: bool, modules: set[str]) -> list[str]:
+    """The modules of ours an import statement names, as absolute dotted names.
+
+    ``from pkg import name`` names the submodule ``pkg.name`` when there is one, else ``pkg`` itself (name is
+    then something pkg/__init__.py defines). The parent packages that Python loads on the way are not
+    counted, for ``from .figures import x`` and ``from . import figures`` alike (import-linter counts
+    the same way)."""
     if isinstance(node, ast.Import):
-        return [alias.name for alias in node.names]
-    if node.level:
-        package = module.split(".") if is_package else module.split(".")[:-1]
-        if node.level - 1 > len(package):
-            return []  # beyond the top-level package: not ours
-        base = package[: len(package) - (node.level - 1)]
-        target = ".".join([*base, *([node.module] if node.module else [])])
+        names = [alias.name for alias in node.names]
     else:
-        target = node.module or ""
-    # "from x import y" loads x, and x.y too when y is a submodule
-    return [target] + [f"{target}.{alias.name}" for alias in node.names if alias.name != "*"]
+        if node.level:
+            package = module.split(".") if is_package else module.split(".")[:-1]
+            if node.level - 1 >= len(package):
+                return []  # above the top-level package: not ours
+            base = package[: len(package) - (node.level - 1)]
+            target = ".".join([*base, *([node.module] if node.module else [])])
+        else:
+            target = node.module or ""
+        names = [f"{target}.{a.name}" if f"{target}.{a.name}" in modules else target for a in node.names]
+    return [n for n in dict.fromkeys(names) if n in modules and n != module]
 
 
 def import_edges(modules: dict[str, Path]) -> list[ImportEdge]:
@@ -91,12 +98,8 @@ def import_edges(modules: dict[str, Path]) -> list[ImportEdge]:
         for node in ast.walk(tree):
             if not isinstance(node, ast.Import | ast.ImportFrom):
                 continue
-            seen: set[str] = set()
-            for target in _targets(node, module, path.name == "__init__.py"):
-                # "import a.b.c" names a.b.c; a name that is no module of ours ("from .x import func") is skipped
-                if target in modules and target != module and target not in seen:
-                    seen.add(target)
-                    edges.append(ImportEdge(module, target, path, node.lineno, node.lineno in type_checking))
+            for target in _targets(node, module, path.name == "__init__.py", set(modules)):
+                edges.append(ImportEdge(module, target, path, node.lineno, node.lineno in type_checking))
     return edges
 
 
@@ -159,14 +162,20 @@ def test_scc_finds_cycles_and_ignores_chains():
 
 
 def test_relative_imports_resolve():
-    from_pkg = ast.parse("from ..registry import create_model\nfrom . import run\n").body
-    assert _targets(from_pkg[0], "dualbranch.train.predict", False) == [
-        "dualbranch.registry",
-        "dualbranch.registry.create_model",
-    ]
-    assert _targets(from_pkg[1], "dualbranch.train.predict", False) == ["dualbranch.train", "dualbranch.train.run"]
+    modules = {"pkg", "pkg.registry", "pkg.train", "pkg.train.run", "pkg.train.predict", "pkg.models", "pkg.models.run"}
+    body = ast.parse(
+        "from ..registry import create_model\n"
+        "from . import run, fit\n"
+        "import pkg.train.run, numpy\n"
+        "from ... import beyond\n"
+    ).body
+    assert _targets(body[0], "pkg.train.predict", False, modules) == ["pkg.registry"]
+    # a submodule, else the package whose __init__ defines the name
+    assert _targets(body[1], "pkg.train.predict", False, modules) == ["pkg.train.run", "pkg.train"]
+    assert _targets(body[2], "pkg.train.predict", False, modules) == ["pkg.train.run"]
+    assert _targets(body[3], "pkg.train.predict", False, modules) == []
     # in an __init__.py, "." is the package itself
-    assert _targets(from_pkg[1], "dualbranch.models", True) == ["dualbranch.models", "dualbranch.models.run"]
+    assert _targets(body[1], "pkg.models", True, modules) == ["pkg.models.run"]
 
 
 def test_the_scan_sees_function_local_imports():
@@ -219,6 +228,47 @@ def _lint_imports() -> str | None:
     return shutil.which("lint-imports")
 
 
+def _lint_env() -> dict[str, str]:
+    # analyse this checkout's src/, whatever dualbranch the venv has installed
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
+
+
+def test_import_linter_sees_every_module():
+    """import-linter's graph (grimp) skips a folder without __init__.py inside a regular package, so such a
+    folder (src/dualbranch/train today) is listed in root_packages; one that gains an __init__.py must leave
+    that list again (grimp then refuses it, and lint-imports fails without a word)."""
+    tomllib = pytest.importorskip("tomllib", reason="tomllib needs Python 3.11")
+    pytest.importorskip("grimp", reason="grimp comes with import-linter (pip install -e '.[test]')")
+    options = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]
+    roots = options.get("root_packages") or [options["root_package"]]
+    orphans = sorted(
+        _module_name(d / "__init__.py")
+        for d in PACKAGE.rglob("*")
+        if d.is_dir()
+        and d.name.isidentifier()
+        and not (d / "__init__.py").exists()
+        and (d.parent / "__init__.py").exists()
+        and any(d.rglob("*.py"))
+    )
+    expected = ["dualbranch", *orphans]
+    assert sorted(roots) == sorted(expected), (
+        f"[tool.importlinter] root_packages should be {expected}: every folder of modules without "
+        f"__init__.py directly inside a regular package is a root of its own, and no other package is"
+    )
+    script = (
+        "import json, sys, grimp\n"
+        "graph = grimp.build_graph(*sys.argv[1:], cache_dir=None)\n"
+        "print(json.dumps(sorted(graph.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, *roots], cwd=ROOT, capture_output=True, text=True, env=_lint_env(), timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    seen = set(json.loads(result.stdout))
+    missing = sorted(set(package_modules()) - seen)
+    assert not missing, f"modules that import-linter does not see (so no contract covers them): {missing}"
+
+
 def test_import_linter_contracts_hold():
     exe = _lint_imports()
     if exe is None:
@@ -229,7 +279,7 @@ def test_import_linter_contracts_hold():
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))},
+        env=_lint_env(),
     )
     if result.returncode != 0:
         output = f"{result.stdout.strip()}\n{result.stderr.strip()}".strip()

@@ -16,6 +16,7 @@ from dualbranch.checkpoint import (
     read_state_dict,
     save_checkpoint,
 )
+from dualbranch.errors import ConfigError, MissingFileError
 
 TINY = {"img_size": 48, "embed_dim": (32, 64), "num_heads": (2, 2), "num_classes": 10}
 
@@ -126,9 +127,9 @@ def test_truncated_file_gets_a_clear_error(suffix, tmp_path):
 
 def test_missing_file_and_wrong_save_suffix(tmp_path):
     source, _ = _pair()
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(MissingFileError, match="does not exist"):
         read_state_dict(tmp_path / "nope.pth")
-    with pytest.raises(ValueError, match=r"\.safetensors"):
+    with pytest.raises(ConfigError, match=r"\.safetensors"):
         save_checkpoint(source, tmp_path / "w.pth")
 
 

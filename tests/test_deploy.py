@@ -23,7 +23,7 @@ from dualbranch.engines import build_engine
 from dualbranch.export import OnnxModel, export_onnx, export_pt2
 from dualbranch.quantize import quantize_dynamic_int8, top1_agreement
 from dualbranch.train.predict import predict
-from dualbranch.train.run import RunInfo
+from dualbranch.train.run_folder import RunRecord
 
 HAS_ONNX = all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime", "onnxscript"))
 needs_onnx = pytest.mark.skipif(not HAS_ONNX, reason="needs onnx, onnxscript and onnxruntime (pip install .[deploy])")
@@ -136,7 +136,8 @@ def test_export_cli_exports_a_run_to_onnx_and_checks_it(run_dir, tmp_path, capsy
 def run_dir(model, tmp_path_factory):
     """A run folder as `fit` leaves it (weights + run.json), with a few PNG images to classify."""
     run = tmp_path_factory.mktemp("run")
-    RunInfo(MODEL, SHALLOW, [f"class{i}" for i in range(10)], [1, 28, 28], [0.286], [0.353]).save(run)
+    RunRecord("images", MODEL, SHALLOW, [f"class{i}" for i in range(10)], [1, 28, 28]).save(run)
+    (run / "preprocessing.json").write_text('{"mean": [0.286], "std": [0.353]}')
     save_checkpoint(model, run / "model.safetensors")
     images = run / "images"
     images.mkdir()

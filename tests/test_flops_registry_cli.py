@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 import dualbranch
 from dualbranch.cli import main
+from dualbranch.errors import UnknownModelError
 from dualbranch.flops import count_macs
 from dualbranch.layers import Attention
 
@@ -41,8 +42,12 @@ def test_counter_counts_backward_too():
 
 
 def test_unknown_model_suggests_close_names():
-    with pytest.raises(KeyError, match="crossvit_9_240"):
+    with pytest.raises(UnknownModelError, match="crossvit_9_240") as caught:
         dualbranch.create_model("crossvit9_240")
+    assert isinstance(caught.value, KeyError)  # what dict-like lookups raise; `except KeyError` still works
+    # shown as written, not as KeyError's quoted repr
+    assert str(caught.value).startswith("Unknown model 'crossvit9_240'. Did you mean crossvit_9_240")
+    assert str(caught.value).endswith("`dualbranch models` lists every model.")
 
 
 def test_unknown_override_is_an_error_with_suggestion():

@@ -11,7 +11,7 @@ from PIL import Image
 
 from dualbranch.data.images import ImageDataError, load_image_folder, load_npz
 from dualbranch.train.config import load_config
-from dualbranch.train.run import fit
+from dualbranch.train.pipeline import fit
 
 
 def _folder(root, classes=("cat", "dog"), per_class=6, size=(20, 24), mode="RGB", seed=0):

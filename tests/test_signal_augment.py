@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from dualbranch.data.signal_augment import SignalAugment, augment_signals
-from dualbranch.train.config import AugmentSection, ConfigError, load_config
-from dualbranch.train.inputs import SignalInputs
+from dualbranch.train.config import ConfigError, load_config
+from dualbranch.train.kinds.signals import SignalAugmentSection, SignalInputs
 from dualbranch.train.mixup import smooth_targets
 
 ALL_ON = SignalAugment(shift=3, scale=0.2, jitter=0.1)
@@ -32,9 +32,9 @@ def test_off_by_default_leaves_the_batch_unchanged():
     x = _batch()
     assert augment_signals(x, SignalAugment(), torch.Generator().manual_seed(0)) is x
     labels = torch.tensor([0, 1, 2, 0, 1, 2])
-    out, targets = SignalInputs(AugmentSection()).train_batch(x, labels, 3, torch.Generator().manual_seed(0))
+    out, targets = SignalInputs(SignalAugmentSection()).train_batch(x, labels, 3, torch.Generator().manual_seed(0))
     assert torch.equal(out, x)
-    assert torch.allclose(targets, smooth_targets(labels, 3, AugmentSection().label_smoothing))
+    assert torch.allclose(targets, smooth_targets(labels, 3, SignalAugmentSection().label_smoothing))
 
 
 def test_shift_moves_whole_trials_and_fills_with_zeros():
@@ -74,16 +74,14 @@ def test_padding_stays_zero():
 def test_signal_mixup_mixes_inputs_and_targets_alike():
     x = _batch()
     labels = torch.tensor([0, 1, 2, 0, 1, 2])
-    inputs = SignalInputs(AugmentSection(label_smoothing=0.0, signal_mixup=0.4))
+    inputs = SignalInputs(SignalAugmentSection(label_smoothing=0.0, mixup=0.4))
     out, targets = inputs.train_batch(x, labels, 3, torch.Generator().manual_seed(5))
     lam = float(targets[0, 0])  # sample 0 (class 0) mixed with the reversed batch's sample 0 (class 2)
     assert 0 < lam < 1
     assert torch.allclose(out, x * lam + x.flip(0) * (1 - lam), atol=1e-6)
 
 
-@pytest.mark.parametrize(
-    "override", ["augment.signal_shift=-1", "augment.signal_jitter=-0.1", "augment.signal_mixup=-1"]
-)
+@pytest.mark.parametrize("override", ["augment.shift=-1", "augment.jitter=-0.1", "augment.mixup=-1"])
 def test_out_of_range_options_name_the_key(override):
     with pytest.raises(ConfigError, match=override.split("=")[0]):
         load_config("basicmotions", [override])
@@ -91,12 +89,12 @@ def test_out_of_range_options_name_the_key(override):
 
 def test_report_labels_training_curves_augmented_only_when_an_option_is_on(tmp_path):
     from dualbranch.train.config import dump_config
-    from dualbranch.train.signal_report import _augmented
+    from dualbranch.train.report import _augmented
 
-    cases = (([], False), (["augment.signal_jitter=0.1"], True), (["augment.signal_mixup=0.2"], True))
+    cases = (([], False), (["augment.jitter=0.1"], True), (["augment.mixup=0.2"], True))
     for index, (overrides, expected) in enumerate(cases):
         run = tmp_path / f"run{index}"
         run.mkdir()
         (run / "config.yaml").write_text(dump_config(load_config(None, ["data.name=signal_npz", *overrides])))
         assert _augmented(run) is expected
-    assert load_config("japanesevowels").augment.signal_jitter > 0  # the shipped UEA recipes augment
+    assert load_config("japanesevowels").augment.jitter > 0  # the shipped UEA recipes augment

@@ -13,17 +13,17 @@ import pytest
 
 from dualbranch.cli import main
 from dualbranch.data.signal import SignalData
+from dualbranch.data.signal_preprocessing import SignalPreprocessor
 from dualbranch.data.signal_transforms import mean_covariance
 from dualbranch.evaluation.metrics import classification_metrics
+from dualbranch.evaluation.protocols import make_folds
 from dualbranch.train.config import ConfigError, load_config
-from dualbranch.train.run import fit
-from dualbranch.train.signal_data import Preprocessor, SignalSource, make_folds
-from dualbranch.train.signal_run import load_fold_models
+from dualbranch.train.pipeline import fit, load_fold_models
 
 EEG_DIR = Path("/work/shared/data")
 QUICK = ["trainer.threads=1", "trainer.progress_bar=false", "optim.warmup_epochs=0.5"]
 # S001 imagined left / right, 2 folds, the first second after the cue at 80 Hz: a few seconds per fold
-EEG_QUICK = ["evaluation.folds=2", "optim.epochs=2", "signal.tmax=1.0", "signal.resample=80.0", *QUICK]
+EEG_QUICK = ["evaluation.folds=2", "optim.epochs=2", "data.tmax=1.0", "data.resample=80.0", *QUICK]
 needs_eeg = pytest.mark.skipif(
     not (EEG_DIR / "MNE-eegbci-data").is_dir(), reason="EEGMMIDB subject 1 is not under /work/shared/data"
 )
@@ -66,7 +66,7 @@ def test_uea_run_folder_metrics_and_model_args(motions_run):
     expected = {"config.yaml", "run.json", "history.jsonl", "model.safetensors", "preprocessing.json"}
     assert expected | {"metrics.json", "predictions.csv", "report.html"} <= names
     info = json.loads((motions_run / "run.json").read_text())
-    assert info["kind"] == "signal" and info["input_shape"] == [6, 100] and info["folds"] == ["run"]
+    assert info["kind"] == "signals" and info["input_shape"] == [6, 100] and info["folds"] == ["run"]
     # 100 samples: DBConformer's per-channel kernel shrinks to fit (DBConformer.sizes_for_length); the
     # config's own patch / temporal kernel (a token per sample) win over the sizes picked for the length
     args = info["model_args"]
@@ -93,10 +93,11 @@ def test_uea_run_folder_metrics_and_model_args(motions_run):
 
 def test_uea_report_sections_without_thumbnails(motions_run):
     page = (motions_run / "report.html").read_text()
-    headings = ("Learning curves", "Per-fold results", "Confusion matrix", "Per-class accuracy", "Channel attention")
+    headings = ("Learning curves", "Confusion matrix", "Per-class accuracy", "Channel attention")
     for heading in headings:
         assert f"<h2>{heading}</h2>" in page
-    assert "Hardest mistakes" not in page and "Per-subject" not in page  # no thumbnails, one subject
+    # no thumbnails, one subject, and one model: no per-fold table with a meaningless "± 0.0 %"
+    assert "Hardest mistakes" not in page and "Per-subject" not in page and "Per-fold" not in page
     assert page.count("data:image/png;base64,") == 4 and 'src="http' not in page
 
 
@@ -129,7 +130,7 @@ def test_test_command_reproduces_metrics(motions_run, capsys):
 @needs_eeg
 def test_eeg_kfold_one_model_per_fold_and_metrics_from_predictions(eeg_run):
     info = json.loads((eeg_run / "run.json").read_text())
-    assert info["folds"] == ["fold_0", "fold_1"] and info["input_shape"] == [64, 81] and info["sfreq"] == 80.0
+    assert info["folds"] == ["fold_0", "fold_1"] and info["input_shape"] == [64, 81] and info["data"]["sfreq"] == 80.0
     for fold in info["folds"]:
         names = {p.name for p in (eeg_run / "folds" / fold).iterdir()}
         assert {"model.safetensors", "preprocessing.json", "history.jsonl", "checkpoints"} <= names
@@ -145,7 +146,7 @@ def test_eeg_kfold_one_model_per_fold_and_metrics_from_predictions(eeg_run):
     accuracies = [row["accuracy"] for row in metrics["folds"]]
     assert metrics["summary"]["accuracy"]["mean"] == pytest.approx(np.mean(accuracies))
     assert metrics["summary"]["accuracy"]["std"] == pytest.approx(np.std(accuracies))
-    assert list(metrics["subjects"]) == ["1"] and np.asarray(metrics["confusion_matrix"]).sum() == 45
+    assert "groups" not in metrics and np.asarray(metrics["confusion_matrix"]).sum() == 45  # one subject
     page = (eeg_run / "report.html").read_text()
     assert "<h2>Channel attention</h2>" in page and "mean ± std" in page and "Summed over folds" in page
 
@@ -163,7 +164,8 @@ def test_eeg_resume_keeps_finished_folds(eeg_run):
 
 def test_braindecode_eegclassifier_accepts_a_trained_dbconformer(motions_run):
     braindecode = pytest.importorskip("braindecode", reason="braindecode is not installed (optional dependency)")
-    [(_, model, _)], _ = load_fold_models(motions_run)
+    [fold], _ = load_fold_models(motions_run)
+    model = fold.model
     x = np.random.default_rng(0).standard_normal((8, 6, 100)).astype(np.float32)
     clf = braindecode.EEGClassifier(model, max_epochs=1, batch_size=4, train_split=None, verbose=0)
     clf.fit(x, np.arange(8) % 4)
@@ -181,12 +183,12 @@ def _signals(n: int = 24, c: int = 3, t: int = 50, groups: int = 2, seed: int = 
 
 def test_euclidean_alignment_whitens_each_training_subject_and_round_trips(tmp_path):
     data = _signals()
-    pre = Preprocessor.fit(data, "euclidean", "none")
+    pre = SignalPreprocessor.fit(data, "euclidean", "none")
     aligned = pre.transform(data, training=True)
     for g in (0, 1):
         np.testing.assert_allclose(mean_covariance(aligned[data.groups == g]), np.eye(3), atol=1e-4)
-    pre.save(tmp_path / "p.json")
-    again = Preprocessor.load(tmp_path / "p.json")
+    (tmp_path / "p.json").write_text(json.dumps(pre.to_json()))
+    again = SignalPreprocessor.from_json(json.loads((tmp_path / "p.json").read_text()))
     np.testing.assert_array_equal(again.transform(data, training=True), aligned)
     # test trials are aligned online, seeded with the subject's training mean: one trial changes it little
     online = pre.transform(data.subset([0]))
@@ -200,7 +202,7 @@ def test_channel_standardisation_ignores_padding_and_keeps_it_zero():
     mask[:3, 6:] = False
     x[~np.broadcast_to(mask[:, None, :], x.shape)] = 0.0
     data = SignalData(x=x, y=np.arange(6) % 2, class_names=("a", "b"), mask=mask)
-    pre = Preprocessor.fit(data, "none", "channel")
+    pre = SignalPreprocessor.fit(data, "none", "channel")
     real = np.stack([x[:, ch][mask] for ch in range(2)])
     np.testing.assert_allclose(pre.mean, real.mean(axis=1), rtol=1e-6)
     np.testing.assert_allclose(pre.std, real.std(axis=1), rtol=1e-5)
@@ -208,13 +210,12 @@ def test_channel_standardisation_ignores_padding_and_keeps_it_zero():
     assert (out[:3, :, 6:] == 0).all()
     np.testing.assert_allclose(out[:, 0][mask].mean(), 0, atol=1e-5)
     with pytest.raises(ConfigError, match="equal-length"):
-        Preprocessor.fit(data, "euclidean", "none")
+        SignalPreprocessor.fit(data, "euclidean", "none")
 
 
 def test_kfold_folds_hold_validation_out_of_training():
-    config = load_config(None, ["data.name=signal_npz", "evaluation.protocol=kfold", "evaluation.folds=3"])
     data = _signals(n=30)
-    folds = make_folds(config, SignalSource(data))
+    folds = make_folds(data, "kfold", folds=3, val_ratio=0.1, seed=0)
     assert [f.name for f in folds] == ["fold_0", "fold_1", "fold_2"]
     tested = np.concatenate([f.test for f in folds])
     assert sorted(tested) == list(range(30))
@@ -226,12 +227,13 @@ def test_kfold_folds_hold_validation_out_of_training():
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["signal.alignment=riemann"], "signal.alignment"),
-        (["signal.subject=1"], "did you mean 'subjects'"),
-        (["data.img_size=[8, 8]"], "image datasets only"),
+        (["data.alignment=riemann"], "data.alignment"),
+        (["data.subject=1"], "did you mean 'subjects'"),
+        (["data.img_size=[8, 8]"], "applies to images datasets"),
         (["evaluation.protocol=kfol"], "evaluation.protocol"),
         (["model.name=crossvit_fmnist"], "signal model"),
-        (["signal.uea_name=null"], "signal.uea_name"),
+        (["data.uea_name=null"], "data.uea_name"),
+        (["signal.uea_name=GunPoint"], "write data.uea_name=GunPoint"),
     ],
 )
 def test_signal_config_errors_name_the_key(tmp_path, overrides, message):
@@ -242,14 +244,14 @@ def test_signal_config_errors_name_the_key(tmp_path, overrides, message):
 
 
 def test_image_runs_refuse_signal_options(tmp_path):
-    for override in ("evaluation.protocol=kfold", "signal.alignment=euclidean"):
-        with pytest.raises(ConfigError, match="signal datasets"):
+    for override in ("data.alignment=euclidean", "augment.jitter=0.1"):
+        with pytest.raises(ConfigError, match="applies to signals datasets"):
             fit(load_config(None, [f"output.root={tmp_path}", override]))
     assert not any(tmp_path.iterdir())
 
 
 def test_builtin_config_names():
-    assert load_config("japanesevowels").signal.uea_name == "JapaneseVowels"
+    assert load_config("japanesevowels").data.uea_name == "JapaneseVowels"
     assert load_config("eegbci_s001").evaluation.protocol == "kfold"
     assert load_config(None).data.name == "fashion_mnist"
     with pytest.raises(ConfigError, match=r"built-in config \(.*basicmotions"):

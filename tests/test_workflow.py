@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 
 from dualbranch.cli import main
 from dualbranch.train.config import load_config
-from dualbranch.train.run import fit
+from dualbranch.train.pipeline import fit
 
 SMALL = [
     "data.name=digits",

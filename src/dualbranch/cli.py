@@ -24,7 +24,6 @@ from .train.pipeline import fit, test
 from .train.predict import predict
 from .train.run_folder import read_record
 
-
 __all__ = ["main", "model_table"]
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "DualbranchError",
     "MissingDependencyError",
     "MissingFileError",
+    "ModelOptionError",
     "OutputExistsError",
     "RunExistsError",
     "RunFolderError",
@@ -34,6 +35,11 @@ class DualbranchError(Exception):
 
 class ConfigError(DualbranchError, ValueError):
     """A configuration value that cannot be used; the message names the key and where it was set."""
+
+
+class ModelOptionError(ConfigError, TypeError):
+    """A model option that the model does not have, or a value of the wrong kind for it (a ``TypeError``
+    too, as Python raises for an unexpected keyword argument)."""
 
 
 class UnknownModelError(DualbranchError, KeyError):

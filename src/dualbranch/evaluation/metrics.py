@@ -66,7 +66,7 @@ def pooled_metrics(y_true: np.ndarray, logits: torch.Tensor, class_names: list[s
     np.add.at(confusion, (y_true, y_pred), 1)
     recall = confusion.diagonal() / confusion.sum(axis=1).clip(min=1)
     return {
-        "n": int(len(y_true)),
+        "n": len(y_true),
         **classification_metrics(y_true, y_pred),
         "loss": float(F.cross_entropy(logits.float(), torch.from_numpy(y_true))),
         "per_class_accuracy": dict(zip(class_names, recall.tolist())),

@@ -29,16 +29,16 @@ __all__ = [
     "PROTOCOLS",
     "Fold",
     "Labelled",
-    "hold_out",
-    "make_folds",
-    "stratified_subset",
     "ProtocolResult",
     "Split",
     "chronological_holdout",
+    "hold_out",
     "leave_one_subject_out",
+    "make_folds",
     "make_splits",
     "run_protocol",
     "stratified_kfold",
+    "stratified_subset",
 ]
 
 
@@ -161,7 +161,9 @@ def stratified_subset(y: np.ndarray, index: np.ndarray, n: int | None, seed: int
         take[k] += 1
     while take.sum() > n:
         take[np.argmax(take)] -= 1
-    chosen = [rng.choice(index[y[index] == label], size=min(t, c), replace=False) for label, t, c in zip(labels, take, counts)]
+    chosen = [
+        rng.choice(index[y[index] == label], size=min(t, c), replace=False) for label, t, c in zip(labels, take, counts)
+    ]
     return np.sort(np.concatenate(chosen))
 
 

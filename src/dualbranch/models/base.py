@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelOptionError
 
 __all__ = ["HEAD_INIT_STD", "MultiBranchModel", "apply_overrides", "init_head"]
 
@@ -65,7 +65,7 @@ def apply_overrides(config: ConfigT, overrides: dict[str, Any]) -> ConfigT:
         for key in unknown:
             close = difflib.get_close_matches(key, sorted(fields), n=1)
             hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise TypeError(
+        raise ModelOptionError(
             f"Unknown {type(config).__name__} option(s): {', '.join(hints)}. "
             f"Valid options: {', '.join(sorted(fields))}."
         )

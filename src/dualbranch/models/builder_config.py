@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelOptionError
 from ..layers.fusion_factory import check_fusion_name
 from .parts import ENCODERS, TOKENIZERS, PartSpec, check_part_name
 
@@ -34,7 +34,7 @@ def resolve_layer(field_name: str, value: Any) -> type[nn.Module]:
         return value
     if isinstance(value, str) and value in LAYER_CLASSES:
         return LAYER_CLASSES[value]
-    raise TypeError(
+    raise ModelOptionError(
         f"{field_name}={value!r} is not a known layer. Give one of {', '.join(LAYER_CLASSES)} (by name, "
         f"e.g. {field_name}: {'LayerNorm' if field_name.endswith('norm_layer') else 'GELU'}), or pass an "
         f"nn.Module class from Python; configs cannot import classes from dotted paths."
@@ -193,6 +193,8 @@ def _as_branch(value: Any) -> BranchConfig:
         known = {f.name for f in dataclasses.fields(BranchConfig)}
         unknown = sorted(set(value) - known)
         if unknown:
-            raise TypeError(f"Unknown BranchConfig option(s) {unknown}. Valid options: {', '.join(sorted(known))}.")
+            raise ModelOptionError(
+                f"Unknown BranchConfig option(s) {unknown}. Valid options: {', '.join(sorted(known))}."
+            )
         return BranchConfig(**value)
-    raise TypeError(f"A branch is a BranchConfig or a dict of its fields, got {type(value).__name__}.")
+    raise ModelOptionError(f"A branch is a BranchConfig or a dict of its fields, got {type(value).__name__}.")

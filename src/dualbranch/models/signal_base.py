@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, ModelOptionError
 from .base import MultiBranchModel
 
 __all__ = ["SignalModel", "signal_builder"]
@@ -90,7 +90,7 @@ def signal_builder(cls: type[ModelT], defaults: dict[str, Any] | None = None) ->
     def build(**overrides: Any) -> ModelT:
         if "num_classes" in overrides:
             if "n_outputs" in overrides and overrides["n_outputs"] != overrides["num_classes"]:
-                raise TypeError("Give n_outputs or its alias num_classes, not both.")
+                raise ModelOptionError("Give n_outputs or its alias num_classes, not both.")
             overrides["n_outputs"] = overrides.pop("num_classes")
         unknown = [key for key in overrides if key not in valid]
         if unknown:
@@ -98,7 +98,7 @@ def signal_builder(cls: type[ModelT], defaults: dict[str, Any] | None = None) ->
             for key in unknown:
                 close = difflib.get_close_matches(key, valid, n=1)
                 hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-            raise TypeError(
+            raise ModelOptionError(
                 f"Unknown {cls.__name__} option(s): {', '.join(hints)}. Valid options: {', '.join(sorted(valid))}."
             )
         # YAML/JSON give lists where the constructors take tuples

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -89,7 +90,12 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456
 
 
 def _yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_Loader)  # noqa: S506  (a SafeLoader subclass: plain values only)
+    """Plain values of a YAML text (a SafeLoader subclass: no Python objects are ever built)."""
+    loader = _Loader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 # ---------------------------------------------------------------------------- parsing
@@ -179,7 +185,9 @@ def _foreign_hint(path: str, kind: DataKind | None) -> str:
     if kind is None or section not in ("data", "augment") or "." in key:
         return ""
     for other in KINDS.values():
-        fields = {f.name for f in dataclasses.fields(other.data_section if section == "data" else other.augment_section)}
+        fields = {
+            f.name for f in dataclasses.fields(other.data_section if section == "data" else other.augment_section)
+        }
         if other is not kind and key in fields:
             return (
                 f"; it applies to {other.name} datasets ({', '.join(other.datasets)}), and this run's data.name is "
@@ -293,6 +301,28 @@ def _kind(name: str, where: str) -> DataKind:
         raise ConfigError(f"{where}: {err}") from err
 
 
+def _switched(
+    values: dict[str, Any], parsed: list[dict[str, Any]], file_kind: DataKind, kind: DataKind
+) -> dict[str, Any]:
+    """The file's values, less what a switch on the command line makes meaningless: another kind of
+    data (the file's ``data`` and ``augment`` sections) or another model (the file's ``model.args``)."""
+    values = dict(values)
+    if kind is not file_kind:
+        dropped = [s for s in ("data", "augment") if values.pop(s, None)]
+        if dropped:
+            print(f"note: data.name is a {kind.name} dataset; the config file's {' and '.join(dropped)} sections "
+                  f"(for {file_kind.name}) are not used.", file=sys.stderr)  # fmt: skip
+    model = values.get("model")
+    new_names = [
+        item["model"]["name"] for item in parsed if isinstance(item.get("model"), dict) and "name" in item["model"]
+    ]
+    if isinstance(model, dict) and new_names and new_names[-1] != model.get("name") and model.get("args"):
+        values["model"] = {k: v for k, v in model.items() if k != "args"}
+        print(f"note: model.name={new_names[-1]}; the config file's model.args (for {model.get('name')}) are not used.",
+              file=sys.stderr)  # fmt: skip
+    return values
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
     """The default config, updated from a YAML file (if any), then from ``section.key=value`` overrides.
 
@@ -314,10 +344,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         name, where = named, f"{source} line {lines.get('data.name', '?')}"
     if "signal" in values:  # format 1 (dualbranch 0.1): signal options had a section of their own
         values, lines = _kind(name, where).migrate_config(values), {}
+    file_kind = _kind(name, where)
     for item in parsed:
         if (named := _dataset_name(item, "command line")) is not None:
             name, where = named, "command line"
     kind = _kind(name, where)
+    values = _switched(values, parsed, file_kind, kind)
     config = RunConfig.for_kind(kind)
     origins: dict[str, str] = {}
     _apply(config, values, str(source), origins, lines, kind=kind)

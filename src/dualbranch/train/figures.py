@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+
 import matplotlib
 
 matplotlib.use("Agg")  # headless: the report is written on servers and in CI
@@ -111,4 +112,8 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 
 def cards(items: list[tuple[str, str]]) -> str:
     """Summary cards: (big value, label) pairs."""
-    return '<div class="cards">' + "".join(f"<div class=card><b>{v}</b><span>{k}</span></div>" for v, k in items) + "</div>"
+    return (
+        '<div class="cards">'
+        + "".join(f"<div class=card><b>{v}</b><span>{k}</span></div>" for v, k in items)
+        + "</div>"
+    )

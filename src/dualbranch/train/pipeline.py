@@ -30,6 +30,7 @@ from ..evaluation.protocols import Fold, make_folds
 from ..factory import create_model
 from ..registry import get_model_entry
 from ..safe_io import atomic_write_text
+from .callbacks import read_history
 from .checkpoint_io import verify_checkpoint
 from .config import RunConfig, dump_config, load_config
 from .datamodule import TensorDataModule
@@ -40,7 +41,7 @@ from .objectives import make_objective
 from .run_folder import RunRecord, create_run_dir, default_run_name, fold_dir, is_primary_process, read_record
 from .task import ClassificationTask
 
-__all__ = ["FoldModel", "build_model", "fit", "load_fold_models", "test"]
+__all__ = ["FoldModel", "build_model", "fit", "folds_of", "load_fold_models", "test"]
 
 
 def build_model(name: str, args: dict[str, Any], checkpoint: str | os.PathLike[str] | None = None) -> nn.Module:
@@ -67,7 +68,8 @@ def _model_args(config: RunConfig, kind: DataKind, dataset: Dataset) -> dict[str
     return {**args, **config.model.args}
 
 
-def _folds(config: RunConfig, dataset: Dataset) -> list[Fold]:
+def folds_of(config: RunConfig, dataset: Dataset) -> list[Fold]:
+    """The folds a run of ``config`` trains and tests on (deterministic given ``trainer.seed``)."""
     evaluation, data = config.evaluation, config.data
     return make_folds(
         dataset, evaluation.protocol, own_test=dataset.own_test, own_val=dataset.own_val, val_ratio=data.val_ratio,
@@ -109,6 +111,12 @@ def _fit_fold(
         save_checkpoint(model, out / "model.safetensors", metadata={"model": config.model.name})
 
 
+def _finished(out: Path, config: RunConfig) -> bool:
+    """Whether a fold trained all its epochs (a resumed run keeps it); a stopped one continues."""
+    history = read_history(out)
+    return (out / "model.safetensors").is_file() and bool(history) and history[-1]["epoch"] >= config.optim.epochs
+
+
 def fit(config: RunConfig, resume: str | os.PathLike[str] | None = None, callbacks: list | None = None) -> Path:
     """Train one model per fold as configured, then test; returns the run folder.
 
@@ -121,7 +129,7 @@ def fit(config: RunConfig, resume: str | os.PathLike[str] | None = None, callbac
     get_model_entry(config.model.name)  # an unknown model is named before any work
     # data, folds and model arguments first: a mistake there stops the run before a folder is made
     dataset = kind.load(config.data, config.trainer.seed)
-    folds = _folds(config, dataset)
+    folds = folds_of(config, dataset)
     args = _model_args(config, kind, dataset)
     facts = kind.describe(dataset, config.data)
     input_shape = facts.pop("input_shape")
@@ -149,7 +157,7 @@ def fit(config: RunConfig, resume: str | os.PathLike[str] | None = None, callbac
             record.save(run_dir)
         for fold in folds:
             out = fold_dir(run_dir, fold.name)
-            if (out / "model.safetensors").is_file():
+            if _finished(out, config):
                 continue  # finished before an interruption
             if len(folds) > 1:
                 n_val = 0 if fold.val is None else len(fold.val)
@@ -176,7 +184,9 @@ class FoldModel:
     preprocessing: Any
 
 
-def load_fold_models(run_dir: str | os.PathLike[str], folds: list[str] | None = None) -> tuple[list[FoldModel], RunRecord]:
+def load_fold_models(
+    run_dir: str | os.PathLike[str], folds: list[str] | None = None
+) -> tuple[list[FoldModel], RunRecord]:
     """Every fold's best model (or those named in ``folds``) with its preprocessing, and the run record."""
     run_dir = Path(run_dir)
     record = read_record(run_dir)
@@ -218,7 +228,7 @@ def test(
     config = config or load_config(run_dir / "config.yaml")
     kind = config.kind
     dataset = dataset or kind.load(config.data, config.trainer.seed)
-    folds = folds or _folds(config, dataset)
+    folds = folds or folds_of(config, dataset)
     models, record = load_fold_models(run_dir)
     if [m.name for m in models] != [fold.name for fold in folds]:
         raise ConfigError(f"The config gives folds {[f.name for f in folds]}, the run has {record.folds}.")

@@ -74,4 +74,3 @@ class _Called(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.runner(x)  # type: ignore[operator]
-

@@ -44,7 +44,13 @@ def mean_history(run_dir: Path, folds: list[str]) -> tuple[list[dict], float]:
 
 def _fold_table(metrics: dict[str, Any]) -> str:
     rows = [
-        [html.escape(r["fold"]), str(r["n"]), f"{r['accuracy']:.2%}", f"{r['balanced_accuracy']:.2%}", f"{r['kappa']:.3f}"]
+        [
+            html.escape(r["fold"]),
+            str(r["n"]),
+            f"{r['accuracy']:.2%}",
+            f"{r['balanced_accuracy']:.2%}",
+            f"{r['kappa']:.3f}",
+        ]
         for r in metrics["folds"]
     ]
     s = metrics["summary"]

@@ -99,7 +99,9 @@ class RunRecord:
     data: dict[str, Any] = field(default_factory=dict)  # the data kind's own facts
 
     def save(self, run_dir: Path) -> None:
-        atomic_write_text(Path(run_dir) / "run.json", json.dumps({"format_version": RUN_FORMAT_VERSION, **asdict(self)}, indent=2))
+        atomic_write_text(
+            Path(run_dir) / "run.json", json.dumps({"format_version": RUN_FORMAT_VERSION, **asdict(self)}, indent=2)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

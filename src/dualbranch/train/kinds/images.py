@@ -164,14 +164,14 @@ class ImageKind(DataKind):
         return load_npz(path, classes)
 
     def load(self, data: ImageDataSection, seed: int) -> Dataset:
-        if data.name == "fashion_mnist" and data.path is None:
-            if not (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
-                log.warning(
-                    "Fashion-MNIST is not installed at %s (apt-get install dataset-fashion-mnist); "
-                    "using scikit-learn's digits instead.",
-                    FASHION_MNIST_DIR,
-                )
-                data = dataclasses.replace(data, name="digits")
+        installed = (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file()
+        if data.name == "fashion_mnist" and data.path is None and not installed:
+            log.warning(
+                "Fashion-MNIST is not installed at %s (apt-get install dataset-fashion-mnist); "
+                "using scikit-learn's digits instead.",
+                FASHION_MNIST_DIR,
+            )
+            data = dataclasses.replace(data, name="digits")
         train = self._load_one(data, data.path, "train", None)
         parts, own_val, own_test = [train], None, None
         if data.val_path:
@@ -187,7 +187,9 @@ class ImageKind(DataKind):
 
     def model_args(self, dataset: Dataset, model_fields: set[str], model_name: str) -> dict[str, Any]:
         if "img_size" not in model_fields:
-            raise ConfigError(f"model.name={model_name} does not read images; pick an image model (`dualbranch models`).")
+            raise ConfigError(
+                f"model.name={model_name} does not read images; pick an image model (`dualbranch models`)."
+            )
         shape = dataset.examples.shape  # type: ignore[attr-defined]
         derived = {"num_classes": len(dataset.class_names), "in_chans": shape[0], "img_size": list(shape[1:])}
         return {k: v for k, v in derived.items() if k in model_fields}
@@ -215,7 +217,9 @@ class ImageKind(DataKind):
             data = load_npz(paths[0], classes, labels_required=False)
             names = [f"{paths[0]}[{i}]" for i in range(len(data))]
             if tuple(data.shape) != (channels, height, width):
-                raise DataError(f"{paths[0]}: images are {tuple(data.shape)}, the model needs {tuple(record['input_shape'])}.")
+                raise DataError(
+                    f"{paths[0]}: images are {tuple(data.shape)}, the model needs {tuple(record['input_shape'])}."
+                )
             return names, data
         files = _collect(paths)
         mode = "L" if channels == 1 else "RGB"
@@ -236,7 +240,7 @@ class ImageKind(DataKind):
         if attention:
             sections += [
                 "<h2>Cross-attention</h2>",
-                '<p class="note">Where each branch\'s CLS token looks in the other branch\'s patches (last stage, '
+                "<p class=\"note\">Where each branch's CLS token looks in the other branch's patches (last stage, "
                 "mean over heads; brighter = more attention).</p>",
                 attention,
             ]

@@ -206,12 +206,16 @@ class SignalKind(DataKind):
             raise MissingFileError(f"{path} does not exist.")
         with np.load(path, allow_pickle=False) as f:
             if "x" not in f.files:
-                raise DataError(f"{path} has no array 'x' (it has {f.files}); save np.savez(path, x=signals (n, C, T)).")
+                raise DataError(
+                    f"{path} has no array 'x' (it has {f.files}); save np.savez(path, x=signals (n, C, T))."
+                )
             arrays = {k: f[k] for k in f.files}
         x = arrays["x"][:, None, :] if arrays["x"].ndim == 2 else arrays["x"]
         n_chans, n_times = record["input_shape"]
         if x.ndim != 3 or x.shape[1] != n_chans:
-            raise DataError(f"{path}: x is {x.shape}; the run's model reads (n, {n_chans} channels, {n_times} samples).")
+            raise DataError(
+                f"{path}: x is {x.shape}; the run's model reads (n, {n_chans} channels, {n_times} samples)."
+            )
         mask = arrays.get("mask")
         if x.shape[2] != n_times:
             try:
@@ -219,8 +223,12 @@ class SignalKind(DataKind):
             except ValueError as err:
                 raise DataError(f"{path}: series of {x.shape[2]} samples, the model reads {n_times}: {err}") from err
         signals = SignalData(
-            x=x, y=np.zeros(len(x), dtype=np.int64), class_names=tuple(record["class_names"]),
-            groups=arrays.get("groups"), mask=mask, require_all_classes=False,
+            x=x,
+            y=np.zeros(len(x), dtype=np.int64),
+            class_names=tuple(record["class_names"]),
+            groups=arrays.get("groups"),
+            mask=mask,
+            require_all_classes=False,
         )  # fmt: skip  (labels are not needed to predict)
         return [f"{paths[0]}[{i}]" for i in range(len(signals))], signals
 
