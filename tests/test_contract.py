@@ -39,11 +39,22 @@ def test_features_per_branch(name):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_backward_reaches_every_parameter(name):
+    """``forward`` reaches every parameter but the declared training-only ones, and the training path
+    (``forward_train``) reaches every parameter: no model carries dead weight."""
     model, x = _tiny(name)
     model.train()
+
+    def reached() -> set[str]:
+        return {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+
+    every = {n for n, _ in model.named_parameters()}
     model(x).logsumexp(dim=1).sum().backward()
-    without_grad = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
-    assert without_grad == []
+    assert reached() == every - set(model.training_only_parameter_names())
+    model.zero_grad(set_to_none=True)
+    outputs = model.forward_train(x)
+    assert outputs["logits"].shape == (2, model.num_classes)
+    sum(v.float().square().mean() for v in outputs.values()).backward()
+    assert reached() == every
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -15,7 +15,7 @@ and a mean ± std summary.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -127,7 +127,9 @@ class Fold:
     test: np.ndarray | None
 
 
-def hold_out(y: np.ndarray, index: np.ndarray, ratio: float, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+def hold_out(
+    y: np.ndarray, index: np.ndarray, ratio: float, seed: int, class_names: Sequence[str] | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Split ``index`` into (train, validation), ``ratio`` of each class (at least one) held out at random."""
     if ratio == 0:
         return index, None
@@ -136,8 +138,9 @@ def hold_out(y: np.ndarray, index: np.ndarray, ratio: float, seed: int) -> tuple
     for label in np.unique(y[index]):
         members = rng.permutation(index[y[index] == label])
         if len(members) < 2:
+            name = repr(class_names[label]) if class_names is not None else str(label)
             raise ConfigError(
-                f"Class {label} has {len(members)} training example(s), too few to hold out validation; "
+                f"Class {name} has {len(members)} training example(s), too few to hold out validation; "
                 "set data.val_ratio=0 (train on all, keep the last epoch), add examples, or use fewer folds."
             )
         n_val = max(1, round(len(members) * ratio))
@@ -179,6 +182,7 @@ def make_folds(
     seed: int = 0,
     limit_train: int | None = None,
     limit_eval: int | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> list[Fold]:
     """The folds of a run, deterministic given ``seed``, for any data with ``y`` (and ``groups``).
 
@@ -204,7 +208,7 @@ def make_folds(
                     "The data has no test split of its own: set evaluation.protocol (holdout | kfold | loso), "
                     "give data.test_path, or data.val_ratio > 0 to score on validation."
                 )
-            train, val = hold_out(y, rest, val_ratio, seed)
+            train, val = hold_out(y, rest, val_ratio, seed, class_names)
         return [limited(Fold("run", train, val, own_test), 0)]
     options: dict[str, Any] = {}
     if protocol == "kfold":
@@ -217,7 +221,7 @@ def make_folds(
         raise ConfigError(f"evaluation.protocol={protocol}: {err}") from err
     result = []
     for k, split in enumerate(splits):
-        train, val = hold_out(y, np.sort(split.train), val_ratio, seed + k)
+        train, val = hold_out(y, np.sort(split.train), val_ratio, seed + k, class_names)
         result.append(limited(Fold(f"fold_{k}", train, val, np.sort(split.test)), k))
     return result
 

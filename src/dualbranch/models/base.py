@@ -78,7 +78,14 @@ class MultiBranchModel(nn.Module, abc.ABC):
     Subclasses set ``num_classes``, ``num_features``, ``num_branches``, ``num_stages``,
     ``input_shape`` and ``branch_widths``, and implement ``forward_features``, ``forward_head``,
     ``reset_classifier`` and ``forward_intermediates``.
+
+    A model whose training objective uses more than inference does (e.g. a branch that only feeds a
+    contrastive loss) names those submodules in ``training_only_modules`` and returns their outputs
+    from ``forward_train``; the contract tests check that ``forward`` reaches every other parameter
+    and ``forward_train`` every parameter, so nothing is dead weight.
     """
+
+    training_only_modules: tuple[str, ...] = ()
 
     num_classes: int
     num_features: int
@@ -105,6 +112,15 @@ class MultiBranchModel(nn.Module, abc.ABC):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
+
+    def forward_train(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every output a training objective may use; at least ``{"logits": (B, num_classes)}``."""
+        return {"logits": self(x)}
+
+    def training_only_parameter_names(self) -> list[str]:
+        """Names of the parameters ``forward`` does not use (those of ``training_only_modules``)."""
+        prefixes = tuple(f"{name}." for name in self.training_only_modules)
+        return [name for name, _ in self.named_parameters() if prefixes and name.startswith(prefixes)]
 
     def stage_indices(self, indices: int | list[int] | None) -> list[int]:
         """Sorted stage indices from None (all), n (the last n) or a list (negative counts from the end)."""

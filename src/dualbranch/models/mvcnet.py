@@ -216,11 +216,6 @@ class MVCNet(SignalModel):
         self.n_outputs = num_classes
         self.final_layer = init_head(self._make_head(num_classes), self.cnn.mix.weight.device)
 
-    def training_only_parameter_names(self) -> list[str]:
-        """Names of the parameters that ``forward`` does not use (the Transformer and projector)."""
-        prefixes = tuple(f"{name}." for name in self.training_only_modules)
-        return [name for name, _ in self.named_parameters() if name.startswith(prefixes)]
-
     # ----------------------------------------------------------------- branches
     def _cnn_map(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, T) -> (B, F, T): channel mixing, depthwise temporal filter, GELU (before pooling)."""
@@ -284,6 +279,10 @@ class MVCNet(SignalModel):
         z = self.projection(self._encode(self._channel_tokens(x)))
         logits = self.final_layer(h) if self.n_outputs > 0 else h
         return {LOGITS: logits, EMBEDDING: h, PROJECTION: z}
+
+    def forward_train(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The training path of the contract: :meth:`forward_views` of ``x``."""
+        return self.forward_views(x)
 
     # ----------------------------------------------------------------- intermediates
     def forward_intermediates(

@@ -74,7 +74,7 @@ def folds_of(config: RunConfig, dataset: Dataset) -> list[Fold]:
     return make_folds(
         dataset, evaluation.protocol, own_test=dataset.own_test, own_val=dataset.own_val, val_ratio=data.val_ratio,
         folds=evaluation.folds, test_fraction=evaluation.test_fraction, seed=config.trainer.seed,
-        limit_train=data.limit_train, limit_eval=data.limit_eval,
+        limit_train=data.limit_train, limit_eval=data.limit_eval, class_names=dataset.class_names,
     )  # fmt: skip
 
 
@@ -141,13 +141,21 @@ def fit(config: RunConfig, resume: str | os.PathLike[str] | None = None, callbac
         shape = tuple(getattr(build_model(config.model.name, args), "input_shape", input_shape))
     if list(shape) != list(input_shape):
         raise ConfigError(
-            f"The model expects inputs {shape} but the data is {tuple(input_shape)}; remove the size from "
-            f"model.args or resize the data (e.g. data.img_size) to agree."
+            f"The model expects inputs {shape} but the data is {tuple(input_shape)}; remove the input size from "
+            f"model.args (the data sets it), or change the data to agree."
         )
     if resume is not None:
         run_dir = Path(resume)
-        if read_record(run_dir).folds != record.folds:
-            raise RunFolderError(f"{run_dir}: its folds differ from the config's; it cannot be resumed with it.")
+        saved = read_record(run_dir)
+        if saved.folds != record.folds or saved.class_names != record.class_names:
+            raise RunFolderError(f"{run_dir}: its folds or classes differ from the data's now; it cannot be resumed.")
+        record, args = saved, saved.model_args  # the run's own model, whatever the defaults are now
+        started = [fold_dir(run_dir, f.name) / "checkpoints" / "last.ckpt" for f in folds]
+        if not any(path.is_file() for path in started):
+            raise RunFolderError(
+                f"Cannot resume {run_dir}: {started[0]} does not exist (the run saved no checkpoint yet); "
+                "start it again with `dualbranch fit --overwrite`."
+            )
     else:
         run_dir = create_run_dir(config.output, default_run_name(config.model.name, config.data.name))
     made_here = resume is None
