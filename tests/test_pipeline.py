@@ -25,10 +25,11 @@ HAS_ONNX = all(__import__("importlib").util.find_spec(m) for m in ("onnxruntime"
 needs_onnx = pytest.mark.skipif(not HAS_ONNX, reason="needs onnxruntime and onnxscript (the deploy extra)")
 
 QUICK = ["trainer.progress_bar=false", "trainer.threads=1", "optim.epochs=1", "output.report=false"]
-TINY_CROSSVIT = (
-    "model.args={embed_dim: [16, 32], num_heads: [2, 2], patch_size: [2, 4], img_scale: [1, 1], stem: patch,"
-    " depth: [[1, 1], [1, 1]]}"
-)
+TINY_ARGS = {
+    "embed_dim": [16, 32], "num_heads": [2, 2], "patch_size": [2, 4], "img_scale": [1, 1], "stem": "patch",
+    "depth": [[1, 1], [1, 1]],
+}  # fmt: skip
+TINY_CROSSVIT = f"model.args={json.dumps(TINY_ARGS)}"  # JSON is YAML
 DIGITS = ["data.name=digits", TINY_CROSSVIT, "data.limit_train=120", "data.limit_eval=60", *QUICK]
 TINY_EEG_CONFORMER = (
     "model.args={n_filters_time: 4, filter_time_length: 5, pool_time_length: 8, pool_time_stride: 4, att_depth: 1,"
@@ -248,3 +249,39 @@ def test_objectives_are_plugins(tmp_path):
     logits = torch.tensor([[2.0, 0.0]])
     out = CrossEntropy()(torch.nn.Identity(), logits, torch.tensor([[1.0, 0.0]]))
     assert out.loss.item() == pytest.approx(-torch.log_softmax(logits, 1)[0, 0].item())
+
+
+def test_finetuning_adapts_head_positions_and_first_conv():
+    from dualbranch import create_model
+    from dualbranch.checkpoint import load_for_finetuning, save_checkpoint
+
+    torch.manual_seed(0)
+    published = create_model("crossvit_tiny_240", num_classes=1000)  # an ImageNet-shaped checkpoint
+    with torch.no_grad():
+        for p in published.parameters():
+            p.normal_()
+    path = Path(__import__("tempfile").mkdtemp()) / "published.safetensors"
+    save_checkpoint(published, path)
+    model = create_model("crossvit_tiny_240", num_classes=10, in_chans=1, img_size=120)
+    notes = load_for_finetuning(model, path)
+    assert any("new classifier for 10 classes" in n for n in notes)
+    assert any("position embeddings interpolated" in n for n in notes)
+    assert any("first convolution adapted from 3 to 1" in n for n in notes)
+    ours, theirs = model.state_dict(), published.state_dict()
+    same = [k for k in ours if k in theirs and ours[k].shape == theirs[k].shape and "head" not in k]
+    assert len(same) > 100 and all(torch.equal(ours[k], theirs[k]) for k in same)
+    conv = next(k for k in ours if ours[k].ndim == 4 and theirs[k].shape[1] == 3)
+    torch.testing.assert_close(ours[conv], theirs[conv].sum(dim=1, keepdim=True))
+    assert model(torch.randn(2, 1, 120, 120)).shape == (2, 10)
+
+
+def test_cli_finetunes_from_a_checkpoint_of_another_class_count(tmp_path, capsys):
+    from dualbranch import create_model
+    from dualbranch.checkpoint import save_checkpoint
+
+    source = create_model("crossvit_fmnist", num_classes=100, in_chans=3, img_size=16, **TINY_ARGS)
+    save_checkpoint(source, tmp_path / "source.safetensors")
+    argv = ["fit", *DIGITS, f"model.checkpoint={tmp_path / 'source.safetensors'}", f"output.root={tmp_path}"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "new classifier for 10 classes" in out and "first convolution adapted from 3 to 1" in out

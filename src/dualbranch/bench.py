@@ -16,6 +16,7 @@ fp32 eager model first.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -33,13 +34,51 @@ from .errors import ConfigError
 from .factory import create_model
 from .flops import count_macs, count_params
 
-__all__ = ["bench_model", "machine_info", "matmul_peak_gflops", "time_alternating"]
+__all__ = ["bench_model", "cpu_features", "machine_info", "machine_line", "matmul_peak_gflops", "time_alternating"]
 
 Step = Callable[[], object]
 
+# The instruction-set features that decide which kernels run: AVX-512 doubles the fp32 vector width over
+# AVX2; VNNI does int8 multiply-accumulate in one instruction (without it int8 GEMMs gain little over
+# fp32); BF16 and AMX are what a bf16 or AMX int8 path needs. Each is a set of /proc/cpuinfo flags, any
+# of which counts (AVX-VNNI is the 256-bit form on CPUs without AVX-512).
+CPU_FEATURES = {
+    "AVX2": ("avx2",),
+    "AVX-512": ("avx512f",),
+    "VNNI": ("avx512_vnni", "avx_vnni"),
+    "BF16": ("avx512_bf16",),
+    "AMX": ("amx_tile", "amx_int8", "amx_bf16"),
+}
+
+
+def cpu_features(flags: set[str] | None = None) -> dict[str, bool]:
+    """Which of :data:`CPU_FEATURES` this CPU has (from ``flags``, default /proc/cpuinfo; all False
+    where it cannot be read)."""
+    if flags is None:
+        flags = set()
+        try:
+            with open("/proc/cpuinfo") as handle:
+                line = next((line for line in handle if line.startswith("flags")), "")
+            flags = set(line.split(":", 1)[-1].split())
+        except OSError:
+            pass
+    return {name: any(flag in flags for flag in names) for name, names in CPU_FEATURES.items()}
+
+
+def _versions() -> dict[str, str]:
+    """Versions of the optional engine libraries that are installed (found without importing them)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("onnxruntime", "openvino", "nncf", "torchao", "timm"):
+        with contextlib.suppress(PackageNotFoundError):
+            found[package] = version(package)
+    return found
+
 
 def machine_info() -> dict[str, Any]:
-    """CPU model, logical CPUs, Python and torch versions: what the README table is measured on."""
+    """CPU model and features, logical CPUs, load, Python, torch and engine versions: what a figure was
+    measured on. ``load_average`` (1, 5, 15 min) says how busy the machine was (others' jobs included)."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as handle:
@@ -48,11 +87,27 @@ def machine_info() -> dict[str, Any]:
         pass
     return {
         "cpu": cpu,
+        "cpu_features": cpu_features(),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "logical_cpus": os.cpu_count(),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "python": platform.python_version(),
         "torch": torch.__version__,
+        "versions": _versions(),
         "platform": platform.platform(),
     }
+
+
+def machine_line(result: dict[str, Any]) -> str:
+    """One line for beside a table: CPU, its features (✓/✗), threads and the measured fp32 peak."""
+    machine = result["machine"]
+    features = " ".join(f"{name} {'✓' if has else '✗'}" for name, has in machine.get("cpu_features", {}).items())
+    load = machine.get("load_average")
+    busy = f", load average {load[0]:.1f}" if load else ""
+    return (
+        f"{machine['cpu']} ({features}; {machine['logical_cpus']} logical CPUs{busy}), {result['threads']} threads, "
+        f"torch {machine['torch']}; fp32 matmul peak {result['matmul_peak_gflops']:.0f} GFLOP/s"
+    )
 
 
 def time_alternating(steps: dict[str, Step], repeats: int, warmup: int = 1, min_sample_s: float = 0.2) -> dict:
@@ -304,8 +359,11 @@ def _speedups(rows: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def format_table(results: list[dict[str, Any]]) -> str:
-    """A markdown table of benchmark results: one row per (model, implementation, engine, mode, batch)."""
+    """A markdown table of benchmark results: one row per (model, implementation, engine, mode, batch),
+    under a line naming the machine, its CPU features and its measured fp32 peak."""
     lines = [
+        f"Machine: {machine_line(results[0])}." if results else "",
+        "",
         "| model | impl | engine | mode | batch | median ms (min–max) | img/s | GFLOP/s (% peak) | peak MiB "
         "| vs timm |",
         "|---|---|---|---|---:|---:|---:|---:|---:|---:|",

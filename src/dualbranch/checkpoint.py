@@ -32,6 +32,7 @@ __all__ = [
     "download_weights",
     "guess_model_name",
     "load_checkpoint",
+    "load_for_finetuning",
     "read_state_dict",
     "save_checkpoint",
     "tensor_checksum",
@@ -221,6 +222,83 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike[str]) -> nn.Module
         raise CheckpointMismatchError("\n".join(lines))
     model.load_state_dict(state_dict, strict=True)
     return model
+
+
+def _classifier_keys(model: nn.Module) -> set[str]:
+    """State-dict keys of the model's classifier: those ``reset_classifier(0)`` removes. The model gets
+    a fresh head of its own class count (the contract's init rule): it is being fine-tuned."""
+    before, classes = set(model.state_dict()), model.num_classes  # type: ignore[attr-defined]
+    model.reset_classifier(0)  # type: ignore[operator]
+    head = before - set(model.state_dict())
+    model.reset_classifier(classes)  # type: ignore[operator]
+    return head
+
+
+def _resize_positions(weights: torch.Tensor, target: tuple[int, ...], grids: list[tuple[int, int]]) -> torch.Tensor:
+    """Position embeddings (1, P + h·w, D) -> (1, P + h'·w', D), P prefix (CLS) tokens kept, the grid
+    interpolated bicubically to a grid of ``grids`` with h'·w' tokens."""
+    for prefix in (1, 0):
+        old = weights.shape[1] - prefix
+        side = round(old**0.5)
+        new = [g for g in grids if g[0] * g[1] == target[1] - prefix]
+        if side * side == old and new:
+            grid = weights[:, prefix:].reshape(1, side, side, -1).permute(0, 3, 1, 2)  # (1, D, h, w)
+            grid = torch.nn.functional.interpolate(grid.float(), size=new[0], mode="bicubic", align_corners=False)
+            grid = grid.permute(0, 2, 3, 1).reshape(1, -1, weights.shape[2])  # (1, h'·w', D)
+            return torch.cat([weights[:, :prefix], grid.to(weights.dtype)], dim=1)
+    raise CheckpointMismatchError(f"Cannot resize position embeddings {tuple(weights.shape)} to {target}.")
+
+
+def _adapt_channels(weights: torch.Tensor, channels: int) -> torch.Tensor:
+    """A first convolution (O, C, k, k) for ``channels`` inputs: summed to one channel (grayscale sees
+    the sum of the RGB responses), or the C filters repeated and rescaled so the response keeps its size."""
+    if channels == 1:
+        return weights.sum(dim=1, keepdim=True)
+    repeats = -(-channels // weights.shape[1])
+    return weights.repeat(1, repeats, 1, 1)[:, :channels] * (weights.shape[1] / channels)
+
+
+def load_for_finetuning(model: nn.Module, path: str | os.PathLike[str]) -> list[str]:
+    """Load a checkpoint made for another class count, image size or channel count (e.g. a published
+    1000-class ImageNet model) into ``model``; returns one line per adaptation.
+
+    The classifier is new (the checkpoint's is dropped when its class count differs); position
+    embeddings are interpolated to the model's token grid; a first convolution made for other input
+    channels is adapted. Everything else must fit exactly (a CheckpointMismatchError lists what does not).
+    """
+    state = _to_model_keys(model, read_state_dict(path))
+    expected = model.state_dict()
+    head = _classifier_keys(model)
+    notes: list[str] = []
+    grids = [tuple(m.grid_size) for m in model.modules() if hasattr(m, "grid_size")]
+    dropped = [k for k in head if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    for key in dropped:
+        del state[key]
+    if dropped:
+        notes.append(f"new classifier for {model.num_classes} classes (the checkpoint's was for another count)")  # type: ignore[attr-defined]
+    for key, weights in list(state.items()):
+        target = tuple(expected[key].shape) if key in expected else None
+        if target is None or tuple(weights.shape) == target:
+            continue
+        if "pos_embed" in key and weights.ndim == 3:
+            state[key] = _resize_positions(weights, target, grids)
+            notes.append(f"{key}: position embeddings interpolated from {tuple(weights.shape)} to {target}")
+        elif weights.ndim == 4 and weights.shape[0] == target[0] and weights.shape[2:] == target[2:]:
+            state[key] = _adapt_channels(weights, target[1])
+            notes.append(f"{key}: first convolution adapted from {weights.shape[1]} to {target[1]} input channels")
+    missing, unexpected, mismatched = _shape_report(model, state)
+    missing = [k for k in missing if k not in dropped]
+    if missing or unexpected or mismatched:
+        problems = (
+            [f"shape mismatches: {_listing([f'{k}: {a} vs {b}' for k, a, b in mismatched])}"] if mismatched else []
+        )
+        problems += [f"missing: {_listing(missing)}"] if missing else []
+        problems += [f"not in the model: {_listing(unexpected)}"] if unexpected else []
+        raise CheckpointMismatchError(
+            f"Checkpoint {path} cannot be fine-tuned into {type(model).__name__}: {'; '.join(problems)}."
+        )
+    model.load_state_dict({**expected, **state}, strict=True)
+    return notes
 
 
 def _config_json(model: nn.Module) -> str:

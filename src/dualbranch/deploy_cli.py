@@ -15,13 +15,15 @@ from .export import FORMATS, export_model
 from .factory import create_model
 from .safe_io import atomic_write_text
 from .train.pipeline import load_fold_models
+from .train.predict import PREDICT_ENGINES
 from .train.run_folder import fold_dir, read_record
 
 __all__ = ["add_deploy_commands"]
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    # a missing optional dependency raises MissingDependencyError, which `dualbranch` prints as one line
+    # a missing optional dependency skips that engine with a note in the results (bench_model)
+    engines = ENGINES if "all" in args.engines else tuple(dict.fromkeys(args.engines))
     results = [
         bench_model(
             name,
@@ -30,7 +32,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             repeats=args.repeats,
             warmup=args.warmup,
             vs_timm=args.vs == "timm",
-            engines=tuple(args.engines),
+            engines=engines,
             train_batch=args.train_batch,
             memory=not args.no_memory,
         )
@@ -94,7 +96,13 @@ def add_deploy_commands(commands: argparse._SubParsersAction) -> None:
     bench.add_argument("--repeats", type=int, default=5, help="timed samples per measurement (default 5)")
     bench.add_argument("--warmup", type=int, default=2, help="untimed runs first (default 2)")
     bench.add_argument("--vs", choices=["timm"], help="also time timm's implementation with the same weights")
-    bench.add_argument("--engines", nargs="+", default=["eager"], choices=ENGINES, help="inference engines to time")
+    bench.add_argument(
+        "--engines",
+        nargs="+",
+        default=["eager"],
+        choices=[*ENGINES, "all"],
+        help="inference engines to time, each checked against fp32 eager first (all: every one)",
+    )
     bench.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     bench.add_argument("--output", help="also write the JSON here")
@@ -102,12 +110,26 @@ def add_deploy_commands(commands: argparse._SubParsersAction) -> None:
 
     export = commands.add_parser(
         "export",
-        help="export a run or a registered model to ONNX, a torch.export program (.pt2) or safetensors",
+        help="export a run or a registered model to ONNX, OpenVINO IR, a torch.export program (.pt2) or safetensors",
     )
     export.add_argument("source", metavar="RUN_OR_MODEL", help="a run folder made by `fit`, or a model name")
     export.add_argument("--format", choices=FORMATS, required=True)
-    export.add_argument("--output", required=True, help="file to write")
+    export.add_argument("--output", required=True, help="file to write (openvino: NAME.xml, with NAME.bin beside it)")
     export.add_argument("--checkpoint", help="weights for a model name (default: random initialisation)")
     export.add_argument("--fold", help="which fold's model of a run with several (e.g. fold_0)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     export.set_defaults(func=_cmd_export)
+    _offer_every_predict_engine(commands)
+
+
+def _offer_every_predict_engine(commands: argparse._SubParsersAction) -> None:
+    """Let ``predict --engine`` accept every engine :mod:`dualbranch.train.predict` knows.
+
+    The predict subcommand is defined with the run commands (cli.py, before this is called); its engine
+    list is deployment's business, so it is kept in one place, ``PREDICT_ENGINES``, and set from here.
+    """
+    predict = commands.choices.get("predict")
+    for action in getattr(predict, "_actions", []):
+        if action.dest == "engine":
+            action.choices = tuple(PREDICT_ENGINES)
+            action.help = "fp32 PyTorch, onnxruntime, int8 (dynamic), OpenVINO fp32 or OpenVINO int8 (calibrated)"

@@ -1,6 +1,6 @@
 """Post-training int8 quantization, and how often the quantized model agrees with the fp32 one.
 
-Two paths, both on a copy (the fp32 model is left untouched):
+Three paths, each on a copy (the fp32 model is left untouched):
 
 * **dynamic** (:func:`quantize_dynamic_int8`): every ``nn.Linear`` gets int8 weights, activations are
   quantized per batch at run time (``torch.ao.quantization.quantize_dynamic``, fbgemm/x86 kernels).
@@ -9,7 +9,15 @@ Two paths, both on a copy (the fp32 model is left untouched):
   Neural Networks for Efficient Integer-Arithmetic-Only Inference") — ``torch.export`` the model,
   insert observers with the X86 Inductor quantizer (``torchao``; the PT2E API moved there from
   ``torch.ao``), calibrate on real images, convert, and compile with Inductor, which lowers the
-  quantize/dequantize patterns to int8 convolution and matmul kernels. Needs ``torchao``.
+  quantize/dequantize patterns to int8 convolution and matmul kernels. Inductor runs with ``freezing``:
+  the weights become constants, so their quantization is folded away once and they are prepacked for
+  oneDNN's int8 kernels (VNNI where the CPU has it); without it every call re-quantizes every weight.
+  Needs ``torchao``.
+* **OpenVINO** (:func:`quantize_openvino_int8`): NNCF post-training quantization of an OpenVINO model
+  (the transformer model type, which keeps softmax, norms and the attention's second matmul in floating
+  point; the mixed preset: symmetric int8 weights, asymmetric activations, which suits GELU outputs),
+  calibrated on real images, with the cheap but sensitive layers left in fp32 (:data:`KEEP_FP32`).
+  Needs ``nncf`` and ``openvino``.
 
 :func:`top1_agreement` measures the fraction of images where the fp32 and the quantized model predict
 the same class: the figure a deployment cares about (the benchmark uses the Fashion-MNIST test set).
@@ -17,17 +25,29 @@ the same class: the figure a deployment cares about (the benchmark uses the Fash
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
+import sys
 import warnings
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
 
 from .errors import DataError, MissingDependencyError
 
-__all__ = ["quantize_dynamic_int8", "quantize_static_int8", "top1_agreement"]
+__all__ = ["KEEP_FP32", "quantize_dynamic_int8", "quantize_openvino_int8", "quantize_static_int8", "top1_agreement"]
+
+# Layers that stay fp32 in the OpenVINO int8 model, as patterns on the converted graph's node names
+# (``__module.<module path>/aten::linear/MatMul``). Each runs on one token per image (or once per image),
+# so int8 would save almost nothing, and each sits where an error is not averaged away over tokens.
+KEEP_FP32 = (
+    r"__module\.head\..*",  # the classifiers: their output is the logits
+    r".*\.fusion\.(projs|revert_projs)\..*",  # a branch's CLS token into the other branch's width and back
+    r".*\.fusion\.layers\..*\.attn\.(wq|proj)/.*",  # the cross-attention's CLS query and its output
+)
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
 
@@ -78,7 +98,43 @@ def quantize_static_int8(model: nn.Module, calibration: Iterable[torch.Tensor], 
         for images in batches:
             prepared(images)
     converted = convert_pt2e(prepared)
-    return torch.compile(converted, dynamic=True) if compile else converted
+    # freezing: weights become constants (quantized once, prepacked for oneDNN): see the module docstring
+    return torch.compile(converted, dynamic=True, options={"freezing": True}) if compile else converted
+
+
+def quantize_openvino_int8(
+    model: Any, calibration: Iterable[torch.Tensor], keep_fp32: tuple[str, ...] = KEEP_FP32
+) -> Any:
+    """NNCF int8 post-training quantization of the ``openvino.Model`` ``model`` (from
+    :func:`dualbranch.export.to_openvino`), calibrated on ``calibration`` batches (B, C, H, W) of real,
+    model-ready images (all of them, one image per calibration step; 300–512 is plenty).
+
+    ``keep_fp32``: regular expressions of node names left in floating point. Returns a new
+    ``openvino.Model`` with int8 weights and quantize/dequantize pairs around the int8 operations.
+    """
+    try:
+        import nncf
+    except ImportError as err:
+        raise MissingDependencyError(
+            "The OpenVINO int8 engine needs nncf and openvino: pip install 'dualbranch[deploy]'."
+        ) from err
+    # one image per item: NNCF's statistics (ranges, bias correction) are defined per sample
+    images = [image[None].detach().float().contiguous().numpy() for batch in calibration for image in batch]
+    if not images:
+        raise DataError("OpenVINO int8 quantization needs at least one calibration batch of real images.")
+    nncf.set_log_level(logging.ERROR)  # it logs every step of its pipeline at INFO
+    # its progress bars go to stdout, where `dualbranch predict` writes its CSV: send them to stderr
+    with contextlib.redirect_stdout(sys.stderr):
+        return nncf.quantize(
+            model,
+            nncf.Dataset(images),
+            preset=nncf.QuantizationPreset.MIXED,
+            model_type=nncf.ModelType.TRANSFORMER,
+            target_device=nncf.TargetDevice.CPU,
+            subset_size=len(images),
+            # validate=False: a model without CrossViT's fusion (DBConformer, ...) simply has nothing to keep
+            ignored_scope=nncf.IgnoredScope(patterns=list(keep_fp32), validate=False),
+        )
 
 
 @torch.inference_mode()

@@ -5,7 +5,9 @@ The registry only holds tables; building a model (with weights, or as a feature 
 A builder takes keyword overrides and returns an ``nn.Module`` that follows the model contract
 (:class:`dualbranch.models.base.MultiBranchModel`). Each entry records where the model comes from
 (paper), official names it is also known by (aliases), a small configuration for quick tests (tiny),
-and where published weights live (weights_url).
+where published weights live (weights_url) and its task: ``"classification"`` (the contract of
+:class:`~dualbranch.models.base.MultiBranchModel`) or ``"forecasting"`` (input (B, L, C), output
+(B, H, C); the contract of :class:`~dualbranch.models.forecasting.base.ForecastingModel`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from torch import nn
 
 from .errors import UnknownModelError
 
-__all__ = ["ModelEntry", "get_model_entry", "list_models", "register_model"]
+__all__ = ["TASKS", "ModelEntry", "get_model_entry", "list_models", "register_model"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,11 @@ class ModelEntry:
     aliases: tuple[str, ...] = ()
     tiny: dict[str, Any] = field(default_factory=dict)
     weights_url: str | None = None
+    task: str = "classification"
 
+
+#: The tasks a registered model can have; each has its own model contract (see the module docstring).
+TASKS = ("classification", "forecasting")
 
 _ENTRIES: dict[str, ModelEntry] = {}
 _ALIASES: dict[str, str] = {}
@@ -44,8 +50,11 @@ def register_model(
     aliases: tuple[str, ...] = (),
     tiny: dict[str, Any] | None = None,
     weights_url: str | None = None,
+    task: str = "classification",
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Decorator: register ``builder`` under its function name."""
+    """Decorator: register ``builder`` under its function name, for ``task`` (one of :data:`TASKS`)."""
+    if task not in TASKS:
+        raise ValueError(f"Unknown task {task!r}; registered models have one of {TASKS}.")
 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         name = builder.__name__
@@ -53,7 +62,7 @@ def register_model(
         for new in (name, *aliases):
             if new in taken:
                 raise ValueError(f"Model name {new!r} is registered twice.")
-        _ENTRIES[name] = ModelEntry(name, builder, paper, tuple(aliases), dict(tiny or {}), weights_url)
+        _ENTRIES[name] = ModelEntry(name, builder, paper, tuple(aliases), dict(tiny or {}), weights_url, task)
         _ALIASES.update({alias: name for alias in aliases})
         return builder
 

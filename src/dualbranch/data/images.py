@@ -234,6 +234,7 @@ def load_image_folder(
     channels: int | None = None,
     on_corrupt: str = "error",
     class_names: tuple[str, ...] | None = None,
+    progress: bool = True,
 ) -> ImageData:
     """Images in ``root/<class>/<file>`` (PNG, JPEG, …), one sub-folder per class (sorted by name).
 
@@ -242,6 +243,7 @@ def load_image_folder(
         channels: 1 (grayscale) or 3 (RGB); by default 1 if every image is grayscale, else 3.
         on_corrupt: "error" stops at the first unreadable file, naming it; "skip" logs and skips it.
         class_names: fix the class list (e.g. to the training set's, for a validation folder).
+        progress: show progress bars while checking and loading.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -270,7 +272,7 @@ def load_image_folder(
 
     # Pass 1: open every header (fast) so corrupt files surface before any decoding work.
     good, sizes, modes, skipped = [], Counter(), set(), []
-    for path, label in tqdm(files, desc=f"checking {root.name}", unit="img", leave=False):
+    for path, label in tqdm(files, desc=f"checking {root.name}", unit="img", leave=False, disable=not progress):
         try:
             with Image.open(path) as image:
                 image.verify()
@@ -293,7 +295,9 @@ def load_image_folder(
 
     # Pass 2: decode, convert and resize.
     images = np.empty((len(good), channels, size[0], size[1]), dtype=np.uint8)
-    for i, (path, _) in enumerate(tqdm(good, desc=f"loading {root.name}", unit="img", leave=False)):
+    for i, (path, _) in enumerate(
+        tqdm(good, desc=f"loading {root.name}", unit="img", leave=False, disable=not progress)
+    ):
         try:
             images[i] = open_image(path, mode, size)  # type: ignore[arg-type]
         except (OSError, ValueError) as err:  # truncated data only shows when decoding

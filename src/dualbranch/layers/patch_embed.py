@@ -5,6 +5,8 @@ Shape legend: B batch, C input channels, H×W image, h×w token grid, N = h·w t
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
@@ -99,6 +101,15 @@ class PatchEmbed(nn.Module):
             )
         self.grid_size = patch_grid_size(self.img_size, patch_size, stem)
         self.num_patches = self.grid_size[0] * self.grid_size[1]
+        unseen = [side % patch_size for side in self.img_size]
+        if stem == "patch" and any(unseen):
+            # a strided patch cut ignores the remainder: say so rather than silently train on a crop
+            warnings.warn(
+                f"A {self.img_size[0]}×{self.img_size[1]} input to a {patch_size}-px patch embedding leaves the last "
+                f"{unseen[0]} row(s) and {unseen[1]} column(s) unseen; resize the images to a multiple of "
+                f"{patch_size} (data.img_size) or pick a model whose patches divide the image.",
+                stacklevel=2,
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.proj(x)  # (B, D, h, w)

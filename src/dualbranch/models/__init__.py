@@ -2,6 +2,7 @@
 
 from . import (
     crossvit_variants,  # noqa: F401  (registers the CrossViT family)
+    forecasting,  # noqa: F401  (registers Gateformer, iTransformer and DLinear: task "forecasting")
     hybrid,  # noqa: F401  (registers the hybrid CNN + Transformer models)
     signal_variants,  # noqa: F401  (registers DBConformer and EEG Conformer)
 )

@@ -1,4 +1,4 @@
-"""Registered signal models: DBConformer and its single-branch baseline EEG Conformer.
+"""Registered signal models: DBConformer, its single-branch baseline EEG Conformer, and CrossViT-1D.
 
 Defaults are the papers' reference input (22 EEG channels, 1001 samples at 250 Hz, as BCI
 Competition IV 2a, 2 classes); ``create_model("dbconformer", n_chans=64, n_times=641, n_outputs=2)``
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..registry import register_model
+from .crossvit_1d import CrossViT1D
 from .dbconformer import DBConformer
 from .eeg_conformer import EEGConformer
 from .signal_base import signal_builder
@@ -27,6 +28,7 @@ EEG_CONFORMER_PAPER = (
 _NO_DROPOUT = {"drop_prob": 0.0, "att_drop_prob": 0.0}
 _build_dbconformer = signal_builder(DBConformer)
 _build_eeg_conformer = signal_builder(EEGConformer)
+_build_crossvit_1d = signal_builder(CrossViT1D)
 
 
 @register_model(
@@ -54,3 +56,28 @@ def dbconformer(**overrides: Any) -> DBConformer:
 def eeg_conformer(**overrides: Any) -> EEGConformer:
     """EEG Conformer, 789,506 parameters at 22 channels × 1001 samples, 2 classes. See models/eeg_conformer.py."""
     return _build_eeg_conformer(**overrides)
+
+
+CROSSVIT_PAPER = (
+    "Chen, Fan, Panda. CrossViT: Cross-Attention Multi-Scale Vision Transformer for Image Classification. "
+    "ICCV 2021 (arXiv:2103.14899); here in 1-D, over small and large temporal patches"
+)
+
+
+@register_model(
+    paper=CROSSVIT_PAPER,
+    tiny={
+        "n_chans": 2,
+        "n_times": 32,
+        "n_outputs": 3,
+        "embed_dim": (16, 32),
+        "num_heads": (2, 2),
+        "stem_width": 8,
+        "drop_rate": 0.0,
+        "drop_path_rate": 0.0,
+    },
+)
+def crossvit_1d(**overrides: Any) -> CrossViT1D:
+    """CrossViT over small and large temporal patches of a series (univariate or multivariate), with a
+    convolutional stem; the default for short or few-channel series. See models/crossvit_1d.py."""
+    return _build_crossvit_1d(**overrides)

@@ -356,6 +356,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     for item in parsed:
         _apply(config, item, "command line", origins, kind=kind)
     check_values(config, origins)
+    config.explicit = frozenset(origins)  # type: ignore[attr-defined]  (the recipe fills in only the rest)
     return config
 
 

@@ -7,6 +7,8 @@ are trained the same way.
 
 from __future__ import annotations
 
+import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +20,30 @@ from .config import RunConfig
 __all__ = ["make_trainer", "restore_best"]
 
 
-def make_trainer(config: RunConfig, out_dir: Path, callbacks: list | None = None, validate: bool = True) -> Any:
+class _NoTips(logging.Filter):
+    """Lightning logs an advertising tip at the start of every run; a run's output is for the run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).startswith("💡")
+
+
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoTips())
+# a deprecation inside Lightning's own pytree helper (not ours to fix), printed on every run
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=Warning)
+
+
+def make_trainer(
+    config: RunConfig,
+    out_dir: Path,
+    callbacks: list | None = None,
+    validate: bool = True,
+    steps_per_epoch: int | None = None,
+) -> Any:
     """A ``lightning.Trainer`` writing checkpoints, ``history.jsonl`` and ``logs/`` under ``out_dir``.
 
     ``validate=False`` trains without a validation set: no ``best`` checkpoint is kept, so the
-    model of the last epoch is the result.
+    model of the last epoch is the result. ``steps_per_epoch`` caps the step-logging interval, so a
+    short epoch is still logged (and Lightning does not warn about it).
     """
     import lightning as L
     from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint, TQDMProgressBar
@@ -57,7 +78,7 @@ def make_trainer(config: RunConfig, out_dir: Path, callbacks: list | None = None
         deterministic=trainer_cfg.deterministic,
         logger=CSVLogger(out_dir, name="", version="logs"),
         callbacks=every,
-        log_every_n_steps=trainer_cfg.log_every_n_steps,
+        log_every_n_steps=min(trainer_cfg.log_every_n_steps, steps_per_epoch or trainer_cfg.log_every_n_steps),
         enable_progress_bar=trainer_cfg.progress_bar,
         enable_model_summary=False,
         use_distributed_sampler=False,  # the datamodule shards by rank itself

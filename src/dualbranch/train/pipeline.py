@@ -11,11 +11,13 @@ Nothing here asks which kind of data a run has; the kind (:mod:`.kinds`) answers
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import inspect
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checkpoint import load_checkpoint, save_checkpoint
+from ..checkpoint import load_checkpoint, load_for_finetuning, save_checkpoint
 from ..errors import ConfigError, RunFolderError
 from ..evaluation.protocols import Fold, make_folds
 from ..factory import create_model
@@ -38,10 +40,11 @@ from .engine import make_trainer, restore_best
 from .evaluate import evaluate_run
 from .kinds import DataKind, Dataset, kind_named
 from .objectives import make_objective
+from .recipe import resolve_recipe
 from .run_folder import RunRecord, create_run_dir, default_run_name, fold_dir, is_primary_process, read_record
 from .task import ClassificationTask
 
-__all__ = ["FoldModel", "build_model", "fit", "folds_of", "load_fold_models", "test"]
+__all__ = ["FoldModel", "build_model", "fit", "folds_of", "load_fold_models", "model_options", "test"]
 
 
 def build_model(name: str, args: dict[str, Any], checkpoint: str | os.PathLike[str] | None = None) -> nn.Module:
@@ -52,20 +55,58 @@ def build_model(name: str, args: dict[str, Any], checkpoint: str | os.PathLike[s
     return model
 
 
-def _model_args(config: RunConfig, kind: DataKind, dataset: Dataset) -> dict[str, Any]:
-    """What the data implies for the model (the kind decides), with ``model.args`` on top."""
-    with torch.device("meta"):
-        probe = create_model(config.model.name)
+def _probe(name: str) -> nn.Module:
+    with torch.device("meta"):  # no weights are allocated
+        return create_model(name)
+
+
+def model_options(name: str) -> set[str]:
+    """The option names a registered model takes (its config fields, or its constructor's arguments)."""
+    probe = _probe(name)
     model_config = getattr(probe, "config", None)
     if dataclasses.is_dataclass(model_config):  # models built from a config dataclass
-        fields = {f.name for f in dataclasses.fields(model_config)}
-    else:  # models built from constructor arguments (the signal models, braindecode's convention)
-        fields = set(inspect.signature(type(probe).__init__).parameters) - {"self"}
-    sizes = getattr(type(probe), "sizes_for_length", None)  # models that adapt their sizes to short inputs
-    args = kind.model_args(dataset, fields, config.model.name)
+        return {f.name for f in dataclasses.fields(model_config)}
+    # models built from constructor arguments (the signal models, braindecode's convention)
+    return set(inspect.signature(type(probe).__init__).parameters) - {"self"}
+
+
+def _model_args(config: RunConfig, kind: DataKind, dataset: Dataset) -> dict[str, Any]:
+    """What the data implies for the model (the kind decides), with ``model.args`` on top."""
+    sizes = getattr(type(_probe(config.model.name)), "sizes_for_length", None)  # models that fit short inputs
+    args = kind.model_args(dataset, model_options(config.model.name), config.model.name)
     if sizes is not None and "n_times" in args:
         args.update(sizes(args["n_times"]))
     return {**args, **config.model.args}
+
+
+def _step_rate(config: RunConfig, kind: DataKind, dataset: Dataset, fold: Fold) -> float:
+    """Training updates per second of this run's model and input pipeline, measured on a few batches."""
+    sample = fold.train[: min(len(fold.train), 4 * config.data.batch_size)]
+    examples = dataset.examples.subset(sample)
+    preprocessing = kind.fit_preprocessing(examples, config.data)
+    inputs = kind.input_pipeline(preprocessing, config.augment)
+    x, y = kind.to_tensor(examples, preprocessing, training=True), torch.from_numpy(dataset.y[sample])
+    model = build_model(config.model.name, _model_args(config, kind, dataset)).train()
+    objective = make_objective(config.objective.name, config.objective.args)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    generator = torch.Generator().manual_seed(0)
+    batches = [
+        (x[i : i + config.data.batch_size], y[i : i + config.data.batch_size])
+        for i in range(0, len(x), config.data.batch_size)
+    ]
+
+    def step(batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+        model_input, targets = inputs.train_batch(*batch, len(dataset.class_names), generator)
+        optimizer.zero_grad()
+        objective(model, model_input, targets).loss.backward()
+        optimizer.step()
+
+    step(batches[0])  # warm-up: allocations, one-time kernels
+    started, count = time.perf_counter(), 0
+    while count < 3 or time.perf_counter() - started < 2.0:
+        step(batches[count % len(batches)])
+        count += 1
+    return count / (time.perf_counter() - started)
 
 
 def folds_of(config: RunConfig, dataset: Dataset) -> list[Fold]:
@@ -76,6 +117,11 @@ def folds_of(config: RunConfig, dataset: Dataset) -> list[Fold]:
         folds=evaluation.folds, test_fraction=evaluation.test_fraction, seed=config.trainer.seed,
         limit_train=data.limit_train, limit_eval=data.limit_eval, class_names=dataset.class_names,
     )  # fmt: skip
+
+
+def last_checkpoint(out: Path) -> Path:
+    """Where a fold's trainer keeps the checkpoint to resume from."""
+    return out / "checkpoints" / "last.ckpt"
 
 
 def _fit_fold(
@@ -95,14 +141,18 @@ def _fit_fold(
 
     val = None if fold.val is None else tensors(fold.val, False)
     datamodule = TensorDataModule(tensors(fold.train, True), val, config.data, config.trainer.seed)
-    model = build_model(config.model.name, args, config.model.checkpoint)
+    model = build_model(config.model.name, args)
+    if config.model.checkpoint is not None and not last_checkpoint(out).is_file():
+        # a published or earlier model to start from: new head, positions and first conv adapted
+        for note in load_for_finetuning(model, config.model.checkpoint) or ["every weight loaded as it is"]:
+            print(f"{config.model.checkpoint}: {note}")
     world = config.trainer.devices * config.trainer.num_nodes
     steps_per_epoch = -(-len(fold.train) // (config.data.batch_size * world))
     inputs = kind.input_pipeline(preprocessing, config.augment)
     objective = make_objective(config.objective.name, config.objective.args)
     task = ClassificationTask(model, config, len(dataset.class_names), inputs, objective, steps_per_epoch)
-    trainer = make_trainer(config, out, callbacks, validate=val is not None)
-    last = out / "checkpoints" / "last.ckpt"
+    trainer = make_trainer(config, out, callbacks, validate=val is not None, steps_per_epoch=steps_per_epoch)
+    last = last_checkpoint(out)
     if last.is_file():
         verify_checkpoint(last)  # a corrupt checkpoint is named, not unpickled
     trainer.fit(task, datamodule=datamodule, ckpt_path=last if last.is_file() else None)
@@ -126,10 +176,19 @@ def fit(config: RunConfig, resume: str | os.PathLike[str] | None = None, callbac
     if config.trainer.threads:
         torch.set_num_threads(config.trainer.threads)
     kind = config.kind
-    get_model_entry(config.model.name)  # an unknown model is named before any work
-    # data, folds and model arguments first: a mistake there stops the run before a folder is made
-    dataset = kind.load(config.data, config.trainer.seed)
+    config = copy.deepcopy(config)  # the recipe fills in the caller's open keys on a copy
+    if resume is not None:
+        config.model.name = read_record(resume).model_name  # the run's own model, whatever config.yaml says
+    if config.model.name != "auto":
+        get_model_entry(config.model.name)  # an unknown model is named before any work
+    # data, folds, recipe and model arguments first: a mistake there stops the run before a folder is made
+    dataset = kind.load(config.data, config.trainer.seed, config.trainer.progress_bar)
     folds = folds_of(config, dataset)
+    recipe = resolve_recipe(
+        config, kind, dataset, len(folds[0].train), model_options, lambda c: _step_rate(c, kind, dataset, folds[0])
+    )
+    if recipe.choices:
+        print(recipe.describe(), flush=True)
     args = _model_args(config, kind, dataset)
     facts = kind.describe(dataset, config.data)
     input_shape = facts.pop("input_shape")
@@ -163,6 +222,8 @@ def fit(config: RunConfig, resume: str | os.PathLike[str] | None = None, callbac
         if made_here and is_primary_process():
             atomic_write_text(run_dir / "config.yaml", dump_config(config))
             record.save(run_dir)
+            if recipe is not None:
+                atomic_write_text(run_dir / "recipe.json", recipe.to_json())
         for fold in folds:
             out = fold_dir(run_dir, fold.name)
             if _finished(out, config):
@@ -235,7 +296,7 @@ def test(
     run_dir = Path(run_dir)
     config = config or load_config(run_dir / "config.yaml")
     kind = config.kind
-    dataset = dataset or kind.load(config.data, config.trainer.seed)
+    dataset = dataset or kind.load(config.data, config.trainer.seed, config.trainer.progress_bar)
     folds = folds or folds_of(config, dataset)
     models, record = load_fold_models(run_dir)
     if [m.name for m in models] != [fold.name for fold in folds]:

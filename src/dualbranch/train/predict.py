@@ -2,8 +2,13 @@
 
 The run's data kind reads the inputs (image files, folders or an ``.npz`` of images; an ``.npz`` of
 signals) without labels; each fold's model sees them preprocessed as its training data was, run by
-the chosen engine (``torch``, ``onnx``, ``int8``: :mod:`dualbranch.engines`). A run with several
-folds predicts the mean of its fold models' probabilities (an ensemble of the k models).
+the chosen engine (``torch``, ``onnx``, ``int8``, ``openvino``, ``openvino-int8``:
+:mod:`dualbranch.engines`). A run with several folds predicts the mean of its fold models'
+probabilities (an ensemble of the k models).
+
+``openvino-int8`` is calibrated on up to 512 of the fold's own training examples (chosen at random
+with the run's seed), prepared exactly like the model's input: the run folder's ``config.yaml`` says
+where the data is and which examples each fold trained on.
 
 Shape legend: n inputs, K classes.
 """
@@ -11,20 +16,31 @@ Shape legend: n inputs, K classes.
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 
-from ..engines import build_engine
-from ..errors import ConfigError
+from ..engines import CALIBRATED, build_engine
+from ..errors import ConfigError, RunFolderError
+from .config import load_config
 from .evaluate import logits_of
-from .kinds import kind_named
-from .pipeline import load_fold_models
+from .kinds import InputPipeline, kind_named
+from .pipeline import folds_of, load_fold_models
 from .predictions import prediction_rows, write_csv
 
-__all__ = ["PREDICT_ENGINES", "predict"]
+__all__ = ["CALIBRATION_EXAMPLES", "PREDICT_ENGINES", "calibration_batches", "predict"]
 
 # `predict --engine` names -> dualbranch.engines names
-PREDICT_ENGINES = {"torch": "eager", "onnx": "onnx", "int8": "int8-dynamic"}
+PREDICT_ENGINES = {
+    "torch": "eager",
+    "onnx": "onnx",
+    "int8": "int8-dynamic",
+    "openvino": "openvino",
+    "openvino-int8": "openvino-int8",
+}
+CALIBRATION_EXAMPLES = 512  # training examples a calibrated engine sees; NNCF's default is 300
 _ALL_PROBABILITIES_UP_TO = 20  # classes: up to this many, every class gets a p_<class> column
 
 
@@ -53,9 +69,12 @@ def predict(
         pipeline = kind.input_pipeline(fold.preprocessing, kind.augment_section())
         model = fold.model
         if engine != "torch":
+            name = PREDICT_ENGINES[engine]
             example = pipeline.prepare(loader_inputs[:2])
-            runner = build_engine(PREDICT_ENGINES[engine], model, example)
-            model = _Called(runner)
+            calibration = None
+            if name in CALIBRATED:  # real training examples: calibrating on the inputs themselves would leak
+                calibration = calibration_batches(run_dir, fold.name, fold.preprocessing, pipeline)
+            model = _Called(build_engine(name, model, example, calibration))
         probs.append(logits_of(model, pipeline, loader_inputs, batch_size).softmax(dim=1))
     mean = torch.stack(probs).mean(dim=0)  # (n, K): the folds' mean
     many = len(record.class_names) <= _ALL_PROBABILITIES_UP_TO
@@ -63,6 +82,34 @@ def predict(
     if output is not None:
         write_csv(rows, output)
     return rows
+
+
+@torch.no_grad()
+def calibration_batches(
+    run_dir: str | os.PathLike[str],
+    fold: str,
+    preprocessing: Any,
+    pipeline: InputPipeline,
+    limit: int = CALIBRATION_EXAMPLES,
+    batch_size: int = 64,
+) -> list[torch.Tensor]:
+    """Up to ``limit`` of fold ``fold``'s training examples as model input: batches (B, ...) made by
+    the fold's ``preprocessing`` and input ``pipeline`` (no augmentation), in a seeded random order."""
+    config_file = Path(run_dir) / "config.yaml"
+    if not config_file.is_file():
+        raise RunFolderError(f"{run_dir} has no config.yaml, which says where the training data to calibrate on is.")
+    config = load_config(config_file)
+    dataset = config.kind.load(config.data, config.trainer.seed)
+    folds = {f.name: f for f in folds_of(config, dataset)}
+    if fold not in folds:
+        raise RunFolderError(f"The config in {run_dir} gives folds {sorted(folds)}, not the run's {fold!r}.")
+    train = folds[fold].train
+    rng = np.random.default_rng(config.trainer.seed)
+    # a random sample, not the first examples: a sorted or grouped dataset would calibrate on one class
+    index = np.sort(rng.choice(train, size=min(limit, len(train)), replace=False))
+    kind = config.kind
+    inputs = kind.to_tensor(dataset.examples.subset(index), preprocessing, training=False)
+    return [pipeline.prepare(batch) for batch in inputs.split(batch_size)]
 
 
 class _Called(torch.nn.Module):

@@ -60,7 +60,7 @@ finite_non_negative = (lambda v: 0 <= v < float("inf")), "0 (off) or a positive 
 
 @dataclass
 class ModelSection:
-    name: str = "crossvit_fmnist"  # a registered model (`dualbranch models`)
+    name: str = "auto"  # a registered model (`dualbranch models`); auto: chosen from the data (train/recipe.py)
     args: dict[str, Any] = field(default_factory=dict)  # config overrides for create_model
     checkpoint: str | None = None  # weights to start from (.safetensors / .pth)
 
@@ -99,12 +99,15 @@ class ObjectiveSection:
 
 @dataclass
 class OptimSection:
-    epochs: int = option(30, *positive)
-    lr: float = option(5e-4, lambda v: 0 < v < float("inf"), "a positive number")  # DeiT: 5e-4 × batch / 512
-    scale_lr_by_batch: bool = True
+    budget: int | str = "auto"  # updates ("4000") or wall time ("15m"), turned into epochs; see train/recipe.py
+    epochs: int | None = option(None, lambda v: v is None or v >= 1, "a positive integer, or null (from the budget)")
+    lr: float = option(1e-3, lambda v: 0 < v < float("inf"), "a positive number")
+    scale_lr_by_batch: bool = False  # DeiT's rule: lr × global batch / 512
     weight_decay: float = option(0.05, *non_negative)
     betas: tuple[float, float] = (0.9, 0.999)
-    warmup_epochs: float = option(5.0, *non_negative)
+    warmup_epochs: float | None = option(
+        None, lambda v: v is None or v >= 0, "0 or more, or null (5 % of the schedule)"
+    )
     min_lr: float = option(1e-5, *non_negative)
     grad_clip: float | None = option(None, lambda v: v is None or v > 0, "a positive number, or null for none")
     ema: bool = False

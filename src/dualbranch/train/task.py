@@ -102,7 +102,7 @@ class ClassificationTask(L.LightningModule):
             betas=optim.betas,
         )
         total = max(1, optim.epochs * self.steps_per_epoch)
-        warmup = int(optim.warmup_epochs * self.steps_per_epoch)
+        warmup = int((optim.warmup_epochs or 0) * self.steps_per_epoch)
         min_ratio = optim.min_lr / lr if lr > 0 else 0.0
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: warmup_cosine(step, warmup, total, min_ratio)

@@ -130,8 +130,9 @@ class DataKind(abc.ABC):
     augment_section: ClassVar[type[AugmentSection]]
 
     @abc.abstractmethod
-    def load(self, data: Any, seed: int) -> Dataset:
-        """Every example of the dataset ``data`` (this kind's DataSection) describes."""
+    def load(self, data: Any, seed: int, progress: bool = True) -> Dataset:
+        """Every example of the dataset ``data`` (this kind's DataSection) describes (``progress``: show
+        progress bars while reading)."""
 
     @abc.abstractmethod
     def model_args(self, dataset: Dataset, model_fields: set[str], model_name: str) -> dict[str, Any]:
@@ -160,6 +161,15 @@ class DataKind(abc.ABC):
     @abc.abstractmethod
     def read_inputs(self, paths: Sequence[str], record: dict[str, Any]) -> tuple[list[str], Examples]:
         """New examples for ``predict`` (names, examples) from files; labels are not needed."""
+
+    @abc.abstractmethod
+    def default_model(self, dataset: Dataset) -> tuple[str, str]:
+        """The registered model that suits this data's shape (``model.name: auto``), and why."""
+
+    def recipe(self, dataset: Dataset, n_train: int) -> list[tuple[str, Any, str]]:
+        """This kind's recipe choices (dotted key, value, reason), e.g. augmentation that suits the data;
+        applied only to keys the user left at their defaults (:mod:`dualbranch.train.recipe`)."""
+        return []
 
     def group_name(self) -> str:
         """What a group (``Dataset.groups``) is called in metrics and reports."""

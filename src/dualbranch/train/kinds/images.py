@@ -43,6 +43,10 @@ __all__ = ["ImageAugmentSection", "ImageDataSection", "ImageInputs", "ImageKind"
 
 log = logging.getLogger(__name__)
 
+SMALL_IMAGE = 64  # px: up to this side, images get the small-image model
+SMALL_IMAGE_MODEL = "crossvit_fmnist"
+LARGE_IMAGE_MODEL = "crossvit_9_240"
+
 
 @dataclass
 class ImageDataSection(DataSection):
@@ -58,17 +62,19 @@ class ImageDataSection(DataSection):
 
 @dataclass
 class ImageAugmentSection(AugmentSection):
-    """``augment`` of an image run (DeiT's recipe; every part can be turned off with 0)."""
+    """``augment`` of an image run: DeiT's parts, each off (0) unless asked for or chosen by the recipe
+    (translation, erasing and RandAugment by image size: :meth:`ImageKind.recipe`). Flips are never
+    chosen for you: they turn handwriting, digits and many other classes into something else."""
 
-    mixup_alpha: float = option(0.8, *non_negative)  # 0 turns mixup off
-    cutmix_alpha: float = option(1.0, *non_negative)  # 0 turns cutmix off
+    mixup_alpha: float = option(0.0, *non_negative)  # 0 turns mixup off (DeiT: 0.8)
+    cutmix_alpha: float = option(0.0, *non_negative)  # 0 turns cutmix off (DeiT: 1.0)
     mix_prob: float = option(1.0, *probability)  # probability a batch is mixed at all
     switch_prob: float = option(0.5, *probability)  # cutmix instead of mixup when both are on
     translate: int = option(0, lambda v: v >= 0, "0 or more pixels")
-    hflip: float = option(0.5, *probability)
-    randaug_ops: int = option(2, *non_negative)
+    hflip: float = option(0.0, *probability)
+    randaug_ops: int = option(0, *non_negative)
     randaug_magnitude: float = 9.0
-    erase_prob: float = option(0.25, *probability)
+    erase_prob: float = option(0.0, *probability)
 
 
 @dataclass
@@ -152,7 +158,9 @@ class ImageKind(DataKind):
     data_section = ImageDataSection
     augment_section = ImageAugmentSection
 
-    def _load_one(self, data: ImageDataSection, path: str | None, split: str, classes: tuple | None) -> ImageData:
+    def _load_one(
+        self, data: ImageDataSection, path: str | None, split: str, classes: tuple | None, progress: bool
+    ) -> ImageData:
         if data.name == "fashion_mnist":
             return load_fashion_mnist(split, path or FASHION_MNIST_DIR)
         if data.name == "digits":
@@ -160,10 +168,10 @@ class ImageKind(DataKind):
         if path is None:
             raise ConfigError(f"data.name={data.name} needs data.path (a folder or file).")
         if data.name == "image_folder":
-            return load_image_folder(path, data.img_size, data.channels, data.on_corrupt, classes)
+            return load_image_folder(path, data.img_size, data.channels, data.on_corrupt, classes, progress)
         return load_npz(path, classes)
 
-    def load(self, data: ImageDataSection, seed: int) -> Dataset:
+    def load(self, data: ImageDataSection, seed: int, progress: bool = True) -> Dataset:
         installed = (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file()
         if data.name == "fashion_mnist" and data.path is None and not installed:
             log.warning(
@@ -172,18 +180,39 @@ class ImageKind(DataKind):
                 FASHION_MNIST_DIR,
             )
             data = dataclasses.replace(data, name="digits")
-        train = self._load_one(data, data.path, "train", None)
+        train = self._load_one(data, data.path, "train", None, progress)
         parts, own_val, own_test = [train], None, None
         if data.val_path:
-            parts.append(self._load_one(data, data.val_path, "val", train.class_names))
+            parts.append(self._load_one(data, data.val_path, "val", train.class_names, progress))
             own_val = np.arange(len(train), len(train) + len(parts[-1]))
         test_path = data.test_path
         if test_path or data.name in ("fashion_mnist", "digits"):
-            parts.append(self._load_one(data, test_path or data.path, "test", train.class_names))
+            parts.append(self._load_one(data, test_path or data.path, "test", train.class_names, progress))
             start = sum(len(p) for p in parts[:-1])
             own_test = np.arange(start, start + len(parts[-1]))
         examples = _concat(parts) if len(parts) > 1 else train
         return Dataset(examples, examples.labels.numpy(), examples.class_names, None, own_test, own_val)
+
+    def default_model(self, dataset: Dataset) -> tuple[str, str]:
+        _, height, width = dataset.examples.shape  # type: ignore[attr-defined]
+        if min(height, width) <= SMALL_IMAGE:
+            return SMALL_IMAGE_MODEL, f"{height}×{width} images: the small-image model"
+        return LARGE_IMAGE_MODEL, f"{height}×{width} images: a published CrossViT, adapted to this size"
+
+    def recipe(self, dataset: Dataset, n_train: int) -> list[tuple[str, Any, str]]:
+        _, height, width = dataset.examples.shape  # type: ignore[attr-defined]
+        side = min(height, width)
+        choices: list[tuple[str, Any, str]] = [
+            ("augment.translate", side // 12, f"shifts of up to 1/12 of a {side}-px side"),
+            (
+                "augment.erase_prob",
+                0.1 if side >= 24 else 0.0,
+                "random erasing" if side >= 24 else "no erasing below 24 px",
+            ),
+        ]
+        if side >= 64:
+            choices.append(("augment.randaug_ops", 1, f"one RandAugment operation at {side} px"))
+        return choices
 
     def model_args(self, dataset: Dataset, model_fields: set[str], model_name: str) -> dict[str, Any]:
         if "img_size" not in model_fields:

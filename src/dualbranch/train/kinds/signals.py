@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ...data.eeg import EEGBCI_TASKS, load_eegbci
+from ...data.moabb import MOABB_GROUPS, MOABB_PARADIGMS, load_moabb
 from ...data.series import load_npz, load_uea, stack_series
 from ...data.signal import SignalData
 from ...data.signal_augment import SignalAugment, augment_signals
@@ -36,6 +37,8 @@ from .base import DataKind, Dataset, FoldEvaluation, InputPipeline, register_kin
 __all__ = ["SignalAugmentSection", "SignalDataSection", "SignalInputs", "SignalKind"]
 
 DEFAULT_EEG_ROOT = "/work/shared/data"  # the folder holding MNE-eegbci-data on this project's machines
+# data at least this wide and long, with a sampling rate, is EEG-like (model.name: auto picks DBConformer)
+EEG_MIN_CHANNELS, EEG_MIN_TIMES = 8, 128
 
 
 @dataclass
@@ -54,6 +57,13 @@ class SignalDataSection(DataSection):
     length: int | None = option(None, lambda v: v is None or v >= 1, "a positive integer, or null")
     alignment: str = option("none", *one_of("none", "euclidean"))  # per subject; test trials aligned online
     standardize: str = option("channel", *one_of("channel", "trial", "none"))
+    # moabb (also reads subjects, l_freq, h_freq, tmin, tmax, resample; path: where MOABB downloads to)
+    moabb_dataset: str | None = None  # a MOABB dataset class: BNCI2014_001, BNCI2014_004, Zhou2016, ...
+    moabb_paradigm: str = option("motor_imagery", *one_of(*MOABB_PARADIGMS))
+    moabb_events: list[str] | None = None  # the classes, MOABB event names (left_hand, ...); null: all
+    moabb_args: dict[str, Any] = field(default_factory=dict)  # options of the dataset class
+    sessions: list[str | int] | None = None  # MOABB session names to keep (e.g. [0train]); null: all
+    groups: str = option("subject", *one_of(*MOABB_GROUPS))  # session: loso leaves one session out
 
 
 @dataclass
@@ -146,21 +156,42 @@ def _plain_chs_info(chs_info: list[dict[str, Any]] | None) -> list[dict[str, Any
 @register_kind
 class SignalKind(DataKind):
     name = "signals"
-    datasets = ("eegbci", "uea", "signal_npz")
+    datasets = ("eegbci", "uea", "signal_npz", "moabb")
     data_section = SignalDataSection
     augment_section = SignalAugmentSection
 
-    def load(self, data: SignalDataSection, seed: int) -> Dataset:
+    def load(self, data: SignalDataSection, seed: int, progress: bool = True) -> Dataset:
         if data.name == "uea":
             return _load_uea(data)
         if data.name == "signal_npz":
             return _load_npz(data)
+        if data.name == "moabb":
+            signals = load_moabb(
+                data.moabb_dataset, data.subjects, data.sessions, data.moabb_events, data.l_freq, data.h_freq,
+                data.tmin, data.tmax, data.resample, data.groups, data.path, data.moabb_args, data.moabb_paradigm,
+            )  # fmt: skip
+            return Dataset(signals, signals.y, signals.class_names, signals.groups)
         runs, class_names = EEGBCI_TASKS[data.task]
         signals = load_eegbci(
             data.subjects, runs, data.path or DEFAULT_EEG_ROOT, data.l_freq, data.h_freq, data.tmin, data.tmax,
             data.resample, class_names,
         )  # fmt: skip
         return Dataset(signals, signals.y, signals.class_names, signals.groups)
+
+    def default_model(self, dataset: Dataset) -> tuple[str, str]:
+        signals: SignalData = dataset.examples  # type: ignore[assignment]
+        shape = f"{signals.n_chans} channels × {signals.n_times} samples"
+        if signals.n_chans >= EEG_MIN_CHANNELS and signals.n_times >= EEG_MIN_TIMES and signals.sfreq is not None:
+            return "dbconformer", f"{shape} at {signals.sfreq:g} Hz: EEG-like, the temporal + spatial dual branch"
+        return "crossvit_1d", f"{shape}: small and large temporal patches (CrossViT in 1-D)"
+
+    def recipe(self, dataset: Dataset, n_train: int) -> list[tuple[str, Any, str]]:
+        signals: SignalData = dataset.examples  # type: ignore[assignment]
+        shift = signals.n_times // 20
+        return [
+            ("augment.shift", shift, f"time shifts of up to 5 % of {signals.n_times} samples"),
+            ("augment.scale", 0.1, "per-channel amplitude factors exp(0.1·N(0, 1))"),
+        ]
 
     def model_args(self, dataset: Dataset, model_fields: set[str], model_name: str) -> dict[str, Any]:
         if "n_chans" not in model_fields:

@@ -1,0 +1,211 @@
+"""The forecasting model contract, instance normalisation, and a registry builder with helpful errors.
+
+A forecasting model reads a look-back window of C variates and forecasts the next H steps of each
+(or of a chosen subset, the targets). Every model registered with ``task="forecasting"`` follows
+:class:`ForecastingModel`:
+
+    forward(x)                -> forecast (B, H, C_out) on the scale of x
+    forward_features(x)       -> per-variate features (B, C, F), computed from the normalised window
+    forward_head(features)    -> normalised forecast (B, H, C) of every variate
+    normalise(x)              -> (x_norm, loc, scale): the instance normalisation of the window
+    denormalise(y, loc, scale)-> y * scale + loc, per variate
+
+so ``forward(x) == select_targets(denormalise(forward_head(forward_features(x)), loc, scale))``.
+Attributes: n_vars (C), seq_len (L), pred_len (H), target_indices (None: every variate), n_targets
+(C_out), input_shape ``(L, C)``, output_shape ``(H, C_out)``, num_features (F), instance_norm.
+
+Instance normalisation (the "RevIN"-style step of iTransformer and Gateformer: Kim et al., ICLR 2022,
+without the affine parameters, as in both official codes): each variate of each window is shifted by
+its mean and divided by sqrt(var + 1e-5) (population variance) before the network, and the forecast
+is mapped back with the same statistics. It makes a model equivariant to a per-variate shift and
+positive scale of its input, up to the epsilon: model(a·x + b) ≈ a·model(x) + b.
+
+Shape legend
+    B batch   L look-back length (seq_len)   H horizon (pred_len)   C variates (n_vars)
+    C_out forecast variates (n_targets)   F per-variate feature width (num_features)
+"""
+
+from __future__ import annotations
+
+import abc
+import difflib
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import torch
+from torch import nn
+
+from ...errors import ConfigError, DataError, ModelOptionError
+
+__all__ = ["ACTIVATIONS", "NORM_EPS", "ForecastingModel", "forecasting_builder", "instance_stats"]
+
+ModelT = TypeVar("ModelT", bound="ForecastingModel")
+
+#: Added to the variance before the square root, as in the iTransformer and Gateformer code.
+NORM_EPS = 1e-5
+
+#: Activations by the names the official scripts use (``--activation gelu``).
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU}
+
+
+def instance_stats(x: torch.Tensor, eps: float = NORM_EPS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-window, per-variate mean and standard deviation of ``x`` (B, L, C): two (B, 1, C) tensors.
+
+    The mean is detached (as in the official code); the deviation is sqrt(population var + eps).
+    """
+    loc = x.mean(dim=1, keepdim=True).detach()
+    scale = torch.sqrt(torch.var(x - loc, dim=1, keepdim=True, unbiased=False) + eps)
+    return loc, scale
+
+
+def activation_class(name: str) -> type[nn.Module]:
+    """The activation class for ``name`` ("relu" or "gelu"); other names are a ModelOptionError."""
+    if name not in ACTIVATIONS:
+        raise ModelOptionError(f"activation={name!r} is not one of {sorted(ACTIVATIONS)}.")
+    return ACTIVATIONS[name]
+
+
+class ForecastingModel(nn.Module, abc.ABC):
+    """Base of the forecasting models: input (B, L, C) -> forecast (B, H, C_out).
+
+    Subclasses call ``super().__init__(n_vars, seq_len, pred_len, target_indices, instance_norm)``,
+    set ``num_features`` and implement :meth:`encode` (normalised window -> per-variate features) and
+    :meth:`forward_head` (features -> normalised forecast of every variate).
+
+    Args:
+        n_vars: variates C in the input window.
+        seq_len: look-back length L.
+        pred_len: horizon H.
+        target_indices: the variates to forecast, as indices into the C inputs (e.g. ``(6,)`` for
+            ETT's OT: the "MS" setting of the reference code); None forecasts every variate ("M").
+        instance_norm: normalise each window per variate and map the forecast back (see the module
+            docstring).
+    """
+
+    task = "forecasting"
+    num_features: int
+
+    def __init__(
+        self,
+        n_vars: int,
+        seq_len: int,
+        pred_len: int,
+        target_indices: Sequence[int] | None = None,
+        instance_norm: bool = True,
+    ) -> None:
+        super().__init__()
+        if n_vars < 1 or seq_len < 1 or pred_len < 1:
+            raise ConfigError(f"Need n_vars, seq_len, pred_len ≥ 1; got {n_vars}, {seq_len}, {pred_len}.")
+        self.n_vars, self.seq_len, self.pred_len = int(n_vars), int(seq_len), int(pred_len)
+        self.instance_norm = bool(instance_norm)
+        if target_indices is not None:
+            targets = tuple(int(i) for i in target_indices)
+            bad = [i for i in targets if not 0 <= i < self.n_vars]
+            if not targets or bad or len(set(targets)) != len(targets):
+                raise ConfigError(
+                    f"target_indices={target_indices}: give distinct indices in 0..{self.n_vars - 1} "
+                    f"(the variates to forecast), or None for all {self.n_vars}."
+                )
+            self.target_indices: tuple[int, ...] | None = targets
+        else:
+            self.target_indices = None
+        # the forecast columns to keep, as a tensor so that the selection exports as one gather
+        kept = self.target_indices if self.target_indices is not None else range(self.n_vars)
+        self.register_buffer("_targets", torch.tensor(list(kept), dtype=torch.long), persistent=False)
+
+    @property
+    def n_targets(self) -> int:
+        """C_out: the number of forecast variates."""
+        return self.n_vars if self.target_indices is None else len(self.target_indices)
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        """(L, C): one input window without the batch."""
+        return (self.seq_len, self.n_vars)
+
+    @property
+    def output_shape(self) -> tuple[int, int]:
+        """(H, C_out): one forecast without the batch."""
+        return (self.pred_len, self.n_targets)
+
+    @abc.abstractmethod
+    def encode(self, z: torch.Tensor) -> torch.Tensor:
+        """Normalised window (B, L, C) -> per-variate features (B, C, F)."""
+
+    @abc.abstractmethod
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """Per-variate features (B, C, F) -> normalised forecast (B, H, C) of every variate."""
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """A DataError unless ``x`` is (B, L, C) with this model's L and C."""
+        if x.ndim != 3 or tuple(x.shape[1:]) != self.input_shape:
+            raise DataError(
+                f"{type(self).__name__} expects windows of shape (batch, seq_len={self.seq_len}, "
+                f"n_vars={self.n_vars}), got {tuple(x.shape)}. Build the model with seq_len=L, n_vars=C "
+                f"for your windows (time runs along dimension 1, variates along dimension 2)."
+            )
+
+    def normalise(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """(B, L, C) -> (normalised (B, L, C), loc (B, 1, C), scale (B, 1, C)); identity (None, None)
+        without instance normalisation."""
+        if not self.instance_norm:
+            return x, None, None
+        loc, scale = instance_stats(x)
+        return (x - loc) / scale, loc, scale
+
+    @staticmethod
+    def denormalise(y: torch.Tensor, loc: torch.Tensor | None, scale: torch.Tensor | None) -> torch.Tensor:
+        """(B, H, C) on the normalised scale -> the scale of the input window (``y * scale + loc``)."""
+        if loc is None or scale is None:
+            return y
+        return y * scale + loc
+
+    def select_targets(self, y: torch.Tensor) -> torch.Tensor:
+        """(B, H, C) -> (B, H, C_out): the forecast variates (all of them without target_indices)."""
+        if self.target_indices is None:
+            return y
+        return y.index_select(2, self._targets)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Window (B, L, C) -> per-variate features (B, C, F) that the head reads."""
+        self.check_input(x)
+        z, _, _ = self.normalise(x)
+        return self.encode(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Window (B, L, C) -> forecast (B, H, C_out) on the scale of ``x``."""
+        self.check_input(x)
+        z, loc, scale = self.normalise(x)
+        y = self.forward_head(self.encode(z))  # (B, H, C)
+        return self.select_targets(self.denormalise(y, loc, scale))
+
+    def extra_repr(self) -> str:
+        targets = "all" if self.target_indices is None else list(self.target_indices)
+        return (
+            f"n_vars={self.n_vars}, seq_len={self.seq_len}, pred_len={self.pred_len}, targets={targets}, "
+            f"instance_norm={self.instance_norm}"
+        )
+
+
+def forecasting_builder(cls: type[ModelT], defaults: dict[str, Any] | None = None) -> Callable[..., ModelT]:
+    """A registry builder for ``cls``: keyword overrides of its constructor, unknown ones named.
+
+    Lists (from YAML or JSON) become tuples, as the constructors take tuples.
+    """
+    valid = [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
+
+    def build(**overrides: Any) -> ModelT:
+        unknown = [key for key in overrides if key not in valid]
+        if unknown:
+            hints = []
+            for key in unknown:
+                close = difflib.get_close_matches(key, valid, n=1)
+                hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise ModelOptionError(
+                f"Unknown {cls.__name__} option(s): {', '.join(hints)}. Valid options: {', '.join(sorted(valid))}."
+            )
+        overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+        return cls(**{**(defaults or {}), **overrides})
+
+    return build

@@ -1,0 +1,160 @@
+"""A training recipe that fits the data: what the config leaves open is chosen from the data's kind,
+shape and size, printed at the start of the run and stored in the run folder (``recipe.json``).
+
+Nothing the user set is changed: a key given in the config file or on the command line is kept, and
+only keys left at their defaults are chosen here. The choices:
+
+* **model** (``model.name: auto``): the data kind picks a model that suits the data's shape (e.g. a
+  convolutional dual-branch model for small images, CrossViT-1D for short or few-channel series);
+* **schedule** (``optim.budget``): a budget of optimizer updates (``4000``, ``4000 steps``) or of wall
+  time (``15m``, ``1h``, ``90s``: the updates that fit, from a short measurement of the training
+  step), turned into epochs; ``auto`` gives about 30 epochs, at least 600 and at most 6,000 updates;
+  the warm-up is 5 % of it;
+* **batch size**: 128, smaller for small training sets (about an eighth of them, at least 8), so a
+  small set still gets enough updates;
+* **regularisation** scales with the number of training examples (stochastic depth);
+* **augmentation** suits the data (the kind decides: e.g. translation a small fraction of the image,
+  no flips unless asked, since they change handwriting and digits into other classes).
+
+Shape legend: none (this module handles configs, not tensors).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConfigError
+from .config import RunConfig
+from .kinds import DataKind, Dataset
+
+__all__ = ["Choice", "Recipe", "parse_budget", "resolve_recipe"]
+
+AUTO_EPOCHS, MIN_UPDATES, MAX_UPDATES = 30, 600, 6000
+WARMUP_SHARE = 0.05
+_TIME_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One recipe decision: a dotted config key, its value, and why."""
+
+    key: str
+    value: Any
+    reason: str
+
+
+@dataclass
+class Recipe:
+    """The decisions of a run, in order, and the budget they came from."""
+
+    budget: str
+    choices: list[Choice] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps({"budget": self.budget, "choices": [dataclasses.asdict(c) for c in self.choices]}, indent=2)
+
+    def describe(self) -> str:
+        """The recipe in a few lines, for the start of a run."""
+        lines = [f"recipe (budget {self.budget}; set any key yourself to override it):"]
+        lines += [f"  {c.key} = {c.value}   ({c.reason})" for c in self.choices]
+        return "\n".join(lines)
+
+
+def parse_budget(text: str) -> tuple[str, float]:
+    """``"auto"`` -> ("auto", 0); ``"4000"`` / ``"4000 steps"`` -> ("steps", 4000); ``"15m"`` -> ("seconds", 900)."""
+    text = str(text).strip().lower()
+    if text == "auto":
+        return "auto", 0.0
+    if match := re.fullmatch(r"(\d+)\s*(steps?|updates?)?", text):
+        return "steps", float(match.group(1))
+    if match := re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smh])", text):
+        return "seconds", float(match.group(1)) * _TIME_UNITS[match.group(2)]
+    raise ConfigError(
+        f"optim.budget: {text!r} is not a budget; give auto, a number of updates (4000 or '4000 steps') or a "
+        "wall time ('15m', '1h', '90s')."
+    )
+
+
+def _is_set(config: RunConfig, key: str) -> bool:
+    """Whether the user set ``key`` (a dotted config key): named in the config file or on the command line
+    (``config.explicit``, from ``load_config``), or changed from its default in Python."""
+    if key.startswith("model.args."):
+        return key.removeprefix("model.args.") in config.model.args
+    section, _, name = key.partition(".")
+    (default,) = [f for f in dataclasses.fields(getattr(config, section)) if f.name == name]
+    value = default.default if default.default is not dataclasses.MISSING else default.default_factory()  # type: ignore[misc]
+    return key in getattr(config, "explicit", frozenset()) or getattr(getattr(config, section), name) != value
+
+
+def _set(config: RunConfig, key: str, value: Any) -> None:
+    section, _, name = key.partition(".")
+    if section == "model" and name.startswith("args."):
+        config.model.args[name.removeprefix("args.")] = value
+    else:
+        setattr(getattr(config, section), name, value)
+
+
+def resolve_recipe(
+    config: RunConfig,
+    kind: DataKind,
+    dataset: Dataset,
+    n_train: int,
+    model_fields: Callable[[str], set[str]],
+    step_rate: Callable[[RunConfig], float] | None = None,
+) -> Recipe:
+    """Fill in what ``config`` leaves open (in place) and return the decisions.
+
+    ``model_fields(name)`` gives a model's option names (a recipe sets only options the model has);
+    ``step_rate(config)`` measures training updates per second, for wall-time budgets.
+    """
+    recipe = Recipe(config.optim.budget)
+
+    def choose(key: str, value: Any, reason: str) -> None:
+        if not _is_set(config, key):
+            _set(config, key, value)
+            recipe.choices.append(Choice(key, value, reason))
+
+    if config.model.name == "auto":
+        name, reason = kind.default_model(dataset)
+        config.model.name = name
+        recipe.choices.append(Choice("model.name", name, reason))
+    fields = model_fields(config.model.name)
+    batch = 128 if n_train >= 1024 else max(8, 2 ** round(math.log2(max(n_train, 1) / 8)))
+    choose("data.batch_size", batch, f"{n_train} training examples" + ("" if batch == 128 else ": about 1/8 of them"))
+    # fewer examples, more regularisation: stochastic depth doubles below 20,000 training examples
+    if "drop_path_rate" in fields:
+        rate = 0.1 if n_train < 20000 else 0.05
+        choose("model.args.drop_path_rate", rate, f"stochastic depth for {n_train} training examples")
+    for key, value, reason in kind.recipe(dataset, n_train):
+        choose(key, value, reason)
+    steps_per_epoch = max(
+        1, -(-n_train // (config.data.batch_size * config.trainer.devices * config.trainer.num_nodes))
+    )
+    if config.optim.epochs is None:
+        unit, amount = parse_budget(config.optim.budget)
+        if unit == "auto":
+            updates = min(MAX_UPDATES, max(MIN_UPDATES, AUTO_EPOCHS * steps_per_epoch))
+            why = f"budget auto: {updates} updates (~{AUTO_EPOCHS} epochs, within {MIN_UPDATES}–{MAX_UPDATES})"
+        elif unit == "steps":
+            updates, why = int(amount), f"budget of {int(amount)} updates"
+        else:
+            if step_rate is None:
+                raise ConfigError("optim.budget as wall time needs a measurement of the training step.")
+            rate = step_rate(config)
+            # 85 %: evaluation after each epoch and the final test also take time
+            updates = max(1, int(0.85 * amount * rate))
+            why = f"budget {config.optim.budget}: {rate:.1f} updates/s measured -> {updates} updates"
+        epochs = max(1, round(updates / steps_per_epoch))
+        config.optim.epochs = epochs
+        recipe.choices.append(Choice("optim.epochs", epochs, f"{why}; {steps_per_epoch} updates per epoch"))
+    if config.optim.warmup_epochs is None:
+        warmup = round(WARMUP_SHARE * config.optim.epochs, 3)
+        config.optim.warmup_epochs = warmup
+        recipe.choices.append(Choice("optim.warmup_epochs", warmup, "5 % of the schedule"))
+    return recipe
