@@ -36,8 +36,8 @@ CONFIGS = {"BasicMotions": "basicmotions", "JapaneseVowels": "japanesevowels"}
 CANDIDATES: dict[str, list[str]] = {
     "shipped": [],
     # the shipped time shift / amplitude scaling / jitter turned off (label smoothing only)
-    "no-augment": ["augment.signal_shift=0", "augment.signal_scale=0", "augment.signal_jitter=0"],
-    "resample": ["signal.length_policy=resample"],  # stretch every series to the longest, no padding
+    "no-augment": ["augment.shift=0", "augment.scale=0", "augment.jitter=0"],
+    "resample": ["data.length_policy=resample"],  # stretch every series to the longest, no padding
     # model.args replaces the shipped args as a whole, so the dropout rates are repeated
     # the patch and kernels DBConformer.sizes_for_length picks for the length (BasicMotions: patch 10)
     "auto-patch": ["model.args={drop_prob: 0.1, att_drop_prob: 0.0, head_drop_prob: 0.25}"],
@@ -58,7 +58,7 @@ def _same_as_shipped(dataset: str, candidate: list[str]) -> bool:
 
 def _validation(root: Path, dataset: str, candidate: list[str], seeds: int, extra: list[str]) -> dict:
     """Last-epoch accuracy and loss on 25% of the training split held out (the test split is not read)."""
-    policy = "resample" if "signal.length_policy=resample" in candidate else "pad"
+    policy = "resample" if "data.length_policy=resample" in candidate else "pad"
     train = load_uea(dataset, "train", policy)
     npz = root / f"{dataset}-train-{policy}.npz"
     if not npz.is_file():

@@ -99,7 +99,7 @@ def quantize_static_int8(model: nn.Module, calibration: Iterable[torch.Tensor], 
             prepared(images)
     converted = convert_pt2e(prepared)
     # freezing: weights become constants (quantized once, prepacked for oneDNN): see the module docstring
-    return torch.compile(converted, dynamic=True, options={"freezing": True}) if compile else converted
+    return torch.compile(converted, dynamic=False, options={"freezing": True}) if compile else converted
 
 
 def quantize_openvino_int8(

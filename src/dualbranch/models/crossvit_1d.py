@@ -135,11 +135,7 @@ class CrossViT1D(SignalModel):
     def _init_weights(self) -> None:
         for parameter in [*self.cls_token, *self.pos_embed]:
             nn.init.trunc_normal_(parameter, std=0.02)
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+        init_head(self)  # every Linear by the ViT rule the heads use: trunc-normal weights, zero biases
 
     def reset_classifier(self, num_classes: int) -> None:
         """New per-branch heads for ``num_classes`` (0: none, forward returns both CLS tokens (B, D_0 + D_1))."""

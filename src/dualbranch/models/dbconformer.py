@@ -182,11 +182,7 @@ class DBConformer(SignalModel):
         # ViT-style: small truncated-normal positions and linear weights, zero biases.
         nn.init.trunc_normal_(self.temporal_pos, std=0.02)
         nn.init.trunc_normal_(self.spatial_pos, std=0.02)
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+        init_head(self)  # every Linear by the ViT rule the heads use: trunc-normal weights, zero biases
 
     def reset_classifier(self, num_classes: int) -> None:
         """A fresh MLP head for ``num_classes`` (0: none, forward returns the fused (B, 2D) features)."""

@@ -8,14 +8,18 @@ from pathlib import Path
 
 import lightning as L
 
+from .scoring import ACCURACY, StepMetric
+
 __all__ = ["EpochSummary"]
 
 
 class EpochSummary(L.Callback):
-    """Print one line per epoch and append it to ``history.jsonl`` in the run folder (rank 0 only)."""
+    """Print one line per epoch and append it to ``history.jsonl`` in the run folder (rank 0 only):
+    the loss and the data kind's ``metric`` (accuracy by default) of training and validation."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, metric: StepMetric = ACCURACY) -> None:
         self.history_path = Path(run_dir) / "history.jsonl"
+        self.metric = metric
         self._started = 0.0
 
     def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
@@ -25,16 +29,18 @@ class EpochSummary(L.Callback):
         # Lightning runs this epoch's validation before this hook, so both sets of metrics are here.
         if not trainer.is_global_zero:
             return
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.endswith(("_epoch", "_acc", "_loss"))}
+        name = self.metric.name
+        suffixes = ("_epoch", f"_{name}", "_loss")
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.endswith(suffixes)}
         row = {
             "epoch": trainer.current_epoch + 1,
             "step": trainer.global_step,
             "seconds": round(time.perf_counter() - self._started, 2),
             "lr": trainer.optimizers[0].param_groups[0]["lr"],
             "train_loss": metrics.get("train_loss_epoch"),
-            "train_acc": metrics.get("train_acc"),
+            f"train_{name}": metrics.get(f"train_{name}"),
             "val_loss": metrics.get("val_loss"),
-            "val_acc": metrics.get("val_acc"),
+            f"val_{name}": metrics.get(f"val_{name}"),
         }
         with self.history_path.open("a") as handle:
             handle.write(json.dumps(row) + "\n")
@@ -44,8 +50,8 @@ class EpochSummary(L.Callback):
 
         print(
             f"epoch {row['epoch']}/{trainer.max_epochs}  train_loss {fmt(row['train_loss'], '{:.4f}')}  "
-            f"train_acc {fmt(row['train_acc'], '{:.2%}')}  val_loss {fmt(row['val_loss'], '{:.4f}')}  "
-            f"val_acc {fmt(row['val_acc'], '{:.2%}')}  lr {row['lr']:.2e}  {row['seconds']:.0f}s",
+            f"train_{name} {fmt(row[f'train_{name}'], self.metric.fmt)}  val_loss {fmt(row['val_loss'], '{:.4f}')}  "
+            f"val_{name} {fmt(row[f'val_{name}'], self.metric.fmt)}  lr {row['lr']:.2e}  {row['seconds']:.0f}s",
             flush=True,
         )
 

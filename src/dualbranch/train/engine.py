@@ -1,8 +1,9 @@
 """The Lightning trainer every run uses (images and signals alike), and restoring its best weights.
 
-One place decides the checkpoints (``best`` by validation accuracy, ``last`` to resume from), the
-epoch summary, the logger and the trainer flags, so an image run and every fold of a signal run
-are trained the same way.
+One place decides the checkpoints (``best`` by the data kind's validation metric, e.g. validation
+accuracy or loss: :mod:`.scoring`; ``last`` to resume from), the epoch summary, the logger and the
+trainer flags, so an image run, every fold of a signal run and a forecasting run are trained the same
+way.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from torch import nn
 
 from .checkpoint_io import ChecksummedCheckpointIO, load_training_checkpoint
 from .config import RunConfig
+from .scoring import ACCURACY, StepMetric
 
 __all__ = ["make_trainer", "restore_best"]
 
@@ -38,12 +40,15 @@ def make_trainer(
     callbacks: list | None = None,
     validate: bool = True,
     steps_per_epoch: int | None = None,
+    monitor: tuple[str, str] = ("val_acc", "max"),
+    metric: StepMetric = ACCURACY,
 ) -> Any:
     """A ``lightning.Trainer`` writing checkpoints, ``history.jsonl`` and ``logs/`` under ``out_dir``.
 
     ``validate=False`` trains without a validation set: no ``best`` checkpoint is kept, so the
     model of the last epoch is the result. ``steps_per_epoch`` caps the step-logging interval, so a
-    short epoch is still logged (and Lightning does not warn about it).
+    short epoch is still logged (and Lightning does not warn about it). ``monitor`` (logged name,
+    "max" | "min") picks the ``best`` checkpoint; ``metric`` is the one the epoch summary records.
     """
     import lightning as L
     from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint, TQDMProgressBar
@@ -55,11 +60,11 @@ def make_trainer(
     checkpoints = out_dir / "checkpoints"
     every: list = []
     if validate:
-        every.append(ModelCheckpoint(checkpoints, filename="best", monitor="val_acc", mode="max"))
+        every.append(ModelCheckpoint(checkpoints, filename="best", monitor=monitor[0], mode=monitor[1]))
     every += [
         # a separate "latest" checkpoint, rewritten after every epoch, to resume from
         ModelCheckpoint(checkpoints, filename="last", save_on_train_epoch_end=True, enable_version_counter=False),
-        EpochSummary(out_dir),
+        EpochSummary(out_dir, metric),
         *(callbacks or []),
     ]
     if trainer_cfg.progress_bar:

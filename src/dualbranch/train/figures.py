@@ -38,8 +38,15 @@ def png(fig: plt.Figure) -> str:
     return '<img src="data:image/png;base64,' + base64.b64encode(buffer.getvalue()).decode() + '">'
 
 
-def curves(history: list[dict], train_label: str = "train (augmented)") -> str:
-    """Loss and accuracy per epoch, training and validation, from ``history.jsonl`` rows."""
+def curves(
+    history: list[dict],
+    train_label: str = "train (augmented)",
+    metric: str = "acc",
+    title: str = "accuracy (%)",
+    scale: float = 100.0,
+) -> str:
+    """Loss and a metric (``train_<metric>``, ``val_<metric>``, shown × ``scale``; accuracy in % by
+    default) per epoch, training and validation, from ``history.jsonl`` rows."""
     if not history:
         return '<p class="note">No epoch history (the run was not trained here).</p>'
     epochs = [row["epoch"] for row in history]
@@ -48,12 +55,12 @@ def curves(history: list[dict], train_label: str = "train (augmented)") -> str:
         values = [row.get(key) for row in history]
         if any(v is not None for v in values):
             loss_ax.plot(epochs, values, marker="o", ms=3, label=label)
-    for key, label in (("train_acc", train_label), ("val_acc", "validation")):
-        values = [None if row.get(key) is None else 100 * row[key] for row in history]
+    for key, label in ((f"train_{metric}", train_label), (f"val_{metric}", "validation")):
+        values = [None if row.get(key) is None else scale * row[key] for row in history]
         if any(v is not None for v in values):
             acc_ax.plot(epochs, values, marker="o", ms=3, label=label)
     loss_ax.set(title="loss", xlabel="epoch")
-    acc_ax.set(title="accuracy (%)", xlabel="epoch")
+    acc_ax.set(title=title, xlabel="epoch")
     for ax in (loss_ax, acc_ax):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)

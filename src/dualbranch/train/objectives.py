@@ -6,6 +6,7 @@ training accuracy is measured on, and any extra terms to log. ``cross_entropy`` 
 CrossViT recipe (soft-target cross-entropy). A model family that trains with extra losses (e.g. a
 contrastive term between its branches) registers its own objective here and names it in the config
 (``objective.name``, options in ``objective.args``) without touching the engine.
+``mse`` is the regression objective of forecasting (real-valued targets, e.g. (B, H, C_t)).
 
 Shape legend: B batch, K classes.
 """
@@ -30,6 +31,7 @@ from ..models.base import MultiBranchModel
 __all__ = [
     "OBJECTIVES",
     "CrossEntropy",
+    "MeanSquaredError",
     "MultiViewContrastive",
     "Objective",
     "StepOutput",
@@ -287,3 +289,22 @@ class MultiViewContrastive(Objective):
             terms["cross_model"] = cross_model_loss(outputs, self.temperature)
             loss = loss + self.weights["cross_model"] * terms["cross_model"]
         return StepOutput(loss, outputs[0][LOGITS], {k: v.detach() for k, v in terms.items()})
+
+
+# ------------------------------------------------------------------ regression (forecasting)
+@register_objective("mse")
+class MeanSquaredError(Objective):
+    """Mean squared error of the model's output (B, ...) against real-valued targets of the same shape:
+    the forecasting objective (targets (B, H, C_t), the horizon of each window on the standardised
+    scale, as the published forecasting models train). The output is returned as ``logits`` for the
+    step metric (e.g. MAE)."""
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> StepOutput:
+        outputs = model(x)
+        if outputs.shape != targets.shape:
+            raise DataError(
+                f"objective.name=mse: the model's output {tuple(outputs.shape)} differs from the targets' "
+                f"{tuple(targets.shape)}; it needs a model whose output has the targets' shape (a forecasting "
+                "model for series data)."
+            )
+        return StepOutput(F.mse_loss(outputs, targets), outputs, {})

@@ -1,9 +1,10 @@
 """The one run pipeline behind ``dualbranch fit / test``, for every data kind and objective.
 
-``fit``: config -> the data kind loads the dataset -> folds (one for a plain train/test run, k for a
-protocol: :func:`dualbranch.evaluation.protocols.make_folds`) -> model arguments from the data ->
-the run folder and its record -> per fold: preprocessing fitted on the fold's training part, the
-kind's input pipeline, the objective, the Lightning trainer (:mod:`.engine`), the best weights ->
+``fit``: config -> the data kind loads the dataset -> the kind's folds (one for a plain train/test
+run, k for a protocol: :func:`dualbranch.evaluation.protocols.make_folds`) -> model arguments from
+the data -> the run folder and its record -> per fold: preprocessing fitted on the fold's training
+part, the kind's input pipeline, the objective, the kind's scoring (:mod:`.scoring`: what is
+measured and which checkpoint is best), the Lightning trainer (:mod:`.engine`), the best weights ->
 ``test``: every fold's model on its test part, ``metrics.json``, ``predictions.csv`` and the report.
 
 Nothing here asks which kind of data a run has; the kind (:mod:`.kinds`) answers every such question.
@@ -28,7 +29,7 @@ from torch import nn
 
 from ..checkpoint import load_checkpoint, load_for_finetuning, save_checkpoint
 from ..errors import ConfigError, RunFolderError
-from ..evaluation.protocols import Fold, make_folds
+from ..evaluation.protocols import Fold
 from ..factory import create_model
 from ..registry import get_model_entry
 from ..safe_io import atomic_write_text
@@ -40,9 +41,10 @@ from .engine import make_trainer, restore_best
 from .evaluate import evaluate_run
 from .kinds import DataKind, Dataset, kind_named
 from .objectives import make_objective
-from .recipe import resolve_recipe
+from .recipe import resolve_recipe, resolve_validation
 from .run_folder import RunRecord, create_run_dir, default_run_name, fold_dir, is_primary_process, read_record
-from .task import ClassificationTask
+from .scoring import Scoring
+from .task import TrainingTask
 
 __all__ = ["FoldModel", "build_model", "fit", "folds_of", "load_fold_models", "model_options", "test"]
 
@@ -79,7 +81,7 @@ def _model_args(config: RunConfig, kind: DataKind, dataset: Dataset) -> dict[str
     return {**args, **config.model.args}
 
 
-def _step_rate(config: RunConfig, kind: DataKind, dataset: Dataset, fold: Fold) -> float:
+def _step_rate(config: RunConfig, kind: DataKind, dataset: Dataset, fold: Fold, scoring: Scoring) -> float:
     """Training updates per second of this run's model and input pipeline, measured on a few batches."""
     sample = fold.train[: min(len(fold.train), 4 * config.data.batch_size)]
     examples = dataset.examples.subset(sample)
@@ -96,7 +98,7 @@ def _step_rate(config: RunConfig, kind: DataKind, dataset: Dataset, fold: Fold) 
     ]
 
     def step(batch: tuple[torch.Tensor, torch.Tensor]) -> None:
-        model_input, targets = inputs.train_batch(*batch, len(dataset.class_names), generator)
+        model_input, targets = inputs.train_batch(*batch, scoring.num_classes, generator)
         optimizer.zero_grad()
         objective(model, model_input, targets).loss.backward()
         optimizer.step()
@@ -110,13 +112,8 @@ def _step_rate(config: RunConfig, kind: DataKind, dataset: Dataset, fold: Fold) 
 
 
 def folds_of(config: RunConfig, dataset: Dataset) -> list[Fold]:
-    """The folds a run of ``config`` trains and tests on (deterministic given ``trainer.seed``)."""
-    evaluation, data = config.evaluation, config.data
-    return make_folds(
-        dataset, evaluation.protocol, own_test=dataset.own_test, own_val=dataset.own_val, val_ratio=data.val_ratio,
-        folds=evaluation.folds, test_fraction=evaluation.test_fraction, seed=config.trainer.seed,
-        limit_train=data.limit_train, limit_eval=data.limit_eval, class_names=dataset.class_names,
-    )  # fmt: skip
+    """The folds a run of ``config`` trains and tests on (the data kind's; deterministic given ``trainer.seed``)."""
+    return config.kind.folds(dataset, config.data, config.evaluation, config.trainer.seed)
 
 
 def last_checkpoint(out: Path) -> Path:
@@ -125,7 +122,14 @@ def last_checkpoint(out: Path) -> Path:
 
 
 def _fit_fold(
-    config: RunConfig, kind: DataKind, dataset: Dataset, fold: Fold, out: Path, args: dict, callbacks: list | None
+    config: RunConfig,
+    kind: DataKind,
+    dataset: Dataset,
+    fold: Fold,
+    out: Path,
+    args: dict,
+    callbacks: list | None,
+    scoring: Scoring,
 ) -> None:
     """Preprocess (fitted on the fold's training part), train, keep the best (or last) weights."""
     out.mkdir(parents=True, exist_ok=True)
@@ -150,8 +154,11 @@ def _fit_fold(
     steps_per_epoch = -(-len(fold.train) // (config.data.batch_size * world))
     inputs = kind.input_pipeline(preprocessing, config.augment)
     objective = make_objective(config.objective.name, config.objective.args)
-    task = ClassificationTask(model, config, len(dataset.class_names), inputs, objective, steps_per_epoch)
-    trainer = make_trainer(config, out, callbacks, validate=val is not None, steps_per_epoch=steps_per_epoch)
+    task = TrainingTask(model, config, scoring, inputs, objective, steps_per_epoch)
+    trainer = make_trainer(
+        config, out, callbacks, validate=val is not None, steps_per_epoch=steps_per_epoch,
+        monitor=(scoring.monitor, scoring.mode), metric=scoring.step_metric,
+    )  # fmt: skip
     last = last_checkpoint(out)
     if last.is_file():
         verify_checkpoint(last)  # a corrupt checkpoint is named, not unpickled
@@ -183,15 +190,21 @@ def fit(config: RunConfig, resume: str | os.PathLike[str] | None = None, callbac
         get_model_entry(config.model.name)  # an unknown model is named before any work
     # data, folds, recipe and model arguments first: a mistake there stops the run before a folder is made
     dataset = kind.load(config.data, config.trainer.seed, config.trainer.progress_bar)
+    n_test = 0 if dataset.own_test is None else len(dataset.own_test)
+    early = None
+    if dataset.own_val is None:  # data with a validation split of its own keeps it
+        early = resolve_validation(config, len(dataset) - n_test, dataset.own_test is not None)
     folds = folds_of(config, dataset)
+    facts = kind.describe(dataset, config.data)
+    input_shape = facts.pop("input_shape")
+    scoring = kind.scoring(dataset.class_names, facts)
     recipe = resolve_recipe(
-        config, kind, dataset, len(folds[0].train), model_options, lambda c: _step_rate(c, kind, dataset, folds[0])
-    )
+        config, kind, dataset, len(folds[0].train), model_options,
+        lambda c: _step_rate(c, kind, dataset, folds[0], scoring), early=(early,) if early else (),
+    )  # fmt: skip
     if recipe.choices:
         print(recipe.describe(), flush=True)
     args = _model_args(config, kind, dataset)
-    facts = kind.describe(dataset, config.data)
-    input_shape = facts.pop("input_shape")
     record = RunRecord(
         kind.name, config.model.name, args, list(dataset.class_names), input_shape,
         config.evaluation.protocol, [fold.name for fold in folds], facts,
@@ -232,7 +245,7 @@ def fit(config: RunConfig, resume: str | os.PathLike[str] | None = None, callbac
                 n_val = 0 if fold.val is None else len(fold.val)
                 n_test = 0 if fold.test is None else len(fold.test)
                 print(f"{fold.name}: {len(fold.train)} train, {n_val} validation, {n_test} test")
-            _fit_fold(config, kind, dataset, fold, out, args, callbacks)
+            _fit_fold(config, kind, dataset, fold, out, args, callbacks, scoring)
             made_here = False  # a trained fold is worth keeping (and resuming)
     except BaseException:
         # a run that failed before anything was trained leaves no half-made folder behind

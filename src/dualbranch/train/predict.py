@@ -1,16 +1,17 @@
 """Predictions of a trained run on new inputs, for every data kind and every engine.
 
 The run's data kind reads the inputs (image files, folders or an ``.npz`` of images; an ``.npz`` of
-signals) without labels; each fold's model sees them preprocessed as its training data was, run by
-the chosen engine (``torch``, ``onnx``, ``int8``, ``openvino``, ``openvino-int8``:
-:mod:`dualbranch.engines`). A run with several folds predicts the mean of its fold models'
-probabilities (an ensemble of the k models).
+signals; series tables) without labels; each fold's model sees them preprocessed as its training
+data was, run by the chosen engine (``torch``, ``onnx``, ``int8``, ``openvino``, ``openvino-int8``:
+:mod:`dualbranch.engines`). The kind's scoring (:mod:`.scoring`) makes each fold's outputs
+comparable (probabilities; forecasts on the original scale) and writes the rows; a run with several
+folds predicts the mean over its fold models (an ensemble of the k models).
 
 ``openvino-int8`` is calibrated on up to 512 of the fold's own training examples (chosen at random
 with the run's seed), prepared exactly like the model's input: the run folder's ``config.yaml`` says
 where the data is and which examples each fold trained on.
 
-Shape legend: n inputs, K classes.
+Shape legend: n inputs, K classes (or the kind's output shape).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from .config import load_config
 from .evaluate import logits_of
 from .kinds import InputPipeline, kind_named
 from .pipeline import folds_of, load_fold_models
-from .predictions import prediction_rows, write_csv
+from .predictions import write_csv
 
 __all__ = ["CALIBRATION_EXAMPLES", "PREDICT_ENGINES", "calibration_batches", "predict"]
 
@@ -41,7 +42,6 @@ PREDICT_ENGINES = {
     "openvino-int8": "openvino-int8",
 }
 CALIBRATION_EXAMPLES = 512  # training examples a calibrated engine sees; NNCF's default is 300
-_ALL_PROBABILITIES_UP_TO = 20  # classes: up to this many, every class gets a p_<class> column
 
 
 @torch.no_grad()
@@ -53,17 +53,19 @@ def predict(
     top_k: int = 1,
     engine: str = "torch",
 ) -> list[dict[str, object]]:
-    """Classify ``inputs`` with a run's models; write a CSV (``output``) and return the rows.
+    """Predict ``inputs`` with a run's models; write a CSV (``output``) and return the rows.
 
-    Columns: ``input``, ``label``/``probability`` (and ``label_2``... with ``top_k``), and for up to
-    20 classes a ``p_<class>`` column per class.
+    For classes the columns are ``input``, ``label``/``probability`` (and ``label_2``... with
+    ``top_k``), and for up to 20 classes a ``p_<class>`` column per class; other kinds write their
+    own (forecasts: ``input``, ``step`` and a column per target variable).
     """
     if engine not in PREDICT_ENGINES:
         raise ConfigError(f"Unknown engine {engine!r}; choose from {', '.join(PREDICT_ENGINES)}.")
     models, record = load_fold_models(run_dir)
     kind = kind_named(record.kind)
+    scoring = kind.scoring(record.class_names, record.data)
     names, examples = kind.read_inputs(inputs, record.to_dict())
-    probs = []
+    predictions = []
     for fold in models:
         loader_inputs = kind.to_tensor(examples, fold.preprocessing, training=False)
         pipeline = kind.input_pipeline(fold.preprocessing, kind.augment_section())
@@ -75,10 +77,10 @@ def predict(
             if name in CALIBRATED:  # real training examples: calibrating on the inputs themselves would leak
                 calibration = calibration_batches(run_dir, fold.name, fold.preprocessing, pipeline)
             model = _Called(build_engine(name, model, example, calibration))
-        probs.append(logits_of(model, pipeline, loader_inputs, batch_size).softmax(dim=1))
-    mean = torch.stack(probs).mean(dim=0)  # (n, K): the folds' mean
-    many = len(record.class_names) <= _ALL_PROBABILITIES_UP_TO
-    rows = prediction_rows(names, mean, record.class_names, top_k, all_probabilities=many)
+        outputs = logits_of(model, pipeline, loader_inputs, batch_size)
+        predictions.append(scoring.predictions(outputs, fold.preprocessing))
+    mean = torch.stack(predictions).mean(dim=0)  # (n, ...): the folds' mean
+    rows = scoring.predict_rows(names, mean, top_k)
     if output is not None:
         write_csv(rows, output)
     return rows

@@ -8,8 +8,8 @@ only keys left at their defaults are chosen here. The choices:
   convolutional dual-branch model for small images, CrossViT-1D for short or few-channel series);
 * **schedule** (``optim.budget``): a budget of optimizer updates (``4000``, ``4000 steps``) or of wall
   time (``15m``, ``1h``, ``90s``: the updates that fit, from a short measurement of the training
-  step), turned into epochs; ``auto`` gives about 30 epochs, at least 600 and at most 6,000 updates;
-  the warm-up is 5 % of it;
+  step), turned into epochs; ``auto`` gives about 30 epochs, at least 600 and at most 6,000 updates,
+  and at most 15 minutes of training on this machine (measured); the warm-up is 5 % of it;
 * **batch size**: 128, smaller for small training sets (about an eighth of them, at least 8), so a
   small set still gets enough updates;
 * **regularisation** scales with the number of training examples (stochastic depth);
@@ -33,9 +33,12 @@ from ..errors import ConfigError
 from .config import RunConfig
 from .kinds import DataKind, Dataset
 
-__all__ = ["Choice", "Recipe", "parse_budget", "resolve_recipe"]
+__all__ = ["Choice", "Recipe", "parse_budget", "resolve_recipe", "resolve_validation"]
 
 AUTO_EPOCHS, MIN_UPDATES, MAX_UPDATES = 30, 600, 6000
+AUTO_MAX_SECONDS = 900  # budget auto also stops within 15 minutes of training
+SHORT_RUN_UPDATES = 1000  # below this many updates no wall-time cap is measured (it could not bind)
+SMALL_SET = 1000  # fewer training examples than this: no validation split (see resolve_validation)
 WARMUP_SHARE = 0.05
 _TIME_UNITS = {"s": 1, "m": 60, "h": 3600}
 
@@ -100,6 +103,18 @@ def _set(config: RunConfig, key: str, value: Any) -> None:
         setattr(getattr(config, section), name, value)
 
 
+def resolve_validation(config: RunConfig, n_available: int, has_test: bool) -> Choice | None:
+    """Below ``SMALL_SET`` training examples, train on all of them and keep the last epoch: a
+    validation split of a few examples cannot pick an epoch (its first 100 % would win), and the
+    cosine schedule already ends at a small learning rate. Decided before the folds are made; a run
+    without a test split of its own (``has_test`` False, protocol none) keeps scoring on validation."""
+    tested = has_test or config.evaluation.protocol != "none"
+    if n_available >= SMALL_SET or _is_set(config, "data.val_ratio") or not tested:
+        return None
+    config.data.val_ratio = 0.0
+    return Choice("data.val_ratio", 0.0, f"{n_available} examples to train on: all of them, keeping the last epoch")
+
+
 def resolve_recipe(
     config: RunConfig,
     kind: DataKind,
@@ -107,13 +122,15 @@ def resolve_recipe(
     n_train: int,
     model_fields: Callable[[str], set[str]],
     step_rate: Callable[[RunConfig], float] | None = None,
+    early: tuple[Choice, ...] = (),
 ) -> Recipe:
     """Fill in what ``config`` leaves open (in place) and return the decisions.
 
     ``model_fields(name)`` gives a model's option names (a recipe sets only options the model has);
-    ``step_rate(config)`` measures training updates per second, for wall-time budgets.
+    ``step_rate(config)`` measures training updates per second, for wall-time budgets; ``early`` are
+    choices made before the folds (:func:`resolve_validation`), listed first.
     """
-    recipe = Recipe(config.optim.budget)
+    recipe = Recipe(config.optim.budget, list(early))
 
     def choose(key: str, value: Any, reason: str) -> None:
         if not _is_set(config, key):
@@ -141,6 +158,12 @@ def resolve_recipe(
         if unit == "auto":
             updates = min(MAX_UPDATES, max(MIN_UPDATES, AUTO_EPOCHS * steps_per_epoch))
             why = f"budget auto: {updates} updates (~{AUTO_EPOCHS} epochs, within {MIN_UPDATES}–{MAX_UPDATES})"
+            if step_rate is not None and updates > SHORT_RUN_UPDATES:
+                # a long schedule is also capped in wall time, so a default run ends in minutes anywhere
+                rate = step_rate(config)
+                if updates > (cap := max(MIN_UPDATES, int(0.85 * AUTO_MAX_SECONDS * rate))):
+                    updates = cap
+                    why += f", capped at {AUTO_MAX_SECONDS // 60} min: {rate:.1f} updates/s measured -> {cap} updates"
         elif unit == "steps":
             updates, why = int(amount), f"budget of {int(amount)} updates"
         else:

@@ -1,9 +1,10 @@
-"""The Lightning task around any dualbranch classifier: the DeiT/CrossViT training recipe.
+"""The Lightning task around any dualbranch model: the DeiT/CrossViT training recipe.
 
 The model stays a plain ``nn.Module`` (``task.model``); this wrapper adds the data kind's input
-pipeline (:class:`~.kinds.InputPipeline`: normalisation, augmentation, soft targets), the training
+pipeline (:class:`~.kinds.InputPipeline`: normalisation, augmentation, targets), the training
 objective (:mod:`.objectives`), AdamW with a warm-up + cosine schedule and no weight decay on norms,
-biases and learned tokens, and metrics.
+biases and learned tokens, and the kind's scoring (:mod:`.scoring`: the metric logged beside the loss
+and the validation loss; accuracy and cross-entropy for a classifier).
 
 Randomness in a training step (augmentation, dropout, stochastic depth) is seeded from
 (seed, step, rank), so a resumed run repeats an uninterrupted one exactly.
@@ -15,15 +16,14 @@ import math
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torchmetrics.classification import MulticlassAccuracy
 
 from .config import RunConfig
 from .kinds import InputPipeline
 from .objectives import Objective
+from .scoring import Scoring
 
-__all__ = ["ClassificationTask", "warmup_cosine"]
+__all__ = ["TrainingTask", "warmup_cosine"]
 
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: float) -> float:
@@ -34,15 +34,16 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: flo
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-class ClassificationTask(L.LightningModule):
-    """Train / validate a classifier on (inputs, labels (B,)) batches; ``inputs`` turns the loader's
-    batches (uint8 images (B, C, H, W) or signals (B, C, T)) into model input."""
+class TrainingTask(L.LightningModule):
+    """Train / validate a model on (inputs, labels (B,)) batches; ``inputs`` turns the loader's
+    batches (uint8 images (B, C, H, W), signals (B, C, T), series windows) into model input and
+    targets, ``scoring`` says what is measured (``train_<metric>``, ``val_loss``, ``val_<metric>``)."""
 
     def __init__(
         self,
         model: nn.Module,
         config: RunConfig,
-        num_classes: int,
+        scoring: Scoring,
         inputs: InputPipeline,
         objective: Objective,
         steps_per_epoch: int,
@@ -51,11 +52,12 @@ class ClassificationTask(L.LightningModule):
         self.model = model
         self.objective = objective
         self.config = config
-        self.num_classes = num_classes
+        self.scoring = scoring
         self.steps_per_epoch = steps_per_epoch
         self.inputs = inputs
-        self.val_accuracy = MulticlassAccuracy(num_classes, average="micro")
-        self.train_accuracy = MulticlassAccuracy(num_classes, average="micro")
+        # torchmetrics keep their states out of the state dict: checkpoints hold model.* only
+        self.val_metric = scoring.new_metric()
+        self.train_metric = scoring.new_metric()
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         return self.model(self.inputs.prepare(batch))
@@ -67,22 +69,23 @@ class ClassificationTask(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         inputs, labels = batch
-        x, targets = self.inputs.train_batch(inputs, labels, self.num_classes, self._step_generator())
+        x, targets = self.inputs.train_batch(inputs, labels, self.scoring.num_classes, self._step_generator())
         out = self.objective(self.model, x, targets)
         loss = out.loss
-        self.train_accuracy(out.logits.detach(), labels)
+        self.train_metric(out.logits.detach(), self.inputs.targets(inputs, labels))
         self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
         for name, value in out.terms.items():
             self.log(f"train_{name}", value, on_step=False, on_epoch=True, sync_dist=True)
-        self.log("train_acc", self.train_accuracy, on_step=False, on_epoch=True)
+        self.log(f"train_{self.scoring.step_metric.name}", self.train_metric, on_step=False, on_epoch=True)
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         inputs, labels = batch
-        logits = self(inputs)
-        self.val_accuracy(logits, labels)
-        self.log("val_loss", F.cross_entropy(logits, labels), on_epoch=True, sync_dist=True)
-        self.log("val_acc", self.val_accuracy, on_epoch=True, prog_bar=True)
+        outputs = self(inputs)
+        targets = self.inputs.targets(inputs, labels)
+        self.val_metric(outputs, targets)
+        self.log("val_loss", self.scoring.val_loss(outputs, targets), on_epoch=True, sync_dist=True)
+        self.log(f"val_{self.scoring.step_metric.name}", self.val_metric, on_epoch=True, prog_bar=True)
 
     def configure_optimizers(self) -> dict:
         optim = self.config.optim

@@ -2,5 +2,6 @@
 
 from . import images, signals  # noqa: F401  (each module registers its kind)
 from .base import KINDS, DataKind, Dataset, FoldEvaluation, InputPipeline, kind_for_dataset, kind_named
+from .forecasting import ForecastingKind  # noqa: F401  (registers the kind; listed after images and signals)
 
 __all__ = ["KINDS", "DataKind", "Dataset", "FoldEvaluation", "InputPipeline", "kind_for_dataset", "kind_named"]

@@ -5,8 +5,12 @@ A kind is a plugin of the one run pipeline (:mod:`dualbranch.train.pipeline`). I
 * names the datasets it serves (``data.name``) and the config sections it reads (its own
   :class:`~dualbranch.train.sections.DataSection` and ``AugmentSection`` subclasses);
 * loads every example of the configured dataset into a :class:`Dataset` (its own test or validation
-  split marked by index), so folds are plain index arrays that work for any kind;
+  split marked by index), so folds are plain index arrays that work for any kind; it makes the
+  folds (by default a protocol of :func:`dualbranch.evaluation.protocols.make_folds`; a kind whose
+  examples must not be shuffled, such as forecasting windows, refuses what does not suit it);
 * says which model arguments the data implies (input size, channels, classes);
+* says how its outputs are scored (:meth:`DataKind.scoring`, :mod:`dualbranch.train.scoring`):
+  classes by default, or the kind's own scoring (e.g. forecast errors);
 * fits its preprocessing on a fold's training examples and saves it as JSON (never pickle);
 * turns examples into the tensors the loader serves and gives the :class:`InputPipeline` that makes
   model input from them (normalisation, training-time augmentation, soft targets);
@@ -31,7 +35,9 @@ import torch
 from torch import nn
 
 from ...errors import ConfigError
-from ..sections import AugmentSection, DataSection
+from ...evaluation.protocols import Fold, make_folds
+from ..scoring import ClassificationScoring, Scoring
+from ..sections import AugmentSection, DataSection, EvaluationSection
 
 __all__ = [
     "KINDS",
@@ -67,8 +73,11 @@ class Dataset:
 
     Attributes:
         examples: the kind's container of all n examples.
-        y: class codes (n,) int64 in 0..K-1.
-        class_names: the K class names.
+        y: (n,) int64, what the loader serves beside each example: class codes in 0..K-1 for a
+            classifier (the protocols stratify by them); a kind without classes serves its own key
+            (forecasting: each window's first row) and its input pipeline's ``targets`` makes the
+            targets from the batch.
+        class_names: the K class names (empty for a kind without classes).
         groups: (n,) subject / session id of each example, or None (one group).
         own_test: indices of the dataset's own test split, or None.
         own_val: indices of a validation split the user gave (``data.val_path``), or None.
@@ -87,16 +96,19 @@ class Dataset:
 
 @dataclass
 class FoldEvaluation:
-    """One fold's model scored on its test (or validation) examples, for metrics and reports."""
+    """One fold's model scored on its test (or validation) examples, for metrics and reports
+    (a :class:`~dualbranch.train.scoring.ScoredFold`)."""
 
     name: str
     model: nn.Module
     inputs: InputPipeline
     examples: Examples  # the scored examples
     index: np.ndarray  # (n,) their indices in the Dataset
-    y: np.ndarray  # (n,) true class codes
-    logits: torch.Tensor  # (n, K)
+    y: np.ndarray  # (n, ...) targets: true class codes (n,), or what the kind's outputs are scored against
+    logits: torch.Tensor  # (n, ...) the model's outputs: logits (n, K), or the kind's (e.g. forecasts)
     loader_inputs: torch.Tensor  # (n, ...) what the loader served for them (after the kind's preprocessing)
+    groups: np.ndarray | None = None  # (n,) group (subject) of each example, or None
+    preprocessing: Any = None  # the fold's preprocessing
 
     @torch.no_grad()
     def model_input(self, index: torch.Tensor) -> torch.Tensor:
@@ -106,7 +118,8 @@ class FoldEvaluation:
 
 class InputPipeline(nn.Module, abc.ABC):
     """Between the loader and the model: ``prepare`` turns a loader batch into model input;
-    ``train_batch`` adds training-time augmentation and returns soft targets (B, K) for the loss.
+    ``train_batch`` adds training-time augmentation and returns the targets of the loss (soft targets
+    (B, K) for a classifier); ``targets`` gives what the model's outputs are scored against.
 
     Constants are non-persistent buffers: they follow the task to its device and never enter a
     checkpoint (the checkpoint holds ``model.*`` only).
@@ -119,6 +132,11 @@ class InputPipeline(nn.Module, abc.ABC):
     def train_batch(
         self, batch: torch.Tensor, labels: torch.Tensor, num_classes: int, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def targets(self, batch: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """What the outputs for a loader batch are scored against: the labels (B,) as the loader serves
+        them (class codes), unless a kind makes its targets from the batch itself."""
+        return labels
 
 
 class DataKind(abc.ABC):
@@ -165,6 +183,20 @@ class DataKind(abc.ABC):
     @abc.abstractmethod
     def default_model(self, dataset: Dataset) -> tuple[str, str]:
         """The registered model that suits this data's shape (``model.name: auto``), and why."""
+
+    def folds(self, dataset: Dataset, data: Any, evaluation: EvaluationSection, seed: int) -> list[Fold]:
+        """The folds a run trains and tests on (deterministic given ``seed``): by default the protocol of
+        ``evaluation`` over the classes of ``dataset`` (:func:`~dualbranch.evaluation.protocols.make_folds`)."""
+        return make_folds(
+            dataset, evaluation.protocol, own_test=dataset.own_test, own_val=dataset.own_val,
+            val_ratio=data.val_ratio, folds=evaluation.folds, test_fraction=evaluation.test_fraction, seed=seed,
+            limit_train=data.limit_train, limit_eval=data.limit_eval, class_names=dataset.class_names,
+        )  # fmt: skip
+
+    def scoring(self, class_names: Sequence[str], facts: dict[str, Any]) -> Scoring:
+        """How this kind's outputs are scored, given the run's classes and this kind's facts (``describe``,
+        as kept in ``run.json``); by default as classes."""
+        return ClassificationScoring(class_names, self.group_name())
 
     def recipe(self, dataset: Dataset, n_train: int) -> list[tuple[str, Any, str]]:
         """This kind's recipe choices (dotted key, value, reason), e.g. augmentation that suits the data;

@@ -1,0 +1,282 @@
+"""The forecasting kind: series tables (CSV, parquet, ``.npz``) as look-back / horizon windows.
+
+``data.name``: ``series`` reads a user's file (``data.path``), laid out as the long-horizon benchmarks
+are (ETTh1, ETTm1, Weather, Electricity: a time column, then one numeric column per variable), so
+those files run unchanged; ``uschange``, ``daphnet``, ``solar`` and ``airline`` are tables aeon ships
+(read offline: :mod:`dualbranch.data.bundled_series`).
+
+The field's protocol (:mod:`dualbranch.data.forecasting`): chronological borders (ETT's 12/4/4
+months, or 70/10/20 %), the scaler fitted on the training rows only, windows that never cross a
+border, every window of the validation and test parts (stride 1 unless ``data.stride``). The run
+has one fold, "run": the training windows, the validation windows (the best checkpoint by
+validation MSE; ``data.val_ratio: 0`` trains without them and keeps the last epoch) and the test
+windows. Shuffled or grouped protocols (kfold, loso, holdout) would train on the future and are
+refused. Scoring: :mod:`.forecast_scoring`; the loader's windows: :mod:`.series_windows`.
+
+``predict`` reads CSV / parquet / ``.npz`` files with the run's columns and forecasts the horizon
+after each file's last ``seq_len`` rows, on the original scale.
+
+Shape legend: T rows, C variables, C_t targets, L look-back (seq_len), H horizon (pred_len), n windows.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from ...data.bundled_series import BUNDLED_SERIES, load_bundled
+from ...data.forecasting import PROTOCOLS, prepare_forecasting
+from ...data.series_table import SeriesTable, load_series
+from ...errors import ConfigError, DataError
+from ...evaluation.protocols import Fold
+from .. import figures
+from ..scoring import Scoring
+from ..sections import AugmentSection, DataSection, EvaluationSection, one_of, option, positive
+from .base import DataKind, Dataset, FoldEvaluation, register_kind
+from .forecast_scoring import ForecastScoring
+from .series_windows import SeriesInputs, SeriesScaling, SeriesWindows, window_view
+
+__all__ = ["ForecastAugmentSection", "ForecastDataSection", "ForecastingKind"]
+
+PLOTTED_WINDOWS, PLOTTED_TARGETS = 3, 6  # the report's forecast-vs-truth grid: windows × target variables
+
+
+@dataclass
+class ForecastDataSection(DataSection):
+    """``data`` of a forecasting run: series (a file at data.path) | uschange | daphnet | solar | airline."""
+
+    seq_len: int = option(96, *positive)  # look-back L, rows the model reads
+    pred_len: int = option(96, *positive)  # horizon H, rows it forecasts
+    targets: list[str] | None = None  # the variables to forecast (one: the "MS" setting); null: every input
+    columns: list[str] | None = None  # the input variables, in order; null: every column but the time column
+    stride: int = option(1, *positive)  # rows between consecutive windows, in every part (1: the protocol)
+    protocol: str = option("auto", *one_of("auto", *PROTOCOLS))  # borders; auto: ETTh*/ETTm* by file name, else ratio
+    time_column: str | None = "auto"  # auto: "date", else a first non-numeric column; null: none
+
+
+@dataclass
+class ForecastAugmentSection(AugmentSection):
+    """``augment`` of a forecasting run: none (the published recipes use none)."""
+
+    label_smoothing: float = option(0.0, lambda v: v == 0, "0 (forecasts have no classes)")
+
+
+def _table(data: ForecastDataSection) -> SeriesTable:
+    if data.test_path is not None:
+        raise ConfigError(
+            "data.test_path: a forecasting run splits one table chronologically (data.protocol); put the test "
+            "period at the end of data.path instead."
+        )
+    if data.name == "series":
+        if data.path is None:
+            raise ConfigError("data.name=series needs data.path: a .csv, .parquet or .npz series table.")
+        return load_series(data.path, columns=data.columns, time_column=data.time_column)
+    return load_bundled(data.name, columns=data.columns)
+
+
+def _spread(index: np.ndarray | None, n: int | None) -> np.ndarray | None:
+    """``n`` of ``index`` evenly spaced over it (all of it when n is None or larger)."""
+    if index is None or n is None or n >= len(index):
+        return index
+    return index[np.unique(np.linspace(0, len(index) - 1, n).round().astype(int))]
+
+
+@register_kind
+class ForecastingKind(DataKind):
+    name = "forecasting"
+    datasets = ("series", *BUNDLED_SERIES)
+    data_section = ForecastDataSection
+    augment_section = ForecastAugmentSection
+
+    def load(self, data: ForecastDataSection, seed: int, progress: bool = True) -> Dataset:
+        table = _table(data)
+        try:
+            windows = prepare_forecasting(table, data.seq_len, data.pred_len, data.targets, data.stride, data.protocol)
+        except DataError as err:
+            raise DataError(f"{err} Set data.seq_len and data.pred_len smaller, or give a longer table.") from err
+        parts = windows.parts()
+        starts = np.concatenate(
+            [np.arange(len(part)) * data.stride + part.first_row for part in parts.values()]
+        ).astype(np.int64)
+        examples = SeriesWindows(
+            table.values, starts, data.seq_len + data.pred_len, data.seq_len, windows.target_indices, table.columns,
+            table.timestamps, windows.borders["train"], windows.summary(),
+        )  # fmt: skip
+        n_train, n_val = len(parts["train"]), len(parts["val"])
+        own_val = np.arange(n_train, n_train + n_val)
+        own_test = np.arange(n_train + n_val, len(starts))
+        # the loader serves each window's first row beside it; the input pipeline makes the targets
+        return Dataset(examples, starts.copy(), (), None, own_test, own_val)
+
+    def folds(  # type: ignore[override]
+        self, dataset: Dataset, data: ForecastDataSection, evaluation: EvaluationSection, seed: int
+    ) -> list[Fold]:
+        if evaluation.protocol != "none":
+            raise ConfigError(
+                f"evaluation.protocol={evaluation.protocol}: a forecasting run is scored on the test period after its "
+                "training and validation periods (protocol none); shuffled or grouped folds would train on the future."
+            )
+        own_val, own_test = dataset.own_val, dataset.own_test  # load() marks both
+        held_out = [i for i in (own_val, own_test) if i is not None]
+        train = np.setdiff1d(np.arange(len(dataset)), np.concatenate(held_out)) if held_out else np.arange(len(dataset))
+        val = None if data.val_ratio == 0 else own_val
+        limited_train = _spread(train, data.limit_train)
+        assert limited_train is not None  # _spread keeps an array an array
+        return [Fold("run", limited_train, _spread(val, data.limit_eval), _spread(own_test, data.limit_eval))]
+
+    def scoring(self, class_names: Sequence[str], facts: dict[str, Any]) -> Scoring:
+        return ForecastScoring(facts)
+
+    def default_model(self, dataset: Dataset) -> tuple[str, str]:
+        windows: SeriesWindows = dataset.examples  # type: ignore[assignment]
+        return "gateformer", (
+            f"{len(windows.columns)} variables × look-back {windows.seq_len}: global and temporal branches gated per "
+            "variate, then attention across variates"
+        )
+
+    def recipe(self, dataset: Dataset, n_train: int) -> list[tuple[str, Any, str]]:
+        return [
+            ("objective.name", "mse", "forecasts: mean squared error on the standardised scale"),
+            ("optim.weight_decay", 0.0, "no weight decay, as the forecasting reference code (Adam)"),
+        ]
+
+    def model_args(self, dataset: Dataset, model_fields: set[str], model_name: str) -> dict[str, Any]:
+        if "n_vars" not in model_fields:
+            raise ConfigError(
+                f"model.name={model_name} is not a forecasting model; series windows need one such as gateformer, "
+                "itransformer or dlinear (`dualbranch models`)."
+            )
+        windows: SeriesWindows = dataset.examples  # type: ignore[assignment]
+        targets = None if windows.target_indices is None else list(windows.target_indices)
+        args = {"n_vars": len(windows.columns), "seq_len": windows.seq_len, "pred_len": windows.span - windows.seq_len,
+                "target_indices": targets}  # fmt: skip
+        return {k: v for k, v in args.items() if k in model_fields}
+
+    def describe(self, dataset: Dataset, data: ForecastDataSection) -> dict[str, Any]:
+        windows: SeriesWindows = dataset.examples  # type: ignore[assignment]
+        summary = windows.summary
+        return {
+            "input_shape": [windows.seq_len, len(windows.columns)],
+            **{k: summary[k] for k in ("source", "protocol", "seq_len", "pred_len", "stride", "columns", "targets")},
+            "target_indices": None if windows.target_indices is None else list(windows.target_indices),
+            "time_column": data.time_column,
+            "borders": summary["borders"],
+            "windows": summary["windows"],
+        }
+
+    def fit_preprocessing(self, train: SeriesWindows, data: ForecastDataSection) -> SeriesScaling:  # type: ignore[override]
+        return SeriesScaling.fit(train)
+
+    def read_preprocessing(self, values: dict[str, Any] | None, record: dict[str, Any]) -> SeriesScaling:
+        if values is None:
+            raise DataError("A forecasting run keeps preprocessing.json (its scaler) beside the model; it is missing.")
+        return SeriesScaling.from_json(values)
+
+    def to_tensor(self, examples: SeriesWindows, preprocessing: SeriesScaling, training: bool) -> torch.Tensor:  # type: ignore[override]
+        table = torch.from_numpy(preprocessing.scaler.transform(examples.values).astype(np.float32))
+        return window_view(table, examples.starts, examples.span)
+
+    def input_pipeline(self, preprocessing: SeriesScaling, augment: Any) -> SeriesInputs:  # type: ignore[override]
+        return SeriesInputs(preprocessing.seq_len, preprocessing.target_indices)
+
+    def read_inputs(self, paths: Sequence[str], record: dict[str, Any]) -> tuple[list[str], SeriesWindows]:
+        facts = record["data"]
+        seq_len, columns = int(facts["seq_len"]), list(facts["columns"])
+        tables = []
+        for path in paths:
+            if Path(path).suffix.lower() not in (".csv", ".parquet", ".npz"):
+                raise DataError(f"{path}: a forecasting run predicts from .csv, .parquet or .npz series tables.")
+            table = load_series(path, columns=columns, time_column=facts.get("time_column", "auto"))
+            if len(table.values) < seq_len:
+                raise DataError(f"{path} has {len(table.values)} rows; the model reads the last {seq_len} (seq_len).")
+            tables.append(table.values)
+        ends = np.cumsum([len(t) for t in tables])
+        targets = facts.get("target_indices")
+        examples = SeriesWindows(
+            np.concatenate(tables), (ends - seq_len).astype(np.int64), seq_len, seq_len,
+            None if targets is None else tuple(targets), tuple(columns),
+        )  # fmt: skip
+        return list(paths), examples
+
+    def extra_metrics(self, folds: list[FoldEvaluation], record: dict[str, Any]) -> dict[str, Any]:
+        """The mean of Gateformer's two gates over the test windows (which branch the model relied on)."""
+        totals: dict[str, float] = {}
+        count = 0
+        for fold in folds:
+            if not hasattr(fold.model, "gate_values"):
+                continue
+            for batch in torch.arange(len(fold.y)).split(256):
+                for name, value in fold.model.gate_values(fold.model_input(batch)).items():
+                    totals[name] = totals.get(name, 0.0) + value * len(batch)
+                count += len(batch)
+        return {"gates": {k: round(v / count, 6) for k, v in totals.items()}} if count else {}
+
+    def report_sections(
+        self, folds: list[FoldEvaluation], record: dict[str, Any], metrics: dict[str, Any], thumbnails: int
+    ) -> list[str]:
+        sections = [
+            "<h2>Forecasts and truth</h2>",
+            '<p class="note">A few test windows, original scale: the look-back the model read, the truth after '
+            "it and the forecast.</p>",
+            _forecast_grid(folds[0]),
+        ]
+        gates = metrics.get("gates")
+        if gates:
+            sections += [
+                "<h2>Gates</h2>",
+                '<p class="note">Mean gate values over the test windows. Gate 1 weighs the global branch (a linear '
+                "map of the whole look-back) against the temporal branch (attention over patches): 1 is global "
+                "only. Gate 2 weighs each variate's own representation against the cross-variate encoder's: 1 is "
+                "no information from other variates.</p>",
+                figures.table(["gate", "mean"], [[html.escape(name), f"{value:.3f}"] for name, value in gates.items()]),
+                _gate_bars(gates),
+            ]
+        return sections
+
+
+def _forecast_grid(fold: FoldEvaluation) -> str:
+    """Look-back, truth and forecast of a few evenly spaced test windows per target variable."""
+    windows: SeriesWindows = fold.examples  # type: ignore[assignment]
+    scaling: SeriesScaling = fold.preprocessing
+    forecasts = scaling.original(fold.logits)  # (n, H, C_t)
+    names = windows.target_columns[:PLOTTED_TARGETS]
+    columns = list(windows.target_indices or range(len(windows.columns)))
+    chosen = np.unique(np.linspace(0, len(forecasts) - 1, min(PLOTTED_WINDOWS, len(forecasts))).round().astype(int))
+    fig, axes = plt.subplots(
+        len(names), len(chosen), figsize=(3.6 * len(chosen), 2.2 * len(names)), squeeze=False, sharex=True
+    )
+    seq_len, horizon = windows.seq_len, forecasts.shape[1]
+    steps = np.arange(-seq_len + 1, horizon + 1)  # 0 is the last look-back row
+    for col, i in enumerate(chosen.tolist()):
+        start = int(windows.starts[i])
+        for row, name in enumerate(names):
+            actual = windows.values[start : start + seq_len + horizon, columns[row]]
+            ax = axes[row, col]
+            ax.plot(steps[:seq_len], actual[:seq_len], color="#8a8f99", lw=1, label="look-back")
+            ax.plot(steps[seq_len - 1 :], actual[seq_len - 1 :], color="#1d2330", lw=1.2, label="truth")
+            ax.plot(steps[seq_len:], forecasts[i, :, row], color="#d1495b", lw=1.4, label="forecast")
+            ax.axvline(0.5, color="#ccd", lw=0.8)
+            if col == 0:
+                ax.set_ylabel(name[:18], fontsize=8)
+            if row == 0:
+                ax.set_title(f"window {int(fold.index[i])}", fontsize=8)
+            ax.tick_params(labelsize=7)
+    axes[0, 0].legend(fontsize=7, loc="best")
+    for ax in axes[-1]:
+        ax.set_xlabel("step (0: last row read)", fontsize=8)
+    return figures.png(fig)
+
+
+def _gate_bars(gates: dict[str, float]) -> str:
+    fig, ax = plt.subplots(figsize=(4.5, 0.5 * len(gates) + 1))
+    bars = ax.barh(list(gates)[::-1], list(gates.values())[::-1], color="#4c72b0")
+    ax.bar_label(bars, fmt="%.3f", fontsize=8, padding=2)
+    ax.set(xlim=(0, 1.05), xlabel="mean gate value", title="which branch the model relied on")
+    return figures.png(fig)

@@ -1,0 +1,117 @@
+"""The recipe: what the config leaves open is chosen from the data (model, batch, schedule, augmentation),
+what the user set is kept, and the choices are printed and stored with the run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from dualbranch.data.images import ImageData
+from dualbranch.data.signal import SignalData
+from dualbranch.errors import ConfigError
+from dualbranch.train.config import load_config
+from dualbranch.train.kinds import Dataset
+from dualbranch.train.pipeline import fit, model_options
+from dualbranch.train.recipe import parse_budget, resolve_recipe, resolve_validation
+
+
+def _images(n: int, side: int) -> Dataset:
+    images = torch.zeros(n, 1, side, side, dtype=torch.uint8)
+    labels = torch.arange(n) % 10
+    data = ImageData(images, labels, tuple(str(i) for i in range(10)))
+    return Dataset(data, labels.numpy(), data.class_names)
+
+
+def _series(n: int, chans: int, times: int, sfreq: float | None) -> Dataset:
+    data = SignalData(np.zeros((n, chans, times)), np.arange(n) % 2, ("a", "b"), sfreq=sfreq)
+    return Dataset(data, data.y, data.class_names)
+
+
+def _recipe(overrides: list[str], dataset: Dataset, n_train: int, rate: float = 10.0):
+    config = load_config(None, overrides)
+    recipe = resolve_recipe(config, config.kind, dataset, n_train, model_options, lambda c: rate)
+    return config, {c.key: c.value for c in recipe.choices}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("auto", ("auto", 0.0)), ("4000", ("steps", 4000.0)), ("250 steps", ("steps", 250.0)),
+     ("15m", ("seconds", 900.0)), ("1.5h", ("seconds", 5400.0)), ("90s", ("seconds", 90.0))],
+)  # fmt: skip
+def test_budgets_are_updates_or_wall_time(text, expected):
+    assert parse_budget(text) == expected
+
+
+def test_a_bad_budget_says_what_a_budget_is():
+    with pytest.raises(ConfigError, match="'15 minutes' is not a budget; give auto, a number of updates"):
+        parse_budget("15 minutes")
+
+
+def test_small_images_get_small_shifts_no_flips_and_no_erasing():
+    config, chosen = _recipe(["data.name=digits"], _images(1300, 8), 1300)
+    assert chosen["model.name"] == "crossvit_fmnist"
+    assert chosen["augment.translate"] == 0 and chosen["augment.erase_prob"] == 0.0
+    assert config.augment.hflip == 0.0 and config.augment.mixup_alpha == 0.0  # never chosen for you
+    assert chosen["data.batch_size"] == 128
+
+
+def test_larger_images_get_proportionate_augmentation_and_a_published_crossvit():
+    _, chosen = _recipe(["data.name=image_folder", "data.path=x"], _images(200, 96), 200)
+    assert chosen["model.name"] == "crossvit_9_240"
+    assert chosen["augment.translate"] == 8 and chosen["augment.erase_prob"] == 0.1
+    assert chosen["augment.randaug_ops"] == 1
+    assert chosen["data.batch_size"] == 32  # an eighth of 200, as a power of two
+
+
+def test_series_get_crossvit_1d_and_eeg_gets_dbconformer():
+    _, short = _recipe(["data.name=uea", "data.uea_name=GunPoint"], _series(50, 1, 150, None), 50)
+    assert short["model.name"] == "crossvit_1d" and short["augment.shift"] == 7
+    _, eeg = _recipe(["data.name=eegbci"], _series(45, 64, 641, 160.0), 36)
+    assert eeg["model.name"] == "dbconformer"
+
+
+def test_what_the_user_set_is_kept():
+    overrides = ["data.name=digits", "model.name=hybrid_cnn_vit_tiny", "augment.translate=3", "data.batch_size=16",
+                 "optim.epochs=7", "model.args.drop_path_rate=0.0"]  # fmt: skip
+    config, chosen = _recipe(overrides, _images(1300, 8), 1300)
+    assert not {"model.name", "augment.translate", "data.batch_size", "optim.epochs"} & set(chosen)
+    assert "model.args.drop_path_rate" not in chosen
+    assert (config.model.name, config.augment.translate, config.data.batch_size, config.optim.epochs) == (
+        "hybrid_cnn_vit_tiny", 3, 16, 7,
+    )  # fmt: skip
+
+
+def test_budgets_become_epochs():
+    config, chosen = _recipe(["data.name=digits", "optim.budget=1000"], _images(1300, 8), 1280)
+    assert chosen["optim.epochs"] == 100 and config.optim.warmup_epochs == 5.0  # 10 updates per epoch
+    _, timed = _recipe(["data.name=digits", "optim.budget=2m"], _images(1300, 8), 1280, rate=5.0)
+    assert timed["optim.epochs"] == round(0.85 * 120 * 5.0 / 10)  # 85 % of 2 minutes at 5 updates/s
+    _, auto = _recipe(["data.name=digits"], _images(1300, 8), 1280)
+    assert auto["optim.epochs"] == 60  # 600 updates at least: 30 epochs of 10 would be 300
+    _, capped = _recipe(["data.name=digits"], _images(60000, 28), 54000, rate=2.0)
+    assert capped["optim.epochs"] == round(int(0.85 * 900 * 2.0) / 422)  # 15 minutes at 2 updates/s
+
+
+def test_tiny_training_sets_train_on_everything():
+    config = load_config(None, ["data.name=digits"])
+    assert resolve_validation(config, 300, has_test=True).value == 0.0 and config.data.val_ratio == 0.0
+    kept = load_config(None, ["data.name=digits", "data.val_ratio=0.2"])
+    assert resolve_validation(kept, 300, has_test=True) is None and kept.data.val_ratio == 0.2
+    untested = load_config(None, ["data.name=digits"])  # without a test split, validation is the score
+    assert resolve_validation(untested, 300, has_test=False) is None
+    assert resolve_validation(load_config(None, ["data.name=digits"]), 5000, has_test=True) is None
+
+
+def test_the_recipe_is_printed_and_stored_with_the_run(tmp_path, capsys):
+    overrides = ["data.name=digits", "data.limit_train=200", "data.limit_eval=50", "optim.budget=10",
+                 "trainer.progress_bar=false", "output.report=false", f"output.root={tmp_path}",
+                 "model.args={embed_dim: [16, 32], num_heads: [2, 2], patch_size: [2, 4], img_scale: [1, 1], "
+                 "stem: patch, depth: [[1, 1], [1, 1]]}"]  # fmt: skip
+    run = fit(load_config(None, overrides))
+    assert "recipe (budget 10;" in capsys.readouterr().out
+    stored = {c["key"]: c["value"] for c in json.loads((run / "recipe.json").read_text())["choices"]}
+    assert stored["model.name"] == "crossvit_fmnist" and stored["optim.epochs"] >= 1
+    assert load_config(run / "config.yaml").optim.epochs == stored["optim.epochs"]  # resume needs nothing new
