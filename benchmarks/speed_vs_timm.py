@@ -80,8 +80,10 @@ def main() -> None:
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 32])
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs of each engine first")
     parser.add_argument("--quick", action="store_true", help="inference only: no training step, no peak memory")
     parser.add_argument("--no-readme", action="store_true", help="do not rewrite the README table")
+    parser.add_argument("--name", default="speed_vs_timm", help="results file name (benchmarks/results/NAME.json)")
     args = parser.parse_args()
     import torch
 
@@ -95,6 +97,7 @@ def main() -> None:
                 tuple(args.batches),
                 args.threads,
                 args.repeats,
+                args.warmup,
                 vs_timm=True,
                 engines=tuple(args.engines),
                 train_batch=0 if args.quick else None,
@@ -104,9 +107,9 @@ def main() -> None:
         )
         # written after every model, so a long run that is stopped keeps what it measured
         RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "speed_vs_timm.json").write_text(json.dumps(results, indent=2) + "\n")
+        (RESULTS / f"{args.name}.json").write_text(json.dumps(results, indent=2) + "\n")
     table = summary(results)
-    (RESULTS / "speed_vs_timm.md").write_text(table + "\n")
+    (RESULTS / f"{args.name}.md").write_text(table + "\n")
     readme = ROOT / "README.md"
     text = readme.read_text()
     if not args.no_readme and START in text and END in text:

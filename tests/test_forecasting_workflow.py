@@ -23,9 +23,10 @@ from dualbranch.cli import main
 from dualbranch.data.bundled_series import bundled_path, load_bundled
 from dualbranch.data.forecasting import count_windows
 from dualbranch.errors import DataError
+from dualbranch.train.config import load_config
 from dualbranch.train.kinds.series_windows import window_view
 from dualbranch.train.objectives import make_objective
-from dualbranch.train.pipeline import load_fold_models
+from dualbranch.train.pipeline import folds_of, load_fold_models
 
 needs_aeon = pytest.mark.skipif(importlib.util.find_spec("aeon") is None, reason="the bundled tables ship with aeon")
 
@@ -203,6 +204,21 @@ def test_series_needs_a_path_and_predict_a_long_enough_file(uschange_run, tmp_pa
     short.write_text("\n".join(bundled_path("uschange").read_text().splitlines()[:5]) + "\n")
     assert main(["predict", str(uschange_run), str(short)]) == 2
     assert "the model reads the last 16 (seq_len)" in capsys.readouterr().err
+
+
+def test_limits_keep_evenly_spaced_windows_of_each_period(series_csv):
+    config = load_config(
+        None, ["data.name=series", f"data.path={series_csv}", "data.seq_len=24", "data.pred_len=12",
+               "data.limit_train=10", "data.limit_eval=5"],
+    )  # fmt: skip
+    dataset = config.kind.load(config.data, 0)
+    (fold,) = folds_of(config, dataset)
+    n_train = count_windows(280, 24, 12)
+    assert len(fold.train) == 10 and fold.train[0] == 0 and fold.train[-1] == n_train - 1  # the whole period
+    assert len(fold.val) == len(fold.test) == 5 and fold.val[0] == n_train and fold.test[-1] == len(dataset) - 1
+    windows = config.kind.to_tensor(dataset.examples.subset(fold.train), config.kind.fit_preprocessing(
+        dataset.examples.subset(fold.train), config.data), training=True)  # fmt: skip
+    assert windows.shape == (10, 36, 4)
 
 
 def test_windows_are_views_of_the_table_when_evenly_spaced():

@@ -143,7 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     test.set_defaults(func=_cmd_test)
 
     predict = commands.add_parser(
-        "predict", help="classify image files, folders or an .npz (images, or signals x (n, C, T)) with a trained run"
+        "predict",
+        help="classify image files, folders or an .npz (images, or signals x (n, C, T)), or forecast after series "
+        "tables (.csv, .parquet, .npz), with a trained run",
     )
     predict.add_argument("run", metavar="RUN_DIR")
     predict.add_argument("inputs", nargs="+", metavar="INPUT")

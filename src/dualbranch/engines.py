@@ -53,9 +53,11 @@ def build_engine(
     if name == "eager":
         runner: Callable[[torch.Tensor], torch.Tensor] = model
     elif name == "compile":
+        from .quantize import FrozenCompiled
+
         # freezing: parameters become constants that Inductor folds and prepacks for oneDNN / MKL once,
         # instead of reading them in their training layout on every call (inference only: no gradients)
-        runner = torch.compile(model, dynamic=False, options={"freezing": True})
+        runner = FrozenCompiled(model)
     elif name == "onnx":
         from .export import OnnxModel, export_onnx
 

@@ -13,11 +13,11 @@ Three paths, each on a copy (the fp32 model is left untouched):
   the weights become constants, so their quantization is folded away once and they are prepacked for
   oneDNN's int8 kernels (VNNI where the CPU has it); without it every call re-quantizes every weight.
   Needs ``torchao``.
-* **OpenVINO** (:func:`quantize_openvino_int8`): NNCF post-training quantization of an OpenVINO model
-  (the transformer model type, which keeps softmax, norms and the attention's second matmul in floating
-  point; the mixed preset: symmetric int8 weights, asymmetric activations, which suits GELU outputs),
-  calibrated on real images, with the cheap but sensitive layers left in fp32 (:data:`KEEP_FP32`).
-  Needs ``nncf`` and ``openvino``.
+* **OpenVINO** (:func:`quantize_openvino_int8`): NNCF post-training quantization of an OpenVINO model,
+  calibrated on real images: NNCF's Transformer scheme (SmoothQuant moves activation outliers into the
+  weights; norms and softmax stay in floating point), the mixed preset (symmetric int8 weights,
+  asymmetric activations, which suits GELU outputs), fast bias correction, and the cheap but sensitive
+  layers left in fp32 (:data:`KEEP_FP32`). Needs ``nncf`` and ``openvino``.
 
 :func:`top1_agreement` measures the fraction of images where the fp32 and the quantized model predict
 the same class: the figure a deployment cares about (the benchmark uses the Fashion-MNIST test set).
@@ -38,7 +38,14 @@ from torch import nn
 
 from .errors import DataError, MissingDependencyError
 
-__all__ = ["KEEP_FP32", "quantize_dynamic_int8", "quantize_openvino_int8", "quantize_static_int8", "top1_agreement"]
+__all__ = [
+    "KEEP_FP32",
+    "FrozenCompiled",
+    "quantize_dynamic_int8",
+    "quantize_openvino_int8",
+    "quantize_static_int8",
+    "top1_agreement",
+]
 
 # Layers that stay fp32 in the OpenVINO int8 model, as patterns on the converted graph's node names
 # (``__module.<module path>/aten::linear/MatMul``). Each runs on one token per image (or once per image),
@@ -69,9 +76,9 @@ def quantize_dynamic_int8(model: nn.Module) -> nn.Module:
 def quantize_static_int8(model: nn.Module, calibration: Iterable[torch.Tensor], compile: bool = True) -> Runner:
     """PT2E static int8 quantization of ``model`` calibrated on ``calibration`` batches (B, C, H, W).
 
-    Returns the converted program, compiled with Inductor when ``compile`` (without it the int8
-    arithmetic is only simulated in fp32 and runs slower than the original). The exported program has a
-    dynamic batch axis, so any batch size runs without recompiling the graph.
+    Returns the converted program, compiled with Inductor and frozen (:class:`FrozenCompiled`) when
+    ``compile`` (without it the int8 arithmetic is only simulated in fp32 and runs slower than the
+    original). The program takes any batch size; compiled, each new one costs a compilation first.
     """
     torchao_log = logging.getLogger("torchao")
     level = torchao_log.level
@@ -98,8 +105,29 @@ def quantize_static_int8(model: nn.Module, calibration: Iterable[torch.Tensor], 
         for images in batches:
             prepared(images)
     converted = convert_pt2e(prepared)
-    # freezing: weights become constants (quantized once, prepacked for oneDNN): see the module docstring
-    return torch.compile(converted, dynamic=False, options={"freezing": True}) if compile else converted
+    # static shapes: with a dynamic batch, Inductor's int8 convolution lowering fails its fake-tensor
+    # stride check (torch 2.13); so each new batch size compiles once (in the engine's warm-up)
+    return FrozenCompiled(converted, dynamic=False) if compile else converted
+
+
+class FrozenCompiled:
+    """``torch.compile`` (Inductor) of an inference-only module with ``freezing`` on: its parameters become
+    constants, folded and prepacked once for oneDNN / MKL (int8 weights quantized once, for a PT2E model).
+
+    Called like the module, (B, ...) -> (B, ...), always without gradients. Freezing is set in Inductor's
+    global config around every call, because the compilation (and any recompilation for a new input
+    shape) happens inside the call; passing it as ``torch.compile(options=...)`` does not reach the
+    pass that prepacks quantized weights (torch 2.13: ``UnsupportedOperatorException: qconv_prepack``).
+    """
+
+    def __init__(self, module: nn.Module | Callable[..., torch.Tensor], dynamic: bool = False) -> None:
+        self.compiled = torch.compile(module, dynamic=dynamic)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        from torch._inductor import config
+
+        with config.patch(freezing=True), torch.inference_mode():
+            return self.compiled(x)
 
 
 def quantize_openvino_int8(

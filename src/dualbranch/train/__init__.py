@@ -1,8 +1,9 @@
 """Training and evaluation: one run pipeline for every kind of data (``dualbranch fit / test / predict``).
 
 Layout: :mod:`.config` and :mod:`.sections` (the run configuration), :mod:`.kinds` (data kinds:
-images, signals), :mod:`.objectives` (training objectives), :mod:`.pipeline` (fit / test),
-:mod:`.evaluate` (metrics, predictions), :mod:`.predict`, :mod:`.report`, :mod:`.run_folder`,
+images, signals, forecasting), :mod:`.objectives` (training objectives), :mod:`.scoring` (what a
+kind's outputs are scored by), :mod:`.pipeline` (fit / test), :mod:`.evaluate` (metrics,
+predictions), :mod:`.predict`, :mod:`.report`, :mod:`.run_folder`,
 and the Lightning side: :mod:`.task`, :mod:`.engine`, :mod:`.datamodule`, :mod:`.callbacks`,
 :mod:`.checkpoint_io`.
 """

@@ -80,7 +80,8 @@ class Dataset:
         class_names: the K class names (empty for a kind without classes).
         groups: (n,) subject / session id of each example, or None (one group).
         own_test: indices of the dataset's own test split, or None.
-        own_val: indices of a validation split the user gave (``data.val_path``), or None.
+        own_val: indices of a validation split of the data's own (``data.val_path``; forecasting: the
+            validation period), or None (held out of the rest by ``data.val_ratio``).
     """
 
     examples: Examples

@@ -81,9 +81,10 @@ def _table(data: ForecastDataSection) -> SeriesTable:
     return load_bundled(data.name, columns=data.columns)
 
 
-def _spread(index: np.ndarray | None, n: int | None) -> np.ndarray | None:
-    """``n`` of ``index`` evenly spaced over it (all of it when n is None or larger)."""
-    if index is None or n is None or n >= len(index):
+def _spread(index: np.ndarray, n: int | None) -> np.ndarray:
+    """``n`` of ``index`` evenly spaced over it (all of it when n is None or larger): a quick run still
+    sees the whole period."""
+    if n is None or n >= len(index):
         return index
     return index[np.unique(np.linspace(0, len(index) - 1, n).round().astype(int))]
 
@@ -126,10 +127,9 @@ class ForecastingKind(DataKind):
         own_val, own_test = dataset.own_val, dataset.own_test  # load() marks both
         held_out = [i for i in (own_val, own_test) if i is not None]
         train = np.setdiff1d(np.arange(len(dataset)), np.concatenate(held_out)) if held_out else np.arange(len(dataset))
-        val = None if data.val_ratio == 0 else own_val
-        limited_train = _spread(train, data.limit_train)
-        assert limited_train is not None  # _spread keeps an array an array
-        return [Fold("run", limited_train, _spread(val, data.limit_eval), _spread(own_test, data.limit_eval))]
+        val = None if data.val_ratio == 0 or own_val is None else _spread(own_val, data.limit_eval)
+        test = None if own_test is None else _spread(own_test, data.limit_eval)
+        return [Fold("run", _spread(train, data.limit_train), val, test)]
 
     def scoring(self, class_names: Sequence[str], facts: dict[str, Any]) -> Scoring:
         return ForecastScoring(facts)
