@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -178,6 +179,7 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
     parser.add_argument("--methods", nargs="+", default=[*DEEP, *CLASSICAL], choices=[*DEEP, *CLASSICAL])
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "eegbci_s001_methods.json")
+    parser.add_argument("--keep", action="store_true", help="keep the run folders (checkpoints: several GB)")
     parser.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides for every run")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="eegbci-s001-methods-"))
@@ -193,6 +195,10 @@ def main() -> None:
         "sets": {name: run_set(name, args, root) for name in args.sets},
     }
     result["seconds"] = round(time.perf_counter() - started, 1)
+    if args.keep:
+        print(f"run folders kept in {root}")
+    else:
+        shutil.rmtree(root, ignore_errors=True)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     print(table(result))

@@ -104,8 +104,8 @@ def test_gradients_reach_every_mvcnet_parameter():
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
 
 
-def test_a_two_branch_model_without_forward_views_contrasts_its_pooled_branches():
-    # DBConformer has no forward_train of its own: the mean of each branch's tokens (B, D) stands in
+def test_dbconformer_contrasts_its_pooled_branches():
+    # DBConformer's forward_train: the temporal tokens' mean against the channel-attention pool (B, D)
     model, (x, _, targets) = _dbconformer().eval(), _batch()
     out = MultiViewContrastive()(model, x, targets)
     assert all(torch.isfinite(v) for v in out.terms.values())
@@ -113,7 +113,7 @@ def test_a_two_branch_model_without_forward_views_contrasts_its_pooled_branches(
     temporal, spatial = model.forward_features(x)
     outputs = MultiViewContrastive._outputs(model, x)
     assert torch.allclose(outputs[EMBEDDING], temporal.mean(1), atol=1e-6)
-    assert torch.allclose(outputs[PROJECTION], spatial.mean(1), atol=1e-6)
+    assert torch.allclose(outputs[PROJECTION], model.channel_attention(spatial), atol=1e-6)
     model.train()
     MultiViewContrastive()(model, x, targets).loss.backward()
     assert all(p.grad is not None for p in model.parameters())

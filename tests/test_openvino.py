@@ -90,10 +90,15 @@ def test_openvino_int8_is_int8_where_it_pays_and_agrees_on_real_images(model, co
         if node.get_type_name() == "FakeQuantize"
     }
     assert fake_quantized, "the Transformer blocks' matmuls must run in int8"
-    matmuls = {op.get_friendly_name(): op for op in quantized.get_ops() if op.get_type_name() == "MatMul"}
-    for name, op in matmuls.items():  # the heads and the CLS-token projections stay fp32 (KEEP_FP32)
-        if ".head." in name or ".revert_projs." in name:
-            assert op.input_value(0).get_node().get_type_name() != "FakeQuantize", name
+    kept = {
+        op.get_friendly_name(): op
+        for op in quantized.get_ops()
+        if op.get_type_name() in ("MatMul", "Convolution")
+        and any(part in op.get_friendly_name() for part in (".head.", ".revert_projs.", ".patch_embed."))
+    }
+    assert len(kept) >= 4  # the stem convolutions, the heads and the CLS projections stay fp32 (KEEP_FP32)
+    for name, op in kept.items():
+        assert op.input_value(0).get_node().get_type_name() != "FakeQuantize", name
     runner = OpenVinoModel(quantized)
     assert top1_agreement(model, runner, images[64:])["agreement"] >= 0.9  # random weights: near ties happen
 

@@ -222,6 +222,16 @@ class DBConformer(SignalModel):
             return fused
         return self.final_layer(fused)
 
+    def forward_train(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The training path: logits (B, n_outputs) and each branch's pooled (B, D) — "embedding" the
+        temporal tokens' mean, "projection" the channel-attention pool — which a contrastive objective
+        (``objective.name=multi_view_contrastive``) can pull together."""
+        temporal, spatial = self.forward_features(x)
+        pooled_t, pooled_s = temporal.mean(dim=1), self.channel_attention(spatial)
+        fused = torch.cat([pooled_t, pooled_s], dim=1)  # (B, 2D)
+        logits = self.final_layer(fused) if self.n_outputs > 0 else fused
+        return {"logits": logits, "embedding": pooled_t, "projection": pooled_s}
+
     @torch.no_grad()
     def channel_attention_weights(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, T) -> (B, C): the weight each channel gets in the spatial pooling (rows sum to 1)."""
