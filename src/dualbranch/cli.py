@@ -21,7 +21,7 @@ from .registry import get_model_entry, list_models
 from .train.config import dump_config, load_config
 from .train.kinds import KINDS
 from .train.pipeline import fit, test
-from .train.predict import predict
+from .train.predict import PREDICT_ENGINES, predict
 from .train.run_folder import read_record
 
 __all__ = ["main", "model_table"]
@@ -152,7 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--output", help="CSV file to write (default: print to stdout)")
     predict.add_argument("--top-k", type=int, default=1)
     predict.add_argument(
-        "--engine", choices=("torch", "onnx", "int8"), default="torch", help="fp32 PyTorch, onnxruntime or int8"
+        "--engine",
+        choices=tuple(PREDICT_ENGINES),
+        default="torch",
+        help="fp32 PyTorch, onnxruntime, int8 (dynamic), OpenVINO fp32 or OpenVINO int8 (calibrated)",
     )
     predict.set_defaults(func=_cmd_predict)
     add_deploy_commands(commands)

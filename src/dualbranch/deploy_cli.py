@@ -15,7 +15,6 @@ from .export import FORMATS, export_model
 from .factory import create_model
 from .safe_io import atomic_write_text
 from .train.pipeline import load_fold_models
-from .train.predict import PREDICT_ENGINES
 from .train.run_folder import fold_dir, read_record
 
 __all__ = ["add_deploy_commands"]
@@ -119,17 +118,3 @@ def add_deploy_commands(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--fold", help="which fold's model of a run with several (e.g. fold_0)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     export.set_defaults(func=_cmd_export)
-    _offer_every_predict_engine(commands)
-
-
-def _offer_every_predict_engine(commands: argparse._SubParsersAction) -> None:
-    """Let ``predict --engine`` accept every engine :mod:`dualbranch.train.predict` knows.
-
-    The predict subcommand is defined with the run commands (cli.py, before this is called); its engine
-    list is deployment's business, so it is kept in one place, ``PREDICT_ENGINES``, and set from here.
-    """
-    predict = commands.choices.get("predict")
-    for action in getattr(predict, "_actions", []):
-        if action.dest == "engine":
-            action.choices = tuple(PREDICT_ENGINES)
-            action.help = "fp32 PyTorch, onnxruntime, int8 (dynamic), OpenVINO fp32 or OpenVINO int8 (calibrated)"
