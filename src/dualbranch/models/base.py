@@ -17,6 +17,8 @@ from __future__ import annotations
 import abc
 import dataclasses
 import difflib
+import inspect
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import torch
@@ -28,6 +30,7 @@ __all__ = ["HEAD_INIT_STD", "MultiBranchModel", "apply_overrides", "init_head"]
 
 ConfigT = TypeVar("ConfigT")
 HeadT = TypeVar("HeadT", bound=nn.Module)
+ModelT = TypeVar("ModelT", bound=nn.Module)
 
 #: Standard deviation of a new classifier head's (truncated normal) weights, in every model.
 HEAD_INIT_STD = 0.02
@@ -136,3 +139,31 @@ class MultiBranchModel(nn.Module, abc.ABC):
                 raise ConfigError(f"Stage index {i} is out of range: this model has {self.num_stages} stages.")
             taken.append(i % self.num_stages)
         return sorted(set(taken))
+
+
+def constructor_builder(
+    cls: type[ModelT],
+    defaults: dict[str, Any] | None = None,
+    prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> Callable[..., ModelT]:
+    """A registry builder for a model built from constructor arguments: keyword overrides of ``cls``,
+    unknown ones named with a suggestion, lists (from YAML or JSON) as tuples. ``prepare`` may first
+    rewrite the overrides (e.g. an alias such as ``num_classes``)."""
+    valid = [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
+
+    def build(**overrides: Any) -> ModelT:
+        if prepare is not None:
+            overrides = prepare(overrides)
+        unknown = [key for key in overrides if key not in valid]
+        if unknown:
+            hints = []
+            for key in unknown:
+                close = difflib.get_close_matches(key, valid, n=1)
+                hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise ModelOptionError(
+                f"Unknown {cls.__name__} option(s): {', '.join(hints)}. Valid options: {', '.join(sorted(valid))}."
+            )
+        overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+        return cls(**{**(defaults or {}), **overrides})
+
+    return build

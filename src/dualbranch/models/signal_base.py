@@ -12,15 +12,13 @@ Shape legend: B batch, C channels (n_chans), T samples (n_times).
 
 from __future__ import annotations
 
-import difflib
-import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import torch
 
 from ..errors import ConfigError, DataError, ModelOptionError
-from .base import MultiBranchModel
+from .base import MultiBranchModel, constructor_builder
 
 __all__ = ["SignalModel", "signal_builder"]
 
@@ -83,26 +81,16 @@ class SignalModel(MultiBranchModel):
             )
 
 
+def _num_classes_alias(overrides: dict[str, Any]) -> dict[str, Any]:
+    """``num_classes`` (the dualbranch name) as ``n_outputs`` (braindecode's)."""
+    overrides = dict(overrides)
+    if "num_classes" in overrides:
+        if "n_outputs" in overrides and overrides["n_outputs"] != overrides["num_classes"]:
+            raise ModelOptionError("Give n_outputs or its alias num_classes, not both.")
+        overrides["n_outputs"] = overrides.pop("num_classes")
+    return overrides
+
+
 def signal_builder(cls: type[ModelT], defaults: dict[str, Any] | None = None) -> Callable[..., ModelT]:
     """A registry builder for ``cls``: maps ``num_classes`` to ``n_outputs``, names unknown options."""
-    valid = [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
-
-    def build(**overrides: Any) -> ModelT:
-        if "num_classes" in overrides:
-            if "n_outputs" in overrides and overrides["n_outputs"] != overrides["num_classes"]:
-                raise ModelOptionError("Give n_outputs or its alias num_classes, not both.")
-            overrides["n_outputs"] = overrides.pop("num_classes")
-        unknown = [key for key in overrides if key not in valid]
-        if unknown:
-            hints = []
-            for key in unknown:
-                close = difflib.get_close_matches(key, valid, n=1)
-                hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-            raise ModelOptionError(
-                f"Unknown {cls.__name__} option(s): {', '.join(hints)}. Valid options: {', '.join(sorted(valid))}."
-            )
-        # YAML/JSON give lists where the constructors take tuples
-        overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
-        return cls(**{**(defaults or {}), **overrides})
-
-    return build
+    return constructor_builder(cls, defaults, _num_classes_alias)

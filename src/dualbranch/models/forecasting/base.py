@@ -28,8 +28,6 @@ Shape legend
 from __future__ import annotations
 
 import abc
-import difflib
-import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -37,6 +35,7 @@ import torch
 from torch import nn
 
 from ...errors import ConfigError, DataError, ModelOptionError
+from ..base import constructor_builder
 
 __all__ = ["ACTIVATIONS", "NORM_EPS", "ForecastingModel", "forecasting_builder", "instance_stats"]
 
@@ -189,23 +188,5 @@ class ForecastingModel(nn.Module, abc.ABC):
 
 
 def forecasting_builder(cls: type[ModelT], defaults: dict[str, Any] | None = None) -> Callable[..., ModelT]:
-    """A registry builder for ``cls``: keyword overrides of its constructor, unknown ones named.
-
-    Lists (from YAML or JSON) become tuples, as the constructors take tuples.
-    """
-    valid = [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
-
-    def build(**overrides: Any) -> ModelT:
-        unknown = [key for key in overrides if key not in valid]
-        if unknown:
-            hints = []
-            for key in unknown:
-                close = difflib.get_close_matches(key, valid, n=1)
-                hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-            raise ModelOptionError(
-                f"Unknown {cls.__name__} option(s): {', '.join(hints)}. Valid options: {', '.join(sorted(valid))}."
-            )
-        overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
-        return cls(**{**(defaults or {}), **overrides})
-
-    return build
+    """A registry builder for ``cls``: keyword overrides of its constructor, unknown ones named."""
+    return constructor_builder(cls, defaults)
