@@ -79,9 +79,9 @@ def test_eegclassifier_builds_and_trains_a_dualbranch_model_from_mne_epochs(brai
     torch.manual_seed(0)
     x, y = _trials()
     epochs = _epochs(x)
-    # From mne.Epochs braindecode passes chs_info but not n_chans (its models default to None and count
-    # chs_info); ours default to n_chans=22, the paper's, so None must be said here
-    clf = _classifier(braindecode, model, n_chans=None).fit(epochs, y)
+    # From mne.Epochs braindecode passes chs_info but not n_chans: ours, like braindecode's models,
+    # default to n_chans=None and count chs_info
+    clf = _classifier(braindecode, model).fit(epochs, y)
     net = clf.module_
     # braindecode read the signal's shape, rate and channel descriptions off the epochs
     assert (net.n_chans, net.n_times, net.n_outputs, net.sfreq) == (8, N_TIMES, 2, SFREQ)
@@ -102,9 +102,3 @@ def test_cross_val_score_with_a_dualbranch_model(braindecode, model):
     print(f"{model}: balanced accuracy per fold {np.round(scores, 3).tolist()}")
     assert scores.shape == (3,) and np.isfinite(scores).all()
     assert scores.mean() > 0.7  # the lateralised rhythm is easy to find; chance is 0.5
-
-
-@pytest.mark.xfail(strict=True, reason="dualbranch's signal models default to n_chans=22, braindecode's to None")
-def test_eegclassifier_infers_n_chans_from_mne_epochs_without_help(braindecode):
-    x, y = _trials(n=16)
-    _classifier(braindecode, "dbconformer", epochs=1).fit(_epochs(x), y)

@@ -8,7 +8,8 @@ import torch
 import dualbranch
 from dualbranch.features import FeatureExtractor
 from dualbranch.flops import count_params
-from dualbranch.layers.conv_encoder import ConvTokenEncoder
+from dualbranch.layers.conv_encoder import ConvTokenEncoder, ResidualConvBlock
+from dualbranch.layers.conv_tokenizer import VGGTokenizer
 from dualbranch.models import BranchConfig, MultiBranchConfig, MultiBranchNet
 from dualbranch.models.parts import ENCODERS, TOKENIZERS
 
@@ -24,8 +25,43 @@ def _pair(**overrides) -> MultiBranchNet:
 
 
 def test_part_registries():
-    assert {"patch", "conv3", "cnn"} <= set(TOKENIZERS)
-    assert {"transformer", "cnn"} <= set(ENCODERS)
+    assert {"patch", "conv3", "cnn", "vgg"} <= set(TOKENIZERS)
+    assert {"transformer", "cnn", "resnet"} <= set(ENCODERS)
+
+
+def test_small_image_default_is_a_cnn_and_a_transformer_branch():
+    model = dualbranch.create_model("hybrid_vgg_vit_tiny")
+    assert model.input_shape == (1, 28, 28) and model.num_classes == 10 and model.num_stages == 2
+    assert model.token_grid(0) == (7, 7) and model.token_grid(1) == (4, 4)
+    x = torch.randn(2, 1, 28, 28)
+    assert [f.shape for f in model.forward_features(x)] == [(2, 50, 64), (2, 17, 64)]
+    blocks = [type(block).__name__ for block in model.stages[0].encoders[0].blocks]
+    assert blocks == ["ResidualConvBlock"]
+    # other sizes and channel counts, as the image kind builds it (digits are 8×8)
+    assert dualbranch.create_model("hybrid_vgg_vit_tiny", img_size=8, num_classes=3)(torch.randn(2, 1, 8, 8)).shape == (
+        2,
+        3,
+    )
+    rgb = dualbranch.create_model("hybrid_vgg_vit_tiny", img_size=32, in_chans=3)
+    assert rgb.token_grid(0) == (8, 8) and rgb(torch.randn(1, 3, 32, 32)).shape == (1, 10)
+
+
+def test_vgg_tokenizer_halves_per_stage_and_sees_full_resolution_first():
+    tokenizer = VGGTokenizer((28, 28), 4, 1, 64)
+    convs = [m for m in tokenizer.proj if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(1, 32), (32, 32), (32, 64), (64, 64)]
+    assert tokenizer(torch.randn(2, 1, 28, 28)).shape == (2, 49, 64) and tokenizer.grid_size == (7, 7)
+    with pytest.raises(ValueError, match="patch_size must be 2, 4, 8"):
+        VGGTokenizer((28, 28), 6, 1, 64)
+
+
+def test_residual_block_is_identity_plus_a_residual_and_keeps_the_map():
+    block = ResidualConvBlock(8, norm_layer=torch.nn.Identity, act_layer=torch.nn.Identity)
+    torch.nn.init.zeros_(block.conv2.weight)  # no residual: the block passes its input through
+    x = torch.randn(2, 8, 5, 6)
+    assert torch.equal(block(x), x)
+    with pytest.raises(ValueError, match="odd"):
+        ResidualConvBlock(8, kernel_size=4)
 
 
 def test_hybrid_is_registered_small_and_grayscale():
@@ -114,8 +150,8 @@ def test_bad_model_configuration_is_explained(overrides, message):
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"tokenizer": "signal"}, "Unknown tokenizer 'signal'; valid: cnn, conv3, patch"),
-        ({"encoder": "lstm"}, "Unknown encoder 'lstm'; valid: cnn, transformer"),
+        ({"tokenizer": "signal"}, "Unknown tokenizer 'signal'; valid: cnn, conv3, patch, vgg"),
+        ({"encoder": "lstm"}, "Unknown encoder 'lstm'; valid: cnn, resnet, transformer"),
         ({"embed_dim": 30, "num_heads": 4}, "not divisible by num_heads"),
         ({"depth": (1, -1)}, "non-negative"),
     ],

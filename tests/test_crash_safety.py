@@ -104,6 +104,7 @@ def test_disk_full_during_test_keeps_earlier_results(tmp_path, failing, capsys):
 # ------------------------------------------------------------------------- kill and resume
 SMALL_FIT = [
     "data.name=digits",
+    "model.name=crossvit_fmnist",
     "model.args={embed_dim: [16, 32], num_heads: [2, 2], patch_size: [2, 4], img_scale: [1, 1], stem: patch,"
     " depth: [[1, 1], [1, 1]]}",
     "data.batch_size=64",

@@ -97,6 +97,7 @@ def test_fit_on_an_rgb_folder_with_ema_follows_the_data(tmp_path):
             f"data.path={root}",
             "data.val_ratio=0.2",
             "data.batch_size=8",
+            "model.name=crossvit_fmnist",
             "model.args={embed_dim: [16, 32], num_heads: [2, 2], patch_size: [4, 8], img_scale: [1.0, 1.0]}",
             "optim.epochs=1",
             "optim.ema=true",

@@ -195,7 +195,10 @@ def test_cli_fit_test_predict_and_report_with_the_contrastive_objective(tmp_path
         logged = list(csv.DictReader(handle))
     # the objective's terms are logged per epoch
     assert any(row["train_cross_view"] and row["train_cross_model"] and row["train_cross_entropy"] for row in logged)
-    assert (run / "report.html").stat().st_size > 1000
+    report = (run / "report.html").read_text()
+    assert "Per-session results" in report and "Per-subject" not in report  # groups=session is said so
+    with (run / "predictions.csv").open() as handle:
+        assert "session" in next(csv.DictReader(handle))
     assert main(["test", str(run)]) == 0
     assert json.loads((run / "metrics.json").read_text())["accuracy"] == metrics["accuracy"]
     x = load_moabb("FakeDataset", subjects=[1], tmax=2.0, dataset_args=FAKE).x[:5]

@@ -139,6 +139,7 @@ def digits_run(tmp_path_factory) -> Path:
         None,
         [
             "data.name=digits",
+            "model.name=crossvit_fmnist",
             "model.args={embed_dim: [16, 32], num_heads: [2, 2], patch_size: [2, 4], img_scale: [1, 1],"
             " stem: patch, depth: [[1, 1]]}",
             "data.limit_train=300",

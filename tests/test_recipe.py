@@ -52,7 +52,7 @@ def test_a_bad_budget_says_what_a_budget_is():
 
 def test_small_images_get_small_shifts_no_flips_and_no_erasing():
     config, chosen = _recipe(["data.name=digits"], _images(1300, 8), 1300)
-    assert chosen["model.name"] == "crossvit_fmnist"
+    assert chosen["model.name"] == "hybrid_vgg_vit_tiny"
     assert chosen["augment.translate"] == 0 and chosen["augment.erase_prob"] == 0.0
     assert config.augment.hflip == 0.0 and config.augment.mixup_alpha == 0.0  # never chosen for you
     assert chosen["data.batch_size"] == 128
@@ -107,11 +107,9 @@ def test_tiny_training_sets_train_on_everything():
 
 def test_the_recipe_is_printed_and_stored_with_the_run(tmp_path, capsys):
     overrides = ["data.name=digits", "data.limit_train=200", "data.limit_eval=50", "optim.budget=10",
-                 "trainer.progress_bar=false", "output.report=false", f"output.root={tmp_path}",
-                 "model.args={embed_dim: [16, 32], num_heads: [2, 2], patch_size: [2, 4], img_scale: [1, 1], "
-                 "stem: patch, depth: [[1, 1], [1, 1]]}"]  # fmt: skip
+                 "trainer.progress_bar=false", "output.report=false", f"output.root={tmp_path}"]  # fmt: skip
     run = fit(load_config(None, overrides))
     assert "recipe (budget 10;" in capsys.readouterr().out
     stored = {c["key"]: c["value"] for c in json.loads((run / "recipe.json").read_text())["choices"]}
-    assert stored["model.name"] == "crossvit_fmnist" and stored["optim.epochs"] >= 1
+    assert stored["model.name"] == "hybrid_vgg_vit_tiny" and stored["optim.epochs"] >= 1
     assert load_config(run / "config.yaml").optim.epochs == stored["optim.epochs"]  # resume needs nothing new

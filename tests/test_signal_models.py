@@ -93,8 +93,11 @@ def test_num_classes_alias_and_unknown_options():
 
 def test_n_chans_from_chs_info_and_wrong_input():
     chs = [{"ch_name": f"E{i}", "loc": np.zeros(12)} for i in range(5)]
-    model = DBConformer(n_chans=None, chs_info=chs, n_times=200, patch_size=20)
+    model = DBConformer(chs_info=chs, n_times=200, patch_size=20)  # n_chans=None, as braindecode passes it
     assert model.n_chans == 5 and model.ch_names[0] == "E0"
+    assert DBConformer().n_chans == 22  # without chs_info: the paper's montage (BCI IV 2a)
+    with pytest.raises(ValueError, match="chs_info describes 5 channels but n_chans=4"):
+        DBConformer(n_chans=4, chs_info=chs, n_times=200, patch_size=20)
     with pytest.raises(ValueError, match="n_chans=5"):
         model(torch.randn(1, 4, 200))
     with pytest.raises(ValueError, match="too short"):

@@ -22,6 +22,7 @@ from dualbranch.train.pipeline import fit
 
 SMALL = [
     "data.name=digits",
+    "model.name=crossvit_fmnist",
     # a very small CrossViT with linear patch embeddings for 8×8 inputs
     "model.args={embed_dim: [16, 32], num_heads: [2, 2], patch_size: [2, 4], img_scale: [1, 1], stem: patch,"
     " depth: [[1, 1], [1, 1]]}",

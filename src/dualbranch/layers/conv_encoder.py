@@ -19,7 +19,7 @@ from torch import nn
 
 from .mlp import DropPath
 
-__all__ = ["ConvBlock", "ConvTokenEncoder"]
+__all__ = ["CONV_BLOCKS", "ConvBlock", "ConvTokenEncoder", "ResidualConvBlock"]
 
 
 class ConvBlock(nn.Module):
@@ -53,10 +53,46 @@ class ConvBlock(nn.Module):
         return x + self.drop_path(self.pw2(self.act(self.pw1(self.norm(self.dw(x))))))
 
 
+class ResidualConvBlock(nn.Module):
+    """ResNet's basic block (He et al., CVPR 2016) on a map: (B, D, h, w) -> same.
+
+    ``act(x + drop_path(bn(conv(act(bn(conv(x)))))))`` with dense 3×3 convolutions. Dense convolutions
+    cost more multiply-adds than a depthwise block but run near the machine's GEMM rate on a CPU,
+    where depthwise convolutions (and their backward) are memory-bound; ``mlp_ratio`` is unused.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        kernel_size: int = 3,
+        mlp_ratio: float = 4.0,
+        drop_path: float = 0.0,
+        norm_layer: type[nn.Module] = nn.BatchNorm2d,
+        act_layer: type[nn.Module] = nn.GELU,
+    ) -> None:
+        super().__init__()
+        if kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd so the grid keeps its size, got {kernel_size}.")
+        pad = kernel_size // 2
+        self.conv1 = nn.Conv2d(dim, dim, kernel_size, padding=pad, bias=False)
+        self.norm1 = norm_layer(dim)
+        self.act = act_layer()
+        self.conv2 = nn.Conv2d(dim, dim, kernel_size, padding=pad, bias=False)
+        self.norm2 = norm_layer(dim)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(x + self.drop_path(self.norm2(self.conv2(self.act(self.norm1(self.conv1(x)))))))
+
+
+CONV_BLOCKS: dict[str, type[nn.Module]] = {"convnext": ConvBlock, "basic": ResidualConvBlock}
+
+
 class ConvTokenEncoder(nn.Module):
     """One stage of CNN blocks on a branch's tokens: (B, T, D) -> (B, T, D).
 
-    The patch tokens are reshaped to their (h, w) grid, run through ``depth`` :class:`ConvBlock` s and
+    The patch tokens are reshaped to their (h, w) grid, run through ``depth`` conv blocks (``block``:
+    ``"convnext"`` :class:`ConvBlock` or ``"basic"`` :class:`ResidualConvBlock`) and
     flattened back; the CLS token receives ``summary(mean of the new patch tokens)`` (a norm and a
     linear map), a residual update, since no convolution sees it.
 
@@ -69,6 +105,7 @@ class ConvTokenEncoder(nn.Module):
         norm_layer: norm class of the conv blocks (maps); token_norm_layer: norm constructor for the
             CLS summary (takes a width).
         act_layer: activation class.
+        block: the block kind, a key of ``CONV_BLOCKS``.
     """
 
     def __init__(
@@ -82,6 +119,7 @@ class ConvTokenEncoder(nn.Module):
         norm_layer: type[nn.Module] = nn.BatchNorm2d,
         token_norm_layer: Callable[[int], nn.Module] = nn.LayerNorm,
         act_layer: type[nn.Module] = nn.GELU,
+        block: str = "convnext",
     ) -> None:
         super().__init__()
         rates = drop_path or [0.0] * depth
@@ -89,7 +127,7 @@ class ConvTokenEncoder(nn.Module):
             raise ValueError(f"Give one drop-path rate per block: {len(rates)} rates for {depth} blocks.")
         self.grid = tuple(grid)
         self.blocks = nn.Sequential(
-            *(ConvBlock(dim, kernel_size, mlp_ratio, rate, norm_layer, act_layer) for rate in rates)
+            *(CONV_BLOCKS[block](dim, kernel_size, mlp_ratio, rate, norm_layer, act_layer) for rate in rates)
         )
         self.summary = nn.Sequential(token_norm_layer(dim), nn.Linear(dim, dim))
 

@@ -1,7 +1,7 @@
 """Configuration of the generic multi-branch builder: one :class:`BranchConfig` per branch.
 
 A branch is a tokenizer (``"patch"``, ``"conv3"`` or ``"cnn"``, see :mod:`dualbranch.models.parts`)
-and an encoder per stage (``"transformer"`` or ``"cnn"``); after every stage a fusion strategy
+and an encoder per stage (``"transformer"``, ``"cnn"`` or ``"resnet"``); after every stage a fusion strategy
 (:mod:`dualbranch.layers.fusion_factory`) joins the branches, as in CrossViT's multi-scale blocks
 (Chen, Fan, Panda, ICCV 2021, arXiv:2103.14899).
 """
@@ -50,7 +50,8 @@ class BranchConfig:
             (CrossViT†'s three-convolution stem) or "cnn" (a small strided CNN stage).
         patch_size: the tokenizer's total stride (the side of a patch).
         embed_dim: token width D_b.
-        encoder: "transformer" (pre-norm ViT blocks) or "cnn" (ConvNeXt-style blocks on the grid).
+        encoder: "transformer" (pre-norm ViT blocks), "cnn" (ConvNeXt-style blocks on the grid) or "resnet"
+            (ResNet basic blocks on the grid: dense 3×3 convolutions, fast on CPUs).
         depth: blocks of this branch in each stage (its length is the number of stages).
         num_heads: attention heads (the Transformer encoder and the attention fusions use them).
         mlp_ratio: MLP ratio of the Transformer blocks / expansion of the CNN blocks.

@@ -51,9 +51,11 @@ class CrossViT1D(SignalModel):
         mlp_ratio, drop_rate, attn_drop_rate, drop_path_rate: the Transformer's usual options.
     """
 
+    default_n_chans = 1  # a univariate series unless told otherwise
+
     def __init__(
         self,
-        n_chans: int | None = 1,
+        n_chans: int | None = None,
         n_outputs: int = 2,
         n_times: int = 128,
         sfreq: float | None = None,

@@ -70,7 +70,7 @@ class EEGConformer(SignalModel):
 
     def __init__(
         self,
-        n_chans: int | None = 22,
+        n_chans: int | None = None,
         n_outputs: int = 2,
         n_times: int = 1001,
         sfreq: float | None = 250.0,

@@ -27,7 +27,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..layers.conv_encoder import ConvTokenEncoder
-from ..layers.conv_tokenizer import ConvTokenizer
+from ..layers.conv_tokenizer import ConvTokenizer, VGGTokenizer
 from ..layers.patch_embed import PatchEmbed
 from ..layers.transformer import Block
 
@@ -149,6 +149,13 @@ def _cnn(spec: PartSpec, img_size: tuple[int, int]) -> nn.Module:
     )
 
 
+@register_tokenizer("vgg")
+def _vgg(spec: PartSpec, img_size: tuple[int, int]) -> nn.Module:
+    return VGGTokenizer(
+        img_size, spec.patch_size, spec.in_chans, spec.embed_dim, spec.conv_norm_layer, spec.conv_act_layer
+    )
+
+
 @register_encoder("transformer")
 def _transformer(spec: PartSpec, grid: tuple[int, int], depth: int, drop_path: list[float]) -> nn.Module:
     return nn.Sequential(
@@ -181,4 +188,19 @@ def _cnn_encoder(spec: PartSpec, grid: tuple[int, int], depth: int, drop_path: l
         norm_layer=spec.conv_norm_layer,
         token_norm_layer=spec.token_norm(),
         act_layer=spec.act_layer,
+    )
+
+
+@register_encoder("resnet")
+def _resnet_encoder(spec: PartSpec, grid: tuple[int, int], depth: int, drop_path: list[float]) -> nn.Module:
+    return ConvTokenEncoder(
+        spec.embed_dim,
+        depth,
+        grid,
+        kernel_size=spec.kernel_size,
+        drop_path=drop_path,
+        norm_layer=spec.conv_norm_layer,
+        token_norm_layer=spec.token_norm(),
+        act_layer=spec.conv_act_layer,
+        block="basic",
     )

@@ -13,7 +13,7 @@ Shape legend: B batch, C channels (n_chans), T samples (n_times).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 
@@ -29,12 +29,16 @@ class SignalModel(MultiBranchModel):
     """Base of the models that read (B, C, T) signals, with braindecode's argument names.
 
     Args:
-        n_chans: channels C; taken from ``chs_info`` when None.
+        n_chans: channels C. None, as in braindecode: counted from ``chs_info``, or, without it, the
+            model's paper setting (``default_n_chans``), so ``create_model(name)`` builds the published
+            model while braindecode's ``EEGClassifier`` can build it from ``mne.Epochs`` alone.
         n_outputs: classes (0: no classifier, forward returns pooled features).
         n_times: samples T per example.
         sfreq: sampling frequency in Hz (recorded; the layer sizes are given in samples).
         chs_info: MNE channel descriptions (``raw.info["chs"]``), used for topographic plots.
     """
+
+    default_n_chans: ClassVar[int] = 22  # the channel count of the model's paper (BCI IV 2a for EEG)
 
     def __init__(
         self,
@@ -46,9 +50,7 @@ class SignalModel(MultiBranchModel):
     ) -> None:
         super().__init__()
         if n_chans is None:
-            if chs_info is None:
-                raise ConfigError("Give n_chans (or chs_info, from which it is counted).")
-            n_chans = len(chs_info)
+            n_chans = len(chs_info) if chs_info is not None else self.default_n_chans
         if chs_info is not None and len(chs_info) != n_chans:
             raise ConfigError(f"chs_info describes {len(chs_info)} channels but n_chans={n_chans}.")
         if n_chans < 1 or n_times < 1 or n_outputs < 0:

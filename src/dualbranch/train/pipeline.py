@@ -153,6 +153,7 @@ def _fit_fold(
     world = config.trainer.devices * config.trainer.num_nodes
     steps_per_epoch = -(-len(fold.train) // (config.data.batch_size * world))
     inputs = kind.input_pipeline(preprocessing, config.augment)
+    model = model.to(memory_format=inputs.memory_format)  # strides only: the state dict is the same
     objective = make_objective(config.objective.name, config.objective.args)
     task = TrainingTask(model, config, scoring, inputs, objective, steps_per_epoch)
     trainer = make_trainer(
@@ -163,6 +164,7 @@ def _fit_fold(
     if last.is_file():
         verify_checkpoint(last)  # a corrupt checkpoint is named, not unpickled
     trainer.fit(task, datamodule=datamodule, ckpt_path=last if last.is_file() else None)
+    model.to(memory_format=torch.contiguous_format)  # evaluated and saved as `test` and `predict` load it
     if trainer.is_global_zero:
         restore_best(task, out)
         save_checkpoint(model, out / "model.safetensors", metadata={"model": config.model.name})

@@ -9,7 +9,7 @@ only keys left at their defaults are chosen here. The choices:
 * **schedule** (``optim.budget``): a budget of optimizer updates (``4000``, ``4000 steps``) or of wall
   time (``15m``, ``1h``, ``90s``: the updates that fit, from a short measurement of the training
   step), turned into epochs; ``auto`` gives about 30 epochs, at least 600 and at most 6,000 updates,
-  and at most 15 minutes of training on this machine (measured); the warm-up is 5 % of it;
+  and at most 17 minutes on this machine (measured); the warm-up is 5 % of it;
 * **batch size**: 128, smaller for small training sets (about an eighth of them, at least 8), so a
   small set still gets enough updates;
 * **regularisation** scales with the number of training examples (stochastic depth);
@@ -36,7 +36,7 @@ from .kinds import DataKind, Dataset
 __all__ = ["Choice", "Recipe", "parse_budget", "resolve_recipe", "resolve_validation"]
 
 AUTO_EPOCHS, MIN_UPDATES, MAX_UPDATES = 30, 600, 6000
-AUTO_MAX_SECONDS = 900  # budget auto also stops within 15 minutes of training
+AUTO_MAX_SECONDS = 1020  # budget auto also stops within 17 minutes (a default run ends within 20)
 SHORT_RUN_UPDATES = 1000  # below this many updates no wall-time cap is measured (it could not bind)
 SMALL_SET = 1000  # fewer training examples than this: no validation split (see resolve_validation)
 WARMUP_SHARE = 0.05
@@ -144,9 +144,11 @@ def resolve_recipe(
     fields = model_fields(config.model.name)
     batch = 128 if n_train >= 1024 else max(8, 2 ** round(math.log2(max(n_train, 1) / 8)))
     choose("data.batch_size", batch, f"{n_train} training examples" + ("" if batch == 128 else ": about 1/8 of them"))
-    # fewer examples, more regularisation: stochastic depth doubles below 20,000 training examples
+    # fewer examples, more regularisation: stochastic depth below 20,000 training examples only (a
+    # large set is its own regulariser, and a schedule of minutes underfits it: Fashion-MNIST's 54,000
+    # in 8 epochs reached 93.7 % training and 92.8 % validation accuracy with 0.05)
     if "drop_path_rate" in fields:
-        rate = 0.1 if n_train < 20000 else 0.05
+        rate = 0.1 if n_train < 20000 else 0.0
         choose("model.args.drop_path_rate", rate, f"stochastic depth for {n_train} training examples")
     for key, value, reason in kind.recipe(dataset, n_train):
         choose(key, value, reason)

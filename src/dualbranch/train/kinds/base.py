@@ -123,8 +123,12 @@ class InputPipeline(nn.Module, abc.ABC):
     (B, K) for a classifier); ``targets`` gives what the model's outputs are scored against.
 
     Constants are non-persistent buffers: they follow the task to its device and never enter a
-    checkpoint (the checkpoint holds ``model.*`` only).
+    checkpoint (the checkpoint holds ``model.*`` only). ``memory_format`` is the layout the model's
+    4-D weights and the training batches take while training (images: channels-last, which the CPU
+    convolution kernels run fastest in); the trained model returns to the contiguous layout.
     """
+
+    memory_format: ClassVar[torch.memory_format] = torch.contiguous_format
 
     @abc.abstractmethod
     def prepare(self, batch: torch.Tensor) -> torch.Tensor: ...
@@ -197,15 +201,15 @@ class DataKind(abc.ABC):
     def scoring(self, class_names: Sequence[str], facts: dict[str, Any]) -> Scoring:
         """How this kind's outputs are scored, given the run's classes and this kind's facts (``describe``,
         as kept in ``run.json``); by default as classes."""
-        return ClassificationScoring(class_names, self.group_name())
+        return ClassificationScoring(class_names, self.group_name(facts))
 
     def recipe(self, dataset: Dataset, n_train: int) -> list[tuple[str, Any, str]]:
         """This kind's recipe choices (dotted key, value, reason), e.g. augmentation that suits the data;
         applied only to keys the user left at their defaults (:mod:`dualbranch.train.recipe`)."""
         return []
 
-    def group_name(self) -> str:
-        """What a group (``Dataset.groups``) is called in metrics and reports."""
+    def group_name(self, facts: dict[str, Any]) -> str:
+        """What a group (``Dataset.groups``) is called in metrics and reports, given this kind's facts."""
         return "group"
 
     def extra_metrics(self, folds: list[FoldEvaluation], record: dict[str, Any]) -> dict[str, Any]:

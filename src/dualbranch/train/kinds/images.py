@@ -44,7 +44,7 @@ __all__ = ["ImageAugmentSection", "ImageDataSection", "ImageInputs", "ImageKind"
 log = logging.getLogger(__name__)
 
 SMALL_IMAGE = 64  # px: up to this side, images get the small-image model
-SMALL_IMAGE_MODEL = "crossvit_fmnist"
+SMALL_IMAGE_MODEL = "hybrid_vgg_vit_tiny"
 LARGE_IMAGE_MODEL = "crossvit_9_240"
 
 
@@ -99,6 +99,9 @@ class ImageNormalization:
 class ImageInputs(InputPipeline):
     """uint8 or [0, 1] images (B, C, H, W) -> augmented (training) -> normalised float."""
 
+    # channels-last convolutions train ~1.15–1.2× faster on a CPU (hybrid_vgg_vit_tiny, 2 cores)
+    memory_format = torch.channels_last
+
     def __init__(self, normalization: ImageNormalization, augment: ImageAugmentSection) -> None:
         super().__init__()
         self.register_buffer("mean", torch.tensor(normalization.mean).view(1, -1, 1, 1), persistent=False)
@@ -121,7 +124,7 @@ class ImageInputs(InputPipeline):
             x, labels, num_classes, aug.label_smoothing, aug.mixup_alpha, aug.cutmix_alpha,
             aug.mix_prob, aug.switch_prob, generator,
         )  # fmt: skip
-        return self.prepare(x), targets
+        return self.prepare(x).contiguous(memory_format=self.memory_format), targets
 
 
 def _concat(parts: list[ImageData]) -> ImageData:

@@ -213,6 +213,8 @@ class SignalKind(DataKind):
             "ch_names": list(signals.ch_names or ()),
             "sfreq": signals.sfreq,
             "length_policy": data.length_policy,
+            # what a group is: the subject, or for MOABB with groups=session the session
+            "group_name": data.groups if data.name == "moabb" else "subject",
         }
 
     def fit_preprocessing(self, train: SignalData, data: SignalDataSection) -> SignalPreprocessor:  # type: ignore[override]
@@ -263,8 +265,8 @@ class SignalKind(DataKind):
         )  # fmt: skip  (labels are not needed to predict)
         return [f"{paths[0]}[{i}]" for i in range(len(signals))], signals
 
-    def group_name(self) -> str:
-        return "subject"
+    def group_name(self, facts: dict[str, Any]) -> str:
+        return facts.get("group_name", "subject")  # run.json files before it was kept: subjects
 
     def extra_metrics(self, folds: list[FoldEvaluation], record: dict[str, Any]) -> dict[str, Any]:
         weights = []
