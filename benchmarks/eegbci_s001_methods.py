@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/eegbci_s001_methods.py [--repeats 3] [--epochs 60] [--sets imagined executed both]
         [--methods mvcnet dbconformer ...] [--output PATH] [section.key=value ...]
+    .venv/bin/python benchmarks/eegbci_s001_methods.py --combine A.json B.json --output PATH   # one process per set
 
 Data (read offline from /work/shared/data, 64 channels, 160 Hz, 7–30 Hz, 0–4 s after the cue, 641
 samples): ``imagined`` runs 4, 8, 12 (45 trials), ``executed`` runs 3, 7, 11 (45), ``both`` (90). Each
@@ -180,8 +181,20 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=[*DEEP, *CLASSICAL], choices=[*DEEP, *CLASSICAL])
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "eegbci_s001_methods.json")
     parser.add_argument("--keep", action="store_true", help="keep the run folders (checkpoints: several GB)")
+    parser.add_argument(
+        "--combine", nargs="+", type=Path, metavar="JSON",
+        help="no training: merge the sets of earlier result files (e.g. one process per set) into --output",
+    )  # fmt: skip
     parser.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides for every run")
     args = parser.parse_args()
+    if args.combine:
+        parts = [json.loads(path.read_text()) for path in args.combine]
+        combined = {**parts[0], "sets": {k: v for part in parts for k, v in part["sets"].items()}}
+        combined["seconds"] = sum(part["seconds"] for part in parts)
+        combined["combined_from"] = [str(path) for path in args.combine]
+        args.output.write_text(json.dumps(combined, indent=2) + "\n")
+        print(table(combined))
+        return
     root = Path(tempfile.mkdtemp(prefix="eegbci-s001-methods-"))
     started = time.perf_counter()
     result = {

@@ -210,3 +210,17 @@ def test_int8_static_pt2e_runs_and_stays_close(model):
     images = real_images(256)
     runner = build_engine("int8-static", model, images[:32], calibration=list(images[:128].split(32)))
     assert top1_agreement(model, runner, images[128:])["agreement"] >= 0.9
+
+
+def test_int8_static_annotates_the_small_image_default():
+    pytest.importorskip("torchao")
+    from dualbranch.quantize import quantize_static_int8
+
+    # torchao's PT2E quantizer matches conv + add + ReLU per module: one ReLU module called twice in a
+    # residual block made its annotation fail ("Input partition has more than one output node")
+    torch.manual_seed(0)
+    model = create_model("hybrid_vgg_vit_tiny").eval()
+    x = torch.randn(4, 1, 28, 28)
+    quantized = quantize_static_int8(model, [x], compile=False)
+    with torch.inference_mode():
+        assert (quantized(x) - model(x)).abs().max() < 0.1

@@ -76,13 +76,15 @@ class ResidualConvBlock(nn.Module):
         pad = kernel_size // 2
         self.conv1 = nn.Conv2d(dim, dim, kernel_size, padding=pad, bias=False)
         self.norm1 = norm_layer(dim)
-        self.act = act_layer()
+        self.act1 = act_layer()
         self.conv2 = nn.Conv2d(dim, dim, kernel_size, padding=pad, bias=False)
         self.norm2 = norm_layer(dim)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        # an activation module per call site: int8 quantizers (torchao's PT2E) match patterns per module
+        self.act2 = act_layer()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(x + self.drop_path(self.norm2(self.conv2(self.act(self.norm1(self.conv1(x)))))))
+        return self.act2(x + self.drop_path(self.norm2(self.conv2(self.act1(self.norm1(self.conv1(x)))))))
 
 
 CONV_BLOCKS: dict[str, type[nn.Module]] = {"convnext": ConvBlock, "basic": ResidualConvBlock}
