@@ -151,7 +151,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
     parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--threads", type=int, help="torch threads of each run (default: all logical CPUs)")
     args = parser.parse_args()
+    if args.threads:
+        QUIET.append(f"trainer.threads={args.threads}")
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"sets": {}}
     results["machine"] = machine_info()
     for name in args.sets:

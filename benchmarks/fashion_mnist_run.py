@@ -9,15 +9,13 @@ and prints the command, wall time, epochs, the test top-1 and the machine it ran
 from __future__ import annotations
 
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
+from dualbranch.bench import machine_info
 
 
 def main(overrides: list[str]) -> dict:
@@ -38,12 +36,9 @@ def main(overrides: list[str]) -> dict:
         "best_val_acc": max(row["val_acc"] for row in history),
         "test_top1": metrics["accuracy"],
         "test_balanced_accuracy": metrics["balanced_accuracy"],
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "processor": platform.processor() or platform.machine(),
-            "torch": torch.__version__,
-        },
+        "recipe": json.loads((run / "recipe.json").read_text()),
+        "history": history,
+        "machine": machine_info(),  # read after the run: its load average covers the run's last minutes
     }
 
 

@@ -29,7 +29,14 @@ SMALL_ARGS = {
     "stem": "patch",
     "depth": [[1, 1], [1, 1]],
 }
-FIT = ["fit", "data.name=digits", "model.name=crossvit_fmnist", "trainer.progress_bar=false", "optim.epochs=1", "data.limit_train=64"]
+FIT = [
+    "fit",
+    "data.name=digits",
+    "model.name=crossvit_fmnist",
+    "trainer.progress_bar=false",
+    "optim.epochs=1",
+    "data.limit_train=64",
+]
 
 
 class CliFailure(Exception):

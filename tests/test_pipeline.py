@@ -30,7 +30,14 @@ TINY_ARGS = {
     "depth": [[1, 1], [1, 1]],
 }  # fmt: skip
 TINY_CROSSVIT = f"model.args={json.dumps(TINY_ARGS)}"  # JSON is YAML
-DIGITS = ["data.name=digits", "model.name=crossvit_fmnist", TINY_CROSSVIT, "data.limit_train=120", "data.limit_eval=60", *QUICK]
+DIGITS = [
+    "data.name=digits",
+    "model.name=crossvit_fmnist",
+    TINY_CROSSVIT,
+    "data.limit_train=120",
+    "data.limit_eval=60",
+    *QUICK,
+]
 TINY_EEG_CONFORMER = (
     "model.args={n_filters_time: 4, filter_time_length: 5, pool_time_length: 8, pool_time_stride: 4, att_depth: 1,"
     " att_heads: 2}"
