@@ -18,16 +18,15 @@ from dualbranch import create_model
 from dualbranch.bench import peak_memory_mb, time_alternating
 from dualbranch.checkpoint import save_checkpoint
 from dualbranch.cli import main
-from dualbranch.data.images import FASHION_MNIST_DIR, load_fashion_mnist
 from dualbranch.engines import build_engine
 from dualbranch.export import OnnxModel, export_onnx, export_pt2
 from dualbranch.quantize import quantize_dynamic_int8, top1_agreement
 from dualbranch.train.predict import predict
 from dualbranch.train.run_folder import RunRecord
+from real_images import real_images
 
 HAS_ONNX = all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime", "onnxscript"))
 needs_onnx = pytest.mark.skipif(not HAS_ONNX, reason="needs onnx, onnxscript and onnxruntime (pip install .[deploy])")
-HAS_FMNIST = (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file()
 MODEL = "crossvit_fmnist"  # small, and its second branch resizes 28 -> 32 px (bicubic) inside the graph
 # one stage instead of three: the same operators, a third of the graph, so exports take seconds
 SHALLOW = {"depth": [[1, 1]]}
@@ -44,13 +43,6 @@ def onnx_file(model, tmp_path_factory):
     if not HAS_ONNX:
         pytest.skip("needs onnx, onnxscript and onnxruntime")
     return export_onnx(model, tmp_path_factory.mktemp("onnx") / "model.onnx")
-
-
-def real_images(n: int) -> torch.Tensor:
-    """The first n Fashion-MNIST test images, normalised as a run would: (n, 1, 28, 28)."""
-    if not HAS_FMNIST:
-        pytest.skip("Fashion-MNIST is not installed")
-    return (load_fashion_mnist("test").images[:n].float() / 255 - 0.286) / 0.353
 
 
 @needs_onnx

@@ -21,7 +21,6 @@ import torch
 from dualbranch import create_model
 from dualbranch.bench import cpu_features, format_table, machine_info, machine_line
 from dualbranch.cli import main
-from dualbranch.data.images import FASHION_MNIST_DIR, load_fashion_mnist
 from dualbranch.engines import CALIBRATED, ENGINES, build_engine
 from dualbranch.errors import MissingDependencyError, RunFolderError
 from dualbranch.export import OpenVinoModel, export_model, to_openvino
@@ -29,6 +28,7 @@ from dualbranch.quantize import quantize_openvino_int8, top1_agreement
 from dualbranch.train.config import load_config
 from dualbranch.train.pipeline import fit, load_fold_models
 from dualbranch.train.predict import calibration_batches, predict
+from real_images import real_images
 
 HAS_OPENVINO = importlib.util.find_spec("openvino") is not None
 HAS_NNCF = HAS_OPENVINO and importlib.util.find_spec("nncf") is not None
@@ -49,13 +49,6 @@ def converted(model):
     if not HAS_OPENVINO:
         pytest.skip("needs openvino")
     return to_openvino(model)
-
-
-def real_images(n: int) -> torch.Tensor:
-    """The first n Fashion-MNIST test images, normalised as a run would: (n, 1, 28, 28)."""
-    if not (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip("Fashion-MNIST is not installed")
-    return (load_fashion_mnist("test").images[:n].float() / 255 - 0.286) / 0.353
 
 
 @needs_openvino
