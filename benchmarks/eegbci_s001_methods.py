@@ -121,12 +121,12 @@ def run_set(name: str, args: argparse.Namespace, root: Path) -> dict:
             if "objective.name=multi_view_contrastive" in overrides:
                 # signal_npz carries no channel descriptions: the reflection view gets the names here
                 overrides.append(f"objective.args.ch_names={json.dumps(ch_names)}")
-            config = load_config(
-                "eegbci_s001", [*overrides, f"output.root={root}", f"output.name={name}-{method}-{seed}"]
-            )
-            started = time.perf_counter()
-            run = fit(config)
-            seconds[method] += time.perf_counter() - started
+            run = root / f"{name}-{method}-{seed}"
+            if not (run / "metrics.json").is_file():  # a finished run in a reused --root is read, not redone
+                config = load_config("eegbci_s001", [*overrides, f"output.root={root}", f"output.name={run.name}"])
+                started = time.perf_counter()
+                run = fit(config)
+                seconds[method] += time.perf_counter() - started
             for row in json.loads((run / "metrics.json").read_text())["folds"]:
                 rows[method].append({"seed": seed, **row})
         # the very folds fit used: same config, same seed
@@ -185,6 +185,10 @@ def main() -> None:
         "--combine", nargs="+", type=Path, metavar="JSON",
         help="no training: merge the sets of earlier result files (e.g. one process per set) into --output",
     )  # fmt: skip
+    parser.add_argument(
+        "--root", type=Path,
+        help="folder for the runs, kept afterwards; runs it already holds (with metrics.json) are read, not trained",
+    )  # fmt: skip
     parser.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides for every run")
     args = parser.parse_args()
     if args.combine:
@@ -195,7 +199,8 @@ def main() -> None:
         args.output.write_text(json.dumps(combined, indent=2) + "\n")
         print(table(combined))
         return
-    root = Path(tempfile.mkdtemp(prefix="eegbci-s001-methods-"))
+    root = args.root or Path(tempfile.mkdtemp(prefix="eegbci-s001-methods-"))
+    root.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     result = {
         "data": "EEGMMIDB S001 left/right fist, 64 ch, 160 Hz (or --resample), 7-30 Hz, 0-4 s",
@@ -208,7 +213,7 @@ def main() -> None:
         "sets": {name: run_set(name, args, root) for name in args.sets},
     }
     result["seconds"] = round(time.perf_counter() - started, 1)
-    if args.keep:
+    if args.keep or args.root:
         print(f"run folders kept in {root}")
     else:
         shutil.rmtree(root, ignore_errors=True)
