@@ -16,8 +16,10 @@ Three paths, each on a copy (the fp32 model is left untouched):
 * **OpenVINO** (:func:`quantize_openvino_int8`): NNCF post-training quantization of an OpenVINO model,
   calibrated on real images: NNCF's Transformer scheme (SmoothQuant moves activation outliers into the
   weights; norms and softmax stay in floating point), the mixed preset (symmetric int8 weights,
-  asymmetric activations, which suits GELU outputs), fast bias correction, and the cheap but sensitive
-  layers left in fp32 (:data:`KEEP_FP32`). Needs ``nncf`` and ``openvino``.
+  asymmetric activations, which suits GELU outputs), NNCF's full bias correction (layer by layer on the
+  quantized graph; on the converged default ``hybrid_vgg_vit_tiny`` it lifts top-1 agreement from 99.24 %
+  with the fast variant to 99.73 %, for ~50 % more calibration time and the same int8 graph), and the
+  cheap but sensitive layers left in fp32 (:data:`KEEP_FP32`). Needs ``nncf`` and ``openvino``.
 
 :func:`top1_agreement` measures the fraction of images where the fp32 and the quantized model predict
 the same class: the figure a deployment cares about (the benchmark uses the Fashion-MNIST test set).
@@ -54,8 +56,10 @@ __all__ = [
 # one token per image, so int8 would save almost nothing, and sit where an error is not averaged away.
 KEEP_FP32 = (
     r"__module\.patch_embed\..*",  # every patch-embedding (stem) convolution
-    # the generic builder's tokenizers: a patch embedding, and the first convolution of a CNN tokenizer
-    # (hybrid_vgg_vit_tiny on Fashion-MNIST: 98.43 % agreement with it in int8)
+    # the generic builder's tokenizers: a patch embedding, and the first convolution of a CNN tokenizer.
+    # A convolution followed by BatchNorm loses its module name in the conversion (it takes the name of
+    # the folded BN multiply), so the VGG tokenizer's convolutions stay int8: with full bias correction
+    # that costs little (hybrid_vgg_vit_tiny: 99.73 % agreement; its first two convolutions in fp32: 99.78 %)
     r"__module\.embed\.\d+\.tokenizer\.proj(\.0)?/.*",
     r"__module\.head\..*",  # the classifiers: their output is the logits
     r".*\.fusion\.(projs|revert_projs)\..*",  # a branch's CLS token into the other branch's width and back
@@ -166,6 +170,7 @@ def quantize_openvino_int8(
             model_type=nncf.ModelType.TRANSFORMER,
             target_device=nncf.TargetDevice.CPU,
             subset_size=len(images),
+            fast_bias_correction=False,  # the full algorithm: 99.73 % agreement against 99.24 % (see above)
             # validate=False: a model without CrossViT's fusion (DBConformer, ...) simply has nothing to keep
             ignored_scope=nncf.IgnoredScope(patterns=list(keep_fp32), validate=False),
         )

@@ -49,6 +49,8 @@ class CrossViT1D(SignalModel):
         num_heads: heads per branch.
         stem_width: W, channels of the convolutional stem; stem_kernel: its kernel (odd).
         mlp_ratio, drop_rate, attn_drop_rate, drop_path_rate: the Transformer's usual options.
+        global_pool: what each branch's head reads, its CLS token ("token", CrossViT's choice) or the mean
+            of its patch tokens ("avg").
     """
 
     default_n_chans = 1  # a univariate series unless told otherwise
@@ -70,6 +72,7 @@ class CrossViT1D(SignalModel):
         drop_rate: float = 0.1,
         attn_drop_rate: float = 0.0,
         drop_path_rate: float = 0.1,
+        global_pool: Literal["token", "avg"] = "token",
     ) -> None:
         super().__init__(n_chans, n_outputs, n_times, sfreq, chs_info)
         patch_size = (
@@ -77,9 +80,14 @@ class CrossViT1D(SignalModel):
         )
         if len(patch_size) != 2 or min(patch_size) < 1 or max(patch_size) > n_times:
             raise ConfigError(f"patch_size must be two lengths in 1..n_times={n_times}, got {patch_size}.")
+        if global_pool not in ("token", "avg"):
+            raise ConfigError(
+                f"global_pool must be 'token' (the CLS tokens) or 'avg' (mean patch tokens), got {global_pool!r}."
+            )
         if stem_kernel % 2 == 0:
             raise ConfigError(f"stem_kernel must be odd (a centred convolution), got {stem_kernel}.")
         self.patch_size = patch_size
+        self.global_pool = global_pool
         self.embed_dim = tuple(embed_dim)
         self.num_branches, self.num_stages = 2, len(depth)
         self.branch_widths = self.embed_dim
@@ -168,11 +176,14 @@ class CrossViT1D(SignalModel):
         return [norm(t) for norm, t in zip(self.norm, xs)]
 
     def forward_head(self, features: list[torch.Tensor], pre_logits: bool = False) -> torch.Tensor:
-        """CLS tokens -> mean of the branch heads' logits (B, K); ``pre_logits``: both CLS (B, D_0 + D_1)."""
-        cls = [t[:, 0] for t in features]
+        """Pooled branches -> mean of the branch heads' logits (B, K); ``pre_logits``: both (B, D_0 + D_1).
+
+        Each branch is pooled by its CLS token (``global_pool="token"``) or the mean of its patch tokens
+        (``"avg"``)."""
+        pooled = [t[:, 1:].mean(dim=1) if self.global_pool == "avg" else t[:, 0] for t in features]
         if pre_logits or self.n_outputs == 0:
-            return torch.cat(cls, dim=1)
-        return torch.stack([head(c) for head, c in zip(self.final_layer, cls)]).mean(dim=0)
+            return torch.cat(pooled, dim=1)
+        return torch.stack([head(c) for head, c in zip(self.final_layer, pooled)]).mean(dim=0)
 
     def forward_intermediates(
         self,

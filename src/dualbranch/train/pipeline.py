@@ -18,6 +18,7 @@ import inspect
 import json
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from .objectives import make_objective
 from .recipe import resolve_recipe, resolve_validation
 from .run_folder import RunRecord, create_run_dir, default_run_name, fold_dir, is_primary_process, read_record
 from .scoring import Scoring
+from .search import run_search
 from .task import TrainingTask
 
 __all__ = ["FoldModel", "build_model", "fit", "folds_of", "load_fold_models", "model_options", "test"]
@@ -109,6 +111,14 @@ def _step_rate(config: RunConfig, kind: DataKind, dataset: Dataset, fold: Fold, 
         step(batches[count % len(batches)])
         count += 1
     return count / (time.perf_counter() - started)
+
+
+def _trial_score(config: RunConfig, kind: DataKind, dataset: Dataset, fold: Fold, scoring: Scoring) -> float:
+    """An ``optim.search`` trial: train ``config`` on ``fold`` in a scratch folder; its best validation score."""
+    with tempfile.TemporaryDirectory(prefix="dualbranch-search-") as scratch:
+        _fit_fold(config, kind, dataset, fold, Path(scratch), _model_args(config, kind, dataset), None, scoring)
+        scores = [row[scoring.monitor] for row in read_history(Path(scratch)) if row.get(scoring.monitor) is not None]
+    return max(scores) if scoring.mode == "max" else min(scores)
 
 
 def folds_of(config: RunConfig, dataset: Dataset) -> list[Fold]:
@@ -206,6 +216,13 @@ def fit(config: RunConfig, resume: str | os.PathLike[str] | None = None, callbac
     )  # fmt: skip
     if recipe.choices:
         print(recipe.describe(), flush=True)
+    searched = run_search(
+        config, folds[0].val is not None and len(folds[0].val) > 0, model_options(config.model.name),
+        lambda c: _trial_score(c, kind, dataset, folds[0], scoring), maximize=scoring.mode == "max",
+    )  # fmt: skip
+    for choice in searched:
+        print(f"  {choice.key} = {choice.value:.3g}   ({choice.reason})", flush=True)
+    recipe.choices += searched
     args = _model_args(config, kind, dataset)
     record = RunRecord(
         kind.name, config.model.name, args, list(dataset.class_names), input_shape,

@@ -9,7 +9,8 @@ only keys left at their defaults are chosen here. The choices:
 * **schedule** (``optim.budget``): a budget of optimizer updates (``4000``, ``4000 steps``) or of wall
   time (``15m``, ``1h``, ``90s``: the updates that fit, from a short measurement of the training
   step), turned into epochs; ``auto`` gives about 30 epochs, at least 600 and at most 6,000 updates,
-  and at most 18 minutes on this machine (measured); the warm-up is 5 % of it;
+  and at most 18 minutes on this machine (measured); the warm-up is 5 % of it. With ``optim.search``
+  (:mod:`.search`) the final run gets 70 % of the updates and the trials the rest;
 * **batch size**: 128, smaller for small training sets (about an eighth of them, at least 8), so a
   small set still gets enough updates;
 * **regularisation** scales with the number of training examples (stochastic depth);
@@ -33,7 +34,16 @@ from ..errors import ConfigError
 from .config import RunConfig
 from .kinds import DataKind, Dataset
 
-__all__ = ["Choice", "Recipe", "parse_budget", "resolve_recipe", "resolve_validation"]
+__all__ = [
+    "SEARCH_SHARE",
+    "WARMUP_SHARE",
+    "Choice",
+    "Recipe",
+    "parse_budget",
+    "resolve_recipe",
+    "resolve_validation",
+    "set_key",
+]
 
 AUTO_EPOCHS, MIN_UPDATES, MAX_UPDATES = 30, 600, 6000
 AUTO_MAX_SECONDS = 1080  # budget auto also stops within 18 minutes (a default run ends within 20)
@@ -41,6 +51,7 @@ STEP_SHARE = 0.9  # of a wall-time budget, for the updates; the rest for evaluat
 SHORT_RUN_UPDATES = 1000  # below this many updates no wall-time cap is measured (it could not bind)
 SMALL_SET = 1000  # fewer training examples than this: no validation split (see resolve_validation)
 WARMUP_SHARE = 0.05
+SEARCH_SHARE = 0.3  # of the budget, for optim.search's trials (train/search.py); the final run keeps the rest
 _TIME_UNITS = {"s": 1, "m": 60, "h": 3600}
 
 
@@ -96,7 +107,8 @@ def _is_set(config: RunConfig, key: str) -> bool:
     return key in getattr(config, "explicit", frozenset()) or getattr(getattr(config, section), name) != value
 
 
-def _set(config: RunConfig, key: str, value: Any) -> None:
+def set_key(config: RunConfig, key: str, value: Any) -> None:
+    """Set the dotted config ``key`` (``optim.lr``, ``model.args.drop_path_rate``) to ``value``."""
     section, _, name = key.partition(".")
     if section == "model" and name.startswith("args."):
         config.model.args[name.removeprefix("args.")] = value
@@ -110,7 +122,8 @@ def resolve_validation(config: RunConfig, n_available: int, has_test: bool) -> C
     cosine schedule already ends at a small learning rate. Decided before the folds are made; a run
     without a test split of its own (``has_test`` False, protocol none) keeps scoring on validation."""
     tested = has_test or config.evaluation.protocol != "none"
-    if n_available >= SMALL_SET or _is_set(config, "data.val_ratio") or not tested:
+    # optim.search chooses on the validation split: asked for, it keeps one whatever the size
+    if n_available >= SMALL_SET or _is_set(config, "data.val_ratio") or not tested or config.optim.search:
         return None
     config.data.val_ratio = 0.0
     return Choice("data.val_ratio", 0.0, f"{n_available} examples to train on: all of them, keeping the last epoch")
@@ -135,7 +148,7 @@ def resolve_recipe(
 
     def choose(key: str, value: Any, reason: str) -> None:
         if not _is_set(config, key):
-            _set(config, key, value)
+            set_key(config, key, value)
             recipe.choices.append(Choice(key, value, reason))
 
     if config.model.name == "auto":
@@ -174,6 +187,9 @@ def resolve_recipe(
             rate = step_rate(config)
             updates = max(1, int(STEP_SHARE * amount * rate))
             why = f"budget {config.optim.budget}: {rate:.1f} updates/s measured -> {updates} updates"
+        if config.optim.search:
+            updates = max(1, round((1 - SEARCH_SHARE) * updates))
+            why += f"; {1 - SEARCH_SHARE:.0%} of them for the final run, the rest for optim.search"
         epochs = max(1, round(updates / steps_per_epoch))
         config.optim.epochs = epochs
         recipe.choices.append(Choice("optim.epochs", epochs, f"{why}; {steps_per_epoch} updates per epoch"))

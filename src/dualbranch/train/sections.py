@@ -32,6 +32,7 @@ __all__ = [
 PROTOCOLS = ("none", "holdout", "kfold", "loso")
 PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+SEARCH_KEYS = ("lr", "drop_path_rate")  # what optim.search may choose on validation (train/search.py)
 
 
 def option(
@@ -102,6 +103,12 @@ class OptimSection:
     budget: int | str = "auto"  # updates ("4000") or wall time ("15m"), turned into epochs; see train/recipe.py
     epochs: int | None = option(None, lambda v: v is None or v >= 1, "a positive integer, or null (from the budget)")
     lr: float = option(1e-3, lambda v: 0 < v < float("inf"), "a positive number")
+    # keys chosen on the validation split with part of the budget, e.g. [lr] (train/search.py)
+    search: list[str] = option(  # noqa: RUF009 (option returns a field with a default_factory)
+        check=lambda v: len(set(v)) == len(v) and set(v) <= set(SEARCH_KEYS),
+        expect="a list of distinct keys from " + ", ".join(SEARCH_KEYS) + " (e.g. [lr]), or []",
+        factory=list,
+    )
     scale_lr_by_batch: bool = False  # DeiT's rule: lr × global batch / 512
     weight_decay: float = option(0.05, *non_negative)
     betas: tuple[float, float] = (0.9, 0.999)
