@@ -91,3 +91,6 @@ def test_a_searched_run_stores_the_trials_and_trains_with_the_winner(tmp_path, c
     assert saved.optim.epochs == choices["optim.epochs"]["value"]
     history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
     assert len(history) == saved.optim.epochs and history[-1]["val_acc"] is not None
+    fit(saved, resume=run)  # a resumed run keeps the winner: nothing is searched again
+    assert "search optim.lr" not in capsys.readouterr().out
+    assert load_config(run / "config.yaml").optim.lr == saved.optim.lr

@@ -164,3 +164,19 @@ def test_braindecode_eegclassifier_trains_one_epoch():
     x = np.random.default_rng(0).standard_normal((16, 4, 128)).astype(np.float32)
     clf.fit(x, np.arange(16) % 2)
     assert clf.predict(x).shape == (16,)
+
+
+def test_crossvit_1d_pools_by_cls_or_patch_mean():
+    torch.manual_seed(0)
+    token = dualbranch.create_model("crossvit_1d", n_times=48, n_outputs=3, drop_rate=0.0, drop_path_rate=0.0).eval()
+    avg = dualbranch.create_model("crossvit_1d", n_times=48, n_outputs=3, global_pool="avg").eval()
+    avg.load_state_dict(token.state_dict())  # same weights: only the pooling differs
+    x = torch.randn(2, 1, 48)
+    features = token.forward_features(x)
+    by_mean = torch.cat([t[:, 1:].mean(dim=1) for t in features], dim=1)  # (B, D_0 + D_1)
+    torch.testing.assert_close(avg.forward_head(features, pre_logits=True), by_mean)
+    torch.testing.assert_close(token.forward_head(features, pre_logits=True), torch.cat([t[:, 0] for t in features], 1))
+    heads = [head(p) for head, p in zip(avg.final_layer, by_mean.split(list(avg.embed_dim), dim=1))]
+    torch.testing.assert_close(avg(x), torch.stack(heads).mean(dim=0))
+    with pytest.raises(dualbranch.errors.ConfigError, match="global_pool"):
+        dualbranch.create_model("crossvit_1d", n_times=48, global_pool="max")

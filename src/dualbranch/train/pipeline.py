@@ -216,10 +216,12 @@ def fit(config: RunConfig, resume: str | os.PathLike[str] | None = None, callbac
     )  # fmt: skip
     if recipe.choices:
         print(recipe.describe(), flush=True)
+    # a resumed run keeps what its search chose (config.yaml holds the winners): searching again could
+    # choose differently and break the resume's bit-identity
     searched = run_search(
         config, folds[0].val is not None and len(folds[0].val) > 0, model_options(config.model.name),
         lambda c: _trial_score(c, kind, dataset, folds[0], scoring), maximize=scoring.mode == "max",
-    )  # fmt: skip
+    ) if resume is None else []  # fmt: skip
     for choice in searched:
         print(f"  {choice.key} = {choice.value:.3g}   ({choice.reason})", flush=True)
     recipe.choices += searched

@@ -205,7 +205,8 @@ class DataKind(abc.ABC):
 
     def recipe(self, dataset: Dataset, n_train: int) -> list[tuple[str, Any, str]]:
         """This kind's recipe choices (dotted key, value, reason), e.g. augmentation that suits the data;
-        applied only to keys the user left at their defaults (:mod:`dualbranch.train.recipe`)."""
+        applied only to keys the user left at their defaults, and ``model.args.*`` keys only to a model with
+        that option (:mod:`dualbranch.train.recipe`)."""
         return []
 
     def group_name(self, facts: dict[str, Any]) -> str:
