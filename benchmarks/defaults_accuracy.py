@@ -12,8 +12,9 @@ recipe.json). Sets and baselines:
 * ``fmnist_png_2000`` / ``fmnist_png_5000`` — stratified random subsets of the Fashion-MNIST training
   set written as PNG folders (one sub-folder per class), scored on 2,000 test images, also PNG
   -> logistic regression, HOG + linear SVM and HOG + RBF SVM;
-* ``GunPoint`` / ``ItalyPowerDemand`` — univariate UCR sets bundled with aeon, official splits ->
-  1-NN DTW and ROCKET (aeon's classifiers).
+* ``GunPoint`` / ``ItalyPowerDemand`` / ``ArrowHead`` / ``OSULeaf`` — univariate UCR sets bundled
+  with aeon, and ``BasicMotions`` / ``JapaneseVowels``, multivariate UEA sets, official splits -> 1-NN
+  DTW and ROCKET (aeon's classifiers; JapaneseVowels zero-padded to its longest series, 29 samples).
 
 Prints JSON and writes benchmarks/results/defaults_accuracy.json (other sets' entries are kept), with
 the machine's CPU, threads and versions.
@@ -124,13 +125,22 @@ def fmnist_png(root: Path, n: int, seeds: int) -> dict:
     return {"n_train": n, "n_test": 2000, "dualbranch": runs, "baselines": baselines}
 
 
+def _equal_length(split: tuple, length: int = 29) -> tuple[np.ndarray, np.ndarray]:
+    """aeon's (X, y); a set of unequal lengths (JapaneseVowels: 7-29 samples) as one array (N, C, T),
+    every series zero-padded at the end to ``length`` (ROCKET needs equal lengths; dualbranch pads too)."""
+    x, y = split
+    if isinstance(x, np.ndarray):
+        return x, y
+    return np.stack([np.pad(s, ((0, 0), (0, length - s.shape[-1]))) for s in x]), y
+
+
 def ucr(root: Path, name: str, seeds: int) -> dict:
     from aeon.classification.convolution_based import RocketClassifier
     from aeon.classification.distance_based import KNeighborsTimeSeriesClassifier
     from aeon.datasets import load_classification
 
-    train_x, train_y = load_classification(name, split="train")
-    test_x, test_y = load_classification(name, split="test")
+    train_x, train_y = _equal_length(load_classification(name, split="train"))
+    test_x, test_y = _equal_length(load_classification(name, split="test"))
     runs = [_fit(["data.name=uea", f"data.uea_name={name}"], root / "runs", s) for s in range(seeds)]
     dtw = KNeighborsTimeSeriesClassifier(n_neighbors=1, distance="dtw").fit(train_x, train_y)
     rocket = RocketClassifier(n_kernels=10000, random_state=0).fit(train_x, train_y)
@@ -144,6 +154,10 @@ SETS = {
     "fmnist_png_5000": lambda root, seeds: fmnist_png(root, 5000, seeds),
     "GunPoint": lambda root, seeds: ucr(root, "GunPoint", seeds),
     "ItalyPowerDemand": lambda root, seeds: ucr(root, "ItalyPowerDemand", seeds),
+    "ArrowHead": lambda root, seeds: ucr(root, "ArrowHead", seeds),
+    "OSULeaf": lambda root, seeds: ucr(root, "OSULeaf", seeds),
+    "BasicMotions": lambda root, seeds: ucr(root, "BasicMotions", seeds),
+    "JapaneseVowels": lambda root, seeds: ucr(root, "JapaneseVowels", seeds),
 }
 
 
@@ -163,8 +177,11 @@ def main() -> None:
         accuracies = [r["accuracy"] for r in entry["dualbranch"]]
         entry["dualbranch_mean"] = float(np.mean(accuracies))
         entry["dualbranch_std"] = float(np.std(accuracies))
-        results["sets"][name] = entry
+        entry["threads"] = args.threads or "all"
         print(name, json.dumps({k: v for k, v in entry.items() if k != "dualbranch"}), flush=True)
+        # read again before writing: another process may have finished other sets meanwhile
+        results["sets"] = json.loads(RESULTS.read_text())["sets"] if RESULTS.is_file() else {}
+        results["sets"][name] = entry
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
 
