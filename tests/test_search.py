@@ -32,7 +32,7 @@ def test_the_best_trial_wins_and_each_trial_is_a_short_full_schedule():
         seen.append((candidate.optim.lr, candidate.optim.epochs, candidate.optim.warmup_epochs))
         return {0.001: 0.5, 0.003: 0.7, 0.009: 0.6}[round(candidate.optim.lr, 6)]
 
-    [choice] = run_search(config, True, {"drop_path_rate"}, trial, maximize=True)
+    [choice] = run_search(config, True, lambda name: {"drop_path_rate"}, trial, maximize=True)
     assert [round(lr, 6) for lr, _, _ in seen] == [0.001, 0.003, 0.009]
     # 14 final epochs are 70 % of the budget: the other 6 are shared by the 3 trials
     assert {epochs for _, epochs, _ in seen} == {round(14 * SEARCH_SHARE / (1 - SEARCH_SHARE) / 3)} == {2}
@@ -47,13 +47,13 @@ def test_a_loss_is_minimised_and_keys_are_searched_in_turn():
     def trial(candidate):  # a validation loss: the smallest learning rate and the most stochastic depth win
         return candidate.optim.lr - candidate.model.args["drop_path_rate"]
 
-    lr, drop_path = run_search(config, True, {"drop_path_rate"}, trial, maximize=False)
+    lr, drop_path = run_search(config, True, lambda name: {"drop_path_rate"}, trial, maximize=False)
     assert lr.value == pytest.approx(1e-3 / 3) and drop_path.value == pytest.approx(0.2)
     assert config.optim.lr == pytest.approx(1e-3 / 3) and config.model.args["drop_path_rate"] == pytest.approx(0.2)
 
 
 def test_nothing_is_tried_without_a_search():
-    assert run_search(_config([]), False, set(), lambda c: pytest.fail("no trial expected"), True) == []
+    assert run_search(_config([]), False, lambda name: set(), lambda c: pytest.fail("no trial expected"), True) == []
 
 
 @pytest.mark.parametrize(
@@ -66,7 +66,7 @@ def test_nothing_is_tried_without_a_search():
 )
 def test_a_search_that_cannot_run_says_why(overrides, validation, fields, message):
     with pytest.raises(ConfigError, match=message):
-        run_search(_config(overrides), validation, fields, lambda c: 0.0, True)
+        run_search(_config(overrides), validation, lambda name: fields, lambda c: 0.0, True)
 
 
 def test_unknown_or_repeated_keys_are_refused():

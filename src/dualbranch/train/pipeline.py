@@ -219,7 +219,7 @@ def fit(config: RunConfig, resume: str | os.PathLike[str] | None = None, callbac
     # a resumed run keeps what its search chose (config.yaml holds the winners): searching again could
     # choose differently and break the resume's bit-identity
     searched = run_search(
-        config, folds[0].val is not None and len(folds[0].val) > 0, model_options(config.model.name),
+        config, folds[0].val is not None and len(folds[0].val) > 0, model_options,
         lambda c: _trial_score(c, kind, dataset, folds[0], scoring), maximize=scoring.mode == "max",
     ) if resume is None else []  # fmt: skip
     for choice in searched:

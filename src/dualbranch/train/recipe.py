@@ -51,7 +51,6 @@ AUTO_EPOCHS, MIN_UPDATES, MAX_UPDATES = 30, 2000, 6000
 CAP_FLOOR = 600  # the wall-time cap never cuts a schedule below this many updates
 AUTO_MAX_SECONDS = 1080  # budget auto also stops within 18 minutes (a default run ends within 20)
 STEP_SHARE = 0.9  # of a wall-time budget, for the updates; the rest for evaluation and the final test
-SHORT_RUN_UPDATES = 1000  # below this many updates no wall-time cap is measured (it could not bind)
 SMALL_SET = 1000  # fewer training examples than this: no validation split (see resolve_validation)
 WARMUP_SHARE = 0.05
 SEARCH_SHARE = 0.3  # of the budget, for optim.search's trials (train/search.py); the final run keeps the rest
@@ -149,26 +148,27 @@ def resolve_recipe(
     """
     recipe = Recipe(config.optim.budget, list(early))
 
-    def choose(key: str, value: Any, reason: str) -> None:
-        if not _is_set(config, key):
-            set_key(config, key, value)
-            recipe.choices.append(Choice(key, value, reason))
-
     if config.model.name == "auto":
         name, reason = kind.default_model(dataset)
         config.model.name = name
         recipe.choices.append(Choice("model.name", name, reason))
     fields = model_fields(config.model.name)
+
+    def choose(key: str, value: Any, reason: str) -> None:
+        # a model option only for a model that has it (DBConformer has no global_pool, say)
+        option = key.removeprefix("model.args.") if key.startswith("model.args.") else None
+        if not _is_set(config, key) and (option is None or option in fields):
+            set_key(config, key, value)
+            recipe.choices.append(Choice(key, value, reason))
+
     batch = 128 if n_train >= 1024 else max(8, 2 ** round(math.log2(max(n_train, 1) / 8)))
     choose("data.batch_size", batch, f"{n_train} training examples" + ("" if batch == 128 else ": about 1/8 of them"))
     # fewer examples, more regularisation: stochastic depth doubles below 20,000 training examples
     # (on Fashion-MNIST's 54,000, 0.05 and 0 were level: 92.8 % and 92.4 % test top-1, one seed each)
-    if "drop_path_rate" in fields:
-        rate = 0.1 if n_train < 20000 else 0.05
-        choose("model.args.drop_path_rate", rate, f"stochastic depth for {n_train} training examples")
+    rate = 0.1 if n_train < 20000 else 0.05
+    choose("model.args.drop_path_rate", rate, f"stochastic depth for {n_train} training examples")
     for key, value, reason in kind.recipe(dataset, n_train):
-        if not key.startswith("model.args.") or key.removeprefix("model.args.") in fields:  # options it has
-            choose(key, value, reason)
+        choose(key, value, reason)
     steps_per_epoch = max(
         1, -(-n_train // (config.data.batch_size * config.trainer.devices * config.trainer.num_nodes))
     )
@@ -177,7 +177,7 @@ def resolve_recipe(
         if unit == "auto":
             updates = min(MAX_UPDATES, max(MIN_UPDATES, AUTO_EPOCHS * steps_per_epoch))
             why = f"budget auto: {updates} updates (~{AUTO_EPOCHS} epochs, within {MIN_UPDATES}–{MAX_UPDATES})"
-            if step_rate is not None and updates > SHORT_RUN_UPDATES:
+            if step_rate is not None:
                 # a long schedule is also capped in wall time, so a default run ends in minutes anywhere
                 rate = step_rate(config)
                 if updates > (cap := max(CAP_FLOOR, int(STEP_SHARE * AUTO_MAX_SECONDS * rate))):

@@ -65,7 +65,7 @@ class Trial:
 def run_search(
     config: RunConfig,
     has_validation: bool,
-    model_fields: set[str],
+    model_fields: Callable[[str], set[str]],
     trial: Callable[[RunConfig], float],
     maximize: bool,
 ) -> list[Choice]:
@@ -74,7 +74,8 @@ def run_search(
 
     ``config.optim.epochs`` is the final run's length (the recipe has already kept ``SEARCH_SHARE`` of
     the budget aside); each trial gets its share of the updates the search may spend. ``trial(config)``
-    trains one miniature run and returns its best validation score, higher is better if ``maximize``.
+    trains one miniature run and returns its best validation score, higher is better if ``maximize``;
+    ``model_fields(name)`` gives a model's option names (asked only when stochastic depth is searched).
     """
     keys = list(config.optim.search)
     if not keys:
@@ -86,7 +87,7 @@ def run_search(
         )
     if config.trainer.devices * config.trainer.num_nodes > 1:
         raise ConfigError("optim.search runs its trials in one process; search with trainer.devices=1, then train.")
-    if "drop_path_rate" in keys and "drop_path_rate" not in model_fields:
+    if "drop_path_rate" in keys and "drop_path_rate" not in model_fields(config.model.name):
         raise ConfigError(
             f"optim.search names drop_path_rate, but model.name={config.model.name} has no such option; "
             "search lr only, or choose a model with stochastic depth."
