@@ -69,10 +69,16 @@ def test_larger_images_get_proportionate_augmentation_and_a_published_crossvit()
 def test_series_get_crossvit_1d_and_eeg_gets_dbconformer():
     _, short = _recipe(["data.name=uea", "data.uea_name=GunPoint"], _series(50, 1, 150, None), 50)
     assert short["model.name"] == "crossvit_1d" and short["augment.shift"] == 7
-    assert short["model.args.global_pool"] == "avg"
+    assert short["model.args.global_pool"] == "avg" and short["augment.mixup"] == 0.2
     _, eeg = _recipe(["data.name=eegbci"], _series(45, 64, 641, 160.0), 36)
-    assert eeg["model.name"] == "dbconformer"
+    assert eeg["model.name"] == "dbconformer" and "augment.mixup" not in eeg  # EEG keeps its measured recipe
     assert "model.args.global_pool" not in eeg  # DBConformer has no such option: not set, not an error
+
+
+def test_a_shipped_config_keeps_its_tuned_augmentation():
+    config = load_config("basicmotions", [])  # tuned without Mixup, and says so: mixup 0.0
+    recipe = resolve_recipe(config, config.kind, _series(40, 6, 100, None), 40, model_options, lambda c: 10.0)
+    assert "augment.mixup" not in {c.key for c in recipe.choices} and config.augment.mixup == 0.0
 
 
 def test_what_the_user_set_is_kept():
