@@ -30,19 +30,22 @@ QUIET = ["trainer.progress_bar=false", "output.report=false", "output.name=run"]
 
 
 def export_ucr(folder: Path, names: list[str]) -> None:
-    from dualbranch.data.series import load_uea
+    from dualbranch.train.config import load_config
 
     folder.mkdir(parents=True, exist_ok=True)
     for name in names:
-        train, test = load_uea(name, "train"), load_uea(name, "test")
-        length = max(train.n_times, test.n_times)
-        train, test = load_uea(name, "train", length=length), load_uea(name, "test", length=length)
-        for split, data in (("train", train), ("test", test)):
+        # the kind's own loader: the arrays (lengths, class codes) are those a `data.name=uea` run trains on
+        config = load_config(None, ["data.name=uea", f"data.uea_name={name}"])
+        dataset = config.kind.load(config.data, seed=0, progress=False)
+        test = dataset.own_test
+        train = np.setdiff1d(np.arange(len(dataset)), test)
+        for split, index in (("train", train), ("test", test)):
+            data = dataset.examples.subset(index)
             arrays = {"x": data.x, "y": data.y, "class_names": np.asarray(data.class_names)}
             if data.mask is not None:
                 arrays["mask"] = data.mask
             np.savez(folder / f"{name}_{split}.npz", **arrays)
-        print(name, train.x.shape, test.x.shape, flush=True)
+        print(name, len(train), len(test), dataset.examples.x.shape[1:], flush=True)
 
 
 def _result(job: dict, root: Path, seconds: float, returncode: int | None) -> dict:
@@ -77,12 +80,12 @@ def run_jobs(jobs: list[dict], out: Path, workers: int, deadline: float) -> None
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ)
             running.append((job, root, process, time.monotonic(), log))
         time.sleep(2)
+        late = time.monotonic() - started >= deadline
         for entry in list(running):
             job, root, process, job_start, log = entry
-            late = time.monotonic() - started >= deadline
-            if process.poll() is None and not late:
-                continue
             if process.poll() is None:
+                if not late:
+                    continue
                 process.kill()
                 process.wait()
             log.close()
@@ -93,10 +96,10 @@ def run_jobs(jobs: list[dict], out: Path, workers: int, deadline: float) -> None
                 handle.write(json.dumps(result) + "\n")
             print(job["name"], result["accuracy"], result["seconds"], flush=True)
             running.remove(entry)
-        if time.monotonic() - started >= deadline and not running:
-            for job in pending:
-                with out.open("a") as handle:
-                    handle.write(json.dumps({**job, "returncode": None, "accuracy": None, "skipped": True}) + "\n")
+        if late:  # every running job was stopped above; what never started is written as skipped
+            with out.open("a") as handle:
+                handle.writelines(json.dumps({**job, "returncode": None, "accuracy": None, "skipped": True}) + "\n"
+                                  for job in pending)  # fmt: skip
             break
 
 
