@@ -58,9 +58,9 @@ def test_small_images_get_small_shifts_no_flips_and_no_erasing():
     assert chosen["data.batch_size"] == 128
 
 
-def test_larger_images_get_proportionate_augmentation_and_a_published_crossvit():
-    _, chosen = _recipe(["data.name=image_folder", "data.path=x"], _images(200, 96), 200)
-    assert chosen["model.name"] == "crossvit_9_240"
+def test_larger_images_in_memory_get_proportionate_augmentation_and_the_photo_hybrid():
+    _, chosen = _recipe(["data.name=npz", "data.path=x"], _images(200, 96), 200)
+    assert chosen["model.name"] == "hybrid_vgg_vit_small"  # a few hundred images: convolutions, not a ViT
     assert chosen["augment.translate"] == 8 and chosen["augment.erase_prob"] == 0.1
     assert chosen["augment.randaug_ops"] == 1
     assert chosen["data.batch_size"] == 32  # an eighth of 200, as a power of two

@@ -99,7 +99,7 @@ def _cmd_test(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    rows = predict(args.run, args.inputs, args.output, top_k=args.top_k, engine=args.engine)
+    rows = predict(args.run, args.inputs, args.output, top_k=args.top_k, engine=args.engine, on_corrupt=args.on_corrupt)
     if args.output is None:
         writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -156,6 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=tuple(PREDICT_ENGINES),
         default="torch",
         help="fp32 PyTorch, onnxruntime, int8 (dynamic), OpenVINO fp32 or OpenVINO int8 (calibrated)",
+    )
+    predict.add_argument(
+        "--on-corrupt",
+        choices=("error", "skip"),
+        default="error",
+        help="an unreadable input stops the run naming every one (error), or is left out and listed (skip)",
     )
     predict.set_defaults(func=_cmd_predict)
     add_deploy_commands(commands)

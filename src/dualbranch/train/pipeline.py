@@ -37,10 +37,10 @@ from ..safe_io import atomic_write_text
 from .callbacks import read_history
 from .checkpoint_io import verify_checkpoint
 from .config import RunConfig, dump_config, load_config
-from .datamodule import TensorDataModule
+from .datamodule import ExamplesDataModule
 from .engine import make_trainer, restore_best
 from .evaluate import evaluate_run
-from .kinds import DataKind, Dataset, kind_named
+from .kinds import DataKind, Dataset, LoaderInputs, kind_named, stack_items
 from .objectives import make_objective
 from .recipe import resolve_recipe, resolve_validation
 from .run_folder import RunRecord, create_run_dir, default_run_name, fold_dir, is_primary_process, read_record
@@ -77,7 +77,7 @@ def model_options(name: str) -> set[str]:
 def _model_args(config: RunConfig, kind: DataKind, dataset: Dataset) -> dict[str, Any]:
     """What the data implies for the model (the kind decides), with ``model.args`` on top."""
     sizes = getattr(type(_probe(config.model.name)), "sizes_for_length", None)  # models that fit short inputs
-    args = kind.model_args(dataset, model_options(config.model.name), config.model.name)
+    args = kind.model_args(dataset, config.data, model_options(config.model.name), config.model.name)
     if sizes is not None and "n_times" in args:
         args.update(sizes(args["n_times"]))
     return {**args, **config.model.args}
@@ -89,7 +89,8 @@ def _step_rate(config: RunConfig, kind: DataKind, dataset: Dataset, fold: Fold, 
     examples = dataset.examples.subset(sample)
     preprocessing = kind.fit_preprocessing(examples, config.data)
     inputs = kind.input_pipeline(preprocessing, config.augment)
-    x, y = kind.to_tensor(examples, preprocessing, training=True), torch.from_numpy(dataset.y[sample])
+    served = kind.loader_inputs(examples, preprocessing, True, config.augment, config.trainer.seed)
+    x, y = stack_items(served, np.arange(len(sample))), torch.from_numpy(dataset.y[sample])
     model = build_model(config.model.name, _model_args(config, kind, dataset)).train()
     objective = make_objective(config.objective.name, config.objective.args)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -149,12 +150,13 @@ def _fit_fold(
     if is_primary_process():
         atomic_write_text(out / "preprocessing.json", json.dumps(preprocessing.to_json()))
 
-    def tensors(index: np.ndarray, training: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def served(index: np.ndarray, training: bool) -> tuple[LoaderInputs, torch.Tensor]:
         examples = train if training else dataset.examples.subset(index)
-        return kind.to_tensor(examples, preprocessing, training), torch.from_numpy(dataset.y[index])
+        inputs = kind.loader_inputs(examples, preprocessing, training, config.augment, config.trainer.seed)
+        return inputs, torch.from_numpy(dataset.y[index])
 
-    val = None if fold.val is None else tensors(fold.val, False)
-    datamodule = TensorDataModule(tensors(fold.train, True), val, config.data, config.trainer.seed)
+    val = None if fold.val is None else served(fold.val, False)
+    datamodule = ExamplesDataModule(served(fold.train, True), val, config.data, config.trainer.seed)
     model = build_model(config.model.name, args)
     if config.model.checkpoint is not None and not last_checkpoint(out).is_file():
         # a published or earlier model to start from: new head, positions and first conv adapted
@@ -207,13 +209,18 @@ def fit(config: RunConfig, resume: str | os.PathLike[str] | None = None, callbac
     if dataset.own_val is None:  # data with a validation split of its own keeps it
         early = resolve_validation(config, len(dataset) - n_test, dataset.own_test is not None)
     folds = folds_of(config, dataset)
+
+    def scoring_of(c: RunConfig) -> Scoring:
+        return kind.scoring(dataset.class_names, kind.describe(dataset, c.data))
+
+    recipe = resolve_recipe(
+        config, kind, dataset, len(folds[0].train), model_options,
+        lambda c: _step_rate(c, kind, dataset, folds[0], scoring_of(c)), early=(early,) if early else (),
+    )  # fmt: skip
+    # the data's facts after the recipe: it may choose what they depend on (streamed photos' input size)
     facts = kind.describe(dataset, config.data)
     input_shape = facts.pop("input_shape")
     scoring = kind.scoring(dataset.class_names, facts)
-    recipe = resolve_recipe(
-        config, kind, dataset, len(folds[0].train), model_options,
-        lambda c: _step_rate(c, kind, dataset, folds[0], scoring), early=(early,) if early else (),
-    )  # fmt: skip
     if recipe.choices:
         print(recipe.describe(), flush=True)
     # a resumed run keeps what its search chose (config.yaml holds the winners): searching again could

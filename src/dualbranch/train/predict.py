@@ -17,6 +17,7 @@ Shape legend: n inputs, K classes (or the kind's output shape).
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,8 @@ import torch
 from ..engines import CALIBRATED, build_engine
 from ..errors import ConfigError, RunFolderError
 from .config import load_config
-from .evaluate import logits_of
-from .kinds import InputPipeline, kind_named
+from .evaluate import batches_of, outputs_of
+from .kinds import InputPipeline, kind_named, stack_items
 from .pipeline import folds_of, load_fold_models
 from .predictions import write_csv
 
@@ -52,32 +53,40 @@ def predict(
     batch_size: int = 256,
     top_k: int = 1,
     engine: str = "torch",
+    on_corrupt: str = "error",
 ) -> list[dict[str, object]]:
     """Predict ``inputs`` with a run's models; write a CSV (``output``) and return the rows.
 
     For classes the columns are ``input``, ``label``/``probability`` (and ``label_2``... with
     ``top_k``), and for up to 20 classes a ``p_<class>`` column per class; other kinds write their
     own (forecasts: ``input``, ``step`` and a column per target variable).
+
+    ``on_corrupt``: an unreadable input stops the run naming every such input ("error"), or is left
+    out ("skip"): the skipped inputs are listed on stderr and, with ``output``, in
+    ``<output>.skipped.csv`` (input, reason).
     """
     if engine not in PREDICT_ENGINES:
         raise ConfigError(f"Unknown engine {engine!r}; choose from {', '.join(PREDICT_ENGINES)}.")
     models, record = load_fold_models(run_dir)
     kind = kind_named(record.kind)
     scoring = kind.scoring(record.class_names, record.data)
-    names, examples = kind.read_inputs(inputs, record.to_dict())
+    names, examples, skipped = kind.read_inputs(inputs, record.to_dict(), on_corrupt)
+    if skipped:
+        _report_skipped(skipped, output)
+    labels = torch.zeros(len(names), dtype=torch.long)
     predictions = []
     for fold in models:
-        loader_inputs = kind.to_tensor(examples, fold.preprocessing, training=False)
+        loader_inputs = kind.loader_inputs(examples, fold.preprocessing, training=False)
         pipeline = kind.input_pipeline(fold.preprocessing, kind.augment_section())
         model = fold.model
         if engine != "torch":
             name = PREDICT_ENGINES[engine]
-            example = pipeline.prepare(loader_inputs[:2])
+            example = pipeline.prepare(stack_items(loader_inputs, range(min(2, len(names)))))
             calibration = None
             if name in CALIBRATED:  # real training examples: calibrating on the inputs themselves would leak
                 calibration = calibration_batches(run_dir, fold.name, fold.preprocessing, pipeline)
             model = _Called(build_engine(name, model, example, calibration))
-        outputs = logits_of(model, pipeline, loader_inputs, batch_size)
+        outputs, _ = outputs_of(model, pipeline, loader_inputs, labels, batch_size)
         predictions.append(scoring.predictions(outputs, fold.preprocessing))
     mean = torch.stack(predictions).mean(dim=0)  # (n, ...): the folds' mean
     rows = scoring.predict_rows(names, mean, top_k)
@@ -110,12 +119,25 @@ def calibration_batches(
     # a random sample, not the first examples: a sorted or grouped dataset would calibrate on one class
     index = np.sort(rng.choice(train, size=min(limit, len(train)), replace=False))
     kind = config.kind
-    inputs = kind.to_tensor(dataset.examples.subset(index), preprocessing, training=False)
-    return [pipeline.prepare(batch) for batch in inputs.split(batch_size)]
+    inputs = kind.loader_inputs(dataset.examples.subset(index), preprocessing, training=False)
+    labels = torch.from_numpy(dataset.y[index])
+    return [pipeline.prepare(batch) for batch, _ in batches_of(inputs, labels, batch_size)]
+
+
+def _report_skipped(skipped: list[tuple[str, str]], output: str | os.PathLike[str] | None) -> None:
+    """List the inputs left out as unreadable: on stderr, and beside ``output`` when there is one."""
+    where = ""
+    if output is not None:
+        report = Path(f"{output}.skipped.csv")
+        write_csv([{"input": path, "reason": reason} for path, reason in skipped], report)
+        where = f"; listed in {report}"
+    print(f"predict: skipped {len(skipped)} unreadable input(s){where}:", file=sys.stderr)
+    for path, reason in skipped:
+        print(f"  {path}: {reason}", file=sys.stderr)
 
 
 class _Called(torch.nn.Module):
-    """An engine (any callable on a batch) behind the nn.Module interface ``logits_of`` uses."""
+    """An engine (any callable on a batch) behind the nn.Module interface ``outputs_of`` uses."""
 
     def __init__(self, runner: object) -> None:
         super().__init__()

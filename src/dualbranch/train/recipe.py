@@ -148,6 +148,7 @@ def resolve_recipe(
     choices made before the folds (:func:`resolve_validation`), listed first.
     """
     recipe = Recipe(config.optim.budget, list(early))
+    recipe.choices += [Choice(key, value, reason) for key, value, reason in dataset.decided]
 
     if config.model.name == "auto":
         name, reason = kind.default_model(dataset)
@@ -168,7 +169,7 @@ def resolve_recipe(
     # (on Fashion-MNIST's 54,000, 0.05 and 0 were level: 92.8 % and 92.4 % test top-1, one seed each)
     rate = 0.1 if n_train < 20000 else 0.05
     choose("model.args.drop_path_rate", rate, f"stochastic depth for {n_train} training examples")
-    for key, value, reason in kind.recipe(dataset, n_train):
+    for key, value, reason in kind.recipe(dataset, n_train, config.model.name):
         choose(key, value, reason)
     steps_per_epoch = max(
         1, -(-n_train // (config.data.batch_size * config.trainer.devices * config.trainer.num_nodes))

@@ -76,7 +76,9 @@ class DataSection:
     val_ratio: float = option(0.1, lambda v: 0 <= v < 1, "in [0, 1) (0: no validation, keep the last epoch)")
     batch_size: int = option(128, *positive)
     eval_batch_size: int = option(512, *positive)
-    num_workers: int = option(0, *non_negative)
+    # DataLoader worker processes; null: none for data held in memory, one per CPU core (at most 12) for
+    # data made as it is read (photos decoded from files)
+    num_workers: int | None = option(None, lambda v: v is None or v >= 0, "0 or more, or null (automatic)")
     shuffle: bool = True
     # a stratified random subset (quick runs, tests): n training examples, and n of each evaluation split
     limit_train: int | None = option(None, lambda v: v is None or v >= 1, "a positive integer, or null for all")

@@ -1,0 +1,104 @@
+"""Photo folders through the whole run: train and test folders of different sizes, the streaming and
+the in-memory path, what the run folder records, and predictions on files some of which are broken."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from dualbranch.cli import main
+from dualbranch.errors import DataError
+from dualbranch.train.config import load_config
+from dualbranch.train.pipeline import fit
+from dualbranch.train.predict import predict
+from photo_folders import make_photos
+
+QUICK = ["optim.budget=6", "trainer.progress_bar=false", "output.report=false", "data.num_workers=0"]
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("photos")
+    make_photos(root / "train", per_class=8, sides=(70, 150), seed=0)
+    make_photos(root / "val", per_class=4, sides=(100, 220), seed=1)  # another size range altogether
+    return root
+
+
+@pytest.fixture(scope="module")
+def streamed_run(photos, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    config = load_config(
+        None,
+        ["data.name=image_folder", f"data.path={photos / 'train'}", f"data.test_path={photos / 'val'}",
+         f"output.root={out}", "output.name=streamed", *QUICK],
+    )  # fmt: skip
+    return fit(config)
+
+
+def test_train_and_test_folders_of_different_sizes_stream(streamed_run):
+    saved = yaml.safe_load((streamed_run / "config.yaml").read_text())
+    assert saved["data"]["pipeline"] == "stream"  # chosen from the files and kept for test and resume
+    side = saved["data"]["img_size"][0]
+    assert saved["data"]["img_size"] == [side, side] and side % 16 == 0  # the photo hybrid's patches tile it
+    record = json.loads((streamed_run / "run.json").read_text())
+    assert record["input_shape"] == [3, side, side] and record["data"]["pipeline"] == "stream"
+    preprocessing = json.loads((streamed_run / "preprocessing.json").read_text())
+    assert preprocessing["size"] == [side, side] and preprocessing["crop_pct"] == 0.875
+    recipe = {c["key"]: c for c in json.loads((streamed_run / "recipe.json").read_text())["choices"]}
+    assert "different sizes" in recipe["data.pipeline"]["reason"]
+    metrics = json.loads((streamed_run / "metrics.json").read_text())
+    assert metrics["n"] == 8 and 0 <= metrics["accuracy"] <= 1
+
+
+def test_forcing_the_memory_path_resizes_every_folder_to_the_training_size(photos, tmp_path):
+    config = load_config(
+        None,
+        ["data.name=image_folder", f"data.path={photos / 'train'}", f"data.test_path={photos / 'val'}",
+         "data.pipeline=memory", "data.img_size=[32,40]", f"output.root={tmp_path}", *QUICK],
+    )  # fmt: skip
+    run = fit(config)
+    assert json.loads((run / "run.json").read_text())["input_shape"] == [3, 32, 40]
+    assert json.loads((run / "metrics.json").read_text())["n"] == 8
+
+
+def test_a_grayscale_folder_streams_with_one_channel(tmp_path):
+    root = make_photos(tmp_path / "gray", per_class=6, mode="L")
+    config = load_config(
+        None, ["data.name=image_folder", f"data.path={root}", "data.pipeline=stream", f"output.root={tmp_path}",
+               "data.val_ratio=0.25", *QUICK],
+    )  # fmt: skip
+    run = fit(config)
+    assert json.loads((run / "run.json").read_text())["input_shape"][0] == 1
+
+
+def _inputs_with_broken_files(tmp_path):
+    folder = make_photos(tmp_path / "new", classes=("x",), per_class=3, seed=5) / "x"
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 broken")
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(folder / "cut.jpg")
+    (folder / "cut.jpg").write_bytes((folder / "cut.jpg").read_bytes()[:50])
+    return folder
+
+
+def test_predict_names_every_unreadable_input_or_skips_and_lists_them(streamed_run, tmp_path):
+    folder = _inputs_with_broken_files(tmp_path)
+    with pytest.raises(DataError, match=r"2 of 5 inputs cannot be read: .*broken\.jpg.*cut\.jpg.*--on-corrupt skip"):
+        predict(streamed_run, [str(folder)])
+    out = tmp_path / "predictions.csv"
+    assert main(["predict", str(streamed_run), str(folder), "--output", str(out), "--on-corrupt", "skip"]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 3 and {r["label"] for r in rows} <= {"ants", "bees"}
+    with open(f"{out}.skipped.csv") as handle:
+        skipped = list(csv.DictReader(handle))
+    assert sorted(r["input"].rsplit("/", 1)[-1] for r in skipped) == ["broken.jpg", "cut.jpg"]
+
+
+def test_predict_feeds_a_photo_as_evaluation_did(streamed_run, photos):
+    rows = predict(streamed_run, [str(photos / "val")])
+    assert len(rows) == 8
+    red = [r for r in rows if "/ants/" in r["input"]]
+    assert all(float(r["probability"]) > 0 for r in red)
