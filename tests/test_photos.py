@@ -3,6 +3,9 @@ transforms, and the on-demand dataset (deterministic per example and epoch, what
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import cv2
 import numpy as np
 import pytest
@@ -151,3 +154,22 @@ def test_an_unreadable_photo_stops_training_or_is_replaced_by_one_of_its_class(t
     stand_in = _dataset(root, training=False, on_corrupt="skip")[broken]
     # the next bee stands in (blue), not an ant (red)
     assert stand_in[2].float().mean() > stand_in[0].float().mean() + 50
+
+
+def test_workers_decode_after_the_trainer_process_used_opencv(tmp_path):
+    # a thread pool OpenCV made in the trainer is inherited half-alive by forked workers, which then hang
+    root = make_photos(tmp_path / "p", per_class=2)
+    script = f"""
+import cv2, numpy as np, torch
+from dualbranch.data.photo_dataset import PhotoDataset
+from dualbranch.data.photo_transforms import EvalTransform
+from dualbranch.data.photos import index_image_folder
+from dualbranch.train.datamodule import loader_for
+cv2.resize(np.zeros((3000, 3000, 3), np.uint8), (1000, 1000), interpolation=cv2.INTER_AREA)
+files = index_image_folder({str(root)!r})
+photos = PhotoDataset(files, EvalTransform((16, 16)))
+print(sum(len(x) for x, _ in loader_for(photos, files.labels, 2, workers=2)))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "4"

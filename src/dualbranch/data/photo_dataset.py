@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -21,7 +20,7 @@ from torch.utils.data import Dataset
 from .photo_transforms import EvalTransform, TrainTransform, decode_size_for
 from .photos import PhotoFiles, UnreadableImageError, decode
 
-__all__ = ["PhotoDataset", "example_seed", "init_photo_worker"]
+__all__ = ["PhotoDataset", "example_seed"]
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +28,6 @@ log = logging.getLogger(__name__)
 def example_seed(seed: int, epoch: int, index: int) -> int:
     """The random seed of one example's augmentation in one epoch: a hash of the three numbers."""
     return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
-
-
-def init_photo_worker(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: one OpenCV thread per worker (the workers are the parallelism)."""
-    cv2.setNumThreads(1)
 
 
 class PhotoDataset(Dataset):

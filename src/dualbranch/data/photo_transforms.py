@@ -35,6 +35,11 @@ import numpy as np
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 import albumentations as A
 
+# One OpenCV thread, set before OpenCV starts any: the DataLoader workers are the parallelism, and a
+# thread pool made in the trainer process would be inherited half-alive by every forked worker, where
+# the next OpenCV call that touches it waits forever.
+cv2.setNumThreads(1)
+
 __all__ = ["POLICIES", "EvalTransform", "TrainTransform", "TrainTransformConfig", "decode_size_for"]
 
 POLICIES = ("none", "trivialaugment", "randaugment")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
 
 import lightning as L
 import torch
@@ -70,10 +69,6 @@ class EpochSampler(DistributedSampler):
         return ((index, epoch) for index in super().__iter__())
 
 
-def _worker_init(inputs: LoaderInputs) -> Any:
-    return getattr(inputs, "worker_init_fn", None)
-
-
 def loader_for(
     inputs: LoaderInputs,
     labels: torch.Tensor,
@@ -96,7 +91,6 @@ def loader_for(
         sampler=sampler,
         num_workers=workers,
         persistent_workers=workers > 0 and training,  # a training loader is iterated every epoch
-        worker_init_fn=_worker_init(inputs) if workers > 0 else None,
         prefetch_factor=4 if workers > 0 else None,
         pin_memory=pin_memory,
     )

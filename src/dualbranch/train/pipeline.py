@@ -41,6 +41,7 @@ from .datamodule import ExamplesDataModule
 from .engine import make_trainer, restore_best
 from .evaluate import evaluate_run
 from .kinds import DataKind, Dataset, LoaderInputs, kind_named, stack_items
+from .memory import activation_bytes_per_example
 from .objectives import make_objective
 from .recipe import resolve_recipe, resolve_validation
 from .run_folder import RunRecord, create_run_dir, default_run_name, fold_dir, is_primary_process, read_record
@@ -216,6 +217,9 @@ def fit(config: RunConfig, resume: str | os.PathLike[str] | None = None, callbac
     recipe = resolve_recipe(
         config, kind, dataset, len(folds[0].train), model_options,
         lambda c: _step_rate(c, kind, dataset, folds[0], scoring_of(c)), early=(early,) if early else (),
+        activation_bytes=lambda c: activation_bytes_per_example(
+            lambda: create_model(c.model.name, **_model_args(c, kind, dataset))
+        ),
     )  # fmt: skip
     # the data's facts after the recipe: it may choose what they depend on (streamed photos' input size)
     facts = kind.describe(dataset, config.data)

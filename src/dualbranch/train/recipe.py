@@ -52,6 +52,7 @@ AUTO_EPOCHS, MIN_UPDATES, MAX_UPDATES = 30, 2000, 6000
 CAP_FLOOR = 600  # the wall-time cap never cuts a schedule below this many updates
 AUTO_MAX_SECONDS = 1080  # budget auto also stops within 18 minutes (a default run ends within 20)
 STEP_SHARE = 0.9  # of a wall-time budget, for the updates; the rest for evaluation and the final test
+ACTIVATION_BUDGET = 2e9  # bytes of saved activations a training batch may keep (train/memory.py)
 SMALL_SET = 1000  # fewer training examples than this: no validation split (see resolve_validation)
 WARMUP_SHARE = 0.05
 SEARCH_SHARE = 0.3  # of the budget, for optim.search's trials (train/search.py); the final run keeps the rest
@@ -140,6 +141,7 @@ def resolve_recipe(
     model_fields: Callable[[str], set[str]],
     step_rate: Callable[[RunConfig], float] | None = None,
     early: tuple[Choice, ...] = (),
+    activation_bytes: Callable[[RunConfig], int | None] | None = None,
 ) -> Recipe:
     """Fill in what ``config`` leaves open (in place) and return the decisions.
 
@@ -163,14 +165,22 @@ def resolve_recipe(
             set_key(config, key, value)
             recipe.choices.append(Choice(key, value, reason))
 
+    # the kind's choices first: the input size they may set decides the activations a batch keeps
+    for key, value, reason in kind.recipe(dataset, n_train, config.model.name):
+        choose(key, value, reason)
     batch = 128 if n_train >= 1024 else max(8, 2 ** round(math.log2(max(n_train, 1) / 8)))
-    choose("data.batch_size", batch, f"{n_train} training examples" + ("" if batch == 128 else ": about 1/8 of them"))
+    why = f"{n_train} training examples" + ("" if batch == 128 else ": about 1/8 of them")
+    kept = activation_bytes(config) if activation_bytes is not None and not _is_set(config, "data.batch_size") else None
+    if kept and batch * kept > ACTIVATION_BUDGET:
+        # a batch whose activations fit in memory: as many multiples of 8 as the budget holds
+        fits = int(ACTIVATION_BUDGET // kept)
+        batch = max(1, 8 * (fits // 8) if fits >= 8 else fits)
+        why += f"; {batch} keep {batch * kept / 1e9:.1f} GB of activations ({kept / 1e6:.0f} MB per example)"
+    choose("data.batch_size", batch, why)
     # fewer examples, more regularisation: stochastic depth doubles below 20,000 training examples
     # (on Fashion-MNIST's 54,000, 0.05 and 0 were level: 92.8 % and 92.4 % test top-1, one seed each)
     rate = 0.1 if n_train < 20000 else 0.05
     choose("model.args.drop_path_rate", rate, f"stochastic depth for {n_train} training examples")
-    for key, value, reason in kind.recipe(dataset, n_train, config.model.name):
-        choose(key, value, reason)
     steps_per_epoch = max(
         1, -(-n_train // (config.data.batch_size * config.trainer.devices * config.trainer.num_nodes))
     )

@@ -32,7 +32,7 @@ from ...data.images import (
     load_npz,
     open_image,
 )
-from ...data.photo_dataset import PhotoDataset, init_photo_worker
+from ...data.photo_dataset import PhotoDataset
 from ...data.photo_transforms import EvalTransform, TrainTransform, TrainTransformConfig
 from ...data.photos import PhotoFiles, find_unreadable, index_image_files, index_image_folder, survey
 from ...errors import ConfigError, DataError
@@ -258,9 +258,7 @@ class ImageKind(DataKind):
             )  # fmt: skip
         else:
             transform = EvalTransform(size, preprocessing.crop_pct or 1.0)  # type: ignore[arg-type]
-        photos = PhotoDataset(examples, transform, seed, examples.on_corrupt)
-        photos.worker_init_fn = init_photo_worker  # type: ignore[attr-defined]
-        return photos
+        return PhotoDataset(examples, transform, seed, examples.on_corrupt)
 
     def input_pipeline(self, preprocessing: ImagePreprocessing, augment: ImageAugmentSection) -> ImageInputs:  # type: ignore[override]
         return ImageInputs(preprocessing, augment)
