@@ -7,9 +7,10 @@
 Each folder gets the same run, in a process of its own: ``dualbranch fit`` of ``--model`` on
 ``FOLDER/train`` (validation: ``FOLDER/val``), stopped after ``--updates`` optimizer updates. Meanwhile
 this script samples the memory of the run's whole process tree (the trainer and its DataLoader
-workers) every 0.1 s: the peak of the summed RSS (pages shared between processes counted in every
-process: an upper bound) and of the summed PSS (shared pages split between the processes that share
-them: what the run really takes). The run reports how long it took from its start to its first update.
+workers) every 0.1 s: the peak RSS of the trainer process (what ``/usr/bin/time`` reports) and of the
+largest process, the peak of the summed RSS (pages a forked worker shares with the trainer counted in
+every process: an upper bound) and of the summed PSS (shared pages split between the processes that
+share them: what the run really takes). The run reports how long it took from its start to its first update.
 Prints JSON (and writes it with ``--output``), with the ratio of each folder's peaks to the first's.
 """
 
@@ -29,20 +30,22 @@ import psutil
 STARTED = time.time()
 
 
-def _tree_memory(pid: int) -> tuple[int, int]:
-    """(RSS, PSS) in bytes summed over process ``pid`` and its descendants."""
-    rss = pss = 0
+def _tree_memory(pid: int) -> tuple[int, int, int, int]:
+    """Bytes of process ``pid`` and its descendants: (its own RSS, the largest RSS of any of them, RSS summed,
+    PSS summed)."""
+    own = largest = rss = pss = 0
     try:
         root = psutil.Process(pid)
         for process in [root, *root.children(recursive=True)]:
             try:
                 info = process.memory_full_info()
-                rss, pss = rss + info.rss, pss + info.pss
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
+            own = info.rss if process.pid == pid else own
+            largest, rss, pss = max(largest, info.rss), rss + info.rss, pss + info.pss
     except psutil.NoSuchProcess:
         pass
-    return rss, pss
+    return own, largest, rss, pss
 
 
 def _child(folder: Path, model: str, updates: int, root: Path, batch: int | None) -> None:
@@ -78,12 +81,11 @@ def measure(folder: Path, model: str, updates: int, batch: int | None) -> dict:
         command = [sys.executable, __file__, "--child", str(folder), "--model", model, "--updates", str(updates),
                    "--root", root, *(["--batch", str(batch)] if batch else [])]  # fmt: skip
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        peaks = [0, 0]
+        peaks = [0, 0, 0, 0]
 
         def sample() -> None:
             while process.poll() is None:
-                rss, pss = _tree_memory(process.pid)
-                peaks[0], peaks[1] = max(peaks[0], rss), max(peaks[1], pss)
+                peaks[:] = [max(a, b) for a, b in zip(peaks, _tree_memory(process.pid))]
                 time.sleep(0.1)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -94,8 +96,9 @@ def measure(folder: Path, model: str, updates: int, batch: int | None) -> dict:
         raise RuntimeError(f"the run on {folder} failed:\n{err[-3000:]}")
     child = json.loads(out.strip().splitlines()[-1])
     photos = sum(1 for _ in (folder / "train").rglob("*.jpg"))
-    return {"folder": str(folder), "train_photos": photos, "peak_rss_gb": round(peaks[0] / 1e9, 3),
-            "peak_pss_gb": round(peaks[1] / 1e9, 3), **child}  # fmt: skip
+    gigabytes = [round(p / 1e9, 3) for p in peaks]
+    names = ("peak_rss_gb", "peak_rss_any_process_gb", "peak_rss_summed_gb", "peak_pss_summed_gb")
+    return {"folder": str(folder), "train_photos": photos, **dict(zip(names, gigabytes)), **child}
 
 
 def main() -> None:
@@ -117,7 +120,7 @@ def main() -> None:
     base = runs[0]
     for run in runs:
         run["rss_vs_first"] = round(run["peak_rss_gb"] / base["peak_rss_gb"], 3)
-        run["pss_vs_first"] = round(run["peak_pss_gb"] / base["peak_pss_gb"], 3)
+        run["pss_vs_first"] = round(run["peak_pss_summed_gb"] / base["peak_pss_summed_gb"], 3)
     result = {"model": args.model, "updates": args.updates, "batch_size": args.batch or "recipe", "runs": runs,
               "machine": machine_info()}  # fmt: skip
     text = json.dumps(result, indent=2)

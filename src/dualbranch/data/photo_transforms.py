@@ -51,7 +51,10 @@ class TrainTransformConfig:
 
     Attributes:
         size: (S_h, S_w) output.
-        scale: RandomResizedCrop's range of the crop's share of the photo's area.
+        scale: RandomResizedCrop's range of the crop's share of the photo's area; (1, 1): no crop, the
+            whole image resized to ``size``.
+        translate: shifts of up to this many pixels (filled with black) after the crop, as the in-memory
+            path makes them (for small images, which are used whole).
         hflip: probability of a horizontal flip.
         policy: one of :data:`POLICIES`.
         ops, magnitude: RandAugment's operations per image and strength (0..10).
@@ -60,6 +63,7 @@ class TrainTransformConfig:
 
     size: tuple[int, int]
     scale: tuple[float, float] = (0.08, 1.0)
+    translate: int = 0
     hflip: float = 0.5
     policy: str = "trivialaugment"
     ops: int = 2
@@ -138,15 +142,20 @@ class TrainTransform:
         if config.policy not in POLICIES:
             raise ValueError(f"policy must be one of {POLICIES}, got {config.policy!r}.")
         low, high = config.scale
-        steps: list[A.BasicTransform] = [
-            A.RandomResizedCrop(
+        if (low, high) == (1.0, 1.0):
+            resize: A.BasicTransform = A.Resize(*config.size, interpolation=cv2.INTER_CUBIC, area_for_downscale="image")
+        else:
+            resize = A.RandomResizedCrop(
                 size=config.size,
                 scale=(low, high),
                 ratio=(3 / 4, 4 / 3),
                 interpolation=cv2.INTER_CUBIC,
                 area_for_downscale="image",
-            ),
-        ]
+            )
+        steps = [resize]
+        if config.translate > 0:
+            shift = (-config.translate, config.translate)
+            steps.append(A.Affine(translate_px={"x": shift, "y": shift}, border_mode=cv2.BORDER_CONSTANT, p=1.0))
         if config.hflip > 0:
             steps.append(A.HorizontalFlip(p=config.hflip))
         if config.policy == "trivialaugment":

@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from .evaluate import evaluate_run
 from .kinds import DataKind, Dataset, LoaderInputs, kind_named, stack_items
 from .memory import activation_bytes_per_example
 from .objectives import make_objective
+from .precision import choose_precision
 from .recipe import resolve_recipe, resolve_validation
 from .run_folder import RunRecord, create_run_dir, default_run_name, fold_dir, is_primary_process, read_record
 from .scoring import Scoring
@@ -214,12 +216,17 @@ def fit(config: RunConfig, resume: str | os.PathLike[str] | None = None, callbac
     def scoring_of(c: RunConfig) -> Scoring:
         return kind.scoring(dataset.class_names, kind.describe(dataset, c.data))
 
+    def model_of(c: RunConfig) -> Callable[[], nn.Module]:
+        return lambda: build_model(c.model.name, _model_args(c, kind, dataset))
+
+    def precision_of(c: RunConfig) -> tuple[str, str]:
+        key = f"{c.model.name} {json.dumps(_model_args(c, kind, dataset), sort_keys=True)}"
+        return choose_precision(c.trainer.accelerator, model_of(c), key)
+
     recipe = resolve_recipe(
         config, kind, dataset, len(folds[0].train), model_options,
         lambda c: _step_rate(c, kind, dataset, folds[0], scoring_of(c)), early=(early,) if early else (),
-        activation_bytes=lambda c: activation_bytes_per_example(
-            lambda: create_model(c.model.name, **_model_args(c, kind, dataset))
-        ),
+        activation_bytes=lambda c: activation_bytes_per_example(model_of(c)), precision=precision_of,
     )  # fmt: skip
     # the data's facts after the recipe: it may choose what they depend on (streamed photos' input size)
     facts = kind.describe(dataset, config.data)

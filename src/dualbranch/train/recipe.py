@@ -142,6 +142,7 @@ def resolve_recipe(
     step_rate: Callable[[RunConfig], float] | None = None,
     early: tuple[Choice, ...] = (),
     activation_bytes: Callable[[RunConfig], int | None] | None = None,
+    precision: Callable[[RunConfig], tuple[str, str]] | None = None,
 ) -> Recipe:
     """Fill in what ``config`` leaves open (in place) and return the decisions.
 
@@ -209,6 +210,10 @@ def resolve_recipe(
         epochs = max(1, round(updates / steps_per_epoch))
         config.optim.epochs = epochs
         recipe.choices.append(Choice("optim.epochs", epochs, f"{why}; {steps_per_epoch} updates per epoch"))
+    if config.trainer.precision == "auto":
+        value, reason = precision(config) if precision is not None else ("32-true", "full precision")
+        config.trainer.precision = value
+        recipe.choices.append(Choice("trainer.precision", value, reason))
     if config.optim.warmup_epochs is None:
         warmup = round(WARMUP_SHARE * config.optim.epochs, 3)
         config.optim.warmup_epochs = warmup

@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 PROTOCOLS = ("none", "holdout", "kfold", "loso")
-PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
+PRECISIONS = ("auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 SEARCH_KEYS = ("lr", "drop_path_rate")  # what optim.search may choose on validation (train/search.py)
 
@@ -138,7 +138,8 @@ class TrainerSection:
     devices: int = option(1, *positive)  # processes (CPU) or GPUs per node
     num_nodes: int = option(1, *positive)
     strategy: str = "auto"  # auto | ddp
-    precision: str = option("32-true", *one_of(*PRECISIONS))
+    # auto: bf16 mixed precision on GPUs, and on CPUs with AMX where it measures faster (train/precision.py)
+    precision: str = option("auto", *one_of(*PRECISIONS))
     seed: int = 0
     deterministic: bool = False
     threads: int | None = option(None, lambda v: v is None or v >= 1, "a positive integer, or null for all cores")

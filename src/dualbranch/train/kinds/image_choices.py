@@ -71,9 +71,9 @@ def choose_pipeline(
     )
 
 
-def choose_image_model(streams: bool, side: int, n_train: int) -> tuple[str, str]:
+def choose_image_model(side: int, n_train: int) -> tuple[str, str]:
     """(registered model, why) for images of shorter side ``side`` px, ``n_train`` training images."""
-    if not streams and side <= SMALL_IMAGE:
+    if side <= SMALL_IMAGE:
         return SMALL_IMAGE_MODEL, f"{side}-px images: the small-image hybrid"
     if n_train >= LARGE_PHOTO_SET:
         return LARGE_PHOTO_MODEL, f"{n_train:,} training photos: a published CrossViT, trained from scratch"

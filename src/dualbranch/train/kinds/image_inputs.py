@@ -90,9 +90,8 @@ class ImagePreprocessing:
 class ImageInputs(InputPipeline):
     """uint8 images (B, C, H, W) -> augmented (training) -> normalised float.
 
-    ``in_batch``: whether the batch-level geometric and colour augmentation runs here (images held in
-    memory); streamed photos had theirs in the loader's workers, so only erasing and Mixup / CutMix
-    run here.
+    Images held in memory get their geometric and colour augmentation here, batch by batch; streamed
+    photos had theirs in the loader's workers, so only erasing and Mixup / CutMix run here.
     """
 
     # channels-last convolutions train ~1.15–1.2× faster on a CPU (hybrid_vgg_vit_tiny, 2 cores)

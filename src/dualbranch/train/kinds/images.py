@@ -39,7 +39,7 @@ from ...errors import ConfigError, DataError
 from ...factory import create_model
 from ..sections import AugmentSection, DataSection, non_negative, one_of, option, probability
 from .base import DataKind, Dataset, FoldEvaluation, LoaderInputs, register_kind
-from .image_choices import choose_image_model, choose_photo_side, choose_pipeline
+from .image_choices import SMALL_IMAGE, choose_image_model, choose_photo_side, choose_pipeline
 from .image_inputs import ImageInputs, ImagePreprocessing
 from .image_report import attention_maps, mistakes
 
@@ -74,7 +74,7 @@ class ImageAugmentSection(AugmentSection):
     cutmix_alpha: float = option(0.0, *non_negative)  # 0 turns cutmix off (DeiT: 1.0)
     mix_prob: float = option(1.0, *probability)  # probability a batch is mixed at all
     switch_prob: float = option(0.5, *probability)  # cutmix instead of mixup when both are on
-    translate: int = option(0, lambda v: v >= 0, "0 or more pixels")  # in memory: shifts (pad and crop)
+    translate: int = option(0, lambda v: v >= 0, "0 or more pixels")  # shifts of whole small images (pad, crop)
     hflip: float = option(0.0, *probability)
     randaug_ops: int = option(0, *non_negative)  # RandAugment operations per image (0: off)
     randaug_magnitude: float = option(9.0, lambda v: 0 <= v <= 10, "in [0, 10]")
@@ -177,17 +177,29 @@ class ImageKind(DataKind):
     def default_model(self, dataset: Dataset) -> tuple[str, str]:
         examples = dataset.examples
         if isinstance(examples, PhotoFiles):
-            return choose_image_model(True, examples.survey.median_short_side, _train_count(dataset))  # type: ignore[union-attr]
+            return choose_image_model(examples.survey.median_short_side, _train_count(dataset))  # type: ignore[union-attr]
         _, height, width = examples.shape  # type: ignore[attr-defined]
-        return choose_image_model(False, min(height, width), _train_count(dataset))
+        return choose_image_model(min(height, width), _train_count(dataset))
 
     def recipe(self, dataset: Dataset, n_train: int, model_name: str) -> list[tuple[str, Any, str]]:
         examples = dataset.examples
+        small_streamed: list[tuple[str, Any, str]] = []
         if isinstance(examples, PhotoFiles):
-            return self._photo_recipe(examples, n_train, model_name)
-        _, height, width = examples.shape  # type: ignore[attr-defined]
+            surveyed = examples.survey
+            if surveyed.largest_side > SMALL_IMAGE:  # type: ignore[union-attr]
+                return self._photo_recipe(examples, n_train, model_name)
+            # small images streamed (forced, or too many for memory): the in-memory recipe, made in the workers
+            height, width = surveyed.common_size  # type: ignore[union-attr]
+            small_streamed = [
+                ("data.img_size", [height, width], "the images' own size"),
+                ("augment.crop_scale", [1.0, 1.0], "small images are used whole, as in memory"),
+                ("data.crop_pct", 1.0, "small images are evaluated whole"),
+            ]
+        else:
+            _, height, width = examples.shape  # type: ignore[attr-defined]
         side = min(height, width)
         choices: list[tuple[str, Any, str]] = [
+            *small_streamed,
             ("augment.translate", side // 12, f"shifts of up to 1/12 of a {side}-px side"),
             (
                 "augment.erase_prob",
@@ -251,7 +263,7 @@ class ImageKind(DataKind):
         if training and augment is not None:
             transform: TrainTransform | EvalTransform = TrainTransform(
                 TrainTransformConfig(
-                    size, tuple(augment.crop_scale), augment.hflip,  # type: ignore[arg-type]
+                    size, tuple(augment.crop_scale), augment.translate, augment.hflip,  # type: ignore[arg-type]
                     "trivialaugment" if augment.trivial_augment else "randaugment",
                     augment.randaug_ops, augment.randaug_magnitude, examples.channels,
                 )
