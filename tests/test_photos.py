@@ -173,3 +173,15 @@ print(sum(len(x) for x, _ in loader_for(photos, files.labels, 2, workers=2)))
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "4"
+
+
+def test_photo_normalisation_equals_the_statistics_of_the_stacked_photos(tmp_path):
+    from dualbranch.train.kinds.image_inputs import ImagePreprocessing
+
+    files = index_image_folder(make_photos(tmp_path / "p", per_class=5))
+    streamed = ImagePreprocessing.fit_photos(files, (20, 24), 0.9)
+    photos = PhotoDataset(files, EvalTransform((20, 24), 0.9))
+    stacked = ImagePreprocessing.fit(torch.stack([photos[i] for i in range(len(photos))]))
+    np.testing.assert_allclose(streamed.mean, stacked.mean, atol=2e-6)
+    np.testing.assert_allclose(streamed.std, stacked.std, atol=2e-6)
+    assert streamed.size == [20, 24] and streamed.crop_pct == 0.9 and streamed.streams

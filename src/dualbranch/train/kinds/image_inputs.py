@@ -65,16 +65,17 @@ class ImagePreprocessing:
         """From a seeded sample of up to :data:`NORMALIZATION_SAMPLE` photos, as evaluation sees them."""
         picked = np.random.default_rng(seed).choice(len(files), min(len(files), NORMALIZATION_SAMPLE), replace=False)
         photos = PhotoDataset(files.subset(np.sort(picked)), EvalTransform(size, crop_pct), on_corrupt="skip")
-        # summed photo by photo (float64): memory for one photo, not for the whole sample
-        total = torch.zeros(files.channels, dtype=torch.float64)
+        # exact integer sums photo by photo: memory for one photo, not for the whole sample
+        total = torch.zeros(files.channels, dtype=torch.int64)
         squares = torch.zeros_like(total)
         for i in range(len(photos)):
-            x = photos[i].to(torch.float64).div_(255).flatten(1)  # (C, H·W)
+            x = photos[i].flatten(1).to(torch.int32)  # (C, H·W) in 0..255
             total += x.sum(dim=1)
-            squares += x.square().sum(dim=1)
+            squares += (x * x).sum(dim=1)
         count = len(photos) * size[0] * size[1]
-        mean = total / count
-        std = ((squares - count * mean.square()) / max(count - 1, 1)).clamp_min(0).sqrt().clamp_min(1e-3)
+        mean = total.double() / count / 255
+        variance = (squares.double() / 255**2 - count * mean.square()) / max(count - 1, 1)
+        std = variance.clamp_min(0).sqrt().clamp_min(1e-3)
         return cls(
             [round(v, 6) for v in mean.tolist()], [round(v, 6) for v in std.tolist()], list(size), crop_pct, "bicubic"
         )
