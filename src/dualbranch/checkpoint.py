@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import struct
 import zipfile
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
@@ -382,5 +383,23 @@ def save_checkpoint(
         "sha256": tensor_checksum(tensors),
     }
     meta.update(metadata or {})
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+    def write(tmp: str) -> None:
+        save_file(tensors, tmp, metadata=meta)
+        _canonical_header(Path(tmp))
+
+    atomic_write(path, write)
     return path
+
+
+def _canonical_header(path: Path) -> None:
+    """Rewrite a safetensors file's JSON header with sorted keys. safetensors writes it from hash maps, in
+    an order that changes from process to process, so the same weights would give files of other bytes
+    (and another SHA-256); sorted, the same weights and metadata are always the same file. The tensor
+    data (the header's offsets count from its end) is untouched."""
+    data = path.read_bytes()
+    length = struct.unpack("<Q", data[:8])[0]
+    header = json.dumps(json.loads(data[8 : 8 + length]), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    encoded = header.encode("utf-8")
+    encoded += b" " * (-len(encoded) % 8)  # the data stays 8-byte aligned, as safetensors pads it
+    path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + data[8 + length :])
