@@ -48,10 +48,10 @@ def test_help_lists_every_command_as_its_parser_describes_it(capsys):
     result = subprocess.run([sys.executable, "-m", "dualbranch.cli", "--help"], env=environment(),
                             capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 0 and all(name in result.stdout for name in COMMANDS)
-    for name, command in COMMANDS.items():  # the overview's one line is the command's own, not a copy that drifts
+    for name, help_line in COMMANDS.items():  # the overview's line is the command's own, not a copy that drifts
         subparsers = next(a for a in build_parser(name)._actions if isinstance(a, argparse._SubParsersAction))
         (line,) = [choice.help for choice in subparsers._choices_actions if choice.dest == name]
-        assert line == command.help, name
+        assert line == help_line, name
     with pytest.raises(SystemExit) as exit_info:
         main(["fitt"])
     assert exit_info.value.code == 2 and "invalid choice: 'fitt'" in capsys.readouterr().err

@@ -1,10 +1,10 @@
 """The ``dualbranch`` command line.
 
-This module is only the entry point: it knows each command's name, one-line help and module, and
-imports a command's module when that command runs (``dualbranch fit`` imports the training stack,
-``dualbranch models`` the models, ``dualbranch --help`` nothing heavy: no torch, Lightning,
-torchmetrics or matplotlib). Each command module adds its sub-parser(s) to the parser (``add_*``)
-and runs the parsed arguments.
+This module is only the entry point: it knows each command's name and one-line help
+(:mod:`.commands`), and imports a command's module when that command runs (``dualbranch fit``
+imports the training stack, ``dualbranch models`` the models, ``dualbranch --help`` nothing heavy:
+no torch, Lightning, torchmetrics or matplotlib). Each command module adds its sub-parser(s) to the
+parser (``add_commands``) and runs the parsed arguments.
 
 Errors: the library's own (:class:`~dualbranch.errors.DualbranchError`) are printed as one line,
 exit code 2; anything else is a bug and keeps its traceback, exit code 1. An interrupted ``fit``
@@ -14,50 +14,44 @@ exits with 130 (SIGINT) or 143 (SIGTERM) after printing how to continue.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from .. import __version__
 from ..errors import DualbranchError
+from .commands import COMMANDS
 
-__all__ = ["COMMANDS", "Command", "main"]
-
-
-@dataclass(frozen=True)
-class Command:
-    """A sub-command: its one-line help, and the module (and its function) that adds its parser."""
-
-    help: str
-    module: str
-    adder: str = "add_commands"
+__all__ = ["COMMANDS", "build_parser", "main", "overview_parser"]
 
 
-COMMANDS = {
-    "models": Command("list registered models with parameters and GMACs", "dualbranch.cli.models"),
-    "fit": Command(
-        "train a model (default: Fashion-MNIST; model, batch size, augmentation and schedule chosen from the data)",
-        "dualbranch.cli.fit",
-    ),
-    "test": Command("evaluate a run's kept model and rewrite its metrics and report", "dualbranch.cli.fit"),
-    "predict": Command(
-        "classify image files, folders or an .npz (images, or signals x (n, C, T)), or forecast after series "
-        "tables (.csv, .parquet, .npz), with a trained run",
-        "dualbranch.cli.predict",
-    ),
-    "bench": Command(
-        "speed, memory and GFLOP/s of models (optionally against timm and on deploy engines)",
-        "dualbranch.deploy_cli",
-        "add_deploy_commands",
-    ),
-    "export": Command(
-        "export a run or a registered model to ONNX, OpenVINO IR, a torch.export program (.pt2) or safetensors",
-        "dualbranch.deploy_cli",
-        "add_deploy_commands",
-    ),
-}
+def _add_models(commands: argparse._SubParsersAction) -> None:
+    from . import models  # this command's module, loaded when the command runs
+
+    models.add_commands(commands)
+
+
+def _add_fit(commands: argparse._SubParsersAction) -> None:
+    from . import fit  # this command's module (the training stack), loaded when the command runs
+
+    fit.add_commands(commands)
+
+
+def _add_predict(commands: argparse._SubParsersAction) -> None:
+    from . import predict  # this command's module, loaded when the command runs
+
+    predict.add_commands(commands)
+
+
+def _add_deploy(commands: argparse._SubParsersAction) -> None:
+    from .. import deploy_cli  # bench and export, loaded when one of them runs
+
+    deploy_cli.add_deploy_commands(commands)
+
+
+# what adds each command's parser (a command module may add several)
+_ADDERS = {"models": _add_models, "fit": _add_fit, "test": _add_fit, "predict": _add_predict, "bench": _add_deploy,
+           "export": _add_deploy}  # fmt: skip
 
 
 def _root_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
@@ -69,16 +63,15 @@ def _root_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
 def overview_parser() -> argparse.ArgumentParser:
     """``dualbranch --help``: every command with its one line, without importing any command."""
     parser, commands = _root_parser()
-    for name, command in COMMANDS.items():
-        commands.add_parser(name, help=command.help, add_help=False)
+    for name, line in COMMANDS.items():
+        commands.add_parser(name, help=line, add_help=False)
     return parser
 
 
 def build_parser(command: str) -> argparse.ArgumentParser:
     """The full parser of ``command`` (a key of :data:`COMMANDS`), importing that command's module."""
     parser, commands = _root_parser()
-    entry = COMMANDS[command]
-    getattr(importlib.import_module(entry.module), entry.adder)(commands)
+    _ADDERS[command](commands)
     return parser
 
 

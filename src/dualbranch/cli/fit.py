@@ -15,7 +15,7 @@ from ..train.kinds import KINDS
 from ..train.pipeline import fit, plan_run, test
 from ..train.run_folder import read_record
 from ..train.sections import OptimSection, OutputSection, TrainerSection
-from . import COMMANDS
+from .commands import COMMANDS
 
 __all__ = ["add_commands", "describe_plan"]
 
@@ -122,7 +122,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     fit_parser = commands.add_parser(
         "fit",
-        help=COMMANDS["fit"].help,
+        help=COMMANDS["fit"],
         description=textwrap.fill(description, 110),
         epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -146,7 +146,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     fit_parser.add_argument("overrides", nargs="*", metavar="section.key=value")
     fit_parser.set_defaults(func=_cmd_fit)
 
-    test_parser = commands.add_parser("test", help=COMMANDS["test"].help)
+    test_parser = commands.add_parser("test", help=COMMANDS["test"])
     test_parser.add_argument("run", metavar="RUN_DIR")
     test_parser.add_argument("overrides", nargs="*", metavar="section.key=value", help="e.g. data.test_path=holdout/")
     test_parser.set_defaults(func=_cmd_test)

@@ -11,7 +11,7 @@ import torch
 from ..factory import create_model
 from ..flops import count_macs, count_params
 from ..registry import get_model_entry, list_models
-from . import COMMANDS
+from .commands import COMMANDS
 
 __all__ = ["add_commands", "model_table"]
 
@@ -60,7 +60,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Add ``models`` to the ``dualbranch`` parser."""
-    models = commands.add_parser("models", help=COMMANDS["models"].help)
+    models = commands.add_parser("models", help=COMMANDS["models"])
     models.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'crossvit_*dagger*'")
     models.add_argument("--json", action="store_true", help="print JSON instead of a table")
     models.set_defaults(func=_cmd_models)

@@ -7,7 +7,7 @@ import csv
 import sys
 
 from ..train.predict import PREDICT_ENGINES, predict
-from . import COMMANDS
+from .commands import COMMANDS
 
 __all__ = ["add_commands"]
 
@@ -25,7 +25,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Add ``predict`` to the ``dualbranch`` parser."""
-    parser = commands.add_parser("predict", help=COMMANDS["predict"].help)
+    parser = commands.add_parser("predict", help=COMMANDS["predict"])
     parser.add_argument("run", metavar="RUN_DIR")
     parser.add_argument("inputs", nargs="+", metavar="INPUT")
     parser.add_argument("--output", help="CSV file to write (default: print to stdout)")
