@@ -41,8 +41,12 @@ def diverged(what: str, value: float, where: str, config: RunConfig) -> Training
 
 
 def check_weights(model: nn.Module, where: str, config: RunConfig) -> None:
-    """Raise :class:`TrainingDivergedError` when any parameter or buffer of ``model`` is not finite."""
-    for name, tensor in (*model.named_parameters(), *model.named_buffers()):
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            bad = tensor.detach()[~torch.isfinite(tensor.detach())].flatten()[0].item()
-            raise diverged(f"the weight {name}", bad, where, config)
+    """Raise :class:`TrainingDivergedError` when any parameter or buffer of ``model`` is not finite (one
+    batched reduction, the largest magnitude of each tensor, which a NaN or an Inf carries; a tensor by
+    tensor search only once one is found)."""
+    named = [(n, t.detach()) for n, t in (*model.named_parameters(), *model.named_buffers()) if t.is_floating_point()]
+    if not named or bool(torch.isfinite(torch.stack(torch._foreach_norm([t for _, t in named], float("inf")))).all()):
+        return
+    for name, tensor in named:
+        if not bool(torch.isfinite(tensor).all()):
+            raise diverged(f"the weight {name}", tensor[~torch.isfinite(tensor)].flatten()[0].item(), where, config)
