@@ -76,6 +76,8 @@ def test_ctrl_c_saves_a_resumable_state_and_a_resume_appends_to_the_logs(tmp_pat
     expected, got = last_weights(tmp_path / "straight"), last_weights(run)
     assert all(torch.equal(expected[k], got[k]) for k in expected)  # bit-identical to an uninterrupted run
     assert [row["epoch"] for row in history(run)][-1] == epochs
+    # the kept epoch too (the rule's state came back from the checkpoint): the same file, byte for byte
+    assert (run / "model.safetensors").read_bytes() == (tmp_path / "straight" / "model.safetensors").read_bytes()
 
 
 def test_sigterm_stops_a_run_within_seconds_with_a_resumable_state(tmp_path):

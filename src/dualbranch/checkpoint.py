@@ -215,9 +215,7 @@ def _listing(items: list, limit: int = 8) -> str:
     return shown + (f", … ({len(items) - limit} more)" if len(items) > limit else "")
 
 
-def _made_for_another(
-    path: str | os.PathLike[str], model: nn.Module, name: str | None, missing: list, mismatched: list
-) -> CheckpointMismatchError | None:
+def _made_for_another(path: Any, model: nn.Module, name: str | None, missing: list, mismatched: list) -> Any:
     """The one-line error for weights whose metadata names another registered model than ``name``."""
     made_for = read_metadata(path).get("model")
     if not made_for or made_for == name:
@@ -393,10 +391,9 @@ def save_checkpoint(
 
 
 def _canonical_header(path: Path) -> None:
-    """Rewrite a safetensors file's JSON header with sorted keys. safetensors writes it from hash maps, in
-    an order that changes from process to process, so the same weights would give files of other bytes
-    (and another SHA-256); sorted, the same weights and metadata are always the same file. The tensor
-    data (the header's offsets count from its end) is untouched."""
+    """Sort the keys of a safetensors file's JSON header: safetensors writes it from hash maps, in an order
+    that changes from process to process, so the same weights gave files of other bytes. The tensor data
+    (whose offsets count from the header's end) is untouched."""
     data = path.read_bytes()
     length = struct.unpack("<Q", data[:8])[0]
     header = json.dumps(json.loads(data[8 : 8 + length]), sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -55,17 +55,8 @@ from .scoring import Scoring
 from .search import run_search
 from .task import TrainingTask
 
-__all__ = [
-    "FoldModel",
-    "Plan",
-    "build_model",
-    "fit",
-    "folds_of",
-    "load_fold_models",
-    "model_options",
-    "plan_run",
-    "test",
-]
+__all__ = ["FoldModel", "Plan", "build_model", "fit", "folds_of", "load_fold_models", "model_options", "plan_run",
+           "test"]  # fmt: skip
 
 
 def build_model(name: str, args: dict[str, Any], checkpoint: str | os.PathLike[str] | None = None) -> nn.Module:
