@@ -102,3 +102,20 @@ def test_predict_feeds_a_photo_as_evaluation_did(streamed_run, photos):
     assert len(rows) == 8
     red = [r for r in rows if "/ants/" in r["input"]]
     assert all(float(r["probability"]) > 0 for r in red)
+
+
+def test_the_papers_imagenet_recipe_is_a_built_in_config_the_recipe_leaves_alone(photos):
+    from dualbranch.train.pipeline import plan_run
+
+    config = load_config("crossvit_imagenet", [f"data.path={photos / 'train'}", f"data.val_path={photos / 'val'}"])
+    plan = plan_run(config, dry=True)
+    resolved = plan.config
+    assert resolved.model.name == "crossvit_9_240" and resolved.data.img_size == (240, 240)
+    assert (resolved.optim.lr, resolved.optim.weight_decay, resolved.optim.epochs) == (5e-4, 0.05, 300)
+    assert resolved.optim.scale_lr_by_batch and resolved.optim.warmup_epochs == 5
+    aug = resolved.augment
+    assert (aug.mixup_alpha, aug.cutmix_alpha, aug.erase_prob, aug.label_smoothing) == (0.8, 1.0, 0.25, 0.1)
+    assert aug.randaug_ops == 2 and not aug.trivial_augment and aug.hflip == 0.5
+    assert resolved.model.args["drop_path_rate"] == 0.1
+    chosen = {c.key for c in plan.recipe.choices}
+    assert not chosen & {"optim.lr", "augment.trivial_augment", "data.img_size", "model.name"}

@@ -46,7 +46,9 @@ def test_the_recipe_caps_the_batch_by_activation_memory(monkeypatch):
     (batch,) = [c for c in recipe.choices if c.key == "data.batch_size"]
     assert batch.value == 16 and "activations" in batch.reason  # 20 fit, as a multiple of 8
     kept = load_config(None, ["data.name=npz", "data.path=x", "data.batch_size=64", "model.name=hybrid_vgg_vit_tiny"])
-    resolve_recipe(kept, kept.kind, _images(5000, 28), 5000, lambda name: set(), None, activation_bytes=lambda c: 10**12)
+    resolve_recipe(
+        kept, kept.kind, _images(5000, 28), 5000, lambda name: set(), None, activation_bytes=lambda c: 10**12
+    )
     assert kept.data.batch_size == 64  # set by the user: kept
 
 

@@ -20,6 +20,8 @@ __all__ = [
     "OutputExistsError",
     "RunExistsError",
     "RunFolderError",
+    "RunInUseError",
+    "TrainingDivergedError",
     "UnknownModelError",
     "WriteError",
 ]
@@ -72,6 +74,14 @@ class OutputExistsError(DualbranchError, FileExistsError):
 
 class RunExistsError(OutputExistsError, RunFolderError):
     """A run folder already holds a run; nothing is replaced without ``--overwrite``."""
+
+
+class RunInUseError(RunFolderError):
+    """A run folder that another process is training (or resuming): one owner per run folder."""
+
+
+class TrainingDivergedError(DualbranchError, FloatingPointError):
+    """Training produced a non-finite loss or weight; the message says where and what to change."""
 
 
 class MissingDependencyError(DualbranchError, ImportError):

@@ -10,6 +10,9 @@
     folds                      per fold: fold, n, accuracy, balanced_accuracy, kappa
     summary                    mean and std over folds of accuracy, balanced_accuracy, kappa
     groups                     per group (e.g. subject), when the data has several
+    kept                       which epoch each fold kept, of how many, by which rule and why
+
+The file is strict JSON: a value that could not be measured is ``null``, never ``NaN``.
 
 Shape legend: n examples, K classes.
 """
@@ -23,16 +26,17 @@ from typing import Any
 
 import torch
 
+from ..checkpoint import read_metadata
 from ..evaluation.protocols import Fold
-from ..safe_io import atomic_write_text
+from ..safe_io import atomic_write_text, strict_json
 from .config import RunConfig
 from .datamodule import is_lazy, loader_for
 from .kinds import DataKind, Dataset, FoldEvaluation, InputPipeline, LoaderInputs
 from .predictions import write_csv
 from .report import write_report
-from .run_folder import RunRecord
+from .run_folder import RunRecord, fold_dir
 
-__all__ = ["batches_of", "evaluate_run", "outputs_of"]
+__all__ = ["batches_of", "evaluate_run", "kept_epochs", "outputs_of"]
 
 
 def batches_of(
@@ -83,6 +87,21 @@ def _score_fold(config: RunConfig, kind: DataKind, dataset: Dataset, fold: Fold,
     )  # fmt: skip
 
 
+def kept_epochs(run_dir: Path, folds: list[str]) -> dict[str, Any] | None:
+    """Which epoch each fold kept and why (recorded in its ``model.safetensors``, :mod:`.checkpoints`):
+    ``{"epoch", "of", "rule", "why"}`` for one fold; ``{"rule", "folds": [{"fold", "epoch", "of", "why"}]}``
+    for several; None for a run made before this was recorded."""
+    found = []
+    for name in folds:
+        text = read_metadata(fold_dir(run_dir, name) / "model.safetensors").get("kept")
+        if text is None:
+            return None
+        found.append({"fold": name, **json.loads(text)})
+    if len(found) == 1:
+        return {k: v for k, v in found[0].items() if k != "fold"}
+    return {"rule": found[0]["rule"], "folds": [{k: v for k, v in f.items() if k != "rule"} for f in found]}
+
+
 def evaluate_run(
     run_dir: Path,
     config: RunConfig,
@@ -98,7 +117,10 @@ def evaluate_run(
     scored = [_score_fold(config, kind, dataset, fold, m) for fold, m in zip(folds, models)]
     metrics: dict[str, Any] = {"protocol": record.protocol, "split": split, **scoring.run_metrics(scored)}
     metrics.update(kind.extra_metrics(scored, record.to_dict()))
-    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
+    kept = kept_epochs(run_dir, [fold.name for fold in folds])
+    if kept:
+        metrics["kept"] = kept
+    atomic_write_text(run_dir / "metrics.json", strict_json(metrics, indent=2))
     write_csv(scoring.prediction_rows(scored), run_dir / "predictions.csv")
     print(scoring.headline(metrics, len(folds)))
     if config.output.report:

@@ -1,12 +1,13 @@
 """How much memory a training batch takes: the activations a model keeps for its backward pass.
 
 A training step's memory is dominated by what autograd saves between the forward and the backward
-pass, and that grows with the batch: a CrossViT-Ti at 240 px keeps about 75 MB per image, so a batch
-of 128 needs some 10 GB beside the weights. :func:`activation_bytes_per_example` counts it exactly,
+pass, and that grows with the batch: a CrossViT-Ti at 240 px keeps about 54 MB per image, so a batch
+of 128 needs some 7 GB beside the weights. :func:`activation_bytes_per_example` counts it exactly,
 without running anything: the model runs on PyTorch's meta device (shapes only) under a hook that
 adds up the storage of every tensor saved for backward (once, however many operations save it), at
-two batch sizes, so what does not grow with the batch (weights saved by matrix products) cancels out. The recipe uses it to cap the batch size
-(:mod:`.recipe`), the same on every machine and however busy it is.
+two batch sizes, so what does not grow with the batch (weights saved by matrix products) cancels
+out. The recipe uses it to cap the batch size (:mod:`.recipe`), the same on every machine and
+however busy it is.
 
 Shape legend: B batch; the input shape is the model's own (``model.input_shape``).
 """

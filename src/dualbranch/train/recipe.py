@@ -6,11 +6,12 @@ only keys left at their defaults are chosen here. The choices:
 
 * **model** (``model.name: auto``): the data kind picks a model that suits the data's shape (e.g. a
   convolutional dual-branch model for small images, CrossViT-1D for short or few-channel series);
-* **schedule** (``optim.budget``): a budget of optimizer updates (``4000``, ``4000 steps``) or of wall
-  time (``15m``, ``1h``, ``90s``: the updates that fit, from a short measurement of the training
-  step), turned into epochs; ``auto`` gives about 30 epochs, at least 2,000 and at most 6,000 updates,
-  and at most 18 minutes on this machine (measured); the warm-up is 5 % of it. With ``optim.search``
-  (:mod:`.search`) the final run gets 70 % of the updates and the trials the rest;
+* **schedule** (``optim.budget``, :mod:`.budget`): ``auto`` comes from the data (about 30 epochs,
+  2,000 to 6,000 updates, at most 41 T multiply-adds of training: never a timing, so a run is the same
+  on any machine), or a number of updates (``4000``), or a wall time (``15m``, ``1h``, ``90s``: the
+  updates that fit, from a short measurement of the training step), turned into epochs; the warm-up
+  is 5 % of it. With ``optim.search`` (:mod:`.search`) the final run gets 70 % of the updates and the
+  trials the rest;
 * **batch size**: 128, smaller for small training sets (about an eighth of them, at least 8), so a
   small set still gets enough updates;
 * **regularisation** scales with the number of training examples (stochastic depth);
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
+from .budget import auto_updates
 from .config import RunConfig
 from .kinds import DataKind, Dataset
 
@@ -46,11 +48,7 @@ __all__ = [
     "set_key",
 ]
 
-# A small training set still gets 2,000 updates: on UCR sets of 36-67 series the previous floor of 600
-# left the model underfit (ArrowHead 61 % -> 75 %, GunPoint 94 % -> 97 % with 2,000; one seed each).
-AUTO_EPOCHS, MIN_UPDATES, MAX_UPDATES = 30, 2000, 6000
-CAP_FLOOR = 600  # the wall-time cap never cuts a schedule below this many updates
-AUTO_MAX_SECONDS = 1080  # budget auto also stops within 18 minutes (a default run ends within 20)
+MEASURED = "the updates that fit, measured at the start of the run"
 STEP_SHARE = 0.9  # of a wall-time budget, for the updates; the rest for evaluation and the final test
 ACTIVATION_BUDGET = 2e9  # bytes of saved activations a training batch may keep (train/memory.py)
 SMALL_SET = 1000  # fewer training examples than this: no validation split (see resolve_validation)
@@ -140,6 +138,7 @@ def resolve_recipe(
     n_train: int,
     model_fields: Callable[[str], set[str]],
     step_rate: Callable[[RunConfig], float] | None = None,
+    macs_per_example: Callable[[RunConfig], float] | None = None,
     early: tuple[Choice, ...] = (),
     activation_bytes: Callable[[RunConfig], int | None] | None = None,
     precision: Callable[[RunConfig], tuple[str, str]] | None = None,
@@ -147,8 +146,10 @@ def resolve_recipe(
     """Fill in what ``config`` leaves open (in place) and return the decisions.
 
     ``model_fields(name)`` gives a model's option names (a recipe sets only options the model has);
-    ``step_rate(config)`` measures training updates per second, for wall-time budgets; ``early`` are
-    choices made before the folds (:func:`resolve_validation`), listed first.
+    ``step_rate(config)`` measures training updates per second, for wall-time budgets only;
+    ``macs_per_example(config)`` counts the model's forward multiply-adds on one example, for the
+    ``auto`` budget's compute cap (:mod:`.budget`; without it, no cap); ``early`` are choices made
+    before the folds (:func:`resolve_validation`), listed first.
     """
     recipe = Recipe(config.optim.budget, list(early))
     recipe.choices += [Choice(key, value, reason) for key, value, reason in dataset.decided]
@@ -182,25 +183,19 @@ def resolve_recipe(
     # (on Fashion-MNIST's 54,000, 0.05 and 0 were level: 92.8 % and 92.4 % test top-1, one seed each)
     rate = 0.1 if n_train < 20000 else 0.05
     choose("model.args.drop_path_rate", rate, f"stochastic depth for {n_train} training examples")
-    steps_per_epoch = max(
-        1, -(-n_train // (config.data.batch_size * config.trainer.devices * config.trainer.num_nodes))
-    )
+    global_batch = config.data.batch_size * config.trainer.devices * config.trainer.num_nodes
+    steps_per_epoch = max(1, -(-n_train // global_batch))
     if config.optim.epochs is None:
         unit, amount = parse_budget(config.optim.budget)
         if unit == "auto":
-            updates = min(MAX_UPDATES, max(MIN_UPDATES, AUTO_EPOCHS * steps_per_epoch))
-            why = f"budget auto: {updates} updates (~{AUTO_EPOCHS} epochs, within {MIN_UPDATES}–{MAX_UPDATES})"
-            if step_rate is not None:
-                # a long schedule is also capped in wall time, so a default run ends in minutes anywhere
-                rate = step_rate(config)
-                if updates > (cap := max(CAP_FLOOR, int(STEP_SHARE * AUTO_MAX_SECONDS * rate))):
-                    updates = cap
-                    why += f", capped at {AUTO_MAX_SECONDS // 60} min: {rate:.1f} updates/s measured -> {cap} updates"
+            macs = macs_per_example(config) if macs_per_example is not None else 0.0
+            updates, why = auto_updates(steps_per_epoch, global_batch, macs)
         elif unit == "steps":
             updates, why = int(amount), f"budget of {int(amount)} updates"
+        elif step_rate is None:  # nothing measured (--print-config): the epochs stay open
+            recipe.choices.append(Choice("optim.epochs", None, f"budget {config.optim.budget}: {MEASURED}"))
+            return recipe
         else:
-            if step_rate is None:
-                raise ConfigError("optim.budget as wall time needs a measurement of the training step.")
             rate = step_rate(config)
             updates = max(1, int(STEP_SHARE * amount * rate))
             why = f"budget {config.optim.budget}: {rate:.1f} updates/s measured -> {updates} updates"

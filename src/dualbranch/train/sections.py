@@ -13,6 +13,7 @@ Each value's valid range is declared once, next to the value, with :func:`option
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -145,7 +146,16 @@ class TrainerSection:
     threads: int | None = option(None, lambda v: v is None or v >= 1, "a positive integer, or null for all cores")
     max_time: str | None = None  # stop after "DD:HH:MM:SS", finishing the epoch cleanly
     log_every_n_steps: int = option(50, *positive)
-    progress_bar: bool = True
+    progress_bar: bool | None = None  # null: progress bars in a terminal, none when the output is piped
+    logger: str = option("csv", *one_of("csv", "tensorboard", "mlflow"))  # where metrics go (train/loggers.py)
+    # last.ckpt (to resume from) is rewritten at an epoch's end once this many seconds passed since the
+    # previous write (0: every epoch); an interrupted run saves its latest epoch first (train/checkpoints.py)
+    checkpoint_seconds: float = option(30.0, *finite_non_negative)
+
+    def shows_progress(self) -> bool:
+        """Whether progress bars are drawn: ``progress_bar``, or (null) whether stderr is a terminal, so a
+        run piped to a file logs one line per epoch and no bars."""
+        return self.progress_bar if self.progress_bar is not None else sys.stderr.isatty()
 
 
 @dataclass
