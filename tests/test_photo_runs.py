@@ -48,7 +48,8 @@ def test_train_and_test_folders_of_different_sizes_stream(streamed_run):
     record = json.loads((streamed_run / "run.json").read_text())
     assert record["input_shape"] == [3, side, side] and record["data"]["pipeline"] == "stream"
     preprocessing = json.loads((streamed_run / "preprocessing.json").read_text())
-    assert preprocessing["size"] == [side, side] and preprocessing["crop_pct"] == 0.875
+    assert preprocessing["img_size"] == [side, side] and preprocessing["crop_pct"] == 0.875
+    assert preprocessing["pipeline"] == "stream"
     recipe = {c["key"]: c for c in json.loads((streamed_run / "recipe.json").read_text())["choices"]}
     assert "different sizes" in recipe["data.pipeline"]["reason"]
     metrics = json.loads((streamed_run / "metrics.json").read_text())
@@ -119,3 +120,36 @@ def test_the_papers_imagenet_recipe_is_a_built_in_config_the_recipe_leaves_alone
     assert resolved.model.args["drop_path_rate"] == 0.1
     chosen = {c.key for c in plan.recipe.choices}
     assert not chosen & {"optim.lr", "augment.trivial_augment", "data.img_size", "model.name"}
+
+
+def test_fine_tuning_feeds_photos_as_the_checkpoint_was_trained(streamed_run, tmp_path):
+    from dualbranch.checkpoint import read_feed
+
+    feed = read_feed(streamed_run / "model.safetensors")
+    trained = json.loads((streamed_run / "preprocessing.json").read_text())
+    assert feed["mean"] == trained["mean"] and feed["img_size"] == trained["img_size"]
+    new_photos = make_photos(tmp_path / "new", classes=("a", "b", "c"), per_class=4, sides=(50, 90), seed=3)
+    config = load_config(
+        None,
+        ["data.name=image_folder", f"data.path={new_photos}", "data.val_ratio=0.25", f"output.root={tmp_path}",
+         f"model.checkpoint={streamed_run / 'model.safetensors'}", "model.name=hybrid_vgg_vit_small", *QUICK],
+    )  # fmt: skip
+    run = fit(config)
+    recipe = {c["key"]: c for c in json.loads((run / "recipe.json").read_text())["choices"]}
+    assert (
+        recipe["data.img_size"]["value"] == trained["img_size"]
+        and "as model.safetensors" in recipe["data.img_size"]["reason"]
+    )
+    assert recipe["optim.lr"]["value"] == pytest.approx(1e-4)
+    tuned = json.loads((run / "preprocessing.json").read_text())
+    assert tuned["mean"] == trained["mean"] and tuned["std"] == trained["std"]  # not refitted on the new photos
+    assert json.loads((run / "run.json").read_text())["model_args"]["num_classes"] == 3  # a new classifier
+
+
+def test_published_weights_are_fed_as_imagenet_was():
+    from dualbranch.checkpoint import read_feed
+
+    feed = read_feed("crossvit_9_224.pth", "crossvit_9_240")  # a file without metadata: the registry knows
+    assert feed == {"img_size": [240, 240], "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                    "interpolation": "bicubic", "crop_pct": 0.875}  # fmt: skip
+    assert read_feed("x.pth", "crossvit_15_dagger_408")["crop_pct"] == 1.0

@@ -184,4 +184,4 @@ def test_photo_normalisation_equals_the_statistics_of_the_stacked_photos(tmp_pat
     stacked = ImagePreprocessing.fit(torch.stack([photos[i] for i in range(len(photos))]))
     np.testing.assert_allclose(streamed.mean, stacked.mean, atol=2e-6)
     np.testing.assert_allclose(streamed.std, stacked.std, atol=2e-6)
-    assert streamed.size == [20, 24] and streamed.crop_pct == 0.9 and streamed.streams
+    assert streamed.img_size == [20, 24] and streamed.crop_pct == 0.9 and streamed.streams

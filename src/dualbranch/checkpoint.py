@@ -36,6 +36,7 @@ __all__ = [
     "guess_model_name",
     "load_checkpoint",
     "load_for_finetuning",
+    "read_feed",
     "read_metadata",
     "read_state_dict",
     "save_checkpoint",
@@ -120,6 +121,17 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
             return dict(handle.metadata() or {})
     except (SafetensorError, OSError, ValueError):
         return {}
+
+
+def read_feed(path: str | os.PathLike[str], model_name: str | None = None) -> dict[str, Any]:
+    """How the weights in ``path`` expect their input (``img_size``, ``mean``, ``std``, ``crop_pct``,
+    ``interpolation``, ... in the run config's ``data.*`` names): what a run recorded in its
+    ``model.safetensors``, else what the registry knows of ``model_name``'s published weights; {} if
+    neither says."""
+    recorded = read_metadata(path).get("feed")
+    if recorded:
+        return dict(json.loads(recorded))
+    return {} if model_name is None else dict(get_model_entry(model_name).feed)
 
 
 def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:

@@ -204,7 +204,8 @@ def _fit_fold(
             task.load_state_dict(kept)
         info = checkpoints.kept(trainer.current_epoch)
         check_weights(model, f"the kept epoch {info['epoch']} of {info['of']}", config)
-        metadata = {"model": config.model.name, "kept": json.dumps(info)}
+        # how to feed these weights (input size, normalisation, crop): a run that fine-tunes them starts there
+        metadata = {"model": config.model.name, "kept": json.dumps(info), "feed": json.dumps(preprocessing.to_json())}
         save_checkpoint(model, out / "model.safetensors", metadata=metadata)
 
 

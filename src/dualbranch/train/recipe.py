@@ -30,8 +30,10 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from ..checkpoint import read_feed
 from ..errors import ConfigError
 from .budget import auto_updates
 from .config import RunConfig
@@ -118,6 +120,24 @@ def set_key(config: RunConfig, key: str, value: Any) -> None:
         setattr(getattr(config, section), name, value)
 
 
+#: What a checkpoint's feed (:func:`dualbranch.checkpoint.read_feed`) may set in a fine-tuning run's data section.
+FEED_KEYS = ("img_size", "mean", "std", "crop_pct")
+FINETUNE_LR_SHARE = 0.1  # fine-tuning starts from trained weights: a tenth of the from-scratch learning rate
+
+
+def _finetuning(config: RunConfig, choose: Callable[[str, Any, str], None]) -> None:
+    """A run that starts from ``model.checkpoint``: its inputs fed as the checkpoint's were (size,
+    normalisation, crop), and a lower learning rate; the classifier is new (pipeline: load_for_finetuning)."""
+    name = Path(str(config.model.checkpoint)).name
+    feed = read_feed(str(config.model.checkpoint), config.model.name if config.model.name != "auto" else None)
+    fields = {f.name for f in dataclasses.fields(config.data)}
+    for key in FEED_KEYS:
+        if key in feed and key in fields:
+            choose(f"data.{key}", feed[key], f"as {name} was trained")
+    lr = config.optim.lr * FINETUNE_LR_SHARE
+    choose("optim.lr", lr, f"fine-tuning {name}: a tenth of the from-scratch rate")
+
+
 def resolve_validation(config: RunConfig, n_available: int, has_test: bool) -> Choice | None:
     """Below ``SMALL_SET`` training examples, train on all of them and keep the last epoch: a
     validation split of a few examples cannot pick an epoch (its first 100 % would win), and the
@@ -167,6 +187,8 @@ def resolve_recipe(
             set_key(config, key, value)
             recipe.choices.append(Choice(key, value, reason))
 
+    if config.model.checkpoint is not None:
+        _finetuning(config, choose)
     # the kind's choices first: the input size they may set decides the activations a batch keeps
     for key, value, reason in kind.recipe(dataset, n_train, config.model.name):
         choose(key, value, reason)

@@ -37,20 +37,22 @@ NORMALIZATION_SAMPLE = 512  # photos decoded to estimate the mean and std (a see
 
 @dataclass
 class ImagePreprocessing:
-    """Per-channel mean and std (C,) of a fold's training images in [0, 1] units, and for photos how an
-    image becomes model input: ``size`` (H, W) of the centre crop, ``crop_pct`` (the crop's share of the
-    resized shorter side) and ``interpolation``. ``size`` None: images in memory, used at their size."""
+    """How an image becomes model input: the per-channel ``mean`` and ``std`` (C,) in [0, 1] units (of the
+    fold's training images, or a checkpoint's), the input ``img_size`` (H, W), and for streamed photos the
+    centre crop's share of the resized shorter side (``crop_pct``) and the ``interpolation``.
+    ``pipeline``: "memory" (images held at their size) or "stream" (decoded from files)."""
 
     mean: list[float]
     std: list[float]
-    size: list[int] | None = None
+    img_size: list[int] | None = None
     crop_pct: float | None = None
     interpolation: str | None = None
+    pipeline: str = "memory"
 
     @property
     def streams(self) -> bool:
         """Whether images are decoded from files on demand (the stream path)."""
-        return self.size is not None
+        return self.pipeline == "stream"
 
     @classmethod
     def fit(cls, images: torch.Tensor) -> ImagePreprocessing:
@@ -58,7 +60,8 @@ class ImagePreprocessing:
         x = images.float().div_(255)
         mean = x.mean(dim=(0, 2, 3))
         std = x.std(dim=(0, 2, 3)).clamp_min(1e-3)  # a constant channel must not divide by zero
-        return cls([round(v, 6) for v in mean.tolist()], [round(v, 6) for v in std.tolist()])
+        size = list(images.shape[-2:])
+        return cls([round(v, 6) for v in mean.tolist()], [round(v, 6) for v in std.tolist()], size)
 
     @classmethod
     def fit_photos(cls, files: PhotoFiles, size: tuple[int, int], crop_pct: float, seed: int = 0) -> ImagePreprocessing:
@@ -77,12 +80,14 @@ class ImagePreprocessing:
         variance = (squares.double() / 255**2 - count * mean.square()) / max(count - 1, 1)
         std = variance.clamp_min(0).sqrt().clamp_min(1e-3)
         return cls(
-            [round(v, 6) for v in mean.tolist()], [round(v, 6) for v in std.tolist()], list(size), crop_pct, "bicubic"
-        )
+            [round(v, 6) for v in mean.tolist()], [round(v, 6) for v in std.tolist()], list(size), crop_pct, "bicubic",
+            "stream",
+        )  # fmt: skip
 
     @classmethod
     def from_json(cls, values: dict[str, Any]) -> ImagePreprocessing:
-        return cls(**{k: values[k] for k in ("mean", "std", "size", "crop_pct", "interpolation") if k in values})
+        fields = ("mean", "std", "img_size", "crop_pct", "interpolation", "pipeline")
+        return cls(**{k: values[k] for k in fields if k in values})
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}

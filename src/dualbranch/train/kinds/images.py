@@ -62,6 +62,14 @@ class ImageDataSection(DataSection):
     pipeline: str = option("auto", *one_of("auto", "memory", "stream"))
     crop_pct: float = option(0.875, lambda v: 0 < v <= 1, "in (0, 1]")  # streamed: centre crop / resized side
     memory_budget_gb: float = option(4.0, lambda v: v > 0, "a positive number of GB")  # above it, images stream
+    # normalisation (one value per channel, in [0, 1] units); null: the training images' own. A fine-tuning
+    # run (model.checkpoint) takes its checkpoint's, as the recipe prints
+    mean: list[float] | None = option(  # noqa: RUF009 (option returns a field)
+        None, lambda v: v is None or all(0 <= m <= 1 for m in v), "values in [0, 1], one per channel, or null"
+    )
+    std: list[float] | None = option(  # noqa: RUF009 (option returns a field)
+        None, lambda v: v is None or all(s > 0 for s in v), "positive values, one per channel, or null"
+    )
 
 
 @dataclass
@@ -246,8 +254,21 @@ class ImageKind(DataKind):
         return {"input_shape": list(self._shape(dataset, data)), "pipeline": "stream" if streams else "memory"}
 
     def fit_preprocessing(self, train: Any, data: ImageDataSection) -> ImagePreprocessing:
+        given = data.mean is not None and data.std is not None
+        channels = train.channels if isinstance(train, PhotoFiles) else train.shape[0]
+        for key in ("mean", "std"):
+            values = getattr(data, key)
+            if values is not None and len(values) != channels:
+                raise ConfigError(
+                    f"data.{key} gives {len(values)} values for {channels}-channel images; give one each."
+                )
         if isinstance(train, PhotoFiles):
-            return ImagePreprocessing.fit_photos(train, tuple(data.img_size), data.crop_pct)  # type: ignore[arg-type]
+            size = tuple(data.img_size)  # type: ignore[arg-type]
+            if given:
+                return ImagePreprocessing(data.mean, data.std, list(size), data.crop_pct, "bicubic", "stream")  # type: ignore[arg-type]
+            return ImagePreprocessing.fit_photos(train, size, data.crop_pct)  # type: ignore[arg-type]
+        if given:
+            return ImagePreprocessing(data.mean, data.std, list(train.images.shape[-2:]))  # type: ignore[arg-type]
         return ImagePreprocessing.fit(train.images)
 
     def read_preprocessing(self, values: dict[str, Any] | None, record: dict[str, Any]) -> ImagePreprocessing:
@@ -259,7 +280,7 @@ class ImageKind(DataKind):
     ) -> LoaderInputs:
         if not isinstance(examples, PhotoFiles):
             return examples.images  # uint8: normalised batch by batch in the input pipeline
-        size = tuple(preprocessing.size)  # type: ignore[arg-type]
+        size = tuple(preprocessing.img_size)  # type: ignore[arg-type]
         if training and augment is not None:
             transform: TrainTransform | EvalTransform = TrainTransform(
                 TrainTransformConfig(
