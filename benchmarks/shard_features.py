@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import pickle
 import re
@@ -259,6 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     packed = libs.pack(fmt, items, work / fmt, int(args.shard_kb * 1000))
     location = str(work / fmt)
     result: dict = {"format": fmt, "samples": len(items), "shard_files": packed["files"]}
+    # litdata.optimize switches this process to the spawn start method; the checks below are about
+    # reading, so DataLoader workers are forked again as in a training process that did not pack
+    result["start_method_after_pack"] = multiprocessing.get_start_method()
+    multiprocessing.set_start_method("fork", force=True)
     checks = {
         "package": lambda: package_info(fmt),
         "shuffle": lambda: check_shuffle(fmt, location, len(items)),

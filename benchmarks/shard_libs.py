@@ -209,6 +209,7 @@ def _from_hf(row: dict, decode: bool) -> Sample:
 
 
 _S3_FOR_WDS: S3 | None = None
+_LITDATA_OBSTORE: bool | None = None
 
 
 def _wds_open_s3(url: str, mode: str = "rb", bufsize: int = 8192, **kw):
@@ -253,10 +254,14 @@ def open_reader(
         import litdata.streaming.downloader
         from litdata import StreamingDataset
 
-        if import_s3 and s3 and s3.endpoint.startswith("http://") and not litdata_obstore:
-            # With obstore installed litdata fetches chunks through it, and obstore refuses plain-http
-            # endpoints (reqwest BadScheme; litdata passes no allow_http). Its boto3 path works.
-            litdata.streaming.downloader._OBSTORE_AVAILABLE = False
+        global _LITDATA_OBSTORE
+        if _LITDATA_OBSTORE is None:
+            _LITDATA_OBSTORE = bool(litdata.streaming.downloader._OBSTORE_AVAILABLE)
+        # With obstore installed litdata fetches chunks through it, and obstore refuses plain-http
+        # endpoints (reqwest BadScheme; litdata passes no allow_http). Its boto3 path works. The flag is
+        # a module global, so DataLoader workers see it only when forked.
+        plain_http = import_s3 and s3 is not None and s3.endpoint.startswith("http://")
+        litdata.streaming.downloader._OBSTORE_AVAILABLE = _LITDATA_OBSTORE and (litdata_obstore or not plain_http)
         return StreamingDataset(
             location,
             shuffle=shuffle,
