@@ -14,7 +14,8 @@ classes a fill texture (solid, stripes, dots) tells apart classes that share a s
 Needs only Pillow and numpy. Every image is drawn from its own seed (``--seed``, split, index), so the
 folder is the same byte for byte whatever ``--workers`` is. Classes are balanced (image ``i`` belongs
 to class ``i mod classes``). Refuses to write into a non-empty ``OUT/train`` or ``OUT/val``. Prints
-JSON: images, bytes, seconds, images/s, workers.
+JSON: images, bytes, seconds, images/s, workers, and the machine (CPU, threads, load average before
+and after).
 """
 
 from __future__ import annotations
@@ -193,6 +194,28 @@ def _write_chunk(job: tuple[str, str, list[int], int, int, int]) -> tuple[int, i
     return len(indices), total
 
 
+def machine() -> dict:
+    """CPU model, logical CPUs, load average (others' jobs included), Python, Pillow and numpy versions."""
+    import platform
+
+    import PIL
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {
+        "cpu": cpu,
+        "logical_cpus": os.cpu_count(),
+        "load_average": list(os.getloadavg()),
+        "python": platform.python_version(),
+        "pillow": PIL.__version__,
+        "numpy": np.__version__,
+    }
+
+
 def make_folder(out: Path, n_train: int, n_val: int, classes: int, seed: int, quality: int, workers: int) -> dict:
     """Write the folder and return its summary (images, bytes, seconds, images/s)."""
     for split in SPLIT_IDS:
@@ -207,6 +230,7 @@ def make_folder(out: Path, n_train: int, n_val: int, classes: int, seed: int, qu
         for split, count in (("train", n_train), ("val", n_val))
         for start in range(0, count, chunk)
     ]
+    before = machine()
     start = time.perf_counter()
     images = size = 0
     if workers <= 1:
@@ -232,6 +256,8 @@ def make_folder(out: Path, n_train: int, n_val: int, classes: int, seed: int, qu
         "workers": workers,
         "seed": seed,
         "quality": quality,
+        "machine": before,
+        "load_average_after": list(os.getloadavg()),
     }
 
 
