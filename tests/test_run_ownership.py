@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from dualbranch.errors import RunInUseError
+from dualbranch.train.checkpoint_io import load_training_checkpoint
 from dualbranch.train.run_lock import lock_run
 from fit_processes import (
     environment,
@@ -24,7 +25,6 @@ from fit_processes import (
     history,
     last_weights,
     resume_command,
-    saved_epoch,
     start,
     wait_for,
 )
@@ -96,9 +96,14 @@ def _interrupt(victim: subprocess.Popen, signum: int, code: int, run: Path) -> i
     assert victim.returncode == code and time.monotonic() - sent < 10, err[-2000:]
     assert f"Continue with: dualbranch fit --resume {run}" in err and "Traceback" not in err
     done = epochs_done(run)
-    # the latest epoch was saved on the way out (not only the first one; the signal may land between an
-    # epoch's history line and its capture)
-    assert done - 1 <= saved_epoch(run) <= done and saved_epoch(run) >= 2
+    # where the run stood was saved on the way out: within the epoch under way (the batches trained so far),
+    # or the latest end of an epoch (the signal may land between an epoch's history line and its capture)
+    position = load_training_checkpoint(run / "checkpoints" / "last.ckpt")["position"]
+    within = position["batches"] < position["of"]
+    completed = position["epoch"] - within
+    assert done - 1 <= completed <= done and completed >= 2, position
+    if within:
+        assert f"in epoch {position['epoch']} after batch {position['batches']} of {position['of']}" in err
     return done
 
 

@@ -43,6 +43,12 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
     predict.add_commands(commands)
 
 
+def _add_data(commands: argparse._SubParsersAction) -> None:
+    from . import data  # this command's module, loaded when the command runs
+
+    data.add_commands(commands)
+
+
 def _add_deploy(commands: argparse._SubParsersAction) -> None:
     from .. import deploy_cli  # bench and export, loaded when one of them runs
 
@@ -51,7 +57,7 @@ def _add_deploy(commands: argparse._SubParsersAction) -> None:
 
 # what adds each command's parser (a command module may add several)
 _ADDERS = {"models": _add_models, "fit": _add_fit, "test": _add_fit, "predict": _add_predict, "bench": _add_deploy,
-           "export": _add_deploy}  # fmt: skip
+           "export": _add_deploy, "data": _add_data}  # fmt: skip
 
 
 def _root_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:

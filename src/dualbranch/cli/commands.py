@@ -16,4 +16,5 @@ COMMANDS = {
     "tables (.csv, .parquet, .npz), with a trained run",
     "bench": "speed, memory and GFLOP/s of models (optionally against timm and on deploy engines)",
     "export": "export a run or a registered model to ONNX, OpenVINO IR, a torch.export program (.pt2) or safetensors",
+    "data": "prepare data: `data pack` writes a photo folder as Parquet shards to stream from a disk or object storage",
 }

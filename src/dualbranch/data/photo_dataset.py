@@ -75,7 +75,7 @@ class PhotoDataset(Dataset):
                 return other, self._decoded(other)
             except UnreadableImageError:
                 continue
-        raise UnreadableImageError(self.files.path(index), "no readable image left in its class", "Fix the files.")
+        raise UnreadableImageError.of(self.files.path(index), "no readable image left in its class", "Fix the files.")
 
     def __getitem__(self, key: int | tuple[int, int]) -> torch.Tensor:
         index, epoch = key if isinstance(key, tuple) else (key, 0)

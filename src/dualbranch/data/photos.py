@@ -14,6 +14,7 @@ else through Pillow.
 
 from __future__ import annotations
 
+import io
 import os
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -32,6 +33,7 @@ __all__ = [
     "PhotoSurvey",
     "UnreadableImageError",
     "decode",
+    "decode_bytes",
     "find_unreadable",
     "image_size",
     "index_image_files",
@@ -40,18 +42,24 @@ __all__ = [
 ]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-_JPEG_SUFFIXES = {".jpg", ".jpeg"}
 GRAY_MODES = {"L", "1", "I;16", "I", "LA"}  # Pillow modes of single-channel images
 # what a damaged or foreign file raises while its header or pixels are read
 READ_ERRORS = (OSError, UnidentifiedImageError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
 
 
 class UnreadableImageError(DataError):
-    """An image file that cannot be read; ``path`` names it."""
+    """An image file that cannot be read; ``path`` names it. (One message argument, as every library error
+    takes, so a DataLoader worker's error is re-raised in the trainer as this class.)"""
 
-    def __init__(self, path: str, reason: str, hint: str = "Remove or fix it, or set data.on_corrupt=skip.") -> None:
-        super().__init__(f"Unreadable image {path} ({reason}). {hint}")
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
         self.path = path
+
+    @classmethod
+    def of(
+        cls, path: str, reason: str, hint: str = "Remove or fix it, or set data.on_corrupt=skip."
+    ) -> UnreadableImageError:
+        return cls(f"Unreadable image {path} ({reason}). {hint}", path)
 
 
 @dataclass(frozen=True)
@@ -244,17 +252,26 @@ def decode(path: str, channels: int, min_size: tuple[int, int] | None = None) ->
     try:
         with open(path, "rb") as handle:
             data = handle.read()
-        if os.path.splitext(path)[1].lower() in _JPEG_SUFFIXES and data[:2] == b"\xff\xd8":
+    except OSError as err:
+        raise UnreadableImageError.of(path, str(err) or type(err).__name__) from err
+    return decode_bytes(data, path, channels, min_size)
+
+
+def decode_bytes(data: bytes, name: str, channels: int, min_size: tuple[int, int] | None = None) -> np.ndarray:
+    """An encoded image (the bytes of a file; ``name`` says where it came from) as uint8 (H, W, C): see
+    :func:`decode`."""
+    try:
+        if data[:2] == b"\xff\xd8":  # a JPEG, whatever its name
             try:
                 return _jpeg_scaled(data, channels, min_size)
             except ValueError:
                 pass  # CMYK and other JPEGs libjpeg-turbo's fast path refuses: Pillow reads them below
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(data)) as image:
             if image.mode in ("P", "PA", "LA", "RGBA") or "transparency" in image.info:
                 image = image.convert("RGBA").convert("RGB") if channels == 3 else image.convert("L")
             array = np.asarray(image.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
     except READ_ERRORS as err:
-        raise UnreadableImageError(path, str(err) or type(err).__name__) from err
+        raise UnreadableImageError.of(name, str(err) or type(err).__name__) from err
     return array[:, :, None] if array.ndim == 2 else array
 
 

@@ -28,6 +28,9 @@ class EpochSummary(L.Callback):
         self.metric = metric
         self._started = 0.0
 
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._started = time.perf_counter()  # a run resumed within an epoch starts it without the hook below
+
     def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self._started = time.perf_counter()
 

@@ -13,9 +13,13 @@ optimizer and loop state, as Lightning would write it), and written as ``last.ck
 epoch, after the last, and otherwise once ``trainer.checkpoint_seconds`` have passed since the
 previous write, so an epoch of a second does not pay for a checkpoint each time. The kept epoch's
 weights are written to ``best.ckpt`` just before ``last.ckpt``, so on disk the two always agree.
-An interrupted run (SIGINT, SIGTERM) writes the latest captured state before it stops
-(:meth:`flush`); resuming repeats the epochs after the last written state exactly, so the result is
-the same bit for bit. The first write calls ``on_first_write`` (an ``--overwrite`` swaps the new run in).
+Within a long epoch the state is also written after a batch once ``checkpoint_seconds`` have passed
+(the training loader is resumable, :class:`~.datamodule.ResumableLoader`: it records the batches
+trained), and so is an interrupted run's (SIGINT, SIGTERM: the step in progress finishes first,
+:mod:`.interrupt`); otherwise an interrupted run writes the latest captured end of an epoch.
+Resuming repeats what followed the last written state exactly, from the batch it stopped at, so
+the result is the same bit for bit. Each state records where it stands (``position``: epoch,
+batches trained of how many). The first write calls ``on_first_write`` (an ``--overwrite`` swaps the new run in).
 
 Every file goes through the strategy's checkpoint IO (atomic, fsynced, checksummed:
 :mod:`.checkpoint_io`); only rank 0 writes.
@@ -37,7 +41,7 @@ from lightning.pytorch.callbacks import Checkpoint
 from .checkpoint_io import load_training_checkpoint
 from .config import RunConfig
 from .divergence import check_weights, diverged
-from .interrupt import RunInterrupted
+from .interrupt import RunInterrupted, hold_signals, release_signals
 
 __all__ = ["RunCheckpoints", "kept_rule"]
 
@@ -76,6 +80,7 @@ class RunCheckpoints(Checkpoint):
         self._written_at: float | None = None
         self._wrote_any = False
         self.written_epoch: int | None = None  # the epoch the state on disk holds (None: no state yet)
+        self._in_step = False
 
     # ------------------------------------------------------------------ Lightning hooks
     def state_dict(self) -> dict[str, Any]:
@@ -92,10 +97,27 @@ class RunCheckpoints(Checkpoint):
             self._write(trainer, self._pending)
 
     def on_exception(self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException) -> None:
-        # an interrupted run saves the latest end of an epoch; after an error (divergence, a full disk, a
-        # bug) the last state written stays the state to resume from
-        if isinstance(exception, RunInterrupted) and trainer.is_global_zero and self._pending is not None:
+        # an interrupted run saves where it stands (between two batches of an epoch) or the latest end of an
+        # epoch; after an error (divergence, a full disk, a bug) the last state written stays the one to
+        # resume from
+        if not isinstance(exception, RunInterrupted) or not trainer.is_global_zero:
+            return
+        if not self._in_step and self._between_batches(trainer):
+            self._write(trainer, self._dump(trainer))
+        elif self._pending is not None:
             self._write(trainer, self._pending)
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        self._in_step = True
+        hold_signals()
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        self._in_step = False
+        if trainer.is_global_zero and self._between_batches(trainer) and self._since_write() >= self.interval:
+            self._write(trainer, self._dump(trainer))
+        release_signals()  # a stop requested during the step: on_exception saves this point
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         epoch, of = trainer.current_epoch + 1, trainer.max_epochs
@@ -104,7 +126,7 @@ class RunCheckpoints(Checkpoint):
         if not trainer.is_global_zero:
             return
         improved = self._update_best(trainer.callback_metrics, epoch, where)
-        state = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
+        state = self._dump(trainer)
         if improved:
             self._best_state = {"state_dict": _copied(state["state_dict"]), "epoch": epoch, "kept": self.best}
         due = self._written_at is None or epoch >= (of or epoch) or self._since_write() >= self.interval
@@ -161,6 +183,20 @@ class RunCheckpoints(Checkpoint):
         return load_training_checkpoint(self.dir / "best.ckpt")["state_dict"]  # kept before a resume
 
     # ------------------------------------------------------------------ writing
+    @staticmethod
+    def _between_batches(trainer: L.Trainer) -> bool:
+        """Within an epoch's training batches (not before the first, not after the last)."""
+        trained = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return trainer.training and 0 < trained < trainer.num_training_batches
+
+    @staticmethod
+    def _dump(trainer: L.Trainer) -> dict[str, Any]:
+        """The training state as Lightning checkpoints it, with where it stands (``position``)."""
+        state = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
+        trained = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        state["position"] = {"epoch": trainer.current_epoch + 1, "batches": trained, "of": trainer.num_training_batches}
+        return state
+
     def _since_write(self) -> float:
         return time.monotonic() - (self._written_at or 0.0)
 

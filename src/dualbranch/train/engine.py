@@ -48,6 +48,8 @@ class _Bars(TQDMProgressBar):
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoTips())
 # a deprecation inside Lightning's own pytree helper (not ours to fix), printed on every run
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=Warning)
+# a stream (image shards) shares its batches out over the workers itself, so its length is exact
+warnings.filterwarnings("ignore", message=r"Your `IterableDataset` has `__len__` defined", category=Warning)
 
 
 def make_trainer(

@@ -8,6 +8,11 @@ which Lightning would turn into ``sys.exit(1)``. The pipeline catches it, writes
 end-of-epoch state it holds (:mod:`.checkpoints`), fills in :attr:`RunInterrupted.note` (what was
 saved, the command that continues the run) and raises it on; the command line prints the note and
 exits with 128 + the signal number (130 for SIGINT, 143 for SIGTERM), as a shell reports it.
+
+A training step is not cut in two: between :func:`hold_signals` and :func:`release_signals` (a step's
+start and end, :mod:`.checkpoints`) a signal waits, and the release raises it, so the state saved
+is that of the batches trained so far and a resumed run continues within the epoch. A second signal
+while one waits stops at once.
 """
 
 from __future__ import annotations
@@ -18,9 +23,14 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
-__all__ = ["RunInterrupted", "stop_on_signals"]
+__all__ = ["RunInterrupted", "hold_signals", "release_signals", "stop_on_signals"]
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _Held:
+    holding = False
+    waiting: int | None = None  # a signal that arrived while holding
 
 
 class RunInterrupted(BaseException):
@@ -44,7 +54,23 @@ class RunInterrupted(BaseException):
 
 
 def _raise(signum: int, frame: FrameType | None) -> None:
+    if _Held.holding and _Held.waiting is None:
+        _Held.waiting = signum
+        return
     raise RunInterrupted(signum)
+
+
+def hold_signals() -> None:
+    """From now on a stop request waits for :func:`release_signals` (see the module docstring)."""
+    _Held.holding = True
+
+
+def release_signals() -> None:
+    """Stop waiting; raises :class:`RunInterrupted` if a signal arrived meanwhile."""
+    _Held.holding = False
+    signum, _Held.waiting = _Held.waiting, None
+    if signum is not None:
+        raise RunInterrupted(signum)
 
 
 @contextlib.contextmanager
@@ -58,5 +84,6 @@ def stop_on_signals() -> Iterator[None]:
     try:
         yield
     finally:
+        _Held.holding, _Held.waiting = False, None
         for signum, handler in previous.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)

@@ -206,11 +206,16 @@ def resume_note(place: RunPlace | None) -> str:
     saved = []
     for last in sorted(place.final.rglob("checkpoints/last.ckpt")):
         try:
-            saved.append((last, load_training_checkpoint(last)["epoch"] + 1))
+            state = load_training_checkpoint(last)
+            saved.append((last, state["epoch"] + 1, state.get("position")))
         except (CheckpointError, KeyError, OSError):
             continue
     if not saved:
         return "no checkpoint was saved yet, so there is nothing to resume; run the same command again."
-    path, epoch = max(saved, key=lambda item: item[0].stat().st_mtime)
+    path, epoch, position = max(saved, key=lambda item: item[0].stat().st_mtime)
     where = path.parent.parent.name if path.parent.parent != place.final else "the run"
-    return f"{where} saved its state at the end of epoch {epoch}. Continue with: dualbranch fit --resume {place.final}"
+    if position and position["batches"] < position["of"]:
+        stand = f"in epoch {position['epoch']} after batch {position['batches']} of {position['of']}"
+    else:
+        stand = f"at the end of epoch {epoch}"
+    return f"{where} saved its state {stand}. Continue with: dualbranch fit --resume {place.final}"

@@ -17,6 +17,7 @@ Shape legend: n examples, B batch, C channels, H×W image, K classes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from ...data.augment import AugmentConfig, augment_batch
 from ...data.photo_dataset import PhotoDataset
 from ...data.photo_transforms import EvalTransform
 from ...data.photos import PhotoFiles
+from ...errors import DataError
 from ..mixup import mix_batch
 from .base import InputPipeline
 
@@ -68,14 +70,21 @@ class ImagePreprocessing:
         """From a seeded sample of up to :data:`NORMALIZATION_SAMPLE` photos, as evaluation sees them."""
         picked = np.random.default_rng(seed).choice(len(files), min(len(files), NORMALIZATION_SAMPLE), replace=False)
         photos = PhotoDataset(files.subset(np.sort(picked)), EvalTransform(size, crop_pct), on_corrupt="skip")
+        return cls.fit_sample((photos[i] for i in range(len(photos))), size, crop_pct)
+
+    @classmethod
+    def fit_sample(cls, photos: Iterable[torch.Tensor], size: tuple[int, int], crop_pct: float) -> ImagePreprocessing:
+        """From photos uint8 (C, H, W) as evaluation sees them, one at a time."""
         # exact integer sums photo by photo: memory for one photo, not for the whole sample
-        total = torch.zeros(files.channels, dtype=torch.int64)
-        squares = torch.zeros_like(total)
-        for i in range(len(photos)):
-            x = photos[i].flatten(1).to(torch.int32)  # (C, H·W) in 0..255
-            total += x.sum(dim=1)
-            squares += (x * x).sum(dim=1)
-        count = len(photos) * size[0] * size[1]
+        total = squares = None
+        count = 0
+        for photo in photos:
+            x = photo.flatten(1).to(torch.int32)  # (C, H·W) in 0..255
+            total = x.sum(dim=1).long() + (0 if total is None else total)
+            squares = (x * x).sum(dim=1).long() + (0 if squares is None else squares)
+            count += x.shape[1]
+        if total is None or squares is None:
+            raise DataError("No photo could be read to measure the mean and standard deviation.")
         mean = total.double() / count / 255
         variance = (squares.double() / 255**2 - count * mean.square()) / max(count - 1, 1)
         std = variance.clamp_min(0).sqrt().clamp_min(1e-3)

@@ -28,19 +28,21 @@ from ...data.images import (
     ImageData,
     load_digits,
     load_fashion_mnist,
-    load_image_folder,
     load_npz,
     open_image,
 )
 from ...data.photo_dataset import PhotoDataset
 from ...data.photo_transforms import EvalTransform, TrainTransform, TrainTransformConfig
 from ...data.photos import PhotoFiles, find_unreadable, index_image_files, index_image_folder, survey
+from ...data.shards import ImageShards, ShardStream
 from ...errors import ConfigError, DataError
+from ...evaluation.protocols import Fold
 from ...factory import create_model
-from ..sections import AugmentSection, DataSection, non_negative, one_of, option, probability
+from ..sections import AugmentSection, DataSection, EvaluationSection, non_negative, one_of, option, probability
 from .base import DataKind, Dataset, FoldEvaluation, LoaderInputs, register_kind
 from .image_choices import SMALL_IMAGE, choose_image_model, choose_photo_side, choose_pipeline
-from .image_inputs import ImageInputs, ImagePreprocessing
+from .image_inputs import NORMALIZATION_SAMPLE, ImageInputs, ImagePreprocessing
+from .image_loading import load_shards, memory_parts
 from .image_report import attention_maps, mistakes
 
 __all__ = ["ImageAugmentSection", "ImageDataSection", "ImageKind"]
@@ -50,7 +52,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class ImageDataSection(DataSection):
-    """``data`` of an image run: fashion_mnist | digits | image_folder | npz."""
+    """``data`` of an image run: fashion_mnist | digits | image_folder | npz | image_shards."""
 
     val_path: str | None = None  # a separate validation folder / file (else split off by val_ratio)
     img_size: tuple[int, int] | None = option(
@@ -62,6 +64,8 @@ class ImageDataSection(DataSection):
     pipeline: str = option("auto", *one_of("auto", "memory", "stream"))
     crop_pct: float = option(0.875, lambda v: 0 < v <= 1, "in (0, 1]")  # streamed: centre crop / resized side
     memory_budget_gb: float = option(4.0, lambda v: v > 0, "a positive number of GB")  # above it, images stream
+    # image_shards on object storage: fsspec's options, e.g. {endpoint_url: http://127.0.0.1:9000, anon: false}
+    storage_options: dict[str, Any] = dataclasses.field(default_factory=dict)
     # normalisation (one value per channel, in [0, 1] units); null: the training images' own. A fine-tuning
     # run (model.checkpoint) takes its checkpoint's, as the recipe prints
     mean: list[float] | None = option(  # noqa: RUF009 (option returns a field)
@@ -94,17 +98,6 @@ class ImageAugmentSection(AugmentSection):
     trivial_augment: bool = False
 
 
-def _memory_parts(data: ImageDataSection, files: list[PhotoFiles], progress: bool) -> list[ImageData]:
-    """Every folder of an image-folder run decoded into memory, all at the training folder's size."""
-    paths = [data.path, data.val_path, data.test_path]
-    train = load_image_folder(paths[0], data.img_size, data.channels, data.on_corrupt, None, progress)
-    size = tuple(train.shape[1:])
-    others = [p for p in paths[1:] if p]
-    return [train] + [
-        load_image_folder(p, size, train.shape[0], data.on_corrupt, train.class_names, progress) for p in others
-    ]
-
-
 def _train_count(dataset: Dataset) -> int:
     return len(dataset) - (0 if dataset.own_test is None else len(dataset.own_test))
 
@@ -124,7 +117,7 @@ def _concat(parts: list[ImageData]) -> ImageData:
 @register_kind
 class ImageKind(DataKind):
     name = "images"
-    datasets = ("fashion_mnist", "digits", "image_folder", "npz")
+    datasets = ("fashion_mnist", "digits", "image_folder", "npz", "image_shards")
     data_section = ImageDataSection
     augment_section = ImageAugmentSection
 
@@ -151,7 +144,7 @@ class ImageKind(DataKind):
         pipeline, why = choose_pipeline(data.pipeline, surveyed, len(everything), channels, data.memory_budget_gb)
         data.pipeline = pipeline  # resolved: the run's config.yaml says which path it took
         if pipeline == "memory":
-            parts = _memory_parts(data, files, progress)
+            parts = memory_parts(data, progress)
             return _concat(parts), [len(p) for p in parts], [("data.pipeline", pipeline, why)]
         examples = dataclasses.replace(everything, channels=channels, on_corrupt=data.on_corrupt, survey=surveyed)
         return examples, [len(p) for p in files], [("data.pipeline", pipeline, why)]
@@ -168,6 +161,8 @@ class ImageKind(DataKind):
         decided: list = []
         if data.name == "image_folder":
             examples, sizes, decided = self._load_folders(data, seed, progress)
+        elif data.name == "image_shards":
+            examples, sizes, decided = load_shards(data, seed)
         else:
             train = self._load_arrays(data, data.path, "train", None)
             parts = [train]
@@ -182,9 +177,26 @@ class ImageKind(DataKind):
         own_test = np.arange(bounds[-2], bounds[-1]) if has_test else None
         return Dataset(examples, examples.labels.numpy(), examples.class_names, None, own_test, own_val, decided)
 
+    def folds(self, dataset: Dataset, data: ImageDataSection, evaluation: EvaluationSection, seed: int) -> list[Fold]:  # type: ignore[override]
+        if not isinstance(dataset.examples, ImageShards):
+            return super().folds(dataset, data, evaluation, seed)
+        if evaluation.protocol != "none" or data.limit_train or data.limit_eval:
+            raise ConfigError(
+                "image_shards are read split by split: use evaluation.protocol=none without data.limit_train / "
+                "data.limit_eval, and give validation and test shards their own paths (data.val_path, data.test_path)."
+            )
+        if dataset.own_test is None:
+            raise ConfigError(
+                "image_shards need test shards: give data.test_path (e.g. OUT/val or OUT/test of `dualbranch data "
+                "pack`, which packs a folder's train/ val/ test/ sub-folders each to its own split)."
+            )
+        held_out = [i for i in (dataset.own_val, dataset.own_test) if i is not None]
+        train = np.setdiff1d(np.arange(len(dataset)), np.concatenate(held_out)) if held_out else np.arange(len(dataset))
+        return [Fold("run", train, dataset.own_val, dataset.own_test)]
+
     def default_model(self, dataset: Dataset) -> tuple[str, str]:
         examples = dataset.examples
-        if isinstance(examples, PhotoFiles):
+        if isinstance(examples, PhotoFiles | ImageShards):
             return choose_image_model(examples.survey.median_short_side, _train_count(dataset))  # type: ignore[union-attr]
         _, height, width = examples.shape  # type: ignore[attr-defined]
         return choose_image_model(min(height, width), _train_count(dataset))
@@ -192,7 +204,7 @@ class ImageKind(DataKind):
     def recipe(self, dataset: Dataset, n_train: int, model_name: str) -> list[tuple[str, Any, str]]:
         examples = dataset.examples
         small_streamed: list[tuple[str, Any, str]] = []
-        if isinstance(examples, PhotoFiles):
+        if isinstance(examples, PhotoFiles | ImageShards):
             surveyed = examples.survey
             if surveyed.largest_side > SMALL_IMAGE:  # type: ignore[union-attr]
                 return self._photo_recipe(examples, n_train, model_name)
@@ -219,7 +231,7 @@ class ImageKind(DataKind):
             choices.append(("augment.randaug_ops", 1, f"one RandAugment operation at {side} px"))
         return choices
 
-    def _photo_recipe(self, files: PhotoFiles, n_train: int, model_name: str) -> list[tuple[str, Any, str]]:
+    def _photo_recipe(self, files: Any, n_train: int, model_name: str) -> list[tuple[str, Any, str]]:
         with torch.device("meta"):
             own_side = int(create_model(model_name).input_shape[-1])  # type: ignore[attr-defined]
         side, why = choose_photo_side(files.survey, n_train, model_name, files.channels, own_side)  # type: ignore[arg-type]
@@ -232,7 +244,7 @@ class ImageKind(DataKind):
 
     def _shape(self, dataset: Dataset, data: ImageDataSection) -> tuple[int, int, int]:
         examples = dataset.examples
-        if not isinstance(examples, PhotoFiles):
+        if not isinstance(examples, PhotoFiles | ImageShards):
             return tuple(examples.shape)  # type: ignore[attr-defined]
         if data.img_size is None:
             raise ConfigError("Streamed photos need data.img_size (the recipe sets it when model.name is auto).")
@@ -250,22 +262,26 @@ class ImageKind(DataKind):
         return {k: v for k, v in derived.items() if k in model_fields}
 
     def describe(self, dataset: Dataset, data: ImageDataSection) -> dict[str, Any]:
-        streams = isinstance(dataset.examples, PhotoFiles)
+        streams = isinstance(dataset.examples, PhotoFiles | ImageShards)
         return {"input_shape": list(self._shape(dataset, data)), "pipeline": "stream" if streams else "memory"}
 
     def fit_preprocessing(self, train: Any, data: ImageDataSection) -> ImagePreprocessing:
         given = data.mean is not None and data.std is not None
-        channels = train.channels if isinstance(train, PhotoFiles) else train.shape[0]
+        channels = train.channels if isinstance(train, PhotoFiles | ImageShards) else train.shape[0]
         for key in ("mean", "std"):
             values = getattr(data, key)
             if values is not None and len(values) != channels:
                 raise ConfigError(
                     f"data.{key} gives {len(values)} values for {channels}-channel images; give one each."
                 )
-        if isinstance(train, PhotoFiles):
+        if isinstance(train, PhotoFiles | ImageShards):
             size = tuple(data.img_size)  # type: ignore[arg-type]
             if given:
                 return ImagePreprocessing(data.mean, data.std, list(size), data.crop_pct, "bicubic", "stream")  # type: ignore[arg-type]
+            if isinstance(train, ImageShards):  # packed in a random order: the first photos are a sample
+                stream = ShardStream(train, EvalTransform(size, data.crop_pct))  # type: ignore[arg-type]
+                first = range(min(len(train), NORMALIZATION_SAMPLE))
+                return ImagePreprocessing.fit_sample([stream[i] for i in first], size, data.crop_pct)  # type: ignore[arg-type]
             return ImagePreprocessing.fit_photos(train, size, data.crop_pct)  # type: ignore[arg-type]
         if given:
             return ImagePreprocessing(data.mean, data.std, list(train.images.shape[-2:]))  # type: ignore[arg-type]
@@ -278,7 +294,7 @@ class ImageKind(DataKind):
     def loader_inputs(  # type: ignore[override]
         self, examples: Any, preprocessing: ImagePreprocessing, training: bool, augment: Any = None, seed: int = 0
     ) -> LoaderInputs:
-        if not isinstance(examples, PhotoFiles):
+        if not isinstance(examples, PhotoFiles | ImageShards):
             return examples.images  # uint8: normalised batch by batch in the input pipeline
         size = tuple(preprocessing.img_size)  # type: ignore[arg-type]
         if training and augment is not None:
@@ -291,6 +307,8 @@ class ImageKind(DataKind):
             )  # fmt: skip
         else:
             transform = EvalTransform(size, preprocessing.crop_pct or 1.0)  # type: ignore[arg-type]
+        if isinstance(examples, ImageShards):
+            return ShardStream(examples, transform, seed)
         return PhotoDataset(examples, transform, seed, examples.on_corrupt)
 
     def input_pipeline(self, preprocessing: ImagePreprocessing, augment: ImageAugmentSection) -> ImageInputs:  # type: ignore[override]
