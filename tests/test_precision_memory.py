@@ -4,12 +4,16 @@ batch size) and whether bf16 mixed precision pays on this machine."""
 from __future__ import annotations
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 from dualbranch import create_model
 from dualbranch.train import precision as precision_module
+from dualbranch.train.config import load_config
 from dualbranch.train.memory import activation_bytes_per_example
+from dualbranch.train.pipeline import fit
 from dualbranch.train.precision import choose_precision
+from fit_processes import SMALL_FIT
 
 
 class _Linear(nn.Module):
@@ -81,3 +85,13 @@ def test_precision_on_amx_is_measured_once_and_kept(monkeypatch, tmp_path):
 
 def test_the_speedup_measurement_runs_both_precisions():
     assert precision_module.training_step_speedup(_Linear, repeats=1) > 0
+
+
+def test_trainer_compile_compiles_the_model_in_place_and_keeps_its_weight_names(monkeypatch, tmp_path):
+    compiled = []
+    monkeypatch.setattr(nn.Module, "compile", lambda self, *a, **k: compiled.append(type(self).__name__))
+    overrides = [*SMALL_FIT, "optim.epochs=1", "data.limit_train=128", f"output.root={tmp_path}", "output.name=c"]
+    run = fit(load_config(None, [*overrides, "trainer.compile=true"]))
+    assert compiled == ["CrossViT"]  # the model, once; not the training task around it
+    names = set(load_file(run / "model.safetensors"))
+    assert names and not any("_orig_mod" in name for name in names)  # compiled in place: no wrapper's prefix

@@ -25,7 +25,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..data.sampling import ExactBatchSampler
+from ..data.sampling import ExactBatchSampler, batches_per_slot
 from ..data.streams import ExampleStream
 from .kinds.base import LoaderInputs
 from .sections import DataSection
@@ -166,6 +166,15 @@ class ExamplesDataModule(L.LightningDataModule):
             epoch_of=(lambda: trainer.current_epoch) if training and trainer else None,
             trained_of=(lambda: trainer.fit_loop.epoch_loop.batch_progress.current.processed) if trainer else None,
         )  # fmt: skip
+
+    def train_batches(self, world: int) -> int:
+        """The batches each of ``world`` ranks trains on per epoch (what the training loader will make)."""
+        inputs, labels = self.train_data
+        batch_size = self.section.batch_size
+        if isinstance(inputs, ExampleStream):
+            workers = auto_workers(inputs, self.section.num_workers)
+            return len(inputs.plan(batch_size, 0, world, workers, self.section.shuffle, self.seed))
+        return batches_per_slot(len(labels), world, batch_size)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_data, self.section.batch_size, True)

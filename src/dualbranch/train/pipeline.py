@@ -183,9 +183,11 @@ def _fit_fold(
         for note in notes or ["every weight loaded as it is"]:
             print(f"{config.model.checkpoint}: {note}")
     world = config.trainer.devices * config.trainer.num_nodes
-    steps_per_epoch = -(-len(fold.train) // (config.data.batch_size * world))
+    steps_per_epoch = datamodule.train_batches(world)
     inputs = kind.input_pipeline(preprocessing, config.augment)
     model = model.to(memory_format=inputs.memory_format)  # strides only: the state dict is the same
+    if config.trainer.compile:
+        model.compile()  # in place: the state dict keeps its names
     objective = make_objective(config.objective.name, config.objective.args)
     task = TrainingTask(model, config, scoring, inputs, objective, steps_per_epoch)
     trainer = make_trainer(

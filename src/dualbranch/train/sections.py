@@ -148,9 +148,12 @@ class TrainerSection:
     log_every_n_steps: int = option(50, *positive)
     progress_bar: bool | None = None  # null: progress bars in a terminal, none when the output is piped
     logger: str = option("csv", *one_of("csv", "tensorboard", "mlflow"))  # where metrics go (train/loggers.py)
-    # last.ckpt (to resume from) is rewritten at an epoch's end once this many seconds passed since the
-    # previous write (0: every epoch); an interrupted run saves its latest epoch first (train/checkpoints.py)
+    # last.ckpt (to resume from) is rewritten after a batch or an epoch once this many seconds passed since
+    # the previous write (0: every batch); an interrupted run saves where it stands first (train/checkpoints.py)
     checkpoint_seconds: float = option(30.0, *finite_non_negative)
+    # torch.compile the model for training (on a GPU: faster steps after a slow first one); the weights and
+    # their names are the same either way
+    compile: bool = False
 
     def shows_progress(self) -> bool:
         """Whether progress bars are drawn: ``progress_bar``, or (null) whether stderr is a terminal, so a
