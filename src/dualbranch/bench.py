@@ -16,11 +16,9 @@ fp32 eager model first.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -30,72 +28,24 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import ConfigError
+from .engines import build_engine, engine_name, engine_precision
 from .factory import create_model
 from .flops import count_macs, count_params
+from .machine import cpu_features, machine_info, time_alternating
 
-__all__ = ["bench_model", "cpu_features", "machine_info", "machine_line", "matmul_peak_gflops", "time_alternating"]
+# cpu_features, machine_info and time_alternating live in dualbranch.machine (predict's engine choice
+# uses them too) and are imported from here by the benchmarks
+
+__all__ = [
+    "bench_model",
+    "cpu_features",
+    "machine_info",
+    "machine_line",
+    "matmul_peak_gflops",
+    "time_alternating",
+]
 
 Step = Callable[[], object]
-
-# The instruction-set features that decide which kernels run: AVX-512 doubles the fp32 vector width over
-# AVX2; VNNI does int8 multiply-accumulate in one instruction (without it int8 GEMMs gain little over
-# fp32); BF16 and AMX are what a bf16 or AMX int8 path needs. Each is a set of /proc/cpuinfo flags, any
-# of which counts (AVX-VNNI is the 256-bit form on CPUs without AVX-512).
-CPU_FEATURES = {
-    "AVX2": ("avx2",),
-    "AVX-512": ("avx512f",),
-    "VNNI": ("avx512_vnni", "avx_vnni"),
-    "BF16": ("avx512_bf16",),
-    "AMX": ("amx_tile", "amx_int8", "amx_bf16"),
-}
-
-
-def cpu_features(flags: set[str] | None = None) -> dict[str, bool]:
-    """Which of :data:`CPU_FEATURES` this CPU has (from ``flags``, default /proc/cpuinfo; all False
-    where it cannot be read)."""
-    if flags is None:
-        flags = set()
-        try:
-            with open("/proc/cpuinfo") as handle:
-                line = next((line for line in handle if line.startswith("flags")), "")
-            flags = set(line.split(":", 1)[-1].split())
-        except OSError:
-            pass
-    return {name: any(flag in flags for flag in names) for name, names in CPU_FEATURES.items()}
-
-
-def _versions() -> dict[str, str]:
-    """Versions of the optional engine libraries that are installed (found without importing them)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for package in ("onnxruntime", "openvino", "nncf", "torchao", "timm"):
-        with contextlib.suppress(PackageNotFoundError):
-            found[package] = version(package)
-    return found
-
-
-def machine_info() -> dict[str, Any]:
-    """CPU model and features, logical CPUs, load, Python, torch and engine versions: what a figure was
-    measured on. ``load_average`` (1, 5, 15 min) says how busy the machine was (others' jobs included)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {
-        "cpu": cpu,
-        "cpu_features": cpu_features(),
-        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "logical_cpus": os.cpu_count(),
-        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "versions": _versions(),
-        "platform": platform.platform(),
-    }
 
 
 def machine_line(result: dict[str, Any]) -> str:
@@ -108,38 +58,6 @@ def machine_line(result: dict[str, Any]) -> str:
         f"{machine['cpu']} ({features}; {machine['logical_cpus']} logical CPUs{busy}), {result['threads']} threads, "
         f"torch {machine['torch']}; fp32 matmul peak {result['matmul_peak_gflops']:.0f} GFLOP/s"
     )
-
-
-def time_alternating(steps: dict[str, Step], repeats: int, warmup: int = 1, min_sample_s: float = 0.2) -> dict:
-    """Median/min/max seconds per call of each step, sampled alternately (a, b, a, b, ...).
-
-    Each step first runs ``warmup`` times; a sample then repeats the step enough times to last about
-    ``min_sample_s`` (short steps are otherwise dominated by timer noise) and records the mean.
-    """
-    calls = {}
-    for name, step in steps.items():
-        for _ in range(warmup):
-            step()
-        start = time.perf_counter()
-        step()
-        calls[name] = max(1, math.ceil(min_sample_s / max(time.perf_counter() - start, 1e-6)))
-    samples: dict[str, list[float]] = {name: [] for name in steps}
-    for repeat in range(repeats):
-        # reverse the order every other round so neither side always runs on a warmer cache
-        order = list(steps) if repeat % 2 == 0 else list(reversed(steps))
-        for name in order:
-            start = time.perf_counter()
-            for _ in range(calls[name]):
-                steps[name]()
-            samples[name].append((time.perf_counter() - start) / calls[name])
-    return {name: _summary(values) for name, values in samples.items()}
-
-
-def _summary(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-    return {"median_ms": median * 1e3, "min_ms": ordered[0] * 1e3, "max_ms": ordered[-1] * 1e3, "runs": len(values)}
 
 
 def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
@@ -252,11 +170,7 @@ def bench_model(
     ``engines``: any of :data:`dualbranch.engines.ENGINES`; "eager" (fp32) is the reference and is
     always measured. ``train_batch`` defaults to the largest of ``batches``; 0 skips training.
     """
-    from .engines import ENGINES, build_engine
-
-    unknown = sorted(set(engines) - set(ENGINES))
-    if unknown:
-        raise ConfigError(f"Unknown engine(s) {unknown}; choose from {list(ENGINES)}.")
+    engines = tuple(dict.fromkeys(engine_name(engine) for engine in engines))  # a ConfigError for unknown names
     threads = threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -307,10 +221,14 @@ def bench_model(
         with torch.inference_mode():
             out = runner(x_ref)
         runners[engine] = runner
+        precision = engine_precision(engine, runner)
         result.setdefault("engines", {})[engine] = {
             "max_abs_diff": float((out - reference).abs().max()),
             "top1_agreement": float((out.argmax(1) == reference.argmax(1)).float().mean()),
+            **precision,
         }
+        if "note" in precision:
+            log(f"note: {engine}: {precision['note']}")
     if theirs is not None:
         runners["timm"] = theirs
 
