@@ -26,9 +26,10 @@ from dualbranch.engines import CALIBRATED, ENGINES, build_engine, engine_precisi
 from dualbranch.errors import MissingDependencyError, RunFolderError
 from dualbranch.export import OpenVinoModel, export_model, read_openvino, recorded_precision, to_openvino
 from dualbranch.quantize import quantize_openvino_int8, top1_agreement
+from dualbranch.train.calibrated import calibration_batches
 from dualbranch.train.config import load_config
 from dualbranch.train.pipeline import fit, load_fold_models
-from dualbranch.train.predict import calibration_batches, predict
+from dualbranch.train.predict import predict
 from real_images import real_images
 
 HAS_OPENVINO = importlib.util.find_spec("openvino") is not None

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from . import __version__
-from .deploy_cli import add_deploy_commands
+from .deploy_cli import add_deploy_commands, add_predict_options
 from .errors import ConfigError, DualbranchError, MissingFileError
 from .factory import create_model
 from .flops import count_macs, count_params
@@ -21,7 +21,7 @@ from .registry import get_model_entry, list_models
 from .train.config import dump_config, load_config
 from .train.kinds import KINDS
 from .train.pipeline import fit, test
-from .train.predict import PREDICT_ENGINES, predict
+from .train.predict import predict
 from .train.run_folder import read_record
 
 __all__ = ["main", "model_table"]
@@ -150,13 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("run", metavar="RUN_DIR")
     predict.add_argument("inputs", nargs="+", metavar="INPUT")
     predict.add_argument("--output", help="CSV file to write (default: print to stdout)")
-    predict.add_argument("--top-k", type=int, default=1)
-    predict.add_argument(
-        "--engine",
-        choices=tuple(PREDICT_ENGINES),
-        default="torch",
-        help="fp32 PyTorch, onnxruntime, int8 (dynamic), OpenVINO fp32 or OpenVINO int8 (calibrated)",
-    )
+    add_predict_options(predict)  # --top-k, --engine: the engine names bench and export share
     predict.set_defaults(func=_cmd_predict)
     add_deploy_commands(commands)
     return parser

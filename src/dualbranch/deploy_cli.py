@@ -1,26 +1,28 @@
-"""``dualbranch bench`` and ``dualbranch export``: the command-line side of the benchmark and deploy paths."""
+"""``dualbranch bench`` and ``dualbranch export``, and ``predict``'s engine options: the command-line side of
+the benchmark and deploy paths. All three name engines with one vocabulary (:mod:`dualbranch.engine_names`).
+
+Building the parsers imports nothing heavy (the names only); each command imports the benchmark, the
+exporters and the training stack it runs when it runs, so ``dualbranch --help`` does not load them.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+from typing import Any
 
-from torch import nn
-
-from .bench import bench_model, format_table
-from .engines import ENGINES
+from .engine_names import ENGINES, EXPORT_FORMATS, OLD_NAMES, OLD_NAMES_UNTIL, PREDICT_ENGINES
 from .errors import ConfigError, RunFolderError
-from .export import FORMATS, export_model
-from .factory import create_model
-from .safe_io import atomic_write_text
-from .train.pipeline import load_fold_models
-from .train.run_folder import fold_dir, read_record
 
-__all__ = ["add_deploy_commands"]
+__all__ = ["add_deploy_commands", "add_predict_options"]
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import bench_model, format_table
+    from .safe_io import atomic_write_text
+
     # a missing optional dependency skips that engine with a note in the results (bench_model)
     engines = ENGINES if "all" in args.engines else tuple(dict.fromkeys(args.engines))
     results = [
@@ -50,15 +52,23 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model_to_export(source: str, checkpoint: str | None, fold: str | None) -> tuple[nn.Module, dict[str, str]]:
-    """A run folder's model (its only fold, or ``fold``), or a registered model (random weights unless
-    ``checkpoint``), in eval mode, with metadata saying where it came from."""
+def _model_to_export(source: str, checkpoint: str | None, fold: str | None) -> tuple[Any, dict[str, str]]:
+    """A run folder's fold model (its only fold, or ``fold``), or a registered model (random weights
+    unless ``checkpoint``; no preprocessing), in eval mode, as a :class:`~dualbranch.train.pipeline.FoldModel`
+    with metadata saying where it came from."""
+    from .factory import create_model
+    from .train.pipeline import FoldModel, load_fold_models
+    from .train.run_folder import fold_dir, read_record
+
     path = Path(source)
     if not path.is_dir():
         if fold is not None:
             raise ConfigError("--fold picks a fold of a run folder; a model name has none.")
         model = create_model(source, checkpoint_path=checkpoint)
-        return model.eval(), {"model": source, "weights": checkpoint or "random initialisation"}
+        return FoldModel(source, model.eval(), None), {
+            "model": source,
+            "weights": checkpoint or "random initialisation",
+        }
     if checkpoint is not None:
         raise ConfigError("--checkpoint gives weights for a model name; a run folder exports its own trained weights.")
     record = read_record(path)
@@ -71,14 +81,53 @@ def _model_to_export(source: str, checkpoint: str | None, fold: str | None) -> t
     preprocessing = fold_dir(path, chosen.name) / "preprocessing.json"
     if preprocessing.is_file():  # the exported model expects input preprocessed like this
         meta["preprocessing"] = str(preprocessing)
-    return chosen.model, meta
+    return chosen, meta
+
+
+def _note(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    model, meta = _model_to_export(args.source, args.checkpoint, args.fold)
-    summary = export_model(model, args.format, args.output, args.overwrite, meta)
+    from .export import export_model
+    from .train.calibrated import stored_int8
+    from .train.kinds import kind_named
+    from .train.run_folder import read_record
+
+    fold, meta = _model_to_export(args.source, args.checkpoint, args.fold)
+    quantized = None
+    if args.format == "openvino-int8" and "run" in meta:
+        # calibrated once on the fold's training data and kept in the run: predict reuses it
+        kind = kind_named(read_record(args.source).kind)
+        pipeline = kind.input_pipeline(fold.preprocessing, kind.augment_section())
+        quantized, record = stored_int8(args.source, fold.name, fold.model, fold.preprocessing, pipeline, _note)
+        meta["calibration_sha256"] = record["calibration_sha256"]
+        meta["calibration_examples"] = str(record["calibration_examples"])
+    summary = export_model(fold.model, args.format, args.output, args.overwrite, meta, openvino_model=quantized)
     print(json.dumps(summary, indent=2))
     return 0
+
+
+def add_predict_options(predict: argparse.ArgumentParser) -> None:
+    """``predict``'s ``--top-k`` and ``--engine`` (the engine names this module's commands share)."""
+    predict.add_argument(
+        "--top-k",
+        type=int,
+        default=1,
+        metavar="K",
+        help="classes: also write the K most probable classes with their probabilities (label_2, probability_2, "
+        "...); default 1",
+    )
+    old = ", ".join(f"{name} (now {new})" for name, new in OLD_NAMES.items())
+    predict.add_argument(
+        "--engine",
+        default="eager",
+        metavar="ENGINE",
+        help=f"how the model runs: {', '.join(PREDICT_ENGINES)} (default eager: fp32 PyTorch; openvino-int8 is "
+        "calibrated once on the training data and stored in the run; auto: the fastest engine that agrees with "
+        f"eager on the inputs, measured once on this machine and stored in the run). Old names: {old}, until "
+        f"dualbranch {OLD_NAMES_UNTIL}",
+    )
 
 
 def add_deploy_commands(commands: argparse._SubParsersAction) -> None:
@@ -109,10 +158,19 @@ def add_deploy_commands(commands: argparse._SubParsersAction) -> None:
 
     export = commands.add_parser(
         "export",
-        help="export a run or a registered model to ONNX, OpenVINO IR, a torch.export program (.pt2) or safetensors",
+        help="export a run or a registered model to ONNX, OpenVINO IR (fp32, bf16 hint, calibrated int8), "
+        "a torch.export program (.pt2) or safetensors",
     )
     export.add_argument("source", metavar="RUN_OR_MODEL", help="a run folder made by `fit`, or a model name")
-    export.add_argument("--format", choices=FORMATS, required=True)
+    export.add_argument(
+        "--format",
+        choices=EXPORT_FORMATS,
+        required=True,
+        help="onnx, openvino, openvino-bf16 and openvino-int8 are the engines of the same names (openvino-bf16: "
+        "the fp32 IR with the bf16 precision hint recorded for dualbranch's loader; openvino-int8: a run's int8 "
+        "model, calibrated once on its training data and kept in the run for predict); pt2: torch.export; "
+        "safetensors: the weights",
+    )
     export.add_argument("--output", required=True, help="file to write (openvino: NAME.xml, with NAME.bin beside it)")
     export.add_argument("--checkpoint", help="weights for a model name (default: random initialisation)")
     export.add_argument("--fold", help="which fold's model of a run with several (e.g. fold_0)")
