@@ -281,3 +281,15 @@ def test_forecasting_runs_predict_and_export_with_the_openvino_engines(forecasti
     output = tmp_path / "g.xml"
     assert main(["export", str(forecasting_run), "--format", "openvino", "--output", str(output)]) == 0
     assert output.is_file() and output.with_suffix(".bin").is_file()
+
+
+@pytest.mark.parametrize(("patch_len", "stride", "pad_end"), [(8, 8, True), (8, 4, False), (6, 5, True)])
+def test_patches_are_gathered_exactly_as_tensor_unfold_cuts_them(patch_len, stride, pad_end):
+    from dualbranch.models.forecasting.layers import PatchEmbed
+
+    embed = PatchEmbed(seq_len=32, d_model=4, patch_len=patch_len, stride=stride, pad_end=pad_end, dropout=0.0)
+    embed = embed.double().eval()
+    series = torch.randn(5, 32, dtype=torch.float64)
+    padded = torch.cat([series, series[:, -1:].expand(5, stride)], 1) if pad_end else series
+    expected = embed.proj(padded.unfold(-1, patch_len, stride)) + embed.positions  # the former implementation
+    assert torch.equal(embed(series), expected)  # the same float64 values, bit for bit
