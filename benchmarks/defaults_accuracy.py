@@ -16,8 +16,8 @@ recipe.json). Sets and baselines:
   with aeon, and ``BasicMotions`` / ``JapaneseVowels``, multivariate UEA sets, official splits -> 1-NN
   DTW and ROCKET (aeon's classifiers; JapaneseVowels zero-padded to its longest series, 29 samples).
 
-Prints JSON and writes benchmarks/results/defaults_accuracy.json (other sets' entries are kept), with
-the machine's CPU, threads and versions.
+Prints JSON and writes benchmarks/results/defaults_accuracy.json (or ``--output``; other sets' entries
+are kept), with the machine's CPU, threads and versions.
 """
 
 from __future__ import annotations
@@ -166,10 +166,12 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--threads", type=int, help="torch threads of each run (default: all logical CPUs)")
+    parser.add_argument("--output", type=Path, default=RESULTS, help=f"results file (default: {RESULTS.name})")
     args = parser.parse_args()
     if args.threads:
         QUIET.append(f"trainer.threads={args.threads}")
-    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"sets": {}}
+    output = args.output
+    results = json.loads(output.read_text()) if output.is_file() else {"sets": {}}
     results["machine"] = machine_info()
     for name in args.sets:
         with tempfile.TemporaryDirectory(prefix=f"defaults-{name}-") as folder:
@@ -180,9 +182,9 @@ def main() -> None:
         entry["threads"] = args.threads or "all"
         print(name, json.dumps({k: v for k, v in entry.items() if k != "dualbranch"}), flush=True)
         # read again before writing: another process may have finished other sets meanwhile
-        results["sets"] = json.loads(RESULTS.read_text())["sets"] if RESULTS.is_file() else {}
+        results["sets"] = json.loads(output.read_text())["sets"] if output.is_file() else {}
         results["sets"][name] = entry
-        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        output.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
 
 

@@ -68,7 +68,7 @@ def main() -> None:
         raise SystemExit(f"{run_dir}: its data has no test split of its own; train it on fashion_mnist")
     model, test_index = fold.model, dataset.own_test
     with torch.no_grad():
-        images = pipeline.prepare(kind.to_tensor(dataset.examples.subset(test_index), fold.preprocessing, False))
+        images = pipeline.prepare(kind.loader_inputs(dataset.examples.subset(test_index), fold.preprocessing, False))
     labels = torch.from_numpy(dataset.y[test_index])
     calibration = calibration_batches(run_dir, fold.name, fold.preprocessing, pipeline)
     with torch.inference_mode():

@@ -52,6 +52,7 @@ from dualbranch.registry import get_model_entry
 from dualbranch.safe_io import WriteError, sha256_file
 from dualbranch.train.checkpoint_io import ChecksummedCheckpointIO, load_training_checkpoint
 from dualbranch.train.config import ConfigError, load_config
+from run_triggers import diverging_run, made_for_another_model, output_root_denied, output_root_under_a_file, run_in_use
 
 __all__ = ["CASES", "Case", "CliFailure", "message_of"]
 
@@ -158,8 +159,10 @@ def _read_only_config(tmp: Path) -> None:
 
 def _disk_full_during_training(tmp: Path) -> None:
     try:
+        # no mid-epoch checkpoint on a slow, busy machine: the first write is the one after epoch 1
         with failing_open(errno.ENOSPC, only="last.ckpt"):
-            cli(*FIT, "output.root={tmp}", "output.name=r", f"model.args={json.dumps(SMALL_ARGS)}")(tmp)
+            cli(*FIT, "output.root={tmp}", "output.name=r", f"model.args={json.dumps(SMALL_ARGS)}",
+                "trainer.checkpoint_seconds=3600")(tmp)  # fmt: skip
     finally:  # what was written before the failure is intact
         assert (tmp / "r" / "run.json").is_file() and (tmp / "r" / "history.jsonl").is_file()
 
@@ -384,7 +387,7 @@ CASES: list[Case] = [
          r"data\.on_corrupt must be one of error, skip, got 'ignore'"),
     Case("config-precision-value", "config", "trainer.precision=fp16",
          lambda tmp: load_config(None, ["trainer.precision=fp16"]), ConfigError,
-         r"trainer\.precision must be one of 32-true.*16-mixed.*got 'fp16'"),
+         r"trainer\.precision must be one of auto, 32-true.*16-mixed.*got 'fp16'"),
     Case("config-not-an-override", "config", "an override without '='",
          lambda tmp: load_config(None, ["optim.lr"]), ConfigError,
          r"'optim\.lr' is not an override; write section\.key=value"),
@@ -401,6 +404,9 @@ CASES: list[Case] = [
     Case("cli-unknown-model", "config", "model.name=crossvit_fmnst (misspelt)",
          cli("fit", "model.name=crossvit_fmnst", "output.root={tmp}"), CliFailure,
          r"Unknown model 'crossvit_fmnst'\. Did you mean crossvit_fmnist"),
+    Case("config-logger-value", "config", "trainer.logger=wandb",
+         lambda tmp: load_config(None, ["trainer.logger=wandb"]), ConfigError,
+         r"trainer\.logger must be one of csv, tensorboard, mlflow, got 'wandb'"),
     Case("cli-misspelt-key", "config", "optim.lrr=1 on the command line",
          cli("fit", "optim.lrr=1", "output.root={tmp}"), CliFailure,
          r"unknown key 'optim\.lrr' \(did you mean 'lr'\?\)"),
@@ -432,6 +438,9 @@ CASES: list[Case] = [
     Case("checkpoint-missing", "checkpoint", "checkpoint_path to a missing file",
          lambda tmp: dualbranch.create_model("crossvit_fmnist", checkpoint_path=str(tmp / "w.pth")), FileNotFoundError,
          r"Checkpoint <tmp>/w\.pth does not exist"),
+    Case("checkpoint-made-for-another-model", "checkpoint", "weights of crossvit_fmnist (so says their metadata) "
+         "for hybrid_cnn_vit_tiny", made_for_another_model, CheckpointMismatchError,
+         r"made for the model 'crossvit_fmnist' \(its metadata records it\), not for 'hybrid_cnn_vit_tiny'"),
     Case("cli-resume-corrupt-last-ckpt", "checkpoint", "resume from a truncated last.ckpt", _corrupt_last_ckpt,
          CliFailure, r"last\.ckpt: corrupt or truncated .*Intact checkpoint\(s\) in the same folder: best\.ckpt"),
     Case("cli-predict-int8-calibration-tampered", "checkpoint",
@@ -492,6 +501,17 @@ CASES: list[Case] = [
     Case("cli-disk-full-during-training", "run", "disk full when Lightning saves last.ckpt after epoch 1",
          _disk_full_during_training, CliFailure,
          r"Could not write <tmp>/r/checkpoints/last\.ckpt(\.sha256)?: the disk is full"),
+    Case("cli-training-diverges", "run", "optim.lr=100: the loss becomes NaN", diverging_run, CliFailure,
+         r"Training diverged at epoch 1 of 1, step \d+ .*the training loss is NaN\. Nothing from the diverged steps "
+         r"was saved.*lower optim\.lr \(now 100; e\.g\. optim\.lr=10\)"),
+    Case("cli-run-in-use", "run", "fit --resume of a run folder another process is training", run_in_use, CliFailure,
+         r"<tmp>/runs/run is in use by process 4242 on node1, `dualbranch fit data\.name=digits` since 10:21:07: a run "
+         r"folder has one owner at a time"),
+    Case("cli-output-root-under-a-file", "run", "output.root below a file", output_root_under_a_file, CliFailure,
+         r"Cannot create the folder <tmp>/notes\.txt/runs \(output\.root\): <tmp>/notes\.txt is a file, not a folder"),
+    Case("cli-output-root-permission-denied", "run", "output.root in a folder the user may not write",
+         output_root_denied, CliFailure, r"Cannot create the folder <tmp>/locked/runs \(output\.root\): permission "
+         r"denied; make the folder above it writable"),
     Case("weights-permission-denied", "run", "permission denied writing model.safetensors",
          _permission_denied_weights, WriteError, r"Could not write <tmp>/model\.safetensors: permission denied"),
     Case("checkpoint-disk-full", "run", "disk full while Lightning writes last.ckpt", _disk_full_checkpoint,

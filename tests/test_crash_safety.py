@@ -21,8 +21,15 @@ from dualbranch.checkpoint import CheckpointError, read_state_dict, save_checkpo
 from dualbranch.cli import main
 from dualbranch.safe_io import WriteError
 from dualbranch.train.checkpoint_io import ChecksummedCheckpointIO, load_training_checkpoint, verify_checkpoint
-
-ROOT = Path(__file__).resolve().parent.parent
+from fit_processes import (
+    environment,
+    epochs_done,
+    fit_command,
+    last_weights,
+    resume_command,
+    saved_epoch,
+    wait_for,
+)
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -102,69 +109,33 @@ def test_disk_full_during_test_keeps_earlier_results(tmp_path, failing, capsys):
 
 
 # ------------------------------------------------------------------------- kill and resume
-SMALL_FIT = [
-    "data.name=digits",
-    "model.name=crossvit_fmnist",
-    "model.args={embed_dim: [16, 32], num_heads: [2, 2], patch_size: [2, 4], img_scale: [1, 1], stem: patch,"
-    " depth: [[1, 1], [1, 1]]}",
-    "data.batch_size=64",
-    "optim.warmup_epochs=0.5",
-    "augment.translate=0",
-    "augment.hflip=0",
-    "augment.randaug_ops=0",
-    "trainer.progress_bar=false",
-    "trainer.threads=1",
-    "trainer.deterministic=true",
-    "output.report=false",
-]
-
-
-def _fit_command(root: Path, name: str, epochs: int) -> list[str]:
-    overrides = [*SMALL_FIT, f"optim.epochs={epochs}", f"output.root={root}", f"output.name={name}"]
-    return [sys.executable, "-m", "dualbranch.cli", "fit", *overrides]
-
-
-def _environment() -> dict[str, str]:
-    source = str(ROOT / "src")
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": source + os.pathsep + os.environ.get("PYTHONPATH", "")}
-
-
-def _epochs_done(run: Path) -> int:
-    history = run / "history.jsonl"
-    return len(history.read_text().splitlines()) if history.is_file() else 0
-
-
-def kill_and_resume(root: Path, epochs: int, seed: int) -> dict[str, object]:
+def kill_and_resume(root: Path, epochs: int, seed: int, *extra: str) -> dict[str, object]:
     """Run ``fit`` twice at once; SIGKILL one at a seeded random moment (a random fraction into a random
     epoch after the first), resume it with ``fit --resume``, and compare it with the uninterrupted one."""
-    env, rng = _environment(), random.Random(seed)
-    straight = subprocess.Popen(_fit_command(root, "straight", epochs), env=env, stdout=subprocess.DEVNULL)
+    rng = random.Random(seed)
+    straight = subprocess.Popen(fit_command(root, "straight", epochs, *extra), env=environment(),
+                                stdout=subprocess.DEVNULL)  # fmt: skip
     victim = subprocess.Popen(
-        _fit_command(root, "killed", epochs), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+        fit_command(root, "killed", epochs, *extra), env=environment(), stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
     run = root / "killed"
     # the moment: a random fraction into a random epoch after the first, leaving at least one more epoch
     target_epoch, fraction = rng.randint(1, epochs - 2), rng.random()
-    while _epochs_done(run) < target_epoch and victim.poll() is None:
+    while epochs_done(run) < target_epoch and victim.poll() is None:
         time.sleep(0.01)
     epoch_seconds = json.loads((run / "history.jsonl").read_text().splitlines()[-1])["seconds"]
     delay = fraction * epoch_seconds
     time.sleep(delay)
     victim.send_signal(signal.SIGKILL)
     killed = victim.wait() == -signal.SIGKILL
-    completed = _epochs_done(run)
-    restored = load_training_checkpoint(run / "checkpoints" / "last.ckpt")["epoch"] + 1
-    resume = subprocess.run(
-        [sys.executable, "-m", "dualbranch.cli", "fit", "--resume", str(run)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    completed = epochs_done(run)
+    restored = saved_epoch(run)
+    resume = subprocess.run(resume_command(run), env=environment(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
     assert resume.returncode == 0, resume.stderr[-2000:]
     assert straight.wait() == 0
-    expected = load_training_checkpoint(root / "straight" / "checkpoints" / "last.ckpt")["state_dict"]
-    got = load_training_checkpoint(run / "checkpoints" / "last.ckpt")["state_dict"]
+    expected, got = last_weights(root / "straight"), last_weights(run)
     metrics = {name: json.loads((root / name / "metrics.json").read_text()) for name in ("straight", "killed")}
     return {
         "killed_by_sigkill": killed,
@@ -181,7 +152,8 @@ def kill_and_resume(root: Path, epochs: int, seed: int) -> dict[str, object]:
 
 def test_sigkill_at_a_random_moment_then_resume_matches_an_uninterrupted_run(tmp_path):
     epochs = 8
-    result = kill_and_resume(tmp_path, epochs, seed=int(os.environ.get("KILL_SEED", "7")))
+    seed = int(os.environ.get("KILL_SEED", "7"))
+    result = kill_and_resume(tmp_path, epochs, seed, "trainer.checkpoint_seconds=0")  # a checkpoint every epoch
     assert result["killed_by_sigkill"], f"the run finished before the kill: {result}"
     assert 1 <= result["epochs_restored"] < epochs
     assert result["epochs_lost"] <= 1, result  # the checkpoint holds every completed epoch but at most one
@@ -190,3 +162,63 @@ def test_sigkill_at_a_random_moment_then_resume_matches_an_uninterrupted_run(tmp
     accuracy, loss = result["test_accuracy"], result["test_loss"]
     assert accuracy["killed"] == pytest.approx(accuracy["straight"], abs=1e-6)
     assert loss["killed"] == pytest.approx(loss["straight"], abs=1e-5)
+
+
+def test_checkpoints_written_less_often_still_resume_to_the_same_weights(tmp_path):
+    """With the default interval, a short epoch does not pay for a checkpoint: last.ckpt is written after the
+    first epoch (then every checkpoint_seconds, and after the last). A run killed later repeats more epochs
+    on resume, and still ends with the uninterrupted run's weights, bit for bit."""
+    result = kill_and_resume(tmp_path, 8, 3, "trainer.checkpoint_seconds=3600")
+    assert result["killed_by_sigkill"] and result["epochs_restored"] == 1, result  # only the first epoch's state
+    assert result["epochs_completed_at_kill"] >= 2
+    assert result["max_abs_weight_difference"] == 0.0, result
+    assert result["test_accuracy"]["killed"] == result["test_accuracy"]["straight"]
+
+
+# a fit whose second write of last.ckpt stops half-way, leaving a marker, until it is killed
+_SLOW_WRITE = """
+import os, sys, time
+from pathlib import Path
+import dualbranch.safe_io as safe_io
+marker, real, writes = Path(sys.argv[1]), safe_io.atomic_write, []
+
+def atomic_write(path, write):
+    if Path(path).name == "last.ckpt":
+        writes.append(path)
+        if len(writes) == 2:
+            def half(tmp):
+                write(tmp)
+                data = Path(tmp).read_bytes()
+                Path(tmp).write_bytes(data[: len(data) // 2])  # the bytes so far of a write in progress
+                marker.write_text(str(tmp))
+                time.sleep(600)
+            return real(path, half)
+    return real(path, write)
+
+safe_io.atomic_write = atomic_write
+from dualbranch.cli import main
+raise SystemExit(main(sys.argv[2:]))
+"""
+
+
+def test_a_kill_during_a_checkpoint_write_keeps_the_previous_checkpoint(tmp_path):
+    script = tmp_path / "slow_write.py"
+    script.write_text(_SLOW_WRITE)
+    marker = tmp_path / "writing"
+    straight = subprocess.run(fit_command(tmp_path, "straight", 4, "trainer.checkpoint_seconds=0"),
+                              env=environment(), capture_output=True, text=True)  # fmt: skip
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    command = fit_command(tmp_path, "killed", 4, "trainer.checkpoint_seconds=0")
+    victim = subprocess.Popen([sys.executable, str(script), str(marker), *command[3:]], env=environment(),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    wait_for(marker.is_file, victim)
+    victim.send_signal(signal.SIGKILL)
+    assert victim.wait() == -signal.SIGKILL
+    run = tmp_path / "killed"
+    assert Path(marker.read_text()).is_file()  # the half-written temporary file is there ...
+    verify_checkpoint(run / "checkpoints" / "last.ckpt")  # ... and last.ckpt is the intact epoch-1 state
+    assert saved_epoch(run) == 1
+    resume = subprocess.run(resume_command(run), env=environment(), capture_output=True, text=True)
+    assert resume.returncode == 0, resume.stderr[-2000:]
+    expected, got = last_weights(tmp_path / "straight"), last_weights(run)
+    assert all(torch.equal(expected[k], got[k]) for k in expected)

@@ -14,7 +14,7 @@ import torch
 
 import dualbranch
 from dualbranch.checkpoint import load_checkpoint, save_checkpoint
-from dualbranch.cli import model_table
+from dualbranch.cli.models import model_table
 from dualbranch.errors import ConfigError, DataError, ModelOptionError
 from dualbranch.flops import count_params
 from dualbranch.models.forecasting import ForecastingModel, Gateformer

@@ -216,7 +216,7 @@ def test_limits_keep_evenly_spaced_windows_of_each_period(series_csv):
     n_train = count_windows(280, 24, 12)
     assert len(fold.train) == 10 and fold.train[0] == 0 and fold.train[-1] == n_train - 1  # the whole period
     assert len(fold.val) == len(fold.test) == 5 and fold.val[0] == n_train and fold.test[-1] == len(dataset) - 1
-    windows = config.kind.to_tensor(dataset.examples.subset(fold.train), config.kind.fit_preprocessing(
+    windows = config.kind.loader_inputs(dataset.examples.subset(fold.train), config.kind.fit_preprocessing(
         dataset.examples.subset(fold.train), config.data), training=True)  # fmt: skip
     assert windows.shape == (10, 36, 4)
 

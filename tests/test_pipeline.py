@@ -138,7 +138,7 @@ def test_one_metrics_vocabulary_for_both_kinds(image_kfold_run, signal_run):
     image = json.loads((image_kfold_run / "metrics.json").read_text())
     signal = json.loads((signal_run / "metrics.json").read_text())
     common = {"protocol", "split", "n", "accuracy", "balanced_accuracy", "kappa", "loss", "per_class_accuracy",
-              "confusion_matrix", "folds", "summary"}  # fmt: skip
+              "confusion_matrix", "folds", "summary", "kept"}  # fmt: skip
     assert common <= set(image) and common <= set(signal)
     assert set(image) - common == set() and set(signal) - common <= {"groups", "channel_attention"}
     assert set(image["folds"][0]) == set(signal["folds"][0]) == {"fold", "n", "accuracy", "balanced_accuracy", "kappa"}
@@ -203,7 +203,7 @@ def test_a_bug_shows_its_traceback_and_asks_for_a_report(monkeypatch, capsys):
     def bug(*args, **kwargs):
         raise KeyError("internal")
 
-    monkeypatch.setattr("dualbranch.cli.fit", bug)
+    monkeypatch.setattr("dualbranch.cli.fit.fit", bug)
     assert main(["fit", "data.name=digits"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and "KeyError: 'internal'" in err and "this is a bug in dualbranch" in err

@@ -31,12 +31,14 @@ from torch import nn
 from .engines import build_engine, engine_name, engine_precision
 from .factory import create_model
 from .flops import count_macs, count_params
-from .machine import cpu_features, machine_info, time_alternating
+from .machine import CPU_FEATURES, cpu_features, machine_info, time_alternating
 
-# cpu_features, machine_info and time_alternating live in dualbranch.machine (predict's engine choice
-# uses them too) and are imported from here by the benchmarks
+# CPU_FEATURES and cpu_features live in dualbranch.hardware (training's precision choice reads them too),
+# machine_info and time_alternating in dualbranch.machine (predict's engine choice uses them too);
+# the benchmarks import them from here
 
 __all__ = [
+    "CPU_FEATURES",
     "bench_model",
     "cpu_features",
     "machine_info",

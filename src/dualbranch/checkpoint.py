@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import struct
 import zipfile
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from . import models as _models  # noqa: F401  (registers every model: the registry is read here)
 
 # The errors are defined in errors.py (the library's hierarchy); importing them here keeps
 # ``from dualbranch.checkpoint import CheckpointError`` working.
@@ -33,6 +36,8 @@ __all__ = [
     "guess_model_name",
     "load_checkpoint",
     "load_for_finetuning",
+    "read_feed",
+    "read_metadata",
     "read_state_dict",
     "save_checkpoint",
     "tensor_checksum",
@@ -101,6 +106,32 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
             "corrupt. Restore it from a backup; in a run folder, checkpoints/best.ckpt holds the same weights."
         )
     return tensors
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The metadata of a ``.safetensors`` file (which model it was made for, the kept epoch, ...); {} for a
+    file of another format or one that cannot be read (reading the weights names that problem)."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if path.suffix != ".safetensors" or not path.is_file():
+        return {}
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return dict(handle.metadata() or {})
+    except (SafetensorError, OSError, ValueError):
+        return {}
+
+
+def read_feed(path: str | os.PathLike[str], model_name: str | None = None) -> dict[str, Any]:
+    """How the weights in ``path`` expect their input (``img_size``, ``mean``, ``std``, ``crop_pct``,
+    ``interpolation``, ... in the run config's ``data.*`` names): what a run recorded in its
+    ``model.safetensors``, else what the registry knows of ``model_name``'s published weights; {} if
+    neither says."""
+    recorded = read_metadata(path).get("feed")
+    if recorded:
+        return dict(json.loads(recorded))
+    return {} if model_name is None else dict(get_model_entry(model_name).feed)
 
 
 def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
@@ -196,11 +227,29 @@ def _listing(items: list, limit: int = 8) -> str:
     return shown + (f", … ({len(items) - limit} more)" if len(items) > limit else "")
 
 
-def load_checkpoint(model: nn.Module, path: str | os.PathLike[str]) -> nn.Module:
-    """Load weights strictly into ``model`` from a file in our, timm's or the official naming."""
+def _made_for_another(path: Any, model: nn.Module, name: str | None, missing: list, mismatched: list) -> Any:
+    """The one-line error for weights whose metadata names another registered model than ``name``."""
+    made_for = read_metadata(path).get("model")
+    if not made_for or made_for == name:
+        return None
+    target = repr(name) if name else f"this {type(model).__name__}"
+    total = len(model.state_dict())
+    return CheckpointMismatchError(
+        f"Checkpoint {path} was made for the model {made_for!r} (its metadata records it), not for {target}: "
+        f"{len(missing)} of {total} tensors of {target} are missing from it and {len(mismatched)} have other "
+        f"shapes. Load it into {made_for!r} (create_model({made_for!r}, ...), or model.name={made_for} for a run), "
+        f"or give a checkpoint made for {target}."
+    )
+
+
+def load_checkpoint(model: nn.Module, path: str | os.PathLike[str], name: str | None = None) -> nn.Module:
+    """Load weights strictly into ``model`` (the registered model ``name``, if known, for the messages) from
+    a file in our, timm's or the official naming."""
     state_dict = _to_model_keys(model, read_state_dict(path))
     missing, unexpected, mismatched = _shape_report(model, state_dict)
     if missing or unexpected or mismatched:
+        if (other := _made_for_another(path, model, name, missing, mismatched)) is not None:
+            raise other
         lines = [f"Checkpoint {path} does not fit {type(model).__name__}:"]
         if mismatched:
             lines.append(
@@ -258,13 +307,14 @@ def _adapt_channels(weights: torch.Tensor, channels: int) -> torch.Tensor:
     return weights.repeat(1, repeats, 1, 1)[:, :channels] * (weights.shape[1] / channels)
 
 
-def load_for_finetuning(model: nn.Module, path: str | os.PathLike[str]) -> list[str]:
+def load_for_finetuning(model: nn.Module, path: str | os.PathLike[str], name: str | None = None) -> list[str]:
     """Load a checkpoint made for another class count, image size or channel count (e.g. a published
     1000-class ImageNet model) into ``model``; returns one line per adaptation.
 
     The classifier is new (the checkpoint's is dropped when its class count differs); position
     embeddings are interpolated to the model's token grid; a first convolution made for other input
-    channels is adapted. Everything else must fit exactly (a CheckpointMismatchError lists what does not).
+    channels is adapted. Everything else must fit exactly (a CheckpointMismatchError lists what does not,
+    or, for weights whose metadata names another model than ``name``, names that model in one line).
     """
     state = _to_model_keys(model, read_state_dict(path))
     expected = model.state_dict()
@@ -289,6 +339,8 @@ def load_for_finetuning(model: nn.Module, path: str | os.PathLike[str]) -> list[
     missing, unexpected, mismatched = _shape_report(model, state)
     missing = [k for k in missing if k not in dropped]
     if missing or unexpected or mismatched:
+        if (other := _made_for_another(path, model, name, missing, mismatched)) is not None:
+            raise other
         problems = (
             [f"shape mismatches: {_listing([f'{k}: {a} vs {b}' for k, a, b in mismatched])}"] if mismatched else []
         )
@@ -341,5 +393,22 @@ def save_checkpoint(
         "sha256": tensor_checksum(tensors),
     }
     meta.update(metadata or {})
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+    def write(tmp: str) -> None:
+        save_file(tensors, tmp, metadata=meta)
+        _canonical_header(Path(tmp))
+
+    atomic_write(path, write)
     return path
+
+
+def _canonical_header(path: Path) -> None:
+    """Sort the keys of a safetensors file's JSON header: safetensors writes it from hash maps, in an order
+    that changes from process to process, so the same weights gave files of other bytes. The tensor data
+    (whose offsets count from the header's end) is untouched."""
+    data = path.read_bytes()
+    length = struct.unpack("<Q", data[:8])[0]
+    header = json.dumps(json.loads(data[8 : 8 + length]), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    encoded = header.encode("utf-8")
+    encoded += b" " * (-len(encoded) % 8)  # the data stays 8-byte aligned, as safetensors pads it
+    path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + data[8 + length :])

@@ -1,8 +1,8 @@
-"""``dualbranch bench`` and ``dualbranch export``, and ``predict``'s engine options: the command-line side of
-the benchmark and deploy paths. All three name engines with one vocabulary (:mod:`dualbranch.engine_names`).
+"""``dualbranch bench`` and ``dualbranch export``: the command-line side of the benchmark and deploy paths.
+Both name engines with the vocabulary ``predict --engine`` uses (:mod:`dualbranch.engine_names`).
 
-Building the parsers imports nothing heavy (the names only); each command imports the benchmark, the
-exporters and the training stack it runs when it runs, so ``dualbranch --help`` does not load them.
+:mod:`dualbranch.cli` imports this module only when ``bench`` or ``export`` runs, so ``dualbranch --help``
+does not load the benchmark, the exporters or the training stack imported here.
 """
 
 from __future__ import annotations
@@ -13,16 +13,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .engine_names import ENGINES, EXPORT_FORMATS, OLD_NAMES, OLD_NAMES_UNTIL, PREDICT_ENGINES
+from .bench import bench_model, format_table
+from .engine_names import ENGINES, EXPORT_FORMATS
 from .errors import ConfigError, RunFolderError
+from .export import export_model
+from .factory import create_model
+from .safe_io import atomic_write_text
+from .train.calibrated import stored_int8
+from .train.kinds import kind_named
+from .train.pipeline import FoldModel, load_fold_models
+from .train.run_folder import fold_dir, read_record
 
-__all__ = ["add_deploy_commands", "add_predict_options"]
+__all__ = ["add_deploy_commands"]
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import bench_model, format_table
-    from .safe_io import atomic_write_text
-
     # a missing optional dependency skips that engine with a note in the results (bench_model)
     engines = ENGINES if "all" in args.engines else tuple(dict.fromkeys(args.engines))
     results = [
@@ -56,10 +61,6 @@ def _model_to_export(source: str, checkpoint: str | None, fold: str | None) -> t
     """A run folder's fold model (its only fold, or ``fold``), or a registered model (random weights
     unless ``checkpoint``; no preprocessing), in eval mode, as a :class:`~dualbranch.train.pipeline.FoldModel`
     with metadata saying where it came from."""
-    from .factory import create_model
-    from .train.pipeline import FoldModel, load_fold_models
-    from .train.run_folder import fold_dir, read_record
-
     path = Path(source)
     if not path.is_dir():
         if fold is not None:
@@ -89,11 +90,6 @@ def _note(line: str) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .export import export_model
-    from .train.calibrated import stored_int8
-    from .train.kinds import kind_named
-    from .train.run_folder import read_record
-
     fold, meta = _model_to_export(args.source, args.checkpoint, args.fold)
     quantized = None
     if args.format == "openvino-int8" and "run" in meta:
@@ -106,28 +102,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
     summary = export_model(fold.model, args.format, args.output, args.overwrite, meta, openvino_model=quantized)
     print(json.dumps(summary, indent=2))
     return 0
-
-
-def add_predict_options(predict: argparse.ArgumentParser) -> None:
-    """``predict``'s ``--top-k`` and ``--engine`` (the engine names this module's commands share)."""
-    predict.add_argument(
-        "--top-k",
-        type=int,
-        default=1,
-        metavar="K",
-        help="classes: also write the K most probable classes with their probabilities (label_2, probability_2, "
-        "...); default 1",
-    )
-    old = ", ".join(f"{name} (now {new})" for name, new in OLD_NAMES.items())
-    predict.add_argument(
-        "--engine",
-        default="eager",
-        metavar="ENGINE",
-        help=f"how the model runs: {', '.join(PREDICT_ENGINES)} (default eager: fp32 PyTorch; openvino-int8 is "
-        "calibrated once on the training data and stored in the run; auto: the fastest engine that agrees with "
-        f"eager on the inputs, measured once on this machine and stored in the run). Old names: {old}, until "
-        f"dualbranch {OLD_NAMES_UNTIL}",
-    )
 
 
 def add_deploy_commands(commands: argparse._SubParsersAction) -> None:

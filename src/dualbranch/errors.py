@@ -20,6 +20,8 @@ __all__ = [
     "OutputExistsError",
     "RunExistsError",
     "RunFolderError",
+    "RunInUseError",
+    "TrainingDivergedError",
     "UnknownModelError",
     "WriteError",
 ]
@@ -30,7 +32,13 @@ class DualbranchError(Exception):
 
     def __str__(self) -> str:
         # KeyError's str() is the repr of its argument; every error here shows its message as written
-        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
+        message = str(self.args[0]) if len(self.args) == 1 else super().__str__()
+        if message.startswith("Caught ") and "\nOriginal Traceback" in message:
+            # raised in a DataLoader worker and re-raised by the loader with the worker's traceback as its
+            # message: the error's own message is the traceback's last line, after "module.Class: "
+            last = message.rstrip().splitlines()[-1]
+            return last.split(": ", 1)[1] if ": " in last else last
+        return message
 
 
 class ConfigError(DualbranchError, ValueError):
@@ -72,6 +80,14 @@ class OutputExistsError(DualbranchError, FileExistsError):
 
 class RunExistsError(OutputExistsError, RunFolderError):
     """A run folder already holds a run; nothing is replaced without ``--overwrite``."""
+
+
+class RunInUseError(RunFolderError):
+    """A run folder that another process is training (or resuming): one owner per run folder."""
+
+
+class TrainingDivergedError(DualbranchError, FloatingPointError):
+    """Training produced a non-finite loss or weight; the message says where and what to change."""
 
 
 class MissingDependencyError(DualbranchError, ImportError):

@@ -11,6 +11,7 @@ from typing import Any
 
 from torch import nn
 
+from . import models as _models  # noqa: F401  (registers every model: the registry is read here)
 from .checkpoint import download_weights, load_checkpoint
 from .errors import ConfigError
 from .features import FeatureExtractor
@@ -53,13 +54,13 @@ def create_model(
             raise ConfigError(f"No published weights are known for {entry.name}; pass checkpoint_path=...")
         num_classes = overrides.pop("num_classes", None)
         model = entry.builder(**overrides)
-        load_checkpoint(model, download_weights(url))
+        load_checkpoint(model, download_weights(url), entry.name)
         if num_classes is not None and num_classes != model.num_classes:
             model.reset_classifier(num_classes)  # type: ignore[operator]
     else:
         model = entry.builder(**overrides)
     if checkpoint_path is not None:
-        load_checkpoint(model, checkpoint_path)
+        load_checkpoint(model, checkpoint_path, entry.name)
     if features_only:
         return FeatureExtractor(model, out_indices)
     return model

@@ -5,7 +5,8 @@ instruction-set features that decide which kernels run, threads, load, versions)
 comparison samples its contenders alternately (:func:`time_alternating`) so that drifting load from
 other jobs hits all of them alike. :func:`machine_identity` is the part of :func:`machine_info` that
 decides speed and stays put (no load): an engine choice measured under one identity is measured again
-under another. The benchmark (:mod:`dualbranch.bench`) and ``predict --engine auto``
+under another. The CPU's features come from :mod:`dualbranch.hardware` (training's precision choice reads them
+too). The benchmark (:mod:`dualbranch.bench`) and ``predict --engine auto``
 (:mod:`dualbranch.train.engine_auto`) share these.
 """
 
@@ -21,35 +22,11 @@ from typing import Any
 
 import torch
 
+from .hardware import CPU_FEATURES, cpu_features
+
 __all__ = ["CPU_FEATURES", "cpu_features", "machine_identity", "machine_info", "time_alternating"]
 
 Step = Callable[[], object]
-
-# The instruction-set features that decide which kernels run: AVX-512 doubles the fp32 vector width over
-# AVX2; VNNI does int8 multiply-accumulate in one instruction (without it int8 GEMMs gain little over
-# fp32); BF16 and AMX are what a bf16 or AMX int8 path needs. Each is a set of /proc/cpuinfo flags, any
-# of which counts (AVX-VNNI is the 256-bit form on CPUs without AVX-512).
-CPU_FEATURES = {
-    "AVX2": ("avx2",),
-    "AVX-512": ("avx512f",),
-    "VNNI": ("avx512_vnni", "avx_vnni"),
-    "BF16": ("avx512_bf16",),
-    "AMX": ("amx_tile", "amx_int8", "amx_bf16"),
-}
-
-
-def cpu_features(flags: set[str] | None = None) -> dict[str, bool]:
-    """Which of :data:`CPU_FEATURES` this CPU has (from ``flags``, default /proc/cpuinfo; all False
-    where it cannot be read)."""
-    if flags is None:
-        flags = set()
-        try:
-            with open("/proc/cpuinfo") as handle:
-                line = next((line for line in handle if line.startswith("flags")), "")
-            flags = set(line.split(":", 1)[-1].split())
-        except OSError:
-            pass
-    return {name: any(flag in flags for flag in names) for name, names in CPU_FEATURES.items()}
 
 
 def _versions() -> dict[str, str]:

@@ -5,7 +5,9 @@ The registry only holds tables; building a model (with weights, or as a feature 
 A builder takes keyword overrides and returns an ``nn.Module`` that follows the model contract
 (:class:`dualbranch.models.base.MultiBranchModel`). Each entry records where the model comes from
 (paper), official names it is also known by (aliases), a small configuration for quick tests (tiny),
-where published weights live (weights_url) and its task: ``"classification"`` (the contract of
+where published weights live (weights_url), how those weights are fed (feed: the input size, mean and
+std, interpolation and centre-crop share their training used, in the run config's ``data.*`` names; a
+fine-tuning run starts from them) and its task: ``"classification"`` (the contract of
 :class:`~dualbranch.models.base.MultiBranchModel`) or ``"forecasting"`` (input (B, L, C), output
 (B, H, C); the contract of :class:`~dualbranch.models.forecasting.base.ForecastingModel`).
 """
@@ -36,6 +38,7 @@ class ModelEntry:
     tiny: dict[str, Any] = field(default_factory=dict)
     weights_url: str | None = None
     task: str = "classification"
+    feed: dict[str, Any] = field(default_factory=dict)
 
 
 #: The tasks a registered model can have; each has its own model contract (see the module docstring).
@@ -51,6 +54,7 @@ def register_model(
     tiny: dict[str, Any] | None = None,
     weights_url: str | None = None,
     task: str = "classification",
+    feed: dict[str, Any] | None = None,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator: register ``builder`` under its function name, for ``task`` (one of :data:`TASKS`)."""
     if task not in TASKS:
@@ -62,7 +66,9 @@ def register_model(
         for new in (name, *aliases):
             if new in taken:
                 raise ValueError(f"Model name {new!r} is registered twice.")
-        _ENTRIES[name] = ModelEntry(name, builder, paper, tuple(aliases), dict(tiny or {}), weights_url, task)
+        _ENTRIES[name] = ModelEntry(
+            name, builder, paper, tuple(aliases), dict(tiny or {}), weights_url, task, dict(feed or {})
+        )
         _ALIASES.update({alias: name for alias in aliases})
         return builder
 

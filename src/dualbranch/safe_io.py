@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterable
@@ -18,7 +20,15 @@ from pathlib import Path
 # defined with the library's other errors; importing it here keeps ``dualbranch.safe_io.WriteError``
 from .errors import WriteError
 
-__all__ = ["WriteError", "atomic_write", "atomic_write_bytes", "atomic_write_text", "sha256_chunks", "sha256_file"]
+__all__ = [
+    "WriteError",
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "sha256_chunks",
+    "sha256_file",
+    "strict_json",
+]
 
 _HINTS = {
     errno.ENOSPC: "the disk is full; free some space or write to another output.root",
@@ -114,3 +124,19 @@ def sha256_file(path: str | os.PathLike[str], block: int = 1 << 20) -> str:
     """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
     with open(path, "rb") as handle:
         return sha256_chunks(iter(lambda: handle.read(block), b""))
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def strict_json(value: object, indent: int | None = None) -> str:
+    """JSON that strict parsers accept: a non-finite float (a value that could not be measured) is
+    written as ``null``, never as the ``NaN`` / ``Infinity`` that Python's json module would write."""
+    return json.dumps(_finite(value), indent=indent, allow_nan=False)

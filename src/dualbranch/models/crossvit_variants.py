@@ -60,15 +60,26 @@ VARIANTS: dict[str, tuple[str, CrossViTConfig]] = {
 }
 
 
+def _imagenet_feed(config: CrossViTConfig) -> dict[str, Any]:
+    """How the published ImageNet weights were fed (timm's and the official code's evaluation): ImageNet's
+    mean and std, bicubic resizing, the centre 87.5 % (all of the image at 384/408 px)."""
+    size = list(config.img_size)  # type: ignore[arg-type]
+    return {
+        "img_size": size, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+        "interpolation": "bicubic", "crop_pct": 0.875 if size[0] < 400 else 1.0,
+    }  # fmt: skip
+
+
 def _register(name: str, official: str, config: CrossViTConfig) -> None:
     def builder(**overrides: Any) -> CrossViT:
         return CrossViT(config, **overrides)
 
     builder.__name__ = builder.__qualname__ = name
     builder.__doc__ = f"CrossViT {name} (official: {official}). {PAPER}."
-    register_model(paper=PAPER, aliases=(official,), tiny=_TINY, weights_url=_OFFICIAL_WEIGHTS.format(official))(
-        builder
-    )
+    register_model(
+        paper=PAPER, aliases=(official,), tiny=_TINY, weights_url=_OFFICIAL_WEIGHTS.format(official),
+        feed=_imagenet_feed(config),
+    )(builder)  # fmt: skip
 
 
 for _name, (_official, _config) in VARIANTS.items():

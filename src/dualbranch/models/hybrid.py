@@ -23,7 +23,7 @@ from ..registry import register_model
 from .builder import MultiBranchNet
 from .builder_config import BranchConfig, MultiBranchConfig
 
-__all__ = ["HYBRID_CNN_VIT_TINY", "HYBRID_VGG_VIT_TINY"]
+__all__ = ["HYBRID_CNN_VIT_TINY", "HYBRID_VGG_VIT_SMALL", "HYBRID_VGG_VIT_TINY"]
 
 PAPER = "Generic dualbranch builder; fusion from Chen, Fan, Panda. CrossViT. ICCV 2021 (arXiv:2103.14899)"
 
@@ -82,3 +82,38 @@ def hybrid_vgg_vit_tiny(**overrides: Any) -> MultiBranchNet:
     train near a CPU's GEMM rate; the coarse Transformer branch adds a global view at little cost.
     """
     return MultiBranchNet(HYBRID_VGG_VIT_TINY, **overrides)
+
+
+HYBRID_VGG_VIT_SMALL = MultiBranchConfig(
+    branches=(
+        BranchConfig(
+            tokenizer="vgg", patch_size=8, embed_dim=128, encoder="resnet", depth=(1, 1), num_heads=4, pos_embed=False
+        ),
+        BranchConfig(
+            tokenizer="patch",
+            patch_size=16,
+            embed_dim=128,
+            encoder="transformer",
+            depth=(1, 1),
+            num_heads=4,
+            mlp_ratio=2.0,
+        ),
+    ),
+    img_size=128,
+    in_chans=3,
+    num_classes=1000,
+    fusion="cross_attention",
+)
+
+
+@register_model(paper=PAPER, tiny={"num_classes": 10})
+def hybrid_vgg_vit_small(**overrides: Any) -> MultiBranchNet:
+    """The photo default for collections trained from scratch: a CNN branch (VGG tokens on an 8-px grid,
+    width 128, ResNet blocks) and a Transformer branch (16-px patches, width 128), joined by
+    cross-attention after each of 2 stages; 3×128×128 input by default (any multiple of 16).
+
+    Why this shape: the hybrid_vgg_vit_tiny idea at photo scale — full-resolution convolutions learn
+    from a few hundred or thousand photos what patch Transformers need ImageNet for, while the
+    Transformer branch's 16-px patches give a global view at little cost.
+    """
+    return MultiBranchNet(HYBRID_VGG_VIT_SMALL, **overrides)

@@ -39,7 +39,8 @@ from ..machine import machine_identity
 from ..quantize import quantize_openvino_int8
 from ..safe_io import atomic_write, atomic_write_text, sha256_chunks, sha256_file
 from .config import load_config
-from .kinds import InputPipeline
+from .evaluate import batches_of
+from .kinds import InputPipeline, LoaderInputs
 from .pipeline import folds_of
 from .run_folder import fold_dir
 
@@ -61,15 +62,10 @@ def calibration_folder(run_dir: str | os.PathLike[str], fold: str) -> Path:
     return fold_dir(Path(run_dir), fold) / "engines" / "openvino-int8"
 
 
-def model_ready_batches(inputs: Any, pipeline: InputPipeline, batch_size: int) -> list[torch.Tensor]:
-    """Loader inputs (a tensor (n, ...) or a sequence of (...) tensors) as model input, in batches (B, ...)."""
-    if isinstance(inputs, torch.Tensor):
-        return [pipeline.prepare(batch) for batch in inputs.split(batch_size)]
-    batches = []
-    for start in range(0, len(inputs), batch_size):
-        items = [inputs[i] for i in range(start, min(start + batch_size, len(inputs)))]
-        batches.append(pipeline.prepare(torch.stack([item[0] if isinstance(item, tuple) else item for item in items])))
-    return batches
+def model_ready_batches(inputs: LoaderInputs, pipeline: InputPipeline, batch_size: int) -> list[torch.Tensor]:
+    """Loader inputs (n, ...) (a tensor, or a Dataset made on demand) as model input, in batches (B, ...)."""
+    labels = torch.zeros(len(inputs), dtype=torch.long)  # batches_of serves labels beside; none are needed
+    return [pipeline.prepare(batch) for batch, _ in batches_of(inputs, labels, batch_size)]
 
 
 @torch.no_grad()
@@ -101,7 +97,7 @@ def calibration_batches(
     rng = np.random.default_rng(config.trainer.seed)
     # a random sample, not the first examples: a sorted or grouped dataset would calibrate on one class
     index = np.sort(rng.choice(train, size=min(limit, len(train)), replace=False))
-    inputs = config.kind.to_tensor(dataset.examples.subset(index), preprocessing, training=False)
+    inputs = config.kind.loader_inputs(dataset.examples.subset(index), preprocessing, training=False)
     return model_ready_batches(inputs, pipeline, batch_size)
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
 import lightning as L
+from tqdm import tqdm
 
+from ..safe_io import strict_json
 from .scoring import ACCURACY, StepMetric
 
 __all__ = ["EpochSummary"]
@@ -15,12 +18,18 @@ __all__ = ["EpochSummary"]
 
 class EpochSummary(L.Callback):
     """Print one line per epoch and append it to ``history.jsonl`` in the run folder (rank 0 only):
-    the loss and the data kind's ``metric`` (accuracy by default) of training and validation."""
+    the loss and the data kind's ``metric`` (accuracy by default) of training and validation.
+
+    With progress bars the line goes above them (``tqdm.write``); ``history.jsonl`` is strict
+    JSON (a value that could not be measured is ``null``)."""
 
     def __init__(self, run_dir: Path, metric: StepMetric = ACCURACY) -> None:
         self.history_path = Path(run_dir) / "history.jsonl"
         self.metric = metric
         self._started = 0.0
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._started = time.perf_counter()  # a run resumed within an epoch starts it without the hook below
 
     def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self._started = time.perf_counter()
@@ -43,17 +52,20 @@ class EpochSummary(L.Callback):
             f"val_{name}": metrics.get(f"val_{name}"),
         }
         with self.history_path.open("a") as handle:
-            handle.write(json.dumps(row) + "\n")
+            handle.write(strict_json(row) + "\n")
 
         def fmt(value: float | None, pattern: str) -> str:
             return "-" if value is None else pattern.format(value)
 
-        print(
+        line = (
             f"epoch {row['epoch']}/{trainer.max_epochs}  train_loss {fmt(row['train_loss'], '{:.4f}')}  "
             f"train_{name} {fmt(row[f'train_{name}'], self.metric.fmt)}  val_loss {fmt(row['val_loss'], '{:.4f}')}  "
-            f"val_{name} {fmt(row[f'val_{name}'], self.metric.fmt)}  lr {row['lr']:.2e}  {row['seconds']:.0f}s",
-            flush=True,
+            f"val_{name} {fmt(row[f'val_{name}'], self.metric.fmt)}  lr {row['lr']:.2e}  {row['seconds']:.0f}s"
         )
+        # tqdm.write clears any progress bar, prints the line and redraws the bar below it, so the summary
+        # never lands on the line a bar is drawn on; without bars it is a plain print
+        tqdm.write(line, file=sys.stdout)
+        sys.stdout.flush()
 
 
 def read_history(run_dir: Path) -> list[dict]:

@@ -1,37 +1,55 @@
-"""The Lightning trainer every run uses (images and signals alike), and restoring its best weights.
+"""The Lightning trainer every run uses (images and signals alike).
 
-One place decides the checkpoints (``best`` by the data kind's validation metric, e.g. validation
-accuracy or loss: :mod:`.scoring`; ``last`` to resume from), the epoch summary, the logger and the
-trainer flags, so an image run, every fold of a signal run and a forecasting run are trained the same
-way.
+One place decides the checkpoints (:mod:`.checkpoints`: the kept epoch by the data kind's validation
+metric, e.g. validation accuracy or loss, :mod:`.scoring`; ``last`` to resume from), the epoch
+summary, the logger (:mod:`.loggers`), the progress bars and the trainer flags, so an image run,
+every fold of a signal run and a forecasting run are trained the same way.
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from torch import nn
+import lightning as L
+from lightning.pytorch.callbacks import EMAWeightAveraging, TQDMProgressBar
 
-from .checkpoint_io import ChecksummedCheckpointIO, load_training_checkpoint
+from .callbacks import EpochSummary
+from .checkpoint_io import ChecksummedCheckpointIO
+from .checkpoints import RunCheckpoints
 from .config import RunConfig
+from .loggers import make_logger
 from .scoring import ACCURACY, StepMetric
 
-__all__ = ["make_trainer", "restore_best"]
+__all__ = ["make_trainer"]
 
 
 class _NoTips(logging.Filter):
-    """Lightning logs an advertising tip at the start of every run; a run's output is for the run."""
+    """Lightning logs an advertising tip at the start of every run, and "`Trainer.fit` stopped: ..." at its end
+    (onto a progress bar's line, in a terminal); a run's output is for the run, and its epoch lines say it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.getMessage()).startswith("💡")
+        message = str(record.getMessage())
+        return not (message.startswith("💡") or message.startswith("`Trainer.fit` stopped"))
+
+
+class _Bars(TQDMProgressBar):
+    """Lightning's progress bars without the logger's version number (``v_num=logs``), which says nothing here."""
+
+    def get_metrics(self, trainer: Any, pl_module: Any) -> dict:
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        return metrics
 
 
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoTips())
 # a deprecation inside Lightning's own pytree helper (not ours to fix), printed on every run
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=Warning)
+# a stream (image shards) shares its batches out over the workers itself, so its length is exact
+warnings.filterwarnings("ignore", message=r"Your `IterableDataset` has `__len__` defined", category=Warning)
 
 
 def make_trainer(
@@ -42,33 +60,25 @@ def make_trainer(
     steps_per_epoch: int | None = None,
     monitor: tuple[str, str] = ("val_acc", "max"),
     metric: StepMetric = ACCURACY,
+    on_first_write: Callable[[], None] | None = None,
 ) -> Any:
     """A ``lightning.Trainer`` writing checkpoints, ``history.jsonl`` and ``logs/`` under ``out_dir``.
 
-    ``validate=False`` trains without a validation set: no ``best`` checkpoint is kept, so the
-    model of the last epoch is the result. ``steps_per_epoch`` caps the step-logging interval, so a
-    short epoch is still logged (and Lightning does not warn about it). ``monitor`` (logged name,
-    "max" | "min") picks the ``best`` checkpoint; ``metric`` is the one the epoch summary records.
+    ``validate=False`` trains without a validation set: the model of the last epoch is kept. With one,
+    ``monitor`` (logged name, "max" | "min") picks the kept epoch (:mod:`.checkpoints`, which
+    ``trainer.checkpoint_callback`` is); ``metric`` is the one the epoch summary records.
+    ``steps_per_epoch`` caps the step-logging interval, so a short epoch is still logged (and
+    Lightning does not warn about it). ``on_first_write`` runs once the first checkpoint is on disk.
     """
-    import lightning as L
-    from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint, TQDMProgressBar
-    from lightning.pytorch.loggers import CSVLogger
-
-    from .callbacks import EpochSummary
-
     trainer_cfg = config.trainer
-    checkpoints = out_dir / "checkpoints"
-    every: list = []
-    if validate:
-        every.append(ModelCheckpoint(checkpoints, filename="best", monitor=monitor[0], mode=monitor[1]))
-    every += [
-        # a separate "latest" checkpoint, rewritten after every epoch, to resume from
-        ModelCheckpoint(checkpoints, filename="last", save_on_train_epoch_end=True, enable_version_counter=False),
+    every: list = [
+        RunCheckpoints(out_dir, config, monitor if validate else None, on_first_write),
         EpochSummary(out_dir, metric),
         *(callbacks or []),
     ]
-    if trainer_cfg.progress_bar:
-        every.append(TQDMProgressBar(leave=False))
+    progress = trainer_cfg.shows_progress()
+    if progress:
+        every.append(_Bars(leave=False))
     if config.optim.ema:
         every.append(EMAWeightAveraging(decay=config.optim.ema_decay))
     return L.Trainer(
@@ -81,22 +91,13 @@ def make_trainer(
         max_time=trainer_cfg.max_time,
         gradient_clip_val=config.optim.grad_clip,
         deterministic=trainer_cfg.deterministic,
-        logger=CSVLogger(out_dir, name="", version="logs"),
+        logger=make_logger(trainer_cfg.logger, out_dir),
         callbacks=every,
         log_every_n_steps=min(trainer_cfg.log_every_n_steps, steps_per_epoch or trainer_cfg.log_every_n_steps),
-        enable_progress_bar=trainer_cfg.progress_bar,
+        enable_progress_bar=progress,
         enable_model_summary=False,
         use_distributed_sampler=False,  # the datamodule shards by rank itself
         num_sanity_val_steps=0,
         limit_val_batches=None if validate else 0,
         plugins=[ChecksummedCheckpointIO()],  # atomic writes, checksums verified on load
     )
-
-
-def restore_best(task: nn.Module, out_dir: Path) -> bool:
-    """Load ``checkpoints/best.ckpt`` into ``task`` when there is one; True if it was loaded."""
-    best = out_dir / "checkpoints" / "best.ckpt"
-    if not best.is_file():
-        return False
-    task.load_state_dict(load_training_checkpoint(best)["state_dict"])
-    return True

@@ -10,6 +10,9 @@
     folds                      per fold: fold, n, accuracy, balanced_accuracy, kappa
     summary                    mean and std over folds of accuracy, balanced_accuracy, kappa
     groups                     per group (e.g. subject), when the data has several
+    kept                       which epoch each fold kept, of how many, by which rule and why
+
+The file is strict JSON: a value that could not be measured is ``null``, never ``NaN``.
 
 Shape legend: n examples, K classes.
 """
@@ -17,43 +20,86 @@ Shape legend: n examples, K classes.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..checkpoint import read_metadata
 from ..evaluation.protocols import Fold
-from ..safe_io import atomic_write_text
+from ..safe_io import atomic_write_text, strict_json
 from .config import RunConfig
-from .kinds import DataKind, Dataset, FoldEvaluation
+from .datamodule import is_lazy, loader_for
+from .kinds import DataKind, Dataset, FoldEvaluation, InputPipeline, LoaderInputs
 from .predictions import write_csv
 from .report import write_report
-from .run_folder import RunRecord
+from .run_folder import RunRecord, fold_dir
 
-__all__ = ["evaluate_run", "logits_of"]
+__all__ = ["batches_of", "evaluate_run", "kept_epochs", "outputs_of"]
+
+
+def batches_of(
+    loader_inputs: LoaderInputs, labels: torch.Tensor, batch_size: int, workers: int | None = None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(inputs (B, ...), labels (B,)) batches in order: slices of a tensor, or a loader's batches of a
+    Dataset made on demand (decoded in ``workers`` worker processes; None: automatic)."""
+    if not is_lazy(loader_inputs):
+        for start in range(0, len(labels), batch_size):
+            yield loader_inputs[start : start + batch_size], labels[start : start + batch_size]  # type: ignore[index]
+        return
+    yield from loader_for(loader_inputs, labels, batch_size, workers)
 
 
 @torch.no_grad()
-def logits_of(model: torch.nn.Module, inputs: Any, loader_inputs: torch.Tensor, batch_size: int) -> torch.Tensor:
+def outputs_of(
+    model: torch.nn.Module,
+    inputs: InputPipeline,
+    loader_inputs: LoaderInputs,
+    labels: torch.Tensor,
+    batch_size: int,
+    workers: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Outputs (n, ...) of ``model`` (logits (n, K) of a classifier) on loader inputs (n, ...) made model
-    input by the pipeline ``inputs``."""
+    input by the pipeline ``inputs``, and what they are scored against (n, ...) (the pipeline's targets)."""
     model.eval()
-    batches = [loader_inputs[i : i + batch_size] for i in range(0, len(loader_inputs), batch_size)]
-    return torch.cat([model(inputs.prepare(batch)) for batch in batches])
+    outputs, targets = [], []
+    for batch, batch_labels in batches_of(loader_inputs, labels, batch_size, workers):
+        outputs.append(model(inputs.prepare(batch)))
+        targets.append(inputs.targets(batch, batch_labels))
+    return torch.cat(outputs), torch.cat(targets)
 
 
 def _score_fold(config: RunConfig, kind: DataKind, dataset: Dataset, fold: Fold, fold_model: Any) -> FoldEvaluation:
     index = fold.test if fold.test is not None else fold.val
     examples = dataset.examples.subset(index)
     preprocessing = fold_model.preprocessing
-    loader_inputs = kind.to_tensor(examples, preprocessing, training=False)
+    loader_inputs = kind.loader_inputs(examples, preprocessing, training=False)
     inputs = kind.input_pipeline(preprocessing, config.augment)
-    outputs = logits_of(fold_model.model, inputs, loader_inputs, config.data.eval_batch_size)
-    targets = inputs.targets(loader_inputs, torch.from_numpy(dataset.y[index])).numpy()
+    labels = torch.from_numpy(dataset.y[index])
+    outputs, targets = outputs_of(
+        fold_model.model, inputs, loader_inputs, labels, config.data.eval_batch_size, config.data.num_workers
+    )
     groups = None if dataset.groups is None else dataset.groups[index]
     return FoldEvaluation(
-        fold.name, fold_model.model, inputs, examples, index, targets, outputs, loader_inputs, groups, preprocessing
-    )
+        fold.name, fold_model.model, inputs, examples, index, targets.numpy(), outputs, loader_inputs, groups,
+        preprocessing,
+    )  # fmt: skip
+
+
+def kept_epochs(run_dir: Path, folds: list[str]) -> dict[str, Any] | None:
+    """Which epoch each fold kept and why (recorded in its ``model.safetensors``, :mod:`.checkpoints`):
+    ``{"epoch", "of", "rule", "why"}`` for one fold; ``{"rule", "folds": [{"fold", "epoch", "of", "why"}]}``
+    for several; None for a run made before this was recorded."""
+    found = []
+    for name in folds:
+        text = read_metadata(fold_dir(run_dir, name) / "model.safetensors").get("kept")
+        if text is None:
+            return None
+        found.append({"fold": name, **json.loads(text)})
+    if len(found) == 1:
+        return {k: v for k, v in found[0].items() if k != "fold"}
+    return {"rule": found[0]["rule"], "folds": [{k: v for k, v in f.items() if k != "rule"} for f in found]}
 
 
 def evaluate_run(
@@ -71,7 +117,10 @@ def evaluate_run(
     scored = [_score_fold(config, kind, dataset, fold, m) for fold, m in zip(folds, models)]
     metrics: dict[str, Any] = {"protocol": record.protocol, "split": split, **scoring.run_metrics(scored)}
     metrics.update(kind.extra_metrics(scored, record.to_dict()))
-    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
+    kept = kept_epochs(run_dir, [fold.name for fold in folds])
+    if kept:
+        metrics["kept"] = kept
+    atomic_write_text(run_dir / "metrics.json", strict_json(metrics, indent=2))
     write_csv(scoring.prediction_rows(scored), run_dir / "predictions.csv")
     print(scoring.headline(metrics, len(folds)))
     if config.output.report:

@@ -17,9 +17,9 @@ import dataclasses
 import inspect
 import json
 import os
-import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,30 +32,40 @@ from ..checkpoint import load_checkpoint, load_for_finetuning, save_checkpoint
 from ..errors import ConfigError, RunFolderError
 from ..evaluation.protocols import Fold
 from ..factory import create_model
+from ..flops import count_macs
 from ..registry import get_model_entry
 from ..safe_io import atomic_write_text
+from .budget import shared_step_rate
 from .callbacks import read_history
 from .checkpoint_io import verify_checkpoint
+from .checkpoints import RunCheckpoints
 from .config import RunConfig, dump_config, load_config
-from .datamodule import TensorDataModule
-from .engine import make_trainer, restore_best
+from .datamodule import ExamplesDataModule
+from .divergence import check_weights
+from .engine import make_trainer
 from .evaluate import evaluate_run
-from .kinds import DataKind, Dataset, kind_named
+from .interrupt import RunInterrupted, stop_on_signals
+from .kinds import DataKind, Dataset, LoaderInputs, kind_named, stack_items
+from .memory import activation_bytes_per_example
 from .objectives import make_objective
-from .recipe import resolve_recipe, resolve_validation
-from .run_folder import RunRecord, create_run_dir, default_run_name, fold_dir, is_primary_process, read_record
+from .precision import choose_precision
+from .recipe import Recipe, resolve_recipe, resolve_validation
+from .run_folder import RunRecord, fold_dir, is_primary_process, read_record
+from .run_lock import lock_run
+from .run_place import RunPlace, default_run_name, open_run, resume_note, resume_run
 from .scoring import Scoring
 from .search import run_search
 from .task import TrainingTask
 
-__all__ = ["FoldModel", "build_model", "fit", "folds_of", "load_fold_models", "model_options", "test"]
+__all__ = ["FoldModel", "Plan", "build_model", "fit", "folds_of", "load_fold_models", "model_options", "plan_run",
+           "test"]  # fmt: skip
 
 
 def build_model(name: str, args: dict[str, Any], checkpoint: str | os.PathLike[str] | None = None) -> nn.Module:
     """A registered model with ``args``, optionally loading weights (strictly)."""
     model = create_model(name, **args)
     if checkpoint is not None:
-        load_checkpoint(model, checkpoint)
+        load_checkpoint(model, checkpoint, name)
     return model
 
 
@@ -77,19 +87,27 @@ def model_options(name: str) -> set[str]:
 def _model_args(config: RunConfig, kind: DataKind, dataset: Dataset) -> dict[str, Any]:
     """What the data implies for the model (the kind decides), with ``model.args`` on top."""
     sizes = getattr(type(_probe(config.model.name)), "sizes_for_length", None)  # models that fit short inputs
-    args = kind.model_args(dataset, model_options(config.model.name), config.model.name)
+    args = kind.model_args(dataset, config.data, model_options(config.model.name), config.model.name)
     if sizes is not None and "n_times" in args:
         args.update(sizes(args["n_times"]))
     return {**args, **config.model.args}
 
 
+def model_macs(config: RunConfig, kind: DataKind, dataset: Dataset) -> int:
+    """Multiply-adds of the model's forward pass on one example (counted on meta: no weights, no timing)."""
+    with torch.device("meta"):
+        return count_macs(build_model(config.model.name, _model_args(config, kind, dataset)))
+
+
 def _step_rate(config: RunConfig, kind: DataKind, dataset: Dataset, fold: Fold, scoring: Scoring) -> float:
-    """Training updates per second of this run's model and input pipeline, measured on a few batches."""
+    """Training updates per second of this run's model and input pipeline, measured on a few batches (for a
+    wall-time budget only: the default budget comes from the data, :mod:`.budget`)."""
     sample = fold.train[: min(len(fold.train), 4 * config.data.batch_size)]
     examples = dataset.examples.subset(sample)
     preprocessing = kind.fit_preprocessing(examples, config.data)
     inputs = kind.input_pipeline(preprocessing, config.augment)
-    x, y = kind.to_tensor(examples, preprocessing, training=True), torch.from_numpy(dataset.y[sample])
+    served = kind.loader_inputs(examples, preprocessing, True, config.augment, config.trainer.seed)
+    x, y = stack_items(served, np.arange(len(sample))), torch.from_numpy(dataset.y[sample])
     model = build_model(config.model.name, _model_args(config, kind, dataset)).train()
     objective = make_objective(config.objective.name, config.objective.args)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -140,8 +158,10 @@ def _fit_fold(
     args: dict,
     callbacks: list | None,
     scoring: Scoring,
+    on_first_write: Callable[[], None] | None = None,
 ) -> None:
-    """Preprocess (fitted on the fold's training part), train, keep the best (or last) weights."""
+    """Preprocess (fitted on the fold's training part), train, keep the kept epoch's weights
+    (:mod:`.checkpoints`); ``on_first_write`` runs once the fold's first checkpoint is on disk."""
     out.mkdir(parents=True, exist_ok=True)
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)  # every fold starts alike
     train = dataset.examples.subset(fold.train)
@@ -149,16 +169,18 @@ def _fit_fold(
     if is_primary_process():
         atomic_write_text(out / "preprocessing.json", json.dumps(preprocessing.to_json()))
 
-    def tensors(index: np.ndarray, training: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def served(index: np.ndarray, training: bool) -> tuple[LoaderInputs, torch.Tensor]:
         examples = train if training else dataset.examples.subset(index)
-        return kind.to_tensor(examples, preprocessing, training), torch.from_numpy(dataset.y[index])
+        inputs = kind.loader_inputs(examples, preprocessing, training, config.augment, config.trainer.seed)
+        return inputs, torch.from_numpy(dataset.y[index])
 
-    val = None if fold.val is None else tensors(fold.val, False)
-    datamodule = TensorDataModule(tensors(fold.train, True), val, config.data, config.trainer.seed)
+    val = None if fold.val is None else served(fold.val, False)
+    datamodule = ExamplesDataModule(served(fold.train, True), val, config.data, config.trainer.seed)
     model = build_model(config.model.name, args)
     if config.model.checkpoint is not None and not last_checkpoint(out).is_file():
         # a published or earlier model to start from: new head, positions and first conv adapted
-        for note in load_for_finetuning(model, config.model.checkpoint) or ["every weight loaded as it is"]:
+        notes = load_for_finetuning(model, config.model.checkpoint, config.model.name)
+        for note in notes or ["every weight loaded as it is"]:
             print(f"{config.model.checkpoint}: {note}")
     world = config.trainer.devices * config.trainer.num_nodes
     steps_per_epoch = -(-len(fold.train) // (config.data.batch_size * world))
@@ -168,7 +190,7 @@ def _fit_fold(
     task = TrainingTask(model, config, scoring, inputs, objective, steps_per_epoch)
     trainer = make_trainer(
         config, out, callbacks, validate=val is not None, steps_per_epoch=steps_per_epoch,
-        monitor=(scoring.monitor, scoring.mode), metric=scoring.step_metric,
+        monitor=(scoring.monitor, scoring.mode), metric=scoring.step_metric, on_first_write=on_first_write,
     )  # fmt: skip
     last = last_checkpoint(out)
     if last.is_file():
@@ -176,8 +198,15 @@ def _fit_fold(
     trainer.fit(task, datamodule=datamodule, ckpt_path=last if last.is_file() else None)
     model.to(memory_format=torch.contiguous_format)  # evaluated and saved as `test` and `predict` load it
     if trainer.is_global_zero:
-        restore_best(task, out)
-        save_checkpoint(model, out / "model.safetensors", metadata={"model": config.model.name})
+        checkpoints: RunCheckpoints = trainer.checkpoint_callback  # type: ignore[assignment]
+        kept = checkpoints.kept_weights()
+        if kept is not None:
+            task.load_state_dict(kept)
+        info = checkpoints.kept(trainer.current_epoch)
+        check_weights(model, f"the kept epoch {info['epoch']} of {info['of']}", config)
+        # how to feed these weights (input size, normalisation, crop): a run that fine-tunes them starts there
+        metadata = {"model": config.model.name, "kept": json.dumps(info), "feed": json.dumps(preprocessing.to_json())}
+        save_checkpoint(model, out / "model.safetensors", metadata=metadata)
 
 
 def _finished(out: Path, config: RunConfig) -> bool:
@@ -186,45 +215,66 @@ def _finished(out: Path, config: RunConfig) -> bool:
     return (out / "model.safetensors").is_file() and bool(history) and history[-1]["epoch"] >= config.optim.epochs
 
 
-def fit(config: RunConfig, resume: str | os.PathLike[str] | None = None, callbacks: list | None = None) -> Path:
-    """Train one model per fold as configured, then test; returns the run folder.
+@dataclasses.dataclass
+class Plan:
+    """What a run will do, decided before any folder is made: the config with the recipe filled in,
+    the data, its folds, how it is scored, the model's arguments and the run record."""
 
-    ``resume`` continues a run: finished folds (with ``model.safetensors``) are kept, an interrupted
-    one continues from its last checkpoint. ``callbacks`` adds Lightning callbacks of your own.
-    """
-    if config.trainer.threads:
-        torch.set_num_threads(config.trainer.threads)
+    config: RunConfig
+    dataset: Dataset
+    folds: list[Fold]
+    scoring: Scoring
+    recipe: Recipe
+    args: dict[str, Any]
+    record: RunRecord
+
+
+def plan_run(config: RunConfig, resume: str | os.PathLike[str] | None = None, dry: bool = False) -> Plan:
+    """Load the data and resolve the recipe for ``config`` (a copy; ``config`` is not changed), or for the
+    run folder ``resume``. ``dry`` trains nothing: no ``optim.search`` trials, no measurement for a
+    wall-time budget (``--print-config``). Mistakes in the config or the data stop here, before a
+    folder is made."""
     kind = config.kind
     config = copy.deepcopy(config)  # the recipe fills in the caller's open keys on a copy
     if resume is not None:
         config.model.name = read_record(resume).model_name  # the run's own model, whatever config.yaml says
     if config.model.name != "auto":
         get_model_entry(config.model.name)  # an unknown model is named before any work
-    # data, folds, recipe and model arguments first: a mistake there stops the run before a folder is made
-    dataset = kind.load(config.data, config.trainer.seed, config.trainer.progress_bar)
+    dataset = kind.load(config.data, config.trainer.seed, config.trainer.shows_progress())
     n_test = 0 if dataset.own_test is None else len(dataset.own_test)
     early = None
     if dataset.own_val is None:  # data with a validation split of its own keeps it
         early = resolve_validation(config, len(dataset) - n_test, dataset.own_test is not None)
     folds = folds_of(config, dataset)
+
+    def scoring_of(c: RunConfig) -> Scoring:
+        return kind.scoring(dataset.class_names, kind.describe(dataset, c.data))
+
+    def model_of(c: RunConfig) -> Callable[[], nn.Module]:
+        return lambda: build_model(c.model.name, _model_args(c, kind, dataset))
+
+    def precision_of(c: RunConfig) -> tuple[str, str]:
+        key = f"{c.model.name} {json.dumps(_model_args(c, kind, dataset), sort_keys=True)}"
+        return choose_precision(c.trainer.accelerator, model_of(c), key)
+
+    recipe = resolve_recipe(
+        config, kind, dataset, len(folds[0].train), model_options,
+        None if dry else lambda c: shared_step_rate(lambda: _step_rate(c, kind, dataset, folds[0], scoring_of(c))),
+        lambda c: model_macs(c, kind, dataset), early=(early,) if early else (),
+        activation_bytes=lambda c: activation_bytes_per_example(model_of(c)), precision=precision_of,
+    )  # fmt: skip
+    # the data's facts after the recipe: it may choose what they depend on (streamed photos' input size)
     facts = kind.describe(dataset, config.data)
     input_shape = facts.pop("input_shape")
     scoring = kind.scoring(dataset.class_names, facts)
-    recipe = resolve_recipe(
-        config, kind, dataset, len(folds[0].train), model_options,
-        lambda c: _step_rate(c, kind, dataset, folds[0], scoring), early=(early,) if early else (),
-    )  # fmt: skip
-    if recipe.choices:
-        print(recipe.describe(), flush=True)
     # a resumed run keeps what its search chose (config.yaml holds the winners): searching again could
     # choose differently and break the resume's bit-identity
-    searched = run_search(
-        config, folds[0].val is not None and len(folds[0].val) > 0, model_options,
-        lambda c: _trial_score(c, kind, dataset, folds[0], scoring), maximize=scoring.mode == "max",
-    ) if resume is None else []  # fmt: skip
-    for choice in searched:
-        print(f"  {choice.key} = {choice.value:.3g}   ({choice.reason})", flush=True)
-    recipe.choices += searched
+    if not dry and resume is None and config.optim.search:
+        print(recipe.describe(), flush=True)
+        recipe.choices += run_search(
+            config, folds[0].val is not None and len(folds[0].val) > 0, model_options,
+            lambda c: _trial_score(c, kind, dataset, folds[0], scoring), maximize=scoring.mode == "max",
+        )  # fmt: skip
     args = _model_args(config, kind, dataset)
     record = RunRecord(
         kind.name, config.model.name, args, list(dataset.class_names), input_shape,
@@ -238,44 +288,69 @@ def fit(config: RunConfig, resume: str | os.PathLike[str] | None = None, callbac
             f"model.args (the data sets it), or change the data to agree."
         )
     if resume is not None:
-        run_dir = Path(resume)
-        saved = read_record(run_dir)
+        saved = read_record(resume)
         if saved.folds != record.folds or saved.class_names != record.class_names:
-            raise RunFolderError(f"{run_dir}: its folds or classes differ from the data's now; it cannot be resumed.")
+            raise RunFolderError(f"{resume}: its folds or classes differ from the data's now; it cannot be resumed.")
         record, args = saved, saved.model_args  # the run's own model, whatever the defaults are now
-        started = [fold_dir(run_dir, f.name) / "checkpoints" / "last.ckpt" for f in folds]
+        started = [fold_dir(Path(resume), f.name) / "checkpoints" / "last.ckpt" for f in folds]
         if not any(path.is_file() for path in started):
             raise RunFolderError(
-                f"Cannot resume {run_dir}: {started[0]} does not exist (the run saved no checkpoint yet); "
+                f"Cannot resume {resume}: {started[0]} does not exist (the run saved no checkpoint yet); "
                 "start it again with `dualbranch fit --overwrite`."
             )
-    else:
-        run_dir = create_run_dir(config.output, default_run_name(config.model.name, config.data.name))
-    made_here = resume is None
-    try:
-        if made_here and is_primary_process():
-            atomic_write_text(run_dir / "config.yaml", dump_config(config))
-            record.save(run_dir)
-            if recipe is not None:
-                atomic_write_text(run_dir / "recipe.json", recipe.to_json())
-        for fold in folds:
-            out = fold_dir(run_dir, fold.name)
-            if _finished(out, config):
-                continue  # finished before an interruption
-            if len(folds) > 1:
-                n_val = 0 if fold.val is None else len(fold.val)
-                n_test = 0 if fold.test is None else len(fold.test)
-                print(f"{fold.name}: {len(fold.train)} train, {n_val} validation, {n_test} test")
-            _fit_fold(config, kind, dataset, fold, out, args, callbacks, scoring)
-            made_here = False  # a trained fold is worth keeping (and resuming)
-    except BaseException:
-        # a run that failed before anything was trained leaves no half-made folder behind
-        if made_here and is_primary_process() and not any(run_dir.rglob("*.ckpt")):
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
-    if is_primary_process():
-        test(run_dir, config=config, dataset=dataset, folds=folds)
-    return run_dir
+    return Plan(config, dataset, folds, scoring, recipe, args, record)
+
+
+def fit(config: RunConfig, resume: str | os.PathLike[str] | None = None, callbacks: list | None = None) -> Path:
+    """Train one model per fold as configured, then test; returns the run folder.
+
+    ``resume`` continues a run: finished folds (with ``model.safetensors``) are kept, an interrupted
+    one continues from its last checkpoint. ``callbacks`` adds Lightning callbacks of your own. The
+    folder is locked while the run writes it (:mod:`.run_lock`); SIGINT / SIGTERM save a resumable
+    state and raise :class:`~.interrupt.RunInterrupted` (:mod:`.checkpoints`, :mod:`.interrupt`).
+    """
+    if config.trainer.threads:
+        torch.set_num_threads(config.trainer.threads)
+    with stop_on_signals():
+        # a resumed folder is locked before anything is loaded: a second resume of it stops at once
+        place = resume_run(resume) if resume is not None else None
+        failed = True
+        try:
+            plan = plan_run(config, resume)
+            if plan.recipe.choices and not plan.config.optim.search:
+                print(plan.recipe.describe(), flush=True)
+            if place is None:
+                place = open_run(plan.config.output, default_run_name(plan.config.model.name, plan.config.data.name))
+            _train(plan, place, resume is None, callbacks)
+            if is_primary_process():
+                test(place.final, config=plan.config, dataset=plan.dataset, folds=plan.folds)
+            failed = False
+        except RunInterrupted as stop:
+            stop.note = resume_note(place)
+            raise
+        finally:
+            if place is not None:
+                place.close(failed)
+    return place.final
+
+
+def _train(plan: Plan, place: RunPlace, fresh: bool, callbacks: list | None) -> None:
+    """Write the run's record (a fresh run) and train every fold that has not finished."""
+    config, run_dir = plan.config, place.folder
+    if fresh and is_primary_process():
+        atomic_write_text(run_dir / "config.yaml", dump_config(config))
+        plan.record.save(run_dir)
+        atomic_write_text(run_dir / "recipe.json", plan.recipe.to_json())
+    for fold in plan.folds:
+        out = fold_dir(run_dir, fold.name)
+        if _finished(out, config):
+            continue  # finished before an interruption
+        if len(plan.folds) > 1:
+            n_val = 0 if fold.val is None else len(fold.val)
+            n_test = 0 if fold.test is None else len(fold.test)
+            print(f"{fold.name}: {len(fold.train)} train, {n_val} validation, {n_test} test")
+        args = plan.args
+        _fit_fold(config, config.kind, plan.dataset, fold, out, args, callbacks, plan.scoring, place.first_checkpoint)
 
 
 @dataclasses.dataclass
@@ -335,4 +410,5 @@ def test(
     models, record = load_fold_models(run_dir)
     if [m.name for m in models] != [fold.name for fold in folds]:
         raise ConfigError(f"The config gives folds {[f.name for f in folds]}, the run has {record.folds}.")
-    return evaluate_run(run_dir, config, kind, dataset, folds, models, record)
+    with lock_run(run_dir, "test"):  # not while another process trains the folder (re-entrant within fit)
+        return evaluate_run(run_dir, config, kind, dataset, folds, models, record)

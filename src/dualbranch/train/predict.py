@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,8 +31,8 @@ from ..errors import ConfigError
 from ..export import to_openvino
 from .calibrated import model_ready_batches, stored_int8
 from .engine_auto import SAMPLE_INPUTS, choose_engine
-from .evaluate import logits_of
-from .kinds import InputPipeline, kind_named
+from .evaluate import outputs_of
+from .kinds import InputPipeline, LoaderInputs, kind_named, stack_items
 from .pipeline import FoldModel, load_fold_models
 from .predictions import write_csv
 
@@ -50,6 +51,7 @@ def predict(
     batch_size: int = 256,
     top_k: int = 1,
     engine: str = "eager",
+    on_corrupt: str = "error",
     log: Callable[[str], None] = _note,
 ) -> list[dict[str, object]]:
     """Predict ``inputs`` with a run's models; write a CSV (``output``) and return the rows.
@@ -59,15 +61,22 @@ def predict(
     own (forecasts: ``input``, ``step`` and a column per target variable). ``engine``: one of
     :data:`PREDICT_ENGINES` (the old names ``torch`` and ``int8`` still work, with a note); ``log``
     gets the notes and what ``auto`` chose (default: stderr, so that a CSV on stdout stays clean).
+
+    ``on_corrupt``: an unreadable input stops the run naming every such input ("error"), or is left
+    out ("skip"): the skipped inputs are listed on stderr and, with ``output``, in
+    ``<output>.skipped.csv`` (input, reason).
     """
     chosen = _predict_engine(engine, log)
     models, record = load_fold_models(run_dir)
     kind = kind_named(record.kind)
     scoring = kind.scoring(record.class_names, record.data)
-    names, examples = kind.read_inputs(inputs, record.to_dict())
+    names, examples, skipped = kind.read_inputs(inputs, record.to_dict(), on_corrupt)
+    if skipped:
+        _report_skipped(skipped, output)
+    labels = torch.zeros(len(names), dtype=torch.long)
     predictions = []
     for fold in models:
-        loader_inputs = kind.to_tensor(examples, fold.preprocessing, training=False)
+        loader_inputs = kind.loader_inputs(examples, fold.preprocessing, training=False)
         pipeline = kind.input_pipeline(fold.preprocessing, kind.augment_section())
         model = fold.model
         if chosen != "eager":
@@ -79,7 +88,7 @@ def predict(
                 chosen, runner = choose_engine(run_dir, fold.model, sample, classes, engines.build, batch_size, log)
             if chosen != "eager":
                 model = _Called(runner or engines.build(chosen))
-        outputs = logits_of(model, pipeline, loader_inputs, batch_size)
+        outputs, _ = outputs_of(model, pipeline, loader_inputs, labels, batch_size)
         predictions.append(scoring.predictions(outputs, fold.preprocessing))
     mean = torch.stack(predictions).mean(dim=0)  # (n, ...): the folds' mean
     rows = scoring.predict_rows(names, mean, top_k)
@@ -103,7 +112,7 @@ def _predict_engine(name: str, log: Callable[[str], None]) -> str:
     return name
 
 
-def _sample(loader_inputs: Any, pipeline: InputPipeline, limit: int) -> torch.Tensor:
+def _sample(loader_inputs: LoaderInputs, pipeline: InputPipeline, limit: int) -> torch.Tensor:
     """Up to ``limit`` of the inputs as one model-ready batch (limit, ...): the first two when ``limit``
     is 2 (an example batch), else a seeded random choice (the inputs may be sorted by class)."""
     n = len(loader_inputs)
@@ -111,11 +120,7 @@ def _sample(loader_inputs: Any, pipeline: InputPipeline, limit: int) -> torch.Te
         index = np.arange(min(limit, n))
     else:
         index = np.sort(np.random.default_rng(0).choice(n, size=limit, replace=False))
-    if isinstance(loader_inputs, torch.Tensor):
-        chosen: Any = loader_inputs[torch.from_numpy(index)]
-    else:
-        chosen = [loader_inputs[int(i)] for i in index]
-    return torch.cat(model_ready_batches(chosen, pipeline, batch_size=64))
+    return torch.cat(model_ready_batches(stack_items(loader_inputs, index), pipeline, batch_size=64))
 
 
 class _FoldEngines:
@@ -137,8 +142,20 @@ class _FoldEngines:
         return build_engine(name, fold.model, self.example, converted=converted)
 
 
+def _report_skipped(skipped: list[tuple[str, str]], output: str | os.PathLike[str] | None) -> None:
+    """List the inputs left out as unreadable: on stderr, and beside ``output`` when there is one."""
+    where = ""
+    if output is not None:
+        report = Path(f"{output}.skipped.csv")
+        write_csv([{"input": path, "reason": reason} for path, reason in skipped], report)
+        where = f"; listed in {report}"
+    print(f"predict: skipped {len(skipped)} unreadable input(s){where}:", file=sys.stderr)
+    for path, reason in skipped:
+        print(f"  {path}: {reason}", file=sys.stderr)
+
+
 class _Called(torch.nn.Module):
-    """An engine (any callable on a batch) behind the nn.Module interface ``logits_of`` uses."""
+    """An engine (any callable on a batch) behind the nn.Module interface ``outputs_of`` uses."""
 
     def __init__(self, runner: object) -> None:
         super().__init__()

@@ -6,11 +6,12 @@ only keys left at their defaults are chosen here. The choices:
 
 * **model** (``model.name: auto``): the data kind picks a model that suits the data's shape (e.g. a
   convolutional dual-branch model for small images, CrossViT-1D for short or few-channel series);
-* **schedule** (``optim.budget``): a budget of optimizer updates (``4000``, ``4000 steps``) or of wall
-  time (``15m``, ``1h``, ``90s``: the updates that fit, from a short measurement of the training
-  step), turned into epochs; ``auto`` gives about 30 epochs, at least 2,000 and at most 6,000 updates,
-  and at most 18 minutes on this machine (measured); the warm-up is 5 % of it. With ``optim.search``
-  (:mod:`.search`) the final run gets 70 % of the updates and the trials the rest;
+* **schedule** (``optim.budget``, :mod:`.budget`): ``auto`` comes from the data (about 30 epochs,
+  2,000 to 6,000 updates, at most 41 T multiply-adds of training: never a timing, so a run is the same
+  on any machine), or a number of updates (``4000``), or a wall time (``15m``, ``1h``, ``90s``: the
+  updates that fit, from a short measurement of the training step), turned into epochs; the warm-up
+  is 5 % of it. With ``optim.search`` (:mod:`.search`) the final run gets 70 % of the updates and the
+  trials the rest;
 * **batch size**: 128, smaller for small training sets (about an eighth of them, at least 8), so a
   small set still gets enough updates;
 * **regularisation** scales with the number of training examples (stochastic depth);
@@ -29,9 +30,12 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from ..checkpoint import read_feed
 from ..errors import ConfigError
+from .budget import auto_updates
 from .config import RunConfig
 from .kinds import DataKind, Dataset
 
@@ -46,12 +50,9 @@ __all__ = [
     "set_key",
 ]
 
-# A small training set still gets 2,000 updates: on UCR sets of 36-67 series the previous floor of 600
-# left the model underfit (ArrowHead 61 % -> 75 %, GunPoint 94 % -> 97 % with 2,000; one seed each).
-AUTO_EPOCHS, MIN_UPDATES, MAX_UPDATES = 30, 2000, 6000
-CAP_FLOOR = 600  # the wall-time cap never cuts a schedule below this many updates
-AUTO_MAX_SECONDS = 1080  # budget auto also stops within 18 minutes (a default run ends within 20)
+MEASURED = "the updates that fit, measured at the start of the run"
 STEP_SHARE = 0.9  # of a wall-time budget, for the updates; the rest for evaluation and the final test
+ACTIVATION_BUDGET = 2e9  # bytes of saved activations a training batch may keep (train/memory.py)
 SMALL_SET = 1000  # fewer training examples than this: no validation split (see resolve_validation)
 WARMUP_SHARE = 0.05
 SEARCH_SHARE = 0.3  # of the budget, for optim.search's trials (train/search.py); the final run keeps the rest
@@ -119,6 +120,24 @@ def set_key(config: RunConfig, key: str, value: Any) -> None:
         setattr(getattr(config, section), name, value)
 
 
+#: What a checkpoint's feed (:func:`dualbranch.checkpoint.read_feed`) may set in a fine-tuning run's data section.
+FEED_KEYS = ("img_size", "mean", "std", "crop_pct")
+FINETUNE_LR_SHARE = 0.1  # fine-tuning starts from trained weights: a tenth of the from-scratch learning rate
+
+
+def _finetuning(config: RunConfig, choose: Callable[[str, Any, str], None]) -> None:
+    """A run that starts from ``model.checkpoint``: its inputs fed as the checkpoint's were (size,
+    normalisation, crop), and a lower learning rate; the classifier is new (pipeline: load_for_finetuning)."""
+    name = Path(str(config.model.checkpoint)).name
+    feed = read_feed(str(config.model.checkpoint), config.model.name if config.model.name != "auto" else None)
+    fields = {f.name for f in dataclasses.fields(config.data)}
+    for key in FEED_KEYS:
+        if key in feed and key in fields:
+            choose(f"data.{key}", feed[key], f"as {name} was trained")
+    lr = config.optim.lr * FINETUNE_LR_SHARE
+    choose("optim.lr", lr, f"fine-tuning {name}: a tenth of the from-scratch rate")
+
+
 def resolve_validation(config: RunConfig, n_available: int, has_test: bool) -> Choice | None:
     """Below ``SMALL_SET`` training examples, train on all of them and keep the last epoch: a
     validation split of a few examples cannot pick an epoch (its first 100 % would win), and the
@@ -139,15 +158,21 @@ def resolve_recipe(
     n_train: int,
     model_fields: Callable[[str], set[str]],
     step_rate: Callable[[RunConfig], float] | None = None,
+    macs_per_example: Callable[[RunConfig], float] | None = None,
     early: tuple[Choice, ...] = (),
+    activation_bytes: Callable[[RunConfig], int | None] | None = None,
+    precision: Callable[[RunConfig], tuple[str, str]] | None = None,
 ) -> Recipe:
     """Fill in what ``config`` leaves open (in place) and return the decisions.
 
     ``model_fields(name)`` gives a model's option names (a recipe sets only options the model has);
-    ``step_rate(config)`` measures training updates per second, for wall-time budgets; ``early`` are
-    choices made before the folds (:func:`resolve_validation`), listed first.
+    ``step_rate(config)`` measures training updates per second, for wall-time budgets only;
+    ``macs_per_example(config)`` counts the model's forward multiply-adds on one example, for the
+    ``auto`` budget's compute cap (:mod:`.budget`; without it, no cap); ``early`` are choices made
+    before the folds (:func:`resolve_validation`), listed first.
     """
     recipe = Recipe(config.optim.budget, list(early))
+    recipe.choices += [Choice(key, value, reason) for key, value, reason in dataset.decided]
 
     if config.model.name == "auto":
         name, reason = kind.default_model(dataset)
@@ -162,33 +187,37 @@ def resolve_recipe(
             set_key(config, key, value)
             recipe.choices.append(Choice(key, value, reason))
 
+    if config.model.checkpoint is not None:
+        _finetuning(config, choose)
+    # the kind's choices first: the input size they may set decides the activations a batch keeps
+    for key, value, reason in kind.recipe(dataset, n_train, config.model.name):
+        choose(key, value, reason)
     batch = 128 if n_train >= 1024 else max(8, 2 ** round(math.log2(max(n_train, 1) / 8)))
-    choose("data.batch_size", batch, f"{n_train} training examples" + ("" if batch == 128 else ": about 1/8 of them"))
+    why = f"{n_train} training examples" + ("" if batch == 128 else ": about 1/8 of them")
+    kept = activation_bytes(config) if activation_bytes is not None and not _is_set(config, "data.batch_size") else None
+    if kept and batch * kept > ACTIVATION_BUDGET:
+        # a batch whose activations fit in memory: as many multiples of 8 as the budget holds
+        fits = int(ACTIVATION_BUDGET // kept)
+        batch = max(1, 8 * (fits // 8) if fits >= 8 else fits)
+        why += f"; {batch} keep {batch * kept / 1e9:.1f} GB of activations ({kept / 1e6:.0f} MB per example)"
+    choose("data.batch_size", batch, why)
     # fewer examples, more regularisation: stochastic depth doubles below 20,000 training examples
     # (on Fashion-MNIST's 54,000, 0.05 and 0 were level: 92.8 % and 92.4 % test top-1, one seed each)
     rate = 0.1 if n_train < 20000 else 0.05
     choose("model.args.drop_path_rate", rate, f"stochastic depth for {n_train} training examples")
-    for key, value, reason in kind.recipe(dataset, n_train):
-        choose(key, value, reason)
-    steps_per_epoch = max(
-        1, -(-n_train // (config.data.batch_size * config.trainer.devices * config.trainer.num_nodes))
-    )
+    global_batch = config.data.batch_size * config.trainer.devices * config.trainer.num_nodes
+    steps_per_epoch = max(1, -(-n_train // global_batch))
     if config.optim.epochs is None:
         unit, amount = parse_budget(config.optim.budget)
         if unit == "auto":
-            updates = min(MAX_UPDATES, max(MIN_UPDATES, AUTO_EPOCHS * steps_per_epoch))
-            why = f"budget auto: {updates} updates (~{AUTO_EPOCHS} epochs, within {MIN_UPDATES}–{MAX_UPDATES})"
-            if step_rate is not None:
-                # a long schedule is also capped in wall time, so a default run ends in minutes anywhere
-                rate = step_rate(config)
-                if updates > (cap := max(CAP_FLOOR, int(STEP_SHARE * AUTO_MAX_SECONDS * rate))):
-                    updates = cap
-                    why += f", capped at {AUTO_MAX_SECONDS // 60} min: {rate:.1f} updates/s measured -> {cap} updates"
+            macs = macs_per_example(config) if macs_per_example is not None else 0.0
+            updates, why = auto_updates(steps_per_epoch, global_batch, macs)
         elif unit == "steps":
             updates, why = int(amount), f"budget of {int(amount)} updates"
+        elif step_rate is None:  # nothing measured (--print-config): the epochs stay open
+            recipe.choices.append(Choice("optim.epochs", None, f"budget {config.optim.budget}: {MEASURED}"))
+            return recipe
         else:
-            if step_rate is None:
-                raise ConfigError("optim.budget as wall time needs a measurement of the training step.")
             rate = step_rate(config)
             updates = max(1, int(STEP_SHARE * amount * rate))
             why = f"budget {config.optim.budget}: {rate:.1f} updates/s measured -> {updates} updates"
@@ -198,6 +227,10 @@ def resolve_recipe(
         epochs = max(1, round(updates / steps_per_epoch))
         config.optim.epochs = epochs
         recipe.choices.append(Choice("optim.epochs", epochs, f"{why}; {steps_per_epoch} updates per epoch"))
+    if config.trainer.precision == "auto":
+        value, reason = precision(config) if precision is not None else ("32-true", "full precision")
+        config.trainer.precision = value
+        recipe.choices.append(Choice("trainer.precision", value, reason))
     if config.optim.warmup_epochs is None:
         warmup = round(WARMUP_SHARE * config.optim.epochs, 3)
         config.optim.warmup_epochs = warmup

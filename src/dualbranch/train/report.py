@@ -10,7 +10,6 @@ images, channel attention for signals, forecasts for series), the configuration 
 from __future__ import annotations
 
 import html
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ..safe_io import atomic_write_text
+from ..safe_io import atomic_write_text, strict_json
 from . import figures
 from .callbacks import read_history
 from .kinds import DataKind, FoldEvaluation
@@ -59,6 +58,19 @@ def _metric(scoring: Scoring) -> tuple[str, str, float]:
     return metric.name, metric.title, metric.scale
 
 
+def _kept_note(kept: dict[str, Any] | None) -> str:
+    """Which epoch's weights the run kept, by which rule and why (metrics.json's ``kept``)."""
+    if not kept:
+        return ""
+    if "folds" in kept:
+        each = "; ".join(f"{f['fold']}: epoch {f['epoch']} of {f['of']} ({f['why']})" for f in kept["folds"])
+        return f'<p class="note">Kept weights: {html.escape(kept["rule"])} — {html.escape(each)}.</p>'
+    return (
+        f'<p class="note">Kept weights: epoch {kept["epoch"]} of {kept["of"]}, by {html.escape(kept["rule"])} '
+        f"({html.escape(kept['why'])}).</p>"
+    )
+
+
 def write_report(
     run_dir: Path,
     record: RunRecord,
@@ -73,10 +85,12 @@ def write_report(
     history, seconds = mean_history(run_dir, record.folds)
     params = sum(p.numel() for p in folds[0].model.parameters())
     several = len(record.folds) > 1
+    kept = metrics.get("kept")
+    epochs = (f"{kept['epoch']} of {kept['of']}", "epoch kept") if kept and not several else None
     cards = [
         *scoring.cards(metrics, several),
         (f"{params / 1e6:.2f} M", "parameters"),
-        (str(len(record.folds)) if several else str(len(history)), "folds" if several else "epochs"),
+        epochs or ((str(len(record.folds)), "folds") if several else (str(len(history)), "epochs")),
         (f"{seconds / 60:.1f} min", "training time"),
     ]
     shape = "×".join(map(str, record.input_shape))
@@ -89,6 +103,7 @@ def write_report(
         "<h2>Learning curves</h2>",
         f'<p class="note">Mean over {len(record.folds)} folds.</p>' if several else "",
         figures.curves(history, "train (augmented)" if _augmented(run_dir) else "train", *_metric(scoring)),
+        _kept_note(kept),
         *scoring.report_sections(metrics, several),
         *kind.report_sections(folds, record.to_dict(), metrics, thumbnails),
     ]
@@ -105,7 +120,7 @@ def write_page(run_dir: Path, sections: list[str], metrics: dict[str, Any]) -> P
         "<h2>Configuration</h2>",
         f"<pre>{html.escape(config_text)}</pre>",
         "<h2>Metrics</h2>",
-        f"<pre>{html.escape(json.dumps(metrics, indent=2))}</pre>",
+        f"<pre>{html.escape(strict_json(metrics, indent=2))}</pre>",
     ]
     page = (
         f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(run_dir.name)} · dualbranch</title>"

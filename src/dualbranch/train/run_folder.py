@@ -1,4 +1,5 @@
-"""A run folder: creating, resuming and replacing it, its fold folders, and its record (``run.json``).
+"""A run folder: its layout, its fold folders, and its record (``run.json``). Making, locking and
+replacing one is :mod:`.run_place`.
 
 Layout (one model: the fold "run" lives in the run folder itself; k folds: ``folds/fold_<k>/``)::
 
@@ -10,6 +11,7 @@ Layout (one model: the fold "run" lives in the run folder itself; k folds: ``fol
     report.html         the report
     model.safetensors, preprocessing.json, history.jsonl, checkpoints/, logs/
                         of each fold's model, in its fold folder
+    .lock               held by the process that owns the folder (:mod:`.run_lock`)
 
 Only the primary process (rank 0) creates, replaces or writes the folder; every file is written
 atomically (safe_io.py).
@@ -19,21 +21,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import CheckpointError, RunExistsError, RunFolderError
+from ..errors import CheckpointError, RunFolderError
 from ..safe_io import atomic_write_text
 from .kinds import kind_named
-from .sections import OutputSection
 
-__all__ = ["RUN_FORMAT_VERSION", "RunRecord", "create_run_dir", "fold_dir", "is_primary_process", "read_record"]
+__all__ = ["RUN_FORMAT_VERSION", "RunRecord", "fold_dir", "is_primary_process", "read_record"]
 
 RUN_FORMAT_VERSION = 2  # of run.json; format 1 (images and signals alike) is read and migrated
-_RUN_NAME_VARIABLE = "DUALBRANCH_RUN_NAME"  # how DDP workers learn the folder their launcher made
 
 
 def is_primary_process() -> bool:
@@ -46,43 +44,6 @@ def is_primary_process() -> bool:
 def fold_dir(run_dir: Path, fold: str) -> Path:
     """Where fold ``fold``'s model lives: the run folder for the single fold "run", else folds/<fold>."""
     return Path(run_dir) if fold == "run" else Path(run_dir) / "folds" / fold
-
-
-def create_run_dir(output: OutputSection, default_name: str) -> Path:
-    """Make the run folder (rank 0) or find the one rank 0 made (other ranks).
-
-    An existing, non-empty folder is an error unless ``output.overwrite``. Without ``output.name``
-    each call gets a fresh name (``default_name``, then ``-2``, ``-3``, ... if taken), so a second
-    ``fit`` in one process never reuses the first one's folder.
-    """
-    if not is_primary_process():
-        # DDP workers re-run the same command; the launcher's folder name reaches them through the environment
-        name = output.name or os.environ.get(_RUN_NAME_VARIABLE) or default_name
-        run_dir = Path(output.root) / name
-        run_dir.mkdir(parents=True, exist_ok=True)
-        return run_dir
-    root = Path(output.root)
-    if output.name:
-        run_dir = root / output.name
-        if run_dir.exists() and any(run_dir.iterdir()):
-            if not output.overwrite:
-                raise RunExistsError(
-                    f"{run_dir} already holds a run. Nothing was changed. Resume it with `dualbranch fit --resume "
-                    f"{run_dir}`, pick another output.name, or pass --overwrite to replace it."
-                )
-            shutil.rmtree(run_dir)
-    else:
-        run_dir, n = root / default_name, 1
-        while run_dir.exists():
-            n += 1
-            run_dir = root / f"{default_name}-{n}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    os.environ[_RUN_NAME_VARIABLE] = run_dir.name  # for DDP workers this process launches
-    return run_dir
-
-
-def default_run_name(model_name: str, data_name: str) -> str:
-    return f"{model_name}-{data_name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 @dataclass

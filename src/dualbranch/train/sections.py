@@ -13,6 +13,7 @@ Each value's valid range is declared once, next to the value, with :func:`option
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +31,7 @@ __all__ = [
 ]
 
 PROTOCOLS = ("none", "holdout", "kfold", "loso")
-PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
+PRECISIONS = ("auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 SEARCH_KEYS = ("lr", "drop_path_rate")  # what optim.search may choose on validation (train/search.py)
 
@@ -76,7 +77,9 @@ class DataSection:
     val_ratio: float = option(0.1, lambda v: 0 <= v < 1, "in [0, 1) (0: no validation, keep the last epoch)")
     batch_size: int = option(128, *positive)
     eval_batch_size: int = option(512, *positive)
-    num_workers: int = option(0, *non_negative)
+    # DataLoader worker processes; null: none for data held in memory, one per CPU core (at most 12) for
+    # data made as it is read (photos decoded from files)
+    num_workers: int | None = option(None, lambda v: v is None or v >= 0, "0 or more, or null (automatic)")
     shuffle: bool = True
     # a stratified random subset (quick runs, tests): n training examples, and n of each evaluation split
     limit_train: int | None = option(None, lambda v: v is None or v >= 1, "a positive integer, or null for all")
@@ -136,13 +139,23 @@ class TrainerSection:
     devices: int = option(1, *positive)  # processes (CPU) or GPUs per node
     num_nodes: int = option(1, *positive)
     strategy: str = "auto"  # auto | ddp
-    precision: str = option("32-true", *one_of(*PRECISIONS))
+    # auto: bf16 mixed precision on GPUs, and on CPUs with AMX where it measures faster (train/precision.py)
+    precision: str = option("auto", *one_of(*PRECISIONS))
     seed: int = 0
     deterministic: bool = False
     threads: int | None = option(None, lambda v: v is None or v >= 1, "a positive integer, or null for all cores")
     max_time: str | None = None  # stop after "DD:HH:MM:SS", finishing the epoch cleanly
     log_every_n_steps: int = option(50, *positive)
-    progress_bar: bool = True
+    progress_bar: bool | None = None  # null: progress bars in a terminal, none when the output is piped
+    logger: str = option("csv", *one_of("csv", "tensorboard", "mlflow"))  # where metrics go (train/loggers.py)
+    # last.ckpt (to resume from) is rewritten at an epoch's end once this many seconds passed since the
+    # previous write (0: every epoch); an interrupted run saves its latest epoch first (train/checkpoints.py)
+    checkpoint_seconds: float = option(30.0, *finite_non_negative)
+
+    def shows_progress(self) -> bool:
+        """Whether progress bars are drawn: ``progress_bar``, or (null) whether stderr is a terminal, so a
+        run piped to a file logs one line per epoch and no bars."""
+        return self.progress_bar if self.progress_bar is not None else sys.stderr.isatty()
 
 
 @dataclass

@@ -7,7 +7,8 @@ biases and learned tokens, and the kind's scoring (:mod:`.scoring`: the metric l
 and the validation loss; accuracy and cross-entropy for a classifier).
 
 Randomness in a training step (augmentation, dropout, stochastic depth) is seeded from
-(seed, step, rank), so a resumed run repeats an uninterrupted one exactly.
+(seed, step, rank), so a resumed run repeats an uninterrupted one exactly. A non-finite loss stops
+the run at that step (:mod:`.divergence`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 from .config import RunConfig
+from .divergence import diverged
 from .kinds import InputPipeline
 from .objectives import Objective
 from .scoring import Scoring
@@ -72,12 +74,26 @@ class TrainingTask(L.LightningModule):
         x, targets = self.inputs.train_batch(inputs, labels, self.scoring.num_classes, self._step_generator())
         out = self.objective(self.model, x, targets)
         loss = out.loss
+        self._check_finite(loss)
         self.train_metric(out.logits.detach(), self.inputs.targets(inputs, labels))
         self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
         for name, value in out.terms.items():
             self.log(f"train_{name}", value, on_step=False, on_epoch=True, sync_dist=True)
         self.log(f"train_{self.scoring.step_metric.name}", self.train_metric, on_step=False, on_epoch=True)
         return loss
+
+    def _check_finite(self, loss: torch.Tensor) -> None:
+        """Stop at the first non-finite loss, before its backward pass and optimizer step can spread it to
+        the weights (every rank decides alike: one rank's NaN stops them all)."""
+        finite = bool(torch.isfinite(loss.detach()).all())
+        if self.trainer.world_size > 1:
+            finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
+        if not finite:
+            where = (
+                f"epoch {self.current_epoch + 1} of {self.trainer.max_epochs}, step {self.global_step + 1} "
+                f"(learning rate {self.trainer.optimizers[0].param_groups[0]['lr']:.3g} there)"
+            )
+            raise diverged("the training loss", float(loss.detach().float().sum()), where, self.config)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         inputs, labels = batch

@@ -1,7 +1,27 @@
 """Data kinds, the plugins of the run pipeline. Importing this package registers every kind."""
 
 from . import images, signals  # noqa: F401  (each module registers its kind)
-from .base import KINDS, DataKind, Dataset, FoldEvaluation, InputPipeline, kind_for_dataset, kind_named
+from .base import (
+    KINDS,
+    DataKind,
+    Dataset,
+    FoldEvaluation,
+    InputPipeline,
+    LoaderInputs,
+    kind_for_dataset,
+    kind_named,
+    stack_items,
+)
 from .forecasting import ForecastingKind  # noqa: F401  (registers the kind; listed after images and signals)
 
-__all__ = ["KINDS", "DataKind", "Dataset", "FoldEvaluation", "InputPipeline", "kind_for_dataset", "kind_named"]
+__all__ = [
+    "KINDS",
+    "DataKind",
+    "Dataset",
+    "FoldEvaluation",
+    "InputPipeline",
+    "LoaderInputs",
+    "kind_for_dataset",
+    "kind_named",
+    "stack_items",
+]

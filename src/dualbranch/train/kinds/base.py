@@ -12,8 +12,10 @@ A kind is a plugin of the one run pipeline (:mod:`dualbranch.train.pipeline`). I
 * says how its outputs are scored (:meth:`DataKind.scoring`, :mod:`dualbranch.train.scoring`):
   classes by default, or the kind's own scoring (e.g. forecast errors);
 * fits its preprocessing on a fold's training examples and saves it as JSON (never pickle);
-* turns examples into the tensors the loader serves and gives the :class:`InputPipeline` that makes
-  model input from them (normalisation, training-time augmentation, soft targets);
+* turns examples into what the loader serves (:meth:`DataKind.loader_inputs`: one in-memory tensor, or
+  a map-style torch Dataset that makes each example on demand, e.g. photos decoded in DataLoader
+  workers) and gives the :class:`InputPipeline` that makes model input from a batch of them
+  (normalisation, training-time augmentation, soft targets);
 * reads raw inputs for ``predict`` and contributes its own report sections and metrics.
 
 Nothing outside a kind's module asks which kind a run is: the pipeline only calls this protocol.
@@ -26,13 +28,14 @@ from __future__ import annotations
 import abc
 import difflib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import Dataset as TorchDataset
 
 from ...errors import ConfigError
 from ...evaluation.protocols import Fold, make_folds
@@ -46,11 +49,26 @@ __all__ = [
     "Examples",
     "FoldEvaluation",
     "InputPipeline",
+    "LoaderInputs",
     "Preprocessing",
     "kind_for_dataset",
     "kind_named",
     "register_kind",
+    "stack_items",
 ]
+
+
+#: What a kind serves the loader for n examples: a tensor (n, ...) in memory, or a map-style Dataset whose
+#: item i is example i's tensor, made on demand (its training items may take ``(i, epoch)`` keys; see
+#: :mod:`dualbranch.train.datamodule`).
+LoaderInputs = torch.Tensor | TorchDataset
+
+
+def stack_items(inputs: LoaderInputs, index: torch.Tensor | np.ndarray | Sequence[int]) -> torch.Tensor:
+    """The loader inputs of the examples at ``index`` as one tensor (k, ...)."""
+    if isinstance(inputs, torch.Tensor):
+        return inputs[torch.as_tensor(index, dtype=torch.long)]
+    return torch.stack([inputs[int(i)] for i in torch.as_tensor(index).flatten().tolist()])
 
 
 class Examples(Protocol):
@@ -82,6 +100,8 @@ class Dataset:
         own_test: indices of the dataset's own test split, or None.
         own_val: indices of a validation split of the data's own (``data.val_path``; forecasting: the
             validation period), or None (held out of the rest by ``data.val_ratio``).
+        decided: what loading decided about the data (dotted config key, value, reason), e.g. which
+            image pipeline suits the files; printed and stored with the run's recipe.
     """
 
     examples: Examples
@@ -90,6 +110,7 @@ class Dataset:
     groups: np.ndarray | None = None
     own_test: np.ndarray | None = None
     own_val: np.ndarray | None = None
+    decided: list[tuple[str, Any, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -107,14 +128,14 @@ class FoldEvaluation:
     index: np.ndarray  # (n,) their indices in the Dataset
     y: np.ndarray  # (n, ...) targets: true class codes (n,), or what the kind's outputs are scored against
     logits: torch.Tensor  # (n, ...) the model's outputs: logits (n, K), or the kind's (e.g. forecasts)
-    loader_inputs: torch.Tensor  # (n, ...) what the loader served for them (after the kind's preprocessing)
+    loader_inputs: LoaderInputs  # (n, ...) what the loader served for them (after the kind's preprocessing)
     groups: np.ndarray | None = None  # (n,) group (subject) of each example, or None
     preprocessing: Any = None  # the fold's preprocessing
 
     @torch.no_grad()
     def model_input(self, index: torch.Tensor) -> torch.Tensor:
         """What the model saw for the examples at ``index`` (made on demand: it can be large)."""
-        return self.inputs.prepare(self.loader_inputs[index])
+        return self.inputs.prepare(stack_items(self.loader_inputs, index))
 
 
 class InputPipeline(nn.Module, abc.ABC):
@@ -158,8 +179,9 @@ class DataKind(abc.ABC):
         progress bars while reading)."""
 
     @abc.abstractmethod
-    def model_args(self, dataset: Dataset, model_fields: set[str], model_name: str) -> dict[str, Any]:
-        """Model arguments the data implies, among the model's config fields ``model_fields``."""
+    def model_args(self, dataset: Dataset, data: Any, model_fields: set[str], model_name: str) -> dict[str, Any]:
+        """Model arguments the data implies (``data``: this kind's DataSection, as the recipe resolved it),
+        among the model's config fields ``model_fields``."""
 
     @abc.abstractmethod
     def describe(self, dataset: Dataset, data: Any) -> dict[str, Any]:
@@ -174,16 +196,24 @@ class DataKind(abc.ABC):
         """The preprocessing saved as ``values`` (None: a format-1 run, see ``record``)."""
 
     @abc.abstractmethod
-    def to_tensor(self, examples: Examples, preprocessing: Preprocessing, training: bool) -> torch.Tensor:
-        """What the loader serves for ``examples``: (n, ...) tensor."""
+    def loader_inputs(
+        self, examples: Examples, preprocessing: Preprocessing, training: bool, augment: Any = None, seed: int = 0
+    ) -> LoaderInputs:
+        """What the loader serves for ``examples`` (n, ...): a tensor, or a Dataset made on demand.
+        ``training``: these are a fold's training examples; ``augment`` (this kind's AugmentSection) and
+        ``seed`` (the run's) are for augmentation made per example as it is loaded."""
 
     @abc.abstractmethod
     def input_pipeline(self, preprocessing: Preprocessing, augment: Any) -> InputPipeline:
         """The pipeline from loader batches to model input (``augment``: this kind's AugmentSection)."""
 
     @abc.abstractmethod
-    def read_inputs(self, paths: Sequence[str], record: dict[str, Any]) -> tuple[list[str], Examples]:
-        """New examples for ``predict`` (names, examples) from files; labels are not needed."""
+    def read_inputs(
+        self, paths: Sequence[str], record: dict[str, Any], on_corrupt: str = "error"
+    ) -> tuple[list[str], Examples, list[tuple[str, str]]]:
+        """New examples for ``predict`` from files, labels not needed: (names, examples, skipped), where
+        ``skipped`` lists (input, reason) of inputs left out as unreadable (``on_corrupt="skip"``; with
+        "error" an unreadable input is an error that names every one)."""
 
     @abc.abstractmethod
     def default_model(self, dataset: Dataset) -> tuple[str, str]:
@@ -203,10 +233,10 @@ class DataKind(abc.ABC):
         as kept in ``run.json``); by default as classes."""
         return ClassificationScoring(class_names, self.group_name(facts))
 
-    def recipe(self, dataset: Dataset, n_train: int) -> list[tuple[str, Any, str]]:
-        """This kind's recipe choices (dotted key, value, reason), e.g. augmentation that suits the data;
-        applied only to keys the user left at their defaults, and ``model.args.*`` keys only to a model with
-        that option (:mod:`dualbranch.train.recipe`)."""
+    def recipe(self, dataset: Dataset, n_train: int, model_name: str) -> list[tuple[str, Any, str]]:
+        """This kind's recipe choices (dotted key, value, reason), e.g. augmentation that suits the data
+        and the model ``model_name``; applied only to keys the user left at their defaults, and
+        ``model.args.*`` keys only to a model with that option (:mod:`dualbranch.train.recipe`)."""
         return []
 
     def group_name(self, facts: dict[str, Any]) -> str:

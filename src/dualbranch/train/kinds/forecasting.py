@@ -141,13 +141,13 @@ class ForecastingKind(DataKind):
             "variate, then attention across variates"
         )
 
-    def recipe(self, dataset: Dataset, n_train: int) -> list[tuple[str, Any, str]]:
+    def recipe(self, dataset: Dataset, n_train: int, model_name: str) -> list[tuple[str, Any, str]]:
         return [
             ("objective.name", "mse", "forecasts: mean squared error on the standardised scale"),
             ("optim.weight_decay", 0.0, "no weight decay, as the forecasting reference code (Adam)"),
         ]
 
-    def model_args(self, dataset: Dataset, model_fields: set[str], model_name: str) -> dict[str, Any]:
+    def model_args(self, dataset: Dataset, data: Any, model_fields: set[str], model_name: str) -> dict[str, Any]:
         if "n_vars" not in model_fields:
             raise ConfigError(
                 f"model.name={model_name} is not a forecasting model; series windows need one such as gateformer, "
@@ -179,14 +179,18 @@ class ForecastingKind(DataKind):
             raise DataError("A forecasting run keeps preprocessing.json (its scaler) beside the model; it is missing.")
         return SeriesScaling.from_json(values)
 
-    def to_tensor(self, examples: SeriesWindows, preprocessing: SeriesScaling, training: bool) -> torch.Tensor:  # type: ignore[override]
+    def loader_inputs(  # type: ignore[override]
+        self, examples: SeriesWindows, preprocessing: SeriesScaling, training: bool, augment: Any = None, seed: int = 0
+    ) -> torch.Tensor:
         table = torch.from_numpy(preprocessing.scaler.transform(examples.values).astype(np.float32))
         return window_view(table, examples.starts, examples.span)
 
     def input_pipeline(self, preprocessing: SeriesScaling, augment: Any) -> SeriesInputs:  # type: ignore[override]
         return SeriesInputs(preprocessing.seq_len, preprocessing.target_indices)
 
-    def read_inputs(self, paths: Sequence[str], record: dict[str, Any]) -> tuple[list[str], SeriesWindows]:
+    def read_inputs(
+        self, paths: Sequence[str], record: dict[str, Any], on_corrupt: str = "error"
+    ) -> tuple[list[str], SeriesWindows, list[tuple[str, str]]]:
         facts = record["data"]
         seq_len, columns = int(facts["seq_len"]), list(facts["columns"])
         tables = []
@@ -203,7 +207,7 @@ class ForecastingKind(DataKind):
             np.concatenate(tables), (ends - seq_len).astype(np.int64), seq_len, seq_len,
             None if targets is None else tuple(targets), tuple(columns),
         )  # fmt: skip
-        return list(paths), examples
+        return list(paths), examples, []
 
     def extra_metrics(self, folds: list[FoldEvaluation], record: dict[str, Any]) -> dict[str, Any]:
         """The mean of Gateformer's two gates over the test windows (which branch the model relied on)."""

@@ -1,8 +1,12 @@
 """The image kind: Fashion-MNIST, scikit-learn's digits, image folders and ``.npz`` arrays.
 
-Images stay uint8 (n, C, H, W) in memory; the input pipeline turns a batch into floats, augments it
-at training time (translation, flips, RandAugment, erasing, then Mixup/CutMix) and normalises it by
-the per-channel mean and std of the fold's training images (the kind's preprocessing, saved as JSON).
+Two paths, one kind (:mod:`.image_inputs`): small images of one size are decoded once and held in
+memory as uint8 (n, C, H, W); photo folders — larger or mixed sizes, or more than
+``data.memory_budget_gb`` holds — are indexed up front and decoded, cropped and augmented in
+DataLoader workers (:mod:`dualbranch.data.photo_dataset`). ``data.pipeline: auto`` chooses
+(:mod:`.image_choices`), prints why with the recipe, and can be set to ``memory`` or ``stream``.
+Either way the input pipeline normalises by the per-channel mean and std of the fold's training
+images (the kind's preprocessing, saved as JSON with, for photos, the evaluation resize and crop).
 
 Shape legend: n examples, B batch, C channels, H×W image, K classes.
 """
@@ -16,115 +20,86 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from ...data.augment import AugmentConfig, augment_batch
 from ...data.images import (
     FASHION_MNIST_DIR,
-    IMAGE_SUFFIXES,
     ImageData,
     load_digits,
     load_fashion_mnist,
-    load_image_folder,
     load_npz,
     open_image,
 )
-from ...errors import ConfigError, DataError, MissingFileError
-from .. import figures
-from ..mixup import mix_batch
-from ..sections import AugmentSection, DataSection, non_negative, one_of, option, probability
-from .base import DataKind, Dataset, FoldEvaluation, InputPipeline, register_kind
+from ...data.photo_dataset import PhotoDataset
+from ...data.photo_transforms import EvalTransform, TrainTransform, TrainTransformConfig
+from ...data.photos import PhotoFiles, find_unreadable, index_image_files, index_image_folder, survey
+from ...data.shards import ImageShards, ShardStream
+from ...errors import ConfigError, DataError
+from ...evaluation.protocols import Fold
+from ...factory import create_model
+from ..sections import AugmentSection, DataSection, EvaluationSection, non_negative, one_of, option, probability
+from .base import DataKind, Dataset, FoldEvaluation, LoaderInputs, register_kind
+from .image_choices import SMALL_IMAGE, choose_image_model, choose_photo_side, choose_pipeline
+from .image_inputs import NORMALIZATION_SAMPLE, ImageInputs, ImagePreprocessing
+from .image_loading import load_shards, memory_parts
+from .image_report import attention_maps, mistakes
 
-__all__ = ["ImageAugmentSection", "ImageDataSection", "ImageInputs", "ImageKind", "ImageNormalization"]
+__all__ = ["ImageAugmentSection", "ImageDataSection", "ImageKind"]
 
 log = logging.getLogger(__name__)
-
-SMALL_IMAGE = 64  # px: up to this side, images get the small-image model
-SMALL_IMAGE_MODEL = "hybrid_vgg_vit_tiny"
-LARGE_IMAGE_MODEL = "crossvit_9_240"
 
 
 @dataclass
 class ImageDataSection(DataSection):
-    """``data`` of an image run: fashion_mnist | digits | image_folder | npz."""
+    """``data`` of an image run: fashion_mnist | digits | image_folder | npz | image_shards."""
 
     val_path: str | None = None  # a separate validation folder / file (else split off by val_ratio)
     img_size: tuple[int, int] | None = option(
         None, lambda v: v is None or min(v) >= 1, "two positive integers [H, W], or null"
-    )  # resize to (H, W); default: the data's own size
+    )  # in memory: resize to (H, W) (default: the data's own size); streamed: the crop size (default: the recipe's)
     channels: int | None = option(None, *one_of(None, 1, 3))  # 1 or 3; default: the data's own
     on_corrupt: str = option("error", *one_of("error", "skip"))  # for unreadable image files
+    # image folders: held in memory, or decoded as they are read; auto: from the files (train/kinds/image_choices.py)
+    pipeline: str = option("auto", *one_of("auto", "memory", "stream"))
+    crop_pct: float = option(0.875, lambda v: 0 < v <= 1, "in (0, 1]")  # streamed: centre crop / resized side
+    memory_budget_gb: float = option(4.0, lambda v: v > 0, "a positive number of GB")  # above it, images stream
+    # image_shards on object storage: fsspec's options, e.g. {endpoint_url: http://127.0.0.1:9000, anon: false}
+    storage_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # normalisation (one value per channel, in [0, 1] units); null: the training images' own. A fine-tuning
+    # run (model.checkpoint) takes its checkpoint's, as the recipe prints
+    mean: list[float] | None = option(  # noqa: RUF009 (option returns a field)
+        None, lambda v: v is None or all(0 <= m <= 1 for m in v), "values in [0, 1], one per channel, or null"
+    )
+    std: list[float] | None = option(  # noqa: RUF009 (option returns a field)
+        None, lambda v: v is None or all(s > 0 for s in v), "positive values, one per channel, or null"
+    )
 
 
 @dataclass
 class ImageAugmentSection(AugmentSection):
     """``augment`` of an image run: DeiT's parts, each off (0) unless asked for or chosen by the recipe
-    (translation, erasing and RandAugment by image size: :meth:`ImageKind.recipe`). Flips are never
-    chosen for you: they turn handwriting, digits and many other classes into something else."""
+    (:meth:`ImageKind.recipe`). In memory, flips are never chosen for you (they turn handwriting and
+    digits into something else); streamed photos get random-resized crops, flips and TrivialAugment."""
 
     mixup_alpha: float = option(0.0, *non_negative)  # 0 turns mixup off (DeiT: 0.8)
     cutmix_alpha: float = option(0.0, *non_negative)  # 0 turns cutmix off (DeiT: 1.0)
     mix_prob: float = option(1.0, *probability)  # probability a batch is mixed at all
     switch_prob: float = option(0.5, *probability)  # cutmix instead of mixup when both are on
-    translate: int = option(0, lambda v: v >= 0, "0 or more pixels")
+    translate: int = option(0, lambda v: v >= 0, "0 or more pixels")  # shifts of whole small images (pad, crop)
     hflip: float = option(0.0, *probability)
-    randaug_ops: int = option(0, *non_negative)
-    randaug_magnitude: float = 9.0
+    randaug_ops: int = option(0, *non_negative)  # RandAugment operations per image (0: off)
+    randaug_magnitude: float = option(9.0, lambda v: 0 <= v <= 10, "in [0, 10]")
     erase_prob: float = option(0.0, *probability)
+    # streamed: the random-resized crop's share of the photo's area, and TrivialAugment instead of RandAugment
+    crop_scale: tuple[float, float] = option(
+        (0.08, 1.0), lambda v: 0 < v[0] <= v[1] <= 1, "two shares [low, high] with 0 < low <= high <= 1"
+    )
+    trivial_augment: bool = False
 
 
-@dataclass
-class ImageNormalization:
-    """Per-channel mean and std (C,) of a fold's training images, in [0, 1] units."""
-
-    mean: list[float]
-    std: list[float]
-
-    @classmethod
-    def fit(cls, images: torch.Tensor) -> ImageNormalization:
-        """From uint8 images (n, C, H, W)."""
-        x = images.float().div_(255)
-        mean = x.mean(dim=(0, 2, 3))
-        std = x.std(dim=(0, 2, 3)).clamp_min(1e-3)  # a constant channel must not divide by zero
-        return cls([round(v, 6) for v in mean.tolist()], [round(v, 6) for v in std.tolist()])
-
-    def to_json(self) -> dict[str, Any]:
-        return {"mean": self.mean, "std": self.std}
-
-
-class ImageInputs(InputPipeline):
-    """uint8 or [0, 1] images (B, C, H, W) -> augmented (training) -> normalised float."""
-
-    # channels-last convolutions train ~1.15–1.2× faster on a CPU (hybrid_vgg_vit_tiny, 2 cores)
-    memory_format = torch.channels_last
-
-    def __init__(self, normalization: ImageNormalization, augment: ImageAugmentSection) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(normalization.mean).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(normalization.std).view(1, -1, 1, 1), persistent=False)
-        self.section = augment
-        self.augment = AugmentConfig(
-            augment.translate, augment.hflip, augment.randaug_ops, augment.randaug_magnitude, augment.erase_prob
-        )
-
-    def prepare(self, batch: torch.Tensor) -> torch.Tensor:
-        x = batch.float() / 255 if batch.dtype == torch.uint8 else batch
-        return (x - self.mean) / self.std
-
-    def train_batch(
-        self, batch: torch.Tensor, labels: torch.Tensor, num_classes: int, generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        x = augment_batch(batch.float() / 255, self.augment, generator)
-        aug = self.section
-        x, targets = mix_batch(
-            x, labels, num_classes, aug.label_smoothing, aug.mixup_alpha, aug.cutmix_alpha,
-            aug.mix_prob, aug.switch_prob, generator,
-        )  # fmt: skip
-        return self.prepare(x).contiguous(memory_format=self.memory_format), targets
+def _train_count(dataset: Dataset) -> int:
+    return len(dataset) - (0 if dataset.own_test is None else len(dataset.own_test))
 
 
 def _concat(parts: list[ImageData]) -> ImageData:
@@ -139,40 +114,40 @@ def _concat(parts: list[ImageData]) -> ImageData:
     return ImageData(images, torch.cat([part.labels for part in parts]), parts[0].class_names, sources)
 
 
-def _collect(inputs: Sequence[str]) -> list[Path]:
-    files: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise MissingFileError(f"{path} does not exist.")
-    if not files:
-        raise DataError(f"No images found in {', '.join(inputs)} ({', '.join(sorted(IMAGE_SUFFIXES))}).")
-    return files
-
-
 @register_kind
 class ImageKind(DataKind):
     name = "images"
-    datasets = ("fashion_mnist", "digits", "image_folder", "npz")
+    datasets = ("fashion_mnist", "digits", "image_folder", "npz", "image_shards")
     data_section = ImageDataSection
     augment_section = ImageAugmentSection
 
-    def _load_one(
-        self, data: ImageDataSection, path: str | None, split: str, classes: tuple | None, progress: bool
-    ) -> ImageData:
+    def _load_arrays(self, data: ImageDataSection, path: str | None, split: str, classes: tuple | None) -> ImageData:
         if data.name == "fashion_mnist":
             return load_fashion_mnist(split, path or FASHION_MNIST_DIR)
         if data.name == "digits":
             return load_digits(split)
         if path is None:
-            raise ConfigError(f"data.name={data.name} needs data.path (a folder or file).")
-        if data.name == "image_folder":
-            return load_image_folder(path, data.img_size, data.channels, data.on_corrupt, classes, progress)
+            raise ConfigError(f"data.name={data.name} needs data.path (a file).")
         return load_npz(path, classes)
+
+    def _load_folders(self, data: ImageDataSection, seed: int, progress: bool) -> tuple[Any, list[int], list]:
+        """An image-folder run's examples (in memory or indexed), the size of each part, and the decisions."""
+        if data.path is None:
+            raise ConfigError("data.name=image_folder needs data.path (a folder of class sub-folders).")
+        files = [index_image_folder(data.path)]
+        for path in (data.val_path, data.test_path):
+            if path:
+                files.append(index_image_folder(path, files[0].class_names))
+        everything = PhotoFiles.concat(files)
+        surveyed = survey(everything, seed=seed)
+        channels = data.channels or (1 if surveyed.grayscale else 3)
+        pipeline, why = choose_pipeline(data.pipeline, surveyed, len(everything), channels, data.memory_budget_gb)
+        data.pipeline = pipeline  # resolved: the run's config.yaml says which path it took
+        if pipeline == "memory":
+            parts = memory_parts(data, progress)
+            return _concat(parts), [len(p) for p in parts], [("data.pipeline", pipeline, why)]
+        examples = dataclasses.replace(everything, channels=channels, on_corrupt=data.on_corrupt, survey=surveyed)
+        return examples, [len(p) for p in files], [("data.pipeline", pipeline, why)]
 
     def load(self, data: ImageDataSection, seed: int, progress: bool = True) -> Dataset:
         installed = (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file()
@@ -183,29 +158,68 @@ class ImageKind(DataKind):
                 FASHION_MNIST_DIR,
             )
             data = dataclasses.replace(data, name="digits")
-        train = self._load_one(data, data.path, "train", None, progress)
-        parts, own_val, own_test = [train], None, None
-        if data.val_path:
-            parts.append(self._load_one(data, data.val_path, "val", train.class_names, progress))
-            own_val = np.arange(len(train), len(train) + len(parts[-1]))
-        test_path = data.test_path
-        if test_path or data.name in ("fashion_mnist", "digits"):
-            parts.append(self._load_one(data, test_path or data.path, "test", train.class_names, progress))
-            start = sum(len(p) for p in parts[:-1])
-            own_test = np.arange(start, start + len(parts[-1]))
-        examples = _concat(parts) if len(parts) > 1 else train
-        return Dataset(examples, examples.labels.numpy(), examples.class_names, None, own_test, own_val)
+        decided: list = []
+        if data.name == "image_folder":
+            examples, sizes, decided = self._load_folders(data, seed, progress)
+        elif data.name == "image_shards":
+            examples, sizes, decided = load_shards(data, seed)
+        else:
+            train = self._load_arrays(data, data.path, "train", None)
+            parts = [train]
+            if data.val_path:
+                parts.append(self._load_arrays(data, data.val_path, "val", train.class_names))
+            if data.test_path or data.name in ("fashion_mnist", "digits"):
+                parts.append(self._load_arrays(data, data.test_path or data.path, "test", train.class_names))
+            examples, sizes = (_concat(parts) if len(parts) > 1 else train), [len(p) for p in parts]
+        bounds = np.cumsum([0, *sizes])
+        own_val = np.arange(bounds[1], bounds[2]) if data.val_path else None
+        has_test = data.test_path or data.name in ("fashion_mnist", "digits")
+        own_test = np.arange(bounds[-2], bounds[-1]) if has_test else None
+        return Dataset(examples, examples.labels.numpy(), examples.class_names, None, own_test, own_val, decided)
+
+    def folds(self, dataset: Dataset, data: ImageDataSection, evaluation: EvaluationSection, seed: int) -> list[Fold]:  # type: ignore[override]
+        if not isinstance(dataset.examples, ImageShards):
+            return super().folds(dataset, data, evaluation, seed)
+        if evaluation.protocol != "none" or data.limit_train or data.limit_eval:
+            raise ConfigError(
+                "image_shards are read split by split: use evaluation.protocol=none without data.limit_train / "
+                "data.limit_eval, and give validation and test shards their own paths (data.val_path, data.test_path)."
+            )
+        if dataset.own_test is None:
+            raise ConfigError(
+                "image_shards need test shards: give data.test_path (e.g. OUT/val or OUT/test of `dualbranch data "
+                "pack`, which packs a folder's train/ val/ test/ sub-folders each to its own split)."
+            )
+        held_out = [i for i in (dataset.own_val, dataset.own_test) if i is not None]
+        train = np.setdiff1d(np.arange(len(dataset)), np.concatenate(held_out)) if held_out else np.arange(len(dataset))
+        return [Fold("run", train, dataset.own_val, dataset.own_test)]
 
     def default_model(self, dataset: Dataset) -> tuple[str, str]:
-        _, height, width = dataset.examples.shape  # type: ignore[attr-defined]
-        if min(height, width) <= SMALL_IMAGE:
-            return SMALL_IMAGE_MODEL, f"{height}×{width} images: the small-image model"
-        return LARGE_IMAGE_MODEL, f"{height}×{width} images: a published CrossViT, adapted to this size"
+        examples = dataset.examples
+        if isinstance(examples, PhotoFiles | ImageShards):
+            return choose_image_model(examples.survey.median_short_side, _train_count(dataset))  # type: ignore[union-attr]
+        _, height, width = examples.shape  # type: ignore[attr-defined]
+        return choose_image_model(min(height, width), _train_count(dataset))
 
-    def recipe(self, dataset: Dataset, n_train: int) -> list[tuple[str, Any, str]]:
-        _, height, width = dataset.examples.shape  # type: ignore[attr-defined]
+    def recipe(self, dataset: Dataset, n_train: int, model_name: str) -> list[tuple[str, Any, str]]:
+        examples = dataset.examples
+        small_streamed: list[tuple[str, Any, str]] = []
+        if isinstance(examples, PhotoFiles | ImageShards):
+            surveyed = examples.survey
+            if surveyed.largest_side > SMALL_IMAGE:  # type: ignore[union-attr]
+                return self._photo_recipe(examples, n_train, model_name)
+            # small images streamed (forced, or too many for memory): the in-memory recipe, made in the workers
+            height, width = surveyed.common_size  # type: ignore[union-attr]
+            small_streamed = [
+                ("data.img_size", [height, width], "the images' own size"),
+                ("augment.crop_scale", [1.0, 1.0], "small images are used whole, as in memory"),
+                ("data.crop_pct", 1.0, "small images are evaluated whole"),
+            ]
+        else:
+            _, height, width = examples.shape  # type: ignore[attr-defined]
         side = min(height, width)
         choices: list[tuple[str, Any, str]] = [
+            *small_streamed,
             ("augment.translate", side // 12, f"shifts of up to 1/12 of a {side}-px side"),
             (
                 "augment.erase_prob",
@@ -217,32 +231,92 @@ class ImageKind(DataKind):
             choices.append(("augment.randaug_ops", 1, f"one RandAugment operation at {side} px"))
         return choices
 
-    def model_args(self, dataset: Dataset, model_fields: set[str], model_name: str) -> dict[str, Any]:
+    def _photo_recipe(self, files: Any, n_train: int, model_name: str) -> list[tuple[str, Any, str]]:
+        with torch.device("meta"):
+            own_side = int(create_model(model_name).input_shape[-1])  # type: ignore[attr-defined]
+        side, why = choose_photo_side(files.survey, n_train, model_name, files.channels, own_side)  # type: ignore[arg-type]
+        return [
+            ("data.img_size", [side, side], why),
+            ("augment.hflip", 0.5, "photographs: a mirror image shows the same thing"),
+            ("augment.trivial_augment", True, "TrivialAugment: one operation at a random strength per photo"),
+            ("augment.erase_prob", 0.25, "random erasing (DeiT's 0.25)"),
+        ]
+
+    def _shape(self, dataset: Dataset, data: ImageDataSection) -> tuple[int, int, int]:
+        examples = dataset.examples
+        if not isinstance(examples, PhotoFiles | ImageShards):
+            return tuple(examples.shape)  # type: ignore[attr-defined]
+        if data.img_size is None:
+            raise ConfigError("Streamed photos need data.img_size (the recipe sets it when model.name is auto).")
+        return (examples.channels, *data.img_size)
+
+    def model_args(
+        self, dataset: Dataset, data: ImageDataSection, model_fields: set[str], model_name: str
+    ) -> dict[str, Any]:
         if "img_size" not in model_fields:
             raise ConfigError(
                 f"model.name={model_name} does not read images; pick an image model (`dualbranch models`)."
             )
-        shape = dataset.examples.shape  # type: ignore[attr-defined]
+        shape = self._shape(dataset, data)
         derived = {"num_classes": len(dataset.class_names), "in_chans": shape[0], "img_size": list(shape[1:])}
         return {k: v for k, v in derived.items() if k in model_fields}
 
     def describe(self, dataset: Dataset, data: ImageDataSection) -> dict[str, Any]:
-        return {"input_shape": list(dataset.examples.shape)}  # type: ignore[attr-defined]
+        streams = isinstance(dataset.examples, PhotoFiles | ImageShards)
+        return {"input_shape": list(self._shape(dataset, data)), "pipeline": "stream" if streams else "memory"}
 
-    def fit_preprocessing(self, train: ImageData, data: ImageDataSection) -> ImageNormalization:  # type: ignore[override]
-        return ImageNormalization.fit(train.images)
+    def fit_preprocessing(self, train: Any, data: ImageDataSection) -> ImagePreprocessing:
+        given = data.mean is not None and data.std is not None
+        channels = train.channels if isinstance(train, PhotoFiles | ImageShards) else train.shape[0]
+        for key in ("mean", "std"):
+            values = getattr(data, key)
+            if values is not None and len(values) != channels:
+                raise ConfigError(
+                    f"data.{key} gives {len(values)} values for {channels}-channel images; give one each."
+                )
+        if isinstance(train, PhotoFiles | ImageShards):
+            size = tuple(data.img_size)  # type: ignore[arg-type]
+            if given:
+                return ImagePreprocessing(data.mean, data.std, list(size), data.crop_pct, "bicubic", "stream")  # type: ignore[arg-type]
+            if isinstance(train, ImageShards):  # packed in a random order: the first photos are a sample
+                stream = ShardStream(train, EvalTransform(size, data.crop_pct))  # type: ignore[arg-type]
+                first = range(min(len(train), NORMALIZATION_SAMPLE))
+                return ImagePreprocessing.fit_sample([stream[i] for i in first], size, data.crop_pct)  # type: ignore[arg-type]
+            return ImagePreprocessing.fit_photos(train, size, data.crop_pct)  # type: ignore[arg-type]
+        if given:
+            return ImagePreprocessing(data.mean, data.std, list(train.images.shape[-2:]))  # type: ignore[arg-type]
+        return ImagePreprocessing.fit(train.images)
 
-    def read_preprocessing(self, values: dict[str, Any] | None, record: dict[str, Any]) -> ImageNormalization:
+    def read_preprocessing(self, values: dict[str, Any] | None, record: dict[str, Any]) -> ImagePreprocessing:
         values = values if values is not None else record["data"]  # format 1 kept them in run.json
-        return ImageNormalization(list(values["mean"]), list(values["std"]))
+        return ImagePreprocessing.from_json(values)
 
-    def to_tensor(self, examples: ImageData, preprocessing: Any, training: bool) -> torch.Tensor:  # type: ignore[override]
-        return examples.images  # uint8: normalised batch by batch in the input pipeline
+    def loader_inputs(  # type: ignore[override]
+        self, examples: Any, preprocessing: ImagePreprocessing, training: bool, augment: Any = None, seed: int = 0
+    ) -> LoaderInputs:
+        if not isinstance(examples, PhotoFiles | ImageShards):
+            return examples.images  # uint8: normalised batch by batch in the input pipeline
+        size = tuple(preprocessing.img_size)  # type: ignore[arg-type]
+        if training and augment is not None:
+            transform: TrainTransform | EvalTransform = TrainTransform(
+                TrainTransformConfig(
+                    size, tuple(augment.crop_scale), augment.translate, augment.hflip,  # type: ignore[arg-type]
+                    "trivialaugment" if augment.trivial_augment else "randaugment",
+                    augment.randaug_ops, augment.randaug_magnitude, examples.channels,
+                )
+            )  # fmt: skip
+        else:
+            transform = EvalTransform(size, preprocessing.crop_pct or 1.0)  # type: ignore[arg-type]
+        if isinstance(examples, ImageShards):
+            return ShardStream(examples, transform, seed)
+        return PhotoDataset(examples, transform, seed, examples.on_corrupt)
 
-    def input_pipeline(self, preprocessing: ImageNormalization, augment: ImageAugmentSection) -> ImageInputs:  # type: ignore[override]
+    def input_pipeline(self, preprocessing: ImagePreprocessing, augment: ImageAugmentSection) -> ImageInputs:  # type: ignore[override]
         return ImageInputs(preprocessing, augment)
 
-    def read_inputs(self, paths: Sequence[str], record: dict[str, Any]) -> tuple[list[str], ImageData]:
+    def read_inputs(
+        self, paths: Sequence[str], record: dict[str, Any], on_corrupt: str = "error"
+    ) -> tuple[list[str], Any, list[tuple[str, str]]]:
         channels, height, width = record["input_shape"]
         classes = tuple(record["class_names"])
         if len(paths) == 1 and paths[0].endswith(".npz"):
@@ -252,23 +326,33 @@ class ImageKind(DataKind):
                 raise DataError(
                     f"{paths[0]}: images are {tuple(data.shape)}, the model needs {tuple(record['input_shape'])}."
                 )
-            return names, data
-        files = _collect(paths)
-        mode = "L" if channels == 1 else "RGB"
-        arrays = []
-        for path in files:
-            try:
-                arrays.append(open_image(path, mode, (height, width)))
-            except OSError as err:
-                raise DataError(f"Unreadable image {path} ({err}).") from err
-        images = torch.from_numpy(np.stack(arrays))
-        return [str(p) for p in files], ImageData(images, torch.zeros(len(images), dtype=torch.long), classes)
+            return names, data, []
+        files = index_image_files(list(paths), classes, channels)
+        skipped = find_unreadable(files)
+        if skipped and on_corrupt == "error":
+            listed = "; ".join(f"{path} ({reason})" for path, reason in skipped[:5])
+            more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+            raise DataError(
+                f"{len(skipped)} of {len(files)} inputs cannot be read: {listed}{more}. Fix or remove them, or "
+                "skip them with --on-corrupt skip."
+            )
+        if skipped:
+            bad = {path for path, _ in skipped}
+            keep = np.array([i for i, p in enumerate(files.sources) if p not in bad], dtype=np.int64)
+            if len(keep) == 0:
+                raise DataError(f"None of the {len(files)} inputs can be read, e.g. {skipped[0][0]}.")
+            files = files.subset(keep)
+        if record.get("data", {}).get("pipeline") == "stream":
+            return list(files.sources), files, skipped
+        images = np.stack([_squashed(files.path(i), channels, (height, width)) for i in range(len(files))])
+        labels = torch.zeros(len(images), dtype=torch.long)
+        return list(files.sources), ImageData(torch.from_numpy(images), labels, classes), skipped
 
     def report_sections(
         self, folds: list[FoldEvaluation], record: dict[str, Any], metrics: dict[str, Any], thumbnails: int
     ) -> list[str]:
-        sections = ["<h2>Hardest mistakes</h2>", _mistakes(folds, record["class_names"], thumbnails)]
-        attention = _attention(folds[0])
+        sections = ["<h2>Hardest mistakes</h2>", mistakes(folds, record["class_names"], thumbnails)]
+        attention = attention_maps(folds[0])
         if attention:
             sections += [
                 "<h2>Cross-attention</h2>",
@@ -289,50 +373,6 @@ class ImageKind(DataKind):
         return {**record, "kind": self.name, "protocol": "none", "folds": ["run"], "data": {"mean": mean, "std": std}}
 
 
-def _mistakes(folds: list[FoldEvaluation], class_names: list[str], count: int) -> str:
-    """The most confident wrong answers over every fold, as thumbnails."""
-    wrong = []  # (confidence, image, true, predicted)
-    for fold in folds:
-        probs = fold.logits.softmax(dim=1)
-        confidence, predicted = probs.max(dim=1)
-        for i in torch.nonzero(predicted != torch.from_numpy(fold.y)).flatten().tolist():
-            wrong.append((float(confidence[i]), fold.examples.images[i], int(fold.y[i]), int(predicted[i])))  # type: ignore[attr-defined]
-    if not wrong:
-        return '<p class="note">No mistakes on this split.</p>'
-    chosen = sorted(wrong, key=lambda w: -w[0])[:count]
-    columns = 8
-    rows = -(-len(chosen) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.45, rows * 1.75), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, (confidence, image, true, predicted) in zip(axes.flat, chosen):
-        ax.axis("on")
-        figures.thumbnail(ax, image)
-        ax.set_title(f"{class_names[true][:12]}\n→ {class_names[predicted][:12]} {confidence:.0%}", fontsize=7)
-    fig.suptitle("true → predicted (confidence)", fontsize=9)
-    return figures.png(fig)
-
-
-def _attention(fold: FoldEvaluation, samples: int = 6) -> str | None:
-    """Where each branch's CLS query looks in the other branch, on a few test images."""
-    model: nn.Module = fold.model
-    fusion = getattr(getattr(model, "config", None), "fusion", None)
-    if not hasattr(model, "cross_attention_maps") or fusion not in (None, "cross_attention"):
-        return None
-    index = torch.linspace(0, len(fold.y) - 1, min(samples, len(fold.y))).long()
-    images = fold.examples.images[index]  # type: ignore[attr-defined]
-    maps = model.cross_attention_maps(fold.model_input(index))  # per branch: (S, heads, h, w)
-    branches = len(maps)
-    fig, axes = plt.subplots(len(index), 1 + branches, figsize=(2.0 * (1 + branches), 2.0 * len(index)), squeeze=False)
-    size = images.shape[-2:]
-    for row in range(len(index)):
-        figures.thumbnail(axes[row, 0], images[row])
-        for b, attention in enumerate(maps):
-            heat = F.interpolate(attention[row : row + 1].mean(dim=1, keepdim=True), size=size, mode="bilinear")[0, 0]
-            ax = axes[row, 1 + b]
-            figures.thumbnail(ax, images[row])
-            ax.imshow(heat, cmap="inferno", alpha=0.55)
-            if row == 0:
-                ax.set_title(f"branch {b} CLS → branch {(b + 1) % branches}", fontsize=8)
-    axes[0, 0].set_title("image", fontsize=8)
-    return figures.png(fig)
+def _squashed(path: str, channels: int, size: tuple[int, int]) -> np.ndarray:
+    """An image file as uint8 (C, H, W), resized (bicubic) to ``size``, as an in-memory run's images were."""
+    return open_image(Path(path), "L" if channels == 1 else "RGB", size)

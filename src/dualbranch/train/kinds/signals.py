@@ -190,7 +190,7 @@ class SignalKind(DataKind):
             return "dbconformer", f"{shape} at {signals.sfreq:g} Hz: EEG-like, the temporal + spatial dual branch"
         return "crossvit_1d", f"{shape}: small and large temporal patches (CrossViT in 1-D)"
 
-    def recipe(self, dataset: Dataset, n_train: int) -> list[tuple[str, Any, str]]:
+    def recipe(self, dataset: Dataset, n_train: int, model_name: str) -> list[tuple[str, Any, str]]:
         signals: SignalData = dataset.examples  # type: ignore[assignment]
         shift = signals.n_times // 20
         choices: list[tuple[str, Any, str]] = [
@@ -208,7 +208,7 @@ class SignalKind(DataKind):
             choices.append(("augment.mixup", SERIES_MIXUP, f"Mixup α={SERIES_MIXUP} between series of a batch"))
         return choices
 
-    def model_args(self, dataset: Dataset, model_fields: set[str], model_name: str) -> dict[str, Any]:
+    def model_args(self, dataset: Dataset, data: Any, model_fields: set[str], model_name: str) -> dict[str, Any]:
         if "n_chans" not in model_fields:
             raise ConfigError(
                 f"model.name={model_name} reads images; signal data needs a signal model (e.g. dbconformer, "
@@ -240,13 +240,22 @@ class SignalKind(DataKind):
             raise DataError("A signal run keeps preprocessing.json beside each model; it is missing.")
         return SignalPreprocessor.from_json(values)
 
-    def to_tensor(self, examples: SignalData, preprocessing: SignalPreprocessor, training: bool) -> torch.Tensor:  # type: ignore[override]
+    def loader_inputs(  # type: ignore[override]
+        self,
+        examples: SignalData,
+        preprocessing: SignalPreprocessor,
+        training: bool,
+        augment: Any = None,
+        seed: int = 0,
+    ) -> torch.Tensor:
         return torch.from_numpy(preprocessing.transform(examples, training))
 
     def input_pipeline(self, preprocessing: Any, augment: SignalAugmentSection) -> SignalInputs:  # type: ignore[override]
         return SignalInputs(augment)
 
-    def read_inputs(self, paths: Sequence[str], record: dict[str, Any]) -> tuple[list[str], SignalData]:
+    def read_inputs(
+        self, paths: Sequence[str], record: dict[str, Any], on_corrupt: str = "error"
+    ) -> tuple[list[str], SignalData, list[tuple[str, str]]]:
         if len(paths) != 1 or not paths[0].endswith(".npz"):
             raise DataError("A signal run predicts from one .npz file holding x (n, C, T) (optional: groups, mask).")
         path = Path(paths[0])
@@ -278,7 +287,7 @@ class SignalKind(DataKind):
             mask=mask,
             require_all_classes=False,
         )  # fmt: skip  (labels are not needed to predict)
-        return [f"{paths[0]}[{i}]" for i in range(len(signals))], signals
+        return [f"{paths[0]}[{i}]" for i in range(len(signals))], signals, []
 
     def group_name(self, facts: dict[str, Any]) -> str:
         return facts.get("group_name", "subject")  # run.json files before it was kept: subjects

@@ -1,0 +1,5 @@
+"""``python -m dualbranch.cli``: the ``dualbranch`` command."""
+
+from . import main
+
+raise SystemExit(main())

@@ -1,0 +1,132 @@
+"""What the image kind decides from the data: the image path, the model and the photo input size.
+
+* **path** (``data.pipeline: auto``): images of one small size (≤ 64 px a side) that fit the memory
+  budget are decoded once and held in memory; anything else — photos, mixed sizes, more than the
+  budget holds — streams: indexed up front, decoded and augmented in DataLoader workers.
+* **model** (``model.name: auto``): small images get the small-image hybrid; streamed photos the
+  photo hybrid, or a published CrossViT for collections of ImageNet scale, where a Transformer trained
+  from scratch pays off (DeiT, Touvron et al. 2021).
+* **input size** of streamed photos (``data.img_size``): about the photos' own shorter side, capped by
+  what the training set's size repays, and always a size the model's patches tile exactly (no rows or
+  columns left unseen).
+
+Shape legend: none (sizes are (H, W) pairs).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from ...data.photos import PhotoSurvey
+from ...factory import create_model
+
+__all__ = [
+    "LARGE_PHOTO_SET",
+    "PHOTO_MODEL",
+    "SMALL_IMAGE",
+    "SMALL_IMAGE_MODEL",
+    "choose_image_model",
+    "choose_photo_side",
+    "choose_pipeline",
+    "tiles_exactly",
+]
+
+SMALL_IMAGE = 64  # px: up to this side, images of one size are held in memory and get the small-image model
+SMALL_IMAGE_MODEL = "hybrid_vgg_vit_tiny"
+PHOTO_MODEL = "hybrid_vgg_vit_small"
+LARGE_PHOTO_MODEL = "crossvit_9_240"
+LARGE_PHOTO_SET = 100_000  # training photos from which a published CrossViT trained from scratch pays off
+# the largest photo side worth training at, by training-set size: a few thousand photos learn as much
+# at 128 px as at 224 for a fraction of the compute
+_SIDE_CAPS = ((10_000, 128), (LARGE_PHOTO_SET, 160))
+MIN_PHOTO_SIDE = 32
+
+
+def choose_pipeline(
+    requested: str, survey: PhotoSurvey, n_files: int, channels: int, budget_gb: float
+) -> tuple[str, str]:
+    """("memory" | "stream", why) for an image folder whose sampled headers are ``survey``."""
+    if requested != "auto":
+        return requested, f"data.pipeline={requested} as configured"
+    height, width = survey.common_size
+    sizes = len(set(survey.sizes))
+    if sizes > 1:
+        return "stream", f"{sizes} different sizes among {len(survey.sizes)} files sampled: decoded as they are read"
+    if max(height, width) > SMALL_IMAGE:
+        return "stream", f"{height}×{width} photos: decoded as they are read, cropped from the original pixels"
+    gigabytes = n_files * channels * height * width / 1e9
+    if gigabytes > budget_gb:
+        return (
+            "stream",
+            f"{n_files:,} images would take {gigabytes:.1f} GB in memory (data.memory_budget_gb={budget_gb})",
+        )
+    return (
+        "memory",
+        f"{n_files:,} images of {height}×{width}: decoded once and held in memory ({gigabytes * 1e3:.0f} MB)",
+    )
+
+
+def choose_image_model(side: int, n_train: int) -> tuple[str, str]:
+    """(registered model, why) for images of shorter side ``side`` px, ``n_train`` training images."""
+    if side <= SMALL_IMAGE:
+        return SMALL_IMAGE_MODEL, f"{side}-px images: the small-image hybrid"
+    if n_train >= LARGE_PHOTO_SET:
+        return LARGE_PHOTO_MODEL, f"{n_train:,} training photos: a published CrossViT, trained from scratch"
+    return PHOTO_MODEL, f"{n_train:,} training photos: the photo hybrid (convolutions learn from few photos)"
+
+
+def _tokenizers(model: nn.Module) -> Iterator[nn.Module]:
+    for module in model.modules():
+        if all(hasattr(module, a) for a in ("img_size", "patch_size", "grid_size")):
+            yield module
+
+
+def tiles_exactly(model: nn.Module) -> bool:
+    """Whether every tokenizer of ``model`` covers its whole input (grid × patch = input size)."""
+    for tokenizer in _tokenizers(model):
+        patch = tokenizer.patch_size
+        patch = (patch, patch) if isinstance(patch, int) else tuple(patch)
+        if any(g * p != s for g, p, s in zip(tokenizer.grid_size, patch, tokenizer.img_size)):
+            return False
+    return True
+
+
+def _fits(model_name: str, side: int, channels: int) -> bool:
+    try:
+        # probing sizes: the model's warning about unseen rows is the answer here, not news for the user
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            model = create_model(model_name, img_size=(side, side), in_chans=channels)
+    except (ValueError, TypeError):  # too small for the model, or a model without these options
+        return False
+    return tiles_exactly(model)
+
+
+def choose_photo_side(
+    survey: PhotoSurvey, n_train: int, model_name: str, channels: int, model_side: int | None
+) -> tuple[int, str]:
+    """(side, why): the square input size of streamed photos.
+
+    A model whose default input is a published size (``model_side``, e.g. CrossViT's 240) keeps it;
+    otherwise the photos' median shorter side, capped by the training-set size (:data:`_SIDE_CAPS`),
+    rounded down to the nearest size the model's patches tile exactly.
+    """
+    if model_name != PHOTO_MODEL and model_side is not None and _fits(model_name, model_side, channels):
+        return model_side, f"{model_name}'s own input size"
+    cap = next((side for limit, side in _SIDE_CAPS if n_train < limit), 224)
+    target = max(MIN_PHOTO_SIDE, min(survey.median_short_side, cap))
+    why = f"median shorter side {survey.median_short_side} px"
+    if target < survey.median_short_side:
+        why += f", capped at {cap} px for {n_train:,} training photos"
+    for side in range(target, MIN_PHOTO_SIDE - 1, -1):
+        if _fits(model_name, side, channels):
+            if side != target:
+                why += f"; {side} px, which {model_name}'s patches tile exactly"
+            return side, why
+    side = max(MIN_PHOTO_SIDE, 16 * math.ceil(target / 16))
+    return side, why + f"; no smaller size suits {model_name}"
