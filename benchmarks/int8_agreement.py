@@ -10,7 +10,8 @@ target. For each engine it measures agreement with the fp32 eager model on all 1
 and throughput at batch 256 timed alternately with fp32 eager (medians; the machine may be shared, so
 the ratios are what count). The calibrated engines see up to 512 of the run's own training examples,
 exactly as ``dualbranch predict --engine openvino-int8`` does. Targets checked: agreement ≥ 99.5 % for
-every int8 engine, logits within 1e-4 for every fp32 one. Writes benchmarks/results/int8_agreement.json.
+every int8 engine and for bf16 (``openvino-bf16``, 8 significant bits), logits within 1e-4 for every
+fp32 one. Writes benchmarks/results/int8_agreement.json.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ import torch
 
 from dualbranch.bench import machine_info, time_alternating
 from dualbranch.engines import CALIBRATED, build_engine
+from dualbranch.train.calibrated import calibration_batches
 from dualbranch.train.config import load_config
 from dualbranch.train.kinds import kind_named
 from dualbranch.train.pipeline import fit, load_fold_models
-from dualbranch.train.predict import calibration_batches
 
 RESULTS = Path(__file__).parent / "results" / "int8_agreement.json"
 SHORT_RUN = [
@@ -47,7 +48,9 @@ def main() -> None:
     parser.add_argument("--run", help="a run folder made by `dualbranch fit` on Fashion-MNIST")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument(
-        "--engines", nargs="+", default=["int8-dynamic", "int8-static", "openvino-int8", "onnx", "openvino"]
+        "--engines",
+        nargs="+",
+        default=["int8-dynamic", "int8-static", "openvino-int8", "onnx", "openvino", "openvino-bf16"],
     )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--output", default=str(RESULTS))

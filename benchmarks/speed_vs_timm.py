@@ -12,6 +12,11 @@ the engines beyond eager and compile. Writes benchmarks/results/speed_vs_timm.js
 replaces the text between ``<!-- speed-table:start -->`` / ``<!-- speed-table:end -->`` in README.md:
 the machine (CPU, its AVX2 / AVX-512 / VNNI / BF16 / AMX features, threads, load, measured fp32 peak),
 a summary of every engine's speed-up over timm, and the full table.
+
+``--processes`` times instead one process per engine, alternated (benchmarks/engine_processes.py:
+inference only; by default eager, OpenVINO fp32, bf16 and int8 against timm) and writes
+benchmarks/results/NAME.json and .md (NAME defaults to speed_vs_timm_processes), e.g. the issue-22
+comparison: ``bash scripts/speed_vs_timm.sh --processes --models crossvit_9_240 --batches 32``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import json
 import os
 from pathlib import Path
 
+import engine_processes
 from dualbranch.bench import bench_model, format_table, machine_info, machine_line, matmul_peak_gflops
 from dualbranch.engines import ENGINES
 
@@ -73,21 +79,53 @@ def summary(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def run_processes(args: argparse.Namespace) -> None:
+    """Every (model, batch) with one process per engine (engine_processes.py); JSON and a table."""
+    name = args.name or "speed_vs_timm_processes"
+    engines = args.engines or engine_processes.DEFAULT_ENGINES
+    results = []
+    for model in args.models:
+        for batch in args.batches:
+            argv = ["--model", model, "--batch", str(batch), "--threads", str(args.threads), "--repeats",
+                    str(args.repeats), "--warmup", str(args.warmup), "--min-sample", str(args.min_sample)]  # fmt: skip
+            results.append(
+                engine_processes.measure(engine_processes.parser().parse_args([*argv, "--engines", *engines]))
+            )
+            RESULTS.mkdir(parents=True, exist_ok=True)  # after every measurement: a stopped run keeps them
+            (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    machine = results[0]["machine"]
+    features = " ".join(f"{k} {'✓' if v else '✗'}" for k, v in machine["cpu_features"].items())
+    versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
+    head = (
+        f"Measured on {machine['cpu']} ({features}; {machine['logical_cpus']} logical CPUs), torch {machine['torch']}"
+    )
+    text = "\n\n".join([f"{head}, {versions}."] + [engine_processes.table(result) for result in results])
+    (RESULTS / f"{name}.md").write_text(text + "\n")
+    print(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["crossvit_9_240", "crossvit_15_240", "crossvit_18_240"])
-    parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
+    parser.add_argument("--engines", nargs="+", choices=ENGINES, help="default: all (--processes: eager, openvino*)")
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 32])
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs of each engine first")
     parser.add_argument("--quick", action="store_true", help="inference only: no training step, no peak memory")
     parser.add_argument("--no-readme", action="store_true", help="do not rewrite the README table")
-    parser.add_argument("--name", default="speed_vs_timm", help="results file name (benchmarks/results/NAME.json)")
+    parser.add_argument("--name", help="results file name (benchmarks/results/NAME.json; default speed_vs_timm)")
+    parser.add_argument("--processes", action="store_true", help="one process per engine, alternated")
+    parser.add_argument("--min-sample", type=float, default=2.0, help="--processes: seconds per timed sample")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.processes:
+        run_processes(args)
+        return
+    args.engines = args.engines or list(ENGINES)
+    args.name = args.name or "speed_vs_timm"
     peak = matmul_peak_gflops()
     results = []
     for name in args.models:

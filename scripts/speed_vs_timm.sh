@@ -7,6 +7,11 @@
 # added on first use. The versions are printed in the table's machine line.
 #
 #   bash scripts/speed_vs_timm.sh [--threads N] [--repeats 7] [--quick] [--models ...]
+#   bash scripts/speed_vs_timm.sh --processes --models crossvit_9_240 --batches 32   # one process per engine
+#
+# BRAINDECODE_VENV picks another venv (each venv holds an editable install of the tree that built it).
+# Building it installs from the machine's local wheels (nothing is downloaded here), takes a few minutes
+# and about 7.7 GB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/braindecode_env.sh --build-only

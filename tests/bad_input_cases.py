@@ -47,8 +47,9 @@ from dualbranch.data.images import ImageDataError, load_image_folder, load_npz
 from dualbranch.data.series import load_npz as load_series_npz
 from dualbranch.data.series import pad_series, stack_series
 from dualbranch.data.signal import SignalData
+from dualbranch.export import to_openvino
 from dualbranch.registry import get_model_entry
-from dualbranch.safe_io import WriteError
+from dualbranch.safe_io import WriteError, sha256_file
 from dualbranch.train.checkpoint_io import ChecksummedCheckpointIO, load_training_checkpoint
 from dualbranch.train.config import ConfigError, load_config
 from run_triggers import diverging_run, made_for_another_model, output_root_denied, output_root_under_a_file, run_in_use
@@ -158,8 +159,10 @@ def _read_only_config(tmp: Path) -> None:
 
 def _disk_full_during_training(tmp: Path) -> None:
     try:
+        # no mid-epoch checkpoint on a slow, busy machine: the first write is the one after epoch 1
         with failing_open(errno.ENOSPC, only="last.ckpt"):
-            cli(*FIT, "output.root={tmp}", "output.name=r", f"model.args={json.dumps(SMALL_ARGS)}")(tmp)
+            cli(*FIT, "output.root={tmp}", "output.name=r", f"model.args={json.dumps(SMALL_ARGS)}",
+                "trainer.checkpoint_seconds=3600")(tmp)  # fmt: skip
     finally:  # what was written before the failure is intact
         assert (tmp / "r" / "run.json").is_file() and (tmp / "r" / "history.jsonl").is_file()
 
@@ -170,6 +173,39 @@ def _wrong_variant(tmp: Path) -> None:
     with torch.device("meta"):
         other = dualbranch.create_model("crossvit_tiny_240")
     load_checkpoint(other, path)
+
+
+def _int8_training_data_gone(tmp: Path) -> None:
+    run = fake_run(tmp)  # its config's training data (an .npz) is not where it says: never calibrated, moved
+    (run / "config.yaml").write_text(f"data:\n  name: npz\n  path: {tmp}/train.npz\noutput:\n  report: false\n")
+    cli("predict", str(run), str(npz(tmp, x=images())), "--engine", "openvino-int8")(tmp)
+
+
+def _tampered_int8(tmp: Path) -> None:
+    from dualbranch.train.calibrated import calibration_folder
+
+    run = fake_run(tmp)
+    folder = calibration_folder(run, "run")
+    folder.mkdir(parents=True)
+    files = {}
+    for kind in ("xml", "bin"):
+        (folder / f"int8-0.{kind}").write_bytes(b"stored " + kind.encode())
+        files[kind] = {"name": f"int8-0.{kind}", "sha256": sha256_file(folder / f"int8-0.{kind}")}
+    (folder / "calibration.json").write_text(json.dumps({"fold": "run", "weights_sha256": "", "files": files}))
+    (folder / "int8-0.bin").write_bytes(b"edited")
+    try:
+        cli("predict", str(run), str(npz(tmp, x=images())), "--engine", "openvino-int8")(tmp)
+    finally:  # nothing the user had is replaced
+        assert (folder / "int8-0.bin").read_bytes() == b"edited"
+
+
+class _Unfolding(torch.nn.Module):
+    """aten::unfold on a (B, 16) input, which OpenVINO's PyTorch frontend fails to convert."""
+
+    input_shape = (16,)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unfold(-1, 4, 2).sum(-1)
 
 
 def _forward(name: str, shape: tuple[int, ...], **overrides: object) -> Callable[[Path], object]:
@@ -407,6 +443,10 @@ CASES: list[Case] = [
          r"made for the model 'crossvit_fmnist' \(its metadata records it\), not for 'hybrid_cnn_vit_tiny'"),
     Case("cli-resume-corrupt-last-ckpt", "checkpoint", "resume from a truncated last.ckpt", _corrupt_last_ckpt,
          CliFailure, r"last\.ckpt: corrupt or truncated .*Intact checkpoint\(s\) in the same folder: best\.ckpt"),
+    Case("cli-predict-int8-calibration-tampered", "checkpoint",
+         "a stored openvino-int8 model whose file does not match the checksum in its record", _tampered_int8,
+         CliFailure, r"The stored openvino-int8 model <tmp>/runs/run/engines/openvino-int8/int8-0\.bin does not match "
+         r"the checksum in its record \(damaged or edited\); delete <tmp>/runs/run/engines/openvino-int8 to calibrate"),
     Case("cli-run-json-newer-format", "checkpoint", "a run folder written by a newer dualbranch", _newer_run_json,
          CliFailure, r"run\.json: run folder format 99 was written by a newer dualbranch.*Upgrade"),
     Case("cli-run-json-damaged", "checkpoint", "a run.json with a key deleted by hand", _damaged_run_json,
@@ -434,6 +474,24 @@ CASES: list[Case] = [
     Case("cli-predict-no-images", "run", "predict on a folder without images",
          lambda tmp: cli("predict", str(fake_run(tmp)), "{tmp}/runs/run/checkpoints")(tmp), CliFailure,
          r"No images found in <tmp>/runs/run/checkpoints"),
+    Case("cli-predict-unknown-engine", "run", "predict --engine tensorrt",
+         lambda tmp: cli("predict", str(fake_run(tmp)), str(npz(tmp, x=images())), "--engine", "tensorrt")(tmp),
+         CliFailure, r"Unknown engine 'tensorrt'; choose from eager, compile, onnx, openvino, openvino-bf16, "
+         r"int8-dynamic, openvino-int8, auto\."),
+    Case("cli-predict-int8-static", "run", "predict --engine int8-static (its calibration is not stored)",
+         lambda tmp: cli("predict", str(fake_run(tmp)), str(npz(tmp, x=images())), "--engine", "int8-static")(tmp),
+         CliFailure, r"predict has no engine 'int8-static'.*use openvino-int8 \(calibrated once, stored in the run\)"),
+    Case("cli-predict-int8-training-data-gone", "run",
+         "the first predict --engine openvino-int8 after the training data moved", _int8_training_data_gone,
+         CliFailure, r"openvino-int8 is calibrated once on the training data of <tmp>/runs/run, which cannot be read "
+         r"now \(Array file <tmp>/train\.npz does not exist\.\); restore it where .*config\.yaml says"),
+    Case("cli-export-int8-of-a-model-name", "run", "export --format openvino-int8 of a model name (no training data)",
+         cli("export", "crossvit_fmnist", "--format", "openvino-int8", "--output", "{tmp}/m.xml"), CliFailure,
+         r"openvino-int8 is calibrated on a run's training data: export a run folder, not a model name"),
+    Case("openvino-unconvertible-model", "run", "an OpenVINO engine for a model with an operator it cannot convert",
+         lambda tmp: to_openvino(_Unfolding()), ConfigError,
+         r"_Unfolding cannot be converted to OpenVINO \(no conversion for aten::unfold\); the engines that do not "
+         r"convert to OpenVINO work: eager, compile, onnx, int8-dynamic\."),
     Case("cli-disk-full-metrics", "run", "disk full while writing metrics.json", _disk_full_metrics, CliFailure,
          r"Could not write <tmp>/runs/run/metrics\.json: the disk is full.*intact"),
     Case("cli-disk-full-report", "run", "disk full while writing report.html", _disk_full_report, CliFailure,

@@ -1,8 +1,9 @@
-"""The OpenVINO engines (fp32 and NNCF int8), OpenVINO IR export, calibration from a run's training
-examples, and what bench reports about the CPU.
+"""The OpenVINO engines (fp32, bf16 and NNCF int8), OpenVINO IR export, calibration from a run's
+training examples, and what bench reports about the CPU.
 
-fp32 is checked against the eager model to 1e-4; int8 by top-1 agreement on real images. Conversions
-are shared per module: each takes seconds.
+fp32 is checked against the eager model to 1e-4; bf16 (8 significant bits) by relative error and
+top-1 agreement; int8 by top-1 agreement on real images. Conversions are shared per module: each
+takes seconds.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ import torch
 from dualbranch import create_model
 from dualbranch.bench import cpu_features, format_table, machine_info, machine_line
 from dualbranch.cli import main
-from dualbranch.engines import CALIBRATED, ENGINES, build_engine
+from dualbranch.engines import CALIBRATED, ENGINES, build_engine, engine_precision
 from dualbranch.errors import MissingDependencyError, RunFolderError
-from dualbranch.export import OpenVinoModel, export_model, to_openvino
+from dualbranch.export import OpenVinoModel, export_model, read_openvino, recorded_precision, to_openvino
 from dualbranch.quantize import quantize_openvino_int8, top1_agreement
+from dualbranch.train.calibrated import calibration_batches
 from dualbranch.train.config import load_config
 from dualbranch.train.pipeline import fit, load_fold_models
-from dualbranch.train.predict import calibration_batches, predict
+from dualbranch.train.predict import predict
 from real_images import real_images
 
 HAS_OPENVINO = importlib.util.find_spec("openvino") is not None
@@ -69,6 +71,61 @@ def test_openvino_graph_keeps_the_bicubic_resize_and_a_dynamic_batch(converted):
     assert {op.get_attributes()["mode"] for op in interpolations} == {"cubic"}
     shape = converted.inputs[0].get_partial_shape()
     assert shape[0].is_dynamic and [d.get_length() for d in list(shape)[1:]] == [1, 28, 28]
+
+
+HAS_BF16 = any(machine_info()["cpu_features"][name] for name in ("BF16", "AMX")) if HAS_OPENVINO else False
+
+
+@needs_openvino
+def test_openvino_bf16_runs_bf16_where_the_cpu_has_it_and_agrees_on_real_images(model, converted):
+    runner = OpenVinoModel(converted, precision="bf16")
+    report = engine_precision("openvino-bf16", runner)
+    # OpenVINO's CPU plugin runs bf16 only on AVX512-BF16 or AMX; elsewhere it quietly runs fp32, and says so
+    assert report["requested"] == "bf16"
+    assert report["precision"] == report["inference_precision"] == ("bf16" if HAS_BF16 else "fp32")
+    assert (report["compute_layers"].get("bf16", 0) > 0) == HAS_BF16 and ("note" in report) != HAS_BF16
+    images = real_images(256)
+    with torch.inference_mode():
+        expected, got = model(images), runner(images)
+    # bf16 keeps 8 significant bits (rounding 2^-9 relative): a few layers deep the logits stay within 3 %
+    # of their norm; top-1 agreement allows for near ties of random weights
+    assert float((got - expected).norm() / expected.norm()) < 0.03
+    assert top1_agreement(model, runner, images)["agreement"] >= 0.95
+    assert engine_precision("openvino", OpenVinoModel(converted))["precision"] == "fp32"
+
+
+@needs_openvino
+def test_a_bf16_fallback_is_reported(converted, monkeypatch):
+    runner = OpenVinoModel(converted, precision="bf16")
+    fallback = {"requested": "bf16", "inference_precision": "fp32", "compute_layers": {"fp32": 24}}
+    monkeypatch.setattr(runner, "precision_report", lambda: fallback)  # what a CPU without bf16 reports
+    report = engine_precision("openvino-bf16", runner)
+    assert report["precision"] == "fp32" and "no bf16 arithmetic" in report["note"]
+
+
+@needs_openvino
+def test_export_openvino_bf16_records_the_hint_that_the_loader_applies(model, tmp_path):
+    summary = export_model(model, "openvino-bf16", tmp_path / "bf16.xml")
+    assert recorded_precision(read_openvino(tmp_path / "bf16.xml")) == "bf16"
+    assert summary["precision"]["requested"] == "bf16"
+    assert summary["precision"]["inference_precision"] == ("bf16" if HAS_BF16 else "fp32")
+    assert OpenVinoModel(tmp_path / "bf16.xml", precision=None).requested == "bf16"
+    export_model(model, "openvino", tmp_path / "fp32.xml")
+    assert OpenVinoModel(tmp_path / "fp32.xml", precision=None).requested == "f32"
+    # the same fp32 weights in both files: bf16 is a compile-time choice, not a conversion of the weights
+    assert (tmp_path / "bf16.bin").read_bytes() == (tmp_path / "fp32.bin").read_bytes()
+
+
+@needs_openvino
+def test_a_model_openvino_cannot_convert_is_one_line_naming_the_engines_that_work():
+    class Unfolding(torch.nn.Module):  # aten::unfold on a (B, 16) input: OpenVINO's conversion fails
+        input_shape = (16,)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.unfold(-1, 4, 2).sum(-1)
+
+    with pytest.raises(ValueError, match=r"no conversion for aten::unfold\); the engines that do not convert"):
+        to_openvino(Unfolding())
 
 
 @needs_nncf
@@ -215,7 +272,11 @@ def test_bench_cli_accepts_all_engines_and_predict_lists_openvino(capsys):
 
 def test_bench_json_records_the_machine(capsys):
     argv = ["bench", MODEL, "--batch", "1", "--train-batch", "0", "--repeats", "1", "--warmup", "0", "--threads", "1"]
-    assert main([*argv, "--no-memory", "--json"]) == 0
+    engines = ["--engines", "eager", "openvino-bf16"] if HAS_OPENVINO else []
+    assert main([*argv, *engines, "--no-memory", "--json"]) == 0
     (result,) = json.loads(capsys.readouterr().out)
     assert result["machine"]["cpu_features"]["AVX2"] in (True, False)
     assert "torch" in result["machine"] and result["matmul_peak_gflops"] > 0
+    if HAS_OPENVINO:  # what precision the bf16 engine really ran is part of the result
+        bf16 = result["engines"]["openvino-bf16"]
+        assert bf16["precision"] == ("bf16" if HAS_BF16 else "fp32") and bf16["top1_agreement"] == 1.0

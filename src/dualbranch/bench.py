@@ -16,11 +16,9 @@ fp32 eager model first.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -30,10 +28,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import ConfigError
+from .engines import build_engine, engine_name, engine_precision
 from .factory import create_model
 from .flops import count_macs, count_params
-from .hardware import CPU_FEATURES, cpu_features
+from .machine import CPU_FEATURES, cpu_features, machine_info, time_alternating
+
+# CPU_FEATURES and cpu_features live in dualbranch.hardware (training's precision choice reads them too),
+# machine_info and time_alternating in dualbranch.machine (predict's engine choice uses them too);
+# the benchmarks import them from here
 
 __all__ = [
     "CPU_FEATURES",
@@ -48,39 +50,6 @@ __all__ = [
 Step = Callable[[], object]
 
 
-def _versions() -> dict[str, str]:
-    """Versions of the optional engine libraries that are installed (found without importing them)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for package in ("onnxruntime", "openvino", "nncf", "torchao", "timm"):
-        with contextlib.suppress(PackageNotFoundError):
-            found[package] = version(package)
-    return found
-
-
-def machine_info() -> dict[str, Any]:
-    """CPU model and features, logical CPUs, load, Python, torch and engine versions: what a figure was
-    measured on. ``load_average`` (1, 5, 15 min) says how busy the machine was (others' jobs included)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {
-        "cpu": cpu,
-        "cpu_features": cpu_features(),
-        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "logical_cpus": os.cpu_count(),
-        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "versions": _versions(),
-        "platform": platform.platform(),
-    }
-
-
 def machine_line(result: dict[str, Any]) -> str:
     """One line for beside a table: CPU, its features (✓/✗), threads and the measured fp32 peak."""
     machine = result["machine"]
@@ -91,38 +60,6 @@ def machine_line(result: dict[str, Any]) -> str:
         f"{machine['cpu']} ({features}; {machine['logical_cpus']} logical CPUs{busy}), {result['threads']} threads, "
         f"torch {machine['torch']}; fp32 matmul peak {result['matmul_peak_gflops']:.0f} GFLOP/s"
     )
-
-
-def time_alternating(steps: dict[str, Step], repeats: int, warmup: int = 1, min_sample_s: float = 0.2) -> dict:
-    """Median/min/max seconds per call of each step, sampled alternately (a, b, a, b, ...).
-
-    Each step first runs ``warmup`` times; a sample then repeats the step enough times to last about
-    ``min_sample_s`` (short steps are otherwise dominated by timer noise) and records the mean.
-    """
-    calls = {}
-    for name, step in steps.items():
-        for _ in range(warmup):
-            step()
-        start = time.perf_counter()
-        step()
-        calls[name] = max(1, math.ceil(min_sample_s / max(time.perf_counter() - start, 1e-6)))
-    samples: dict[str, list[float]] = {name: [] for name in steps}
-    for repeat in range(repeats):
-        # reverse the order every other round so neither side always runs on a warmer cache
-        order = list(steps) if repeat % 2 == 0 else list(reversed(steps))
-        for name in order:
-            start = time.perf_counter()
-            for _ in range(calls[name]):
-                steps[name]()
-            samples[name].append((time.perf_counter() - start) / calls[name])
-    return {name: _summary(values) for name, values in samples.items()}
-
-
-def _summary(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-    return {"median_ms": median * 1e3, "min_ms": ordered[0] * 1e3, "max_ms": ordered[-1] * 1e3, "runs": len(values)}
 
 
 def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
@@ -235,11 +172,7 @@ def bench_model(
     ``engines``: any of :data:`dualbranch.engines.ENGINES`; "eager" (fp32) is the reference and is
     always measured. ``train_batch`` defaults to the largest of ``batches``; 0 skips training.
     """
-    from .engines import ENGINES, build_engine
-
-    unknown = sorted(set(engines) - set(ENGINES))
-    if unknown:
-        raise ConfigError(f"Unknown engine(s) {unknown}; choose from {list(ENGINES)}.")
+    engines = tuple(dict.fromkeys(engine_name(engine) for engine in engines))  # a ConfigError for unknown names
     threads = threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -290,10 +223,14 @@ def bench_model(
         with torch.inference_mode():
             out = runner(x_ref)
         runners[engine] = runner
+        precision = engine_precision(engine, runner)
         result.setdefault("engines", {})[engine] = {
             "max_abs_diff": float((out - reference).abs().max()),
             "top1_agreement": float((out.argmax(1) == reference.argmax(1)).float().mean()),
+            **precision,
         }
+        if "note" in precision:
+            log(f"note: {engine}: {precision['note']}")
     if theirs is not None:
         runners["timm"] = theirs
 

@@ -1,20 +1,27 @@
-"""``dualbranch bench`` and ``dualbranch export``: the command-line side of the benchmark and deploy paths."""
+"""``dualbranch bench`` and ``dualbranch export``: the command-line side of the benchmark and deploy paths.
+Both name engines with the vocabulary ``predict --engine`` uses (:mod:`dualbranch.engine_names`).
+
+:mod:`dualbranch.cli` imports this module only when ``bench`` or ``export`` runs, so ``dualbranch --help``
+does not load the benchmark, the exporters or the training stack imported here.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
-
-from torch import nn
+from typing import Any
 
 from .bench import bench_model, format_table
-from .engines import ENGINES
+from .engine_names import ENGINES, EXPORT_FORMATS
 from .errors import ConfigError, RunFolderError
-from .export import FORMATS, export_model
+from .export import export_model
 from .factory import create_model
 from .safe_io import atomic_write_text
-from .train.pipeline import load_fold_models
+from .train.calibrated import stored_int8
+from .train.kinds import kind_named
+from .train.pipeline import FoldModel, load_fold_models
 from .train.run_folder import fold_dir, read_record
 
 __all__ = ["add_deploy_commands"]
@@ -50,15 +57,19 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model_to_export(source: str, checkpoint: str | None, fold: str | None) -> tuple[nn.Module, dict[str, str]]:
-    """A run folder's model (its only fold, or ``fold``), or a registered model (random weights unless
-    ``checkpoint``), in eval mode, with metadata saying where it came from."""
+def _model_to_export(source: str, checkpoint: str | None, fold: str | None) -> tuple[Any, dict[str, str]]:
+    """A run folder's fold model (its only fold, or ``fold``), or a registered model (random weights
+    unless ``checkpoint``; no preprocessing), in eval mode, as a :class:`~dualbranch.train.pipeline.FoldModel`
+    with metadata saying where it came from."""
     path = Path(source)
     if not path.is_dir():
         if fold is not None:
             raise ConfigError("--fold picks a fold of a run folder; a model name has none.")
         model = create_model(source, checkpoint_path=checkpoint)
-        return model.eval(), {"model": source, "weights": checkpoint or "random initialisation"}
+        return FoldModel(source, model.eval(), None), {
+            "model": source,
+            "weights": checkpoint or "random initialisation",
+        }
     if checkpoint is not None:
         raise ConfigError("--checkpoint gives weights for a model name; a run folder exports its own trained weights.")
     record = read_record(path)
@@ -71,12 +82,24 @@ def _model_to_export(source: str, checkpoint: str | None, fold: str | None) -> t
     preprocessing = fold_dir(path, chosen.name) / "preprocessing.json"
     if preprocessing.is_file():  # the exported model expects input preprocessed like this
         meta["preprocessing"] = str(preprocessing)
-    return chosen.model, meta
+    return chosen, meta
+
+
+def _note(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    model, meta = _model_to_export(args.source, args.checkpoint, args.fold)
-    summary = export_model(model, args.format, args.output, args.overwrite, meta)
+    fold, meta = _model_to_export(args.source, args.checkpoint, args.fold)
+    quantized = None
+    if args.format == "openvino-int8" and "run" in meta:
+        # calibrated once on the fold's training data and kept in the run: predict reuses it
+        kind = kind_named(read_record(args.source).kind)
+        pipeline = kind.input_pipeline(fold.preprocessing, kind.augment_section())
+        quantized, record = stored_int8(args.source, fold.name, fold.model, fold.preprocessing, pipeline, _note)
+        meta["calibration_sha256"] = record["calibration_sha256"]
+        meta["calibration_examples"] = str(record["calibration_examples"])
+    summary = export_model(fold.model, args.format, args.output, args.overwrite, meta, openvino_model=quantized)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -109,10 +132,19 @@ def add_deploy_commands(commands: argparse._SubParsersAction) -> None:
 
     export = commands.add_parser(
         "export",
-        help="export a run or a registered model to ONNX, OpenVINO IR, a torch.export program (.pt2) or safetensors",
+        help="export a run or a registered model to ONNX, OpenVINO IR (fp32, bf16 hint, calibrated int8), "
+        "a torch.export program (.pt2) or safetensors",
     )
     export.add_argument("source", metavar="RUN_OR_MODEL", help="a run folder made by `fit`, or a model name")
-    export.add_argument("--format", choices=FORMATS, required=True)
+    export.add_argument(
+        "--format",
+        choices=EXPORT_FORMATS,
+        required=True,
+        help="onnx, openvino, openvino-bf16 and openvino-int8 are the engines of the same names (openvino-bf16: "
+        "the fp32 IR with the bf16 precision hint recorded for dualbranch's loader; openvino-int8: a run's int8 "
+        "model, calibrated once on its training data and kept in the run for predict); pt2: torch.export; "
+        "safetensors: the weights",
+    )
     export.add_argument("--output", required=True, help="file to write (openvino: NAME.xml, with NAME.bin beside it)")
     export.add_argument("--checkpoint", help="weights for a model name (default: random initialisation)")
     export.add_argument("--fold", help="which fold's model of a run with several (e.g. fold_0)")

@@ -15,6 +15,7 @@ COMMANDS = {
     "predict": "classify image files, folders or an .npz (images, or signals x (n, C, T)), or forecast after series "
     "tables (.csv, .parquet, .npz), with a trained run",
     "bench": "speed, memory and GFLOP/s of models (optionally against timm and on deploy engines)",
-    "export": "export a run or a registered model to ONNX, OpenVINO IR, a torch.export program (.pt2) or safetensors",
+    "export": "export a run or a registered model to ONNX, OpenVINO IR (fp32, bf16 hint, calibrated int8), "
+    "a torch.export program (.pt2) or safetensors",
     "data": "prepare data: `data pack` writes a photo folder as Parquet shards to stream from a disk or object storage",
 }

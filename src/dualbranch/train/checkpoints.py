@@ -78,6 +78,7 @@ class RunCheckpoints(Checkpoint):
         self._best_state: dict[str, Any] | None = None  # the kept epoch's weights, not yet on disk
         self._pending: dict[str, Any] | None = None  # the latest end-of-epoch state, not yet on disk
         self._written_at: float | None = None
+        self._started_at: float | None = None  # when training started: the interval's origin until a write
         self._wrote_any = False
         self.written_epoch: int | None = None  # the epoch the state on disk holds (None: no state yet)
         self._in_step = False
@@ -91,6 +92,7 @@ class RunCheckpoints(Checkpoint):
 
     def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self.written_epoch = trainer.current_epoch or None  # a resumed run starts after its last state
+        self._started_at = time.monotonic()
 
     def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if trainer.is_global_zero and self._pending is not None:  # stopped early (trainer.max_time)
@@ -198,7 +200,10 @@ class RunCheckpoints(Checkpoint):
         return state
 
     def _since_write(self) -> float:
-        return time.monotonic() - (self._written_at or 0.0)
+        """Seconds since the last write, or since training started when nothing was written yet (not since
+        the clock's origin: a run's first batch is no reason for a checkpoint)."""
+        origin = self._written_at if self._written_at is not None else self._started_at
+        return time.monotonic() - (origin if origin is not None else time.monotonic())
 
     def _write(self, trainer: L.Trainer, state: dict[str, Any]) -> None:
         io = trainer.strategy.checkpoint_io

@@ -2,14 +2,14 @@
 
 The run's data kind reads the inputs (image files, folders or an ``.npz`` of images; an ``.npz`` of
 signals; series tables) without labels; each fold's model sees them preprocessed as its training
-data was, run by the chosen engine (``torch``, ``onnx``, ``int8``, ``openvino``, ``openvino-int8``:
-:mod:`dualbranch.engines`). The kind's scoring (:mod:`.scoring`) makes each fold's outputs
-comparable (probabilities; forecasts on the original scale) and writes the rows; a run with several
-folds predicts the mean over its fold models (an ensemble of the k models).
+data was, run by the chosen engine (:data:`PREDICT_ENGINES`, the names of :mod:`dualbranch.engines`,
+or ``auto``: the fastest one that agrees with fp32 eager on this machine, :mod:`.engine_auto`). The
+kind's scoring (:mod:`.scoring`) makes each fold's outputs comparable (probabilities; forecasts on the
+original scale) and writes the rows; a run with several folds predicts the mean over its fold models
+(an ensemble of the k models).
 
-``openvino-int8`` is calibrated on up to 512 of the fold's own training examples (chosen at random
-with the run's seed), prepared exactly like the model's input: the run folder's ``config.yaml`` says
-where the data is and which examples each fold trained on.
+``openvino-int8`` is calibrated once per fold on up to 512 of the fold's own training examples and
+stored in the run folder (:mod:`.calibrated`): later predictions never read the training data.
 
 Shape legend: n inputs, K classes (or the kind's output shape).
 """
@@ -18,31 +18,29 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..engines import CALIBRATED, build_engine
-from ..errors import ConfigError, RunFolderError
-from .config import load_config
-from .evaluate import batches_of, outputs_of
-from .kinds import InputPipeline, kind_named, stack_items
-from .pipeline import folds_of, load_fold_models
+from ..engine_names import AUTO, OPENVINO_PRECISION, PREDICT_ENGINES, engine_name
+from ..engines import build_engine
+from ..errors import ConfigError
+from ..export import to_openvino
+from .calibrated import model_ready_batches, stored_int8
+from .engine_auto import SAMPLE_INPUTS, choose_engine
+from .evaluate import outputs_of
+from .kinds import InputPipeline, LoaderInputs, kind_named, stack_items
+from .pipeline import FoldModel, load_fold_models
 from .predictions import write_csv
 
-__all__ = ["CALIBRATION_EXAMPLES", "PREDICT_ENGINES", "calibration_batches", "predict"]
+__all__ = ["AUTO", "PREDICT_ENGINES", "predict"]
 
-# `predict --engine` names -> dualbranch.engines names
-PREDICT_ENGINES = {
-    "torch": "eager",
-    "onnx": "onnx",
-    "int8": "int8-dynamic",
-    "openvino": "openvino",
-    "openvino-int8": "openvino-int8",
-}
-CALIBRATION_EXAMPLES = 512  # training examples a calibrated engine sees; NNCF's default is 300
+
+def _note(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 @torch.no_grad()
@@ -52,21 +50,23 @@ def predict(
     output: str | os.PathLike[str] | None = None,
     batch_size: int = 256,
     top_k: int = 1,
-    engine: str = "torch",
+    engine: str = "eager",
     on_corrupt: str = "error",
+    log: Callable[[str], None] = _note,
 ) -> list[dict[str, object]]:
     """Predict ``inputs`` with a run's models; write a CSV (``output``) and return the rows.
 
     For classes the columns are ``input``, ``label``/``probability`` (and ``label_2``... with
     ``top_k``), and for up to 20 classes a ``p_<class>`` column per class; other kinds write their
-    own (forecasts: ``input``, ``step`` and a column per target variable).
+    own (forecasts: ``input``, ``step`` and a column per target variable). ``engine``: one of
+    :data:`PREDICT_ENGINES` (the old names ``torch`` and ``int8`` still work, with a note); ``log``
+    gets the notes and what ``auto`` chose (default: stderr, so that a CSV on stdout stays clean).
 
     ``on_corrupt``: an unreadable input stops the run naming every such input ("error"), or is left
     out ("skip"): the skipped inputs are listed on stderr and, with ``output``, in
     ``<output>.skipped.csv`` (input, reason).
     """
-    if engine not in PREDICT_ENGINES:
-        raise ConfigError(f"Unknown engine {engine!r}; choose from {', '.join(PREDICT_ENGINES)}.")
+    chosen = _predict_engine(engine, log)
     models, record = load_fold_models(run_dir)
     kind = kind_named(record.kind)
     scoring = kind.scoring(record.class_names, record.data)
@@ -79,13 +79,15 @@ def predict(
         loader_inputs = kind.loader_inputs(examples, fold.preprocessing, training=False)
         pipeline = kind.input_pipeline(fold.preprocessing, kind.augment_section())
         model = fold.model
-        if engine != "torch":
-            name = PREDICT_ENGINES[engine]
-            example = pipeline.prepare(stack_items(loader_inputs, range(min(2, len(names)))))
-            calibration = None
-            if name in CALIBRATED:  # real training examples: calibrating on the inputs themselves would leak
-                calibration = calibration_batches(run_dir, fold.name, fold.preprocessing, pipeline)
-            model = _Called(build_engine(name, model, example, calibration))
+        if chosen != "eager":
+            engines = _FoldEngines(run_dir, fold, pipeline, _sample(loader_inputs, pipeline, 2), log)
+            runner = None
+            if chosen == AUTO:  # measured (or read back) on the first fold, used for every fold
+                sample = _sample(loader_inputs, pipeline, SAMPLE_INPUTS)
+                classes = scoring.num_classes > 0
+                chosen, runner = choose_engine(run_dir, fold.model, sample, classes, engines.build, batch_size, log)
+            if chosen != "eager":
+                model = _Called(runner or engines.build(chosen))
         outputs, _ = outputs_of(model, pipeline, loader_inputs, labels, batch_size)
         predictions.append(scoring.predictions(outputs, fold.preprocessing))
     mean = torch.stack(predictions).mean(dim=0)  # (n, ...): the folds' mean
@@ -95,33 +97,49 @@ def predict(
     return rows
 
 
-@torch.no_grad()
-def calibration_batches(
-    run_dir: str | os.PathLike[str],
-    fold: str,
-    preprocessing: Any,
-    pipeline: InputPipeline,
-    limit: int = CALIBRATION_EXAMPLES,
-    batch_size: int = 64,
-) -> list[torch.Tensor]:
-    """Up to ``limit`` of fold ``fold``'s training examples as model input: batches (B, ...) made by
-    the fold's ``preprocessing`` and input ``pipeline`` (no augmentation), in a seeded random order."""
-    config_file = Path(run_dir) / "config.yaml"
-    if not config_file.is_file():
-        raise RunFolderError(f"{run_dir} has no config.yaml, which says where the training data to calibrate on is.")
-    config = load_config(config_file)
-    dataset = config.kind.load(config.data, config.trainer.seed)
-    folds = {f.name: f for f in folds_of(config, dataset)}
-    if fold not in folds:
-        raise RunFolderError(f"The config in {run_dir} gives folds {sorted(folds)}, not the run's {fold!r}.")
-    train = folds[fold].train
-    rng = np.random.default_rng(config.trainer.seed)
-    # a random sample, not the first examples: a sorted or grouped dataset would calibrate on one class
-    index = np.sort(rng.choice(train, size=min(limit, len(train)), replace=False))
-    kind = config.kind
-    inputs = kind.loader_inputs(dataset.examples.subset(index), preprocessing, training=False)
-    labels = torch.from_numpy(dataset.y[index])
-    return [pipeline.prepare(batch) for batch, _ in batches_of(inputs, labels, batch_size)]
+def _predict_engine(name: str, log: Callable[[str], None]) -> str:
+    if name == AUTO:
+        return AUTO
+    try:
+        name = engine_name(name, note=log)
+    except ConfigError:
+        raise ConfigError(f"Unknown engine {name!r}; choose from {', '.join(PREDICT_ENGINES)}.") from None
+    if name not in PREDICT_ENGINES:
+        raise ConfigError(
+            f"predict has no engine {name!r}: its calibration is not stored, so every call would read the "
+            "training data again; use openvino-int8 (calibrated once, stored in the run) or int8-dynamic."
+        )
+    return name
+
+
+def _sample(loader_inputs: LoaderInputs, pipeline: InputPipeline, limit: int) -> torch.Tensor:
+    """Up to ``limit`` of the inputs as one model-ready batch (limit, ...): the first two when ``limit``
+    is 2 (an example batch), else a seeded random choice (the inputs may be sorted by class)."""
+    n = len(loader_inputs)
+    if limit >= n or limit == 2:
+        index = np.arange(min(limit, n))
+    else:
+        index = np.sort(np.random.default_rng(0).choice(n, size=limit, replace=False))
+    return torch.cat(model_ready_batches(stack_items(loader_inputs, index), pipeline, batch_size=64))
+
+
+class _FoldEngines:
+    """Builds the engines for one fold's model, with one OpenVINO conversion shared by the OpenVINO
+    engines and the fold's stored int8 model for ``openvino-int8``."""
+
+    def __init__(self, run_dir: Any, fold: FoldModel, pipeline: InputPipeline, example: torch.Tensor, log: Any):
+        self.run_dir, self.fold, self.pipeline, self.example, self.log = run_dir, fold, pipeline, example, log
+        self.converted: Any = None
+
+    def build(self, name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+        fold, converted = self.fold, None
+        if name == "openvino-int8":
+            converted, _ = stored_int8(self.run_dir, fold.name, fold.model, fold.preprocessing, self.pipeline, self.log)
+        elif name in OPENVINO_PRECISION:
+            if self.converted is None:
+                self.converted = to_openvino(fold.model)
+            converted = self.converted
+        return build_engine(name, fold.model, self.example, converted=converted)
 
 
 def _report_skipped(skipped: list[tuple[str, str]], output: str | os.PathLike[str] | None) -> None:

@@ -102,13 +102,20 @@ class PatchEmbed(nn.Module):
         self.num_patches = count_patches(seq_len, patch_len, stride, pad_end)
         self.proj = nn.Linear(patch_len, d_model, bias=False)
         self.register_buffer("positions", sinusoid_positions(self.num_patches, d_model), persistent=False)
+        # the steps of every patch, (N_p · P,) in patch order: patch p is steps p·stride ... p·stride + P − 1.
+        # Gathering them gives the values Tensor.unfold views, as one gather that every exporter converts
+        # (OpenVINO's PyTorch frontend has no conversion for aten::unfold)
+        starts = torch.arange(self.num_patches) * stride
+        steps = (starts[:, None] + torch.arange(patch_len)).flatten()
+        self.register_buffer("patch_steps", steps, persistent=False)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, series: torch.Tensor) -> torch.Tensor:
         if self.pad_end:
             # (S, L) -> (S, 1, L + stride): replicate padding wants a channel dimension
             series = F.pad(series[:, None, :], (0, self.stride), mode="replicate")[:, 0, :]
-        patches = series.unfold(-1, self.patch_len, self.stride)  # (S, N_p, P)
+        patches = series.index_select(-1, self.patch_steps).unflatten(-1, (self.num_patches, self.patch_len))
+        # patches: (S, N_p, P)
         return self.drop(self.proj(patches) + self.positions)
 
 
