@@ -108,7 +108,7 @@ def _train(model: torch.nn.Module, batches: Any, steps: int, warmup: int, classe
         _sync(device)
     seconds = time.perf_counter() - started
     return {
-        "images_per_s": round(images / seconds, 1),
+        "images_per_s": round(images / seconds, 3),
         "data_wait_share": round(waited / seconds, 4),
         "gpu_utilisation_pct": utilisation.mean,
         "steps": steps,
