@@ -11,7 +11,7 @@ its metrics, with the test accuracy beside a logistic regression on the same spl
 * ``digits`` — ``data.name=digits`` (1,347 train / 450 test);
 * ``GunPoint`` — aeon's UCR set (50 train / 150 test), ``data.name=uea``.
 
-``repro``: the same small command (``data.name=digits data.limit_train=400``) run twice, in turn with
+``repro``: the same small command (``data.name=digits data.limit_train=400 optim.budget=300``) run twice, in turn with
 ``--load-jobs`` busy-looping processes beside it (0: as the machine is), and the SHA-256 of the weights
 in each ``model.safetensors``; the result goes under ``--label``, so a quiet and a loaded run of this
 script side by side show whether the weights depend on the machine's load.
@@ -41,7 +41,7 @@ from dualbranch.bench import machine_info
 
 RESULTS = Path(__file__).parent / "results" / "small_data_runs.json"
 QUIET = ["trainer.progress_bar=false", "output.report=false"]
-REPRO = ["data.name=digits", "data.limit_train=400", "trainer.threads=2", *QUIET]
+REPRO = ["data.name=digits", "data.limit_train=400", "optim.budget=300", "trainer.threads=2", *QUIET]
 
 
 def _fit(overrides: list[str], out: Path, name: str) -> tuple[float, dict]:
