@@ -188,7 +188,7 @@ class SignalKind(DataKind):
         shape = f"{signals.n_chans} channels × {signals.n_times} samples"
         if _eeg_like(signals):
             return "dbconformer", f"{shape} at {signals.sfreq:g} Hz: EEG-like, the temporal + spatial dual branch"
-        return "crossvit_1d", f"{shape}: small and large temporal patches (CrossViT in 1-D)"
+        return "rocketformer", f"{shape}: ROCKET's random dilated kernels (ridge, closed form) + a patch Transformer"
 
     def recipe(self, dataset: Dataset, n_train: int, model_name: str) -> list[tuple[str, Any, str]]:
         signals: SignalData = dataset.examples  # type: ignore[assignment]
