@@ -1,5 +1,5 @@
-"""Registered signal models: DBConformer, EEG Conformer (its single-branch baseline), CrossViT-1D and
-RocketFormer.
+"""Registered signal models: DBConformer, EEG Conformer (its single-branch baseline), CrossViT-1D, RocketFormer,
+ShapeFormer.
 
 Defaults are the papers' reference input (22 EEG channels, 1001 samples at 250 Hz, as BCI
 Competition IV 2a, 2 classes); ``create_model("dbconformer", n_chans=64, n_times=641, n_outputs=2)``
@@ -15,6 +15,7 @@ from .crossvit_1d import CrossViT1D
 from .dbconformer import DBConformer
 from .eeg_conformer import EEGConformer
 from .rocket_former import RocketFormer
+from .shapeformer import ShapeFormer
 from .signal_base import signal_builder
 
 DBCONFORMER_PAPER = (
@@ -112,3 +113,30 @@ def rocketformer(**overrides: Any) -> RocketFormer:
     Transformer; the default for series that are not EEG-like. See models/rocket_former.py."""
     return _build_rocketformer(**overrides)
 
+
+SHAPEFORMER_PAPER = (
+    "Le, Nguyen, Le-Khac, Ifrim. ShapeFormer: Shapelet Transformer for Multivariate Time Series Classification. "
+    "KDD 2024 (arXiv:2405.14608)"
+)
+_build_shapeformer = signal_builder(ShapeFormer)
+
+
+@register_model(
+    paper=SHAPEFORMER_PAPER,
+    tiny={
+        "n_chans": 2,
+        "n_times": 32,
+        "n_outputs": 3,
+        "num_shapelets": 2,
+        "shape_embed_dim": 32,
+        "pos_embed_dim": 32,
+        "local_embed_dim": 16,
+        "dim_ff": 32,
+        "num_heads": 2,
+        "dropout": 0.0,
+    },
+)
+def shapeformer(**overrides: Any) -> ShapeFormer:
+    """ShapeFormer: discovered shapelets' class-specific Transformer + a generic convolutional Transformer
+    (at BasicMotions' size, 6 × 100, 4 classes, by default). See models/shapeformer.py."""
+    return _build_shapeformer(**overrides)
