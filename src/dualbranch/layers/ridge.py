@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 __all__ = ["RIDGE_ALPHAS", "RidgeFit", "fit_ridge_classifier"]
 
-RIDGE_ALPHAS = tuple(float(a) for a in torch.logspace(-3, 3, 10, dtype=torch.float64))
-TEMPERATURES = torch.logspace(-1, 2, 31, dtype=torch.float64)
+# plain floats (not tensors): the module may first be imported under a meta-device context
+RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-3, 3, 10))
+TEMPERATURES = tuple(float(t) for t in np.logspace(-1, 2, 31))
 
 
 @dataclass
@@ -75,6 +77,6 @@ def fit_ridge_classifier(
     loo_scores = loo + y_mean
     rows, truth = torch.arange(len(labels)), labels.long()
     log_likelihood = torch.stack([torch.log_softmax(t * loo_scores, dim=1)[rows, truth].mean() for t in TEMPERATURES])
-    temperature = float(TEMPERATURES[int(log_likelihood.argmax())])
+    temperature = TEMPERATURES[int(log_likelihood.argmax())]
     accuracy = float((loo_scores.argmax(dim=1) == labels.to(x.device)).double().mean())
     return RidgeFit(weight.float(), bias.float(), alpha, loo_scores.float(), temperature, accuracy)

@@ -113,7 +113,7 @@ class RocketFormer(SignalModel):
         if stem_kernel % 2 == 0:
             raise ConfigError(f"stem_kernel must be odd (a centred convolution), got {stem_kernel}.")
         if num_kernels < 1:
-            raise ConfigError(f"num_kernels must be 1 or more, got {num_kernels}.")
+            raise ConfigError(f"num_kernels must be 1 or more (ROCKET draws 10,000), got {num_kernels}.")
         self.patch_size, self.embed_dim = patch, embed_dim
         self.kernels = RandomDilatedKernels(self.n_chans, n_times, num_kernels, kernel_seed)
         kernel_features = self.kernels.num_features

@@ -99,7 +99,10 @@ class ShapeletFilter(nn.Module):
         ratio = torch.maximum(ci, ci.new_tensor(self.shapelet_ci)) / torch.minimum(ci, ci.new_tensor(self.shapelet_ci))
         distance = (windows - self.shapelet).square().sum(dim=2) * ratio.clamp(max=self.max_ci)  # (B, W)
         best = windows[torch.arange(x.shape[0], device=x.device), distance.argmin(dim=1)]  # (B, L)
-        return (self.embed_window(best) - self.embed_shapelet(self.shapelet[None]))[:, None]  # (B, 1, D)
+        # the shapelet's embedding through the Linear's weights, not a module call: FLOP counting's module
+        # hooks cannot take a parameter (no grad_fn) as a module input
+        reference = nn.functional.linear(self.shapelet, self.embed_shapelet.weight, self.embed_shapelet.bias)  # (D,)
+        return (self.embed_window(best) - reference)[:, None]  # (B, 1, D)
 
 
 def _one_hot_size(values: np.ndarray) -> int:
@@ -158,9 +161,15 @@ class ShapeFormer(SignalModel):
     ) -> None:
         super().__init__(n_chans, n_outputs, n_times, sfreq, chs_info)
         if shape_embed_dim != pos_embed_dim:
-            raise ConfigError(f"pos_embed_dim ({pos_embed_dim}) must equal shape_embed_dim ({shape_embed_dim}).")
+            raise ConfigError(
+                f"pos_embed_dim ({pos_embed_dim}) must equal shape_embed_dim ({shape_embed_dim}): the position "
+                "embeddings are added to the shapelet tokens; give both the same value."
+            )
         if (shapelets is None) != (shapelet_info is None):
-            raise ConfigError("Give both shapelets and shapelet_info (as discovered), or neither.")
+            raise ConfigError(
+                "Give both shapelets and shapelet_info (as discover_shapelets returns them: values and rows), or "
+                "neither (the shapelets are then discovered when the model is trained)."
+            )
         if candidate_ci not in ("official", "paper"):
             raise ConfigError(f"candidate_ci must be 'official' or 'paper', got {candidate_ci!r}.")
         self.num_shapelets, self.discovery_window, self.num_pip = num_shapelets, discovery_window, num_pip

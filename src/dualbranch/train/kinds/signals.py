@@ -200,6 +200,11 @@ class SignalKind(DataKind):
             # token (ArrowHead 76.6 % against 74.9 %, GunPoint 98.0 % against 96.7 %; one seed each)
             ("model.args.global_pool", "avg", "each branch's head reads its mean patch token"),
         ]
+        if model_name == "rocketformer":
+            # its kernel branch is fitted in closed form (ROCKET's ridge classifier does the heavy lifting);
+            # gradient updates train the Transformer branch only, and 600 of them keep a set of a few
+            # hundred series within two minutes on two cores (benchmarks/results/series_defaults.json)
+            choices.append(("optim.budget", "600", "RocketFormer: the Transformer branch's updates"))
         if not _eeg_like(signals):
             # Mixup against none on UCR sets of 36-67 series, paired by seed (benchmarks/results/
             # recipe_sweep_local.json): ItalyPowerDemand +0.6 points (10 seeds, better on 7), ArrowHead
