@@ -202,8 +202,9 @@ class SignalKind(DataKind):
         ]
         if model_name == "rocketformer":
             # its kernel branch is fitted in closed form (ROCKET's ridge classifier does the heavy lifting);
-            # gradient updates train the Transformer branch only, and 600 of them keep a set of a few
-            # hundred series within two minutes on two cores (benchmarks/results/series_defaults.json)
+            # gradient updates train the Transformer branch only: 600 of them (a quarter of the 2,000-update
+            # floor) to keep a run of a few hundred series within two minutes on two cores. Not yet measured
+            # against 2,000 on accuracy (benchmarks/results/series_defaults.json: the machine was too busy)
             choices.append(("optim.budget", "600", "RocketFormer: the Transformer branch's updates"))
         if not _eeg_like(signals):
             # Mixup against none on UCR sets of 36-67 series, paired by seed (benchmarks/results/
