@@ -70,10 +70,11 @@ def test_larger_images_in_memory_get_proportionate_augmentation_and_the_photo_hy
     assert chosen["data.batch_size"] == 32  # an eighth of 200, as a power of two
 
 
-def test_series_get_crossvit_1d_and_eeg_gets_dbconformer():
+def test_series_get_rocketformer_and_eeg_gets_dbconformer():
     _, short = _recipe(["data.name=uea", "data.uea_name=GunPoint"], _series(50, 1, 150, None), 50)
-    assert short["model.name"] == "crossvit_1d" and short["augment.shift"] == 7
-    assert short["model.args.global_pool"] == "avg" and short["augment.mixup"] == 0.2
+    assert short["model.name"] == "rocketformer" and short["augment.shift"] == 7
+    assert "model.args.global_pool" not in short and short["augment.mixup"] == 0.2  # RocketFormer has none
+    assert short["optim.budget"] == "600"  # its Transformer branch only: the kernel branch is fitted in closed form
     _, eeg = _recipe(["data.name=eegbci"], _series(45, 64, 641, 160.0), 36)
     assert eeg["model.name"] == "dbconformer" and "augment.mixup" not in eeg  # EEG keeps its measured recipe
     assert "model.args.global_pool" not in eeg  # DBConformer has no such option: not set, not an error

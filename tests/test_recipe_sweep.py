@@ -51,6 +51,6 @@ def test_jobs_run_and_a_late_one_is_stopped(tmp_path: Path) -> None:
 
     rows = {row["name"]: row for row in map(json.loads, out.read_text().splitlines())}
     assert rows["short"]["returncode"] == 0 and 0.0 <= rows["short"]["accuracy"] <= 1.0
-    assert rows["short"]["recipe"]["model.name"] == "crossvit_1d" and rows["short"]["epochs_done"] == 2
+    assert rows["short"]["recipe"]["model.name"] == "rocketformer" and rows["short"]["epochs_done"] == 2
     assert rows["long"]["returncode"] != 0 and rows["long"]["accuracy"] is None  # stopped at the deadline
     assert rows["never started"]["skipped"] is True

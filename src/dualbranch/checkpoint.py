@@ -246,6 +246,9 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike[str], name: str | 
     """Load weights strictly into ``model`` (the registered model ``name``, if known, for the messages) from
     a file in our, timm's or the official naming."""
     state_dict = _to_model_keys(model, read_state_dict(path))
+    adapt = getattr(model, "adapt_to_state_dict", None)
+    if adapt is not None:  # a model whose layer shapes come from its training data (ShapeFormer's shapelets)
+        adapt(state_dict)
     missing, unexpected, mismatched = _shape_report(model, state_dict)
     if missing or unexpected or mismatched:
         if (other := _made_for_another(path, model, name, missing, mismatched)) is not None:

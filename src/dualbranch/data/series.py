@@ -95,12 +95,27 @@ def stack_series(
     raise ConfigError(f"length_policy must be 'pad', 'resample' or 'error', got {length_policy!r}.")
 
 
+def _is_classification(path: Path) -> bool:
+    """Whether a ``.ts`` file's header declares class labels (regression sets declare ``@targetLabel``)."""
+    with path.open(encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.lower().startswith("@classlabel"):
+                return line.split()[1].lower() == "true"
+            if line.lower().startswith("@data"):
+                break
+    return False
+
+
 def bundled_uea_datasets() -> list[str]:
-    """Classification sets shipped inside aeon (loadable offline)."""
+    """Classification sets shipped inside aeon (loadable offline; its regression sets are left out)."""
     import aeon.datasets
 
     root = Path(aeon.datasets.__file__).parent / "data"
-    return sorted(p.name for p in root.iterdir() if (p / f"{p.name}_TRAIN.ts").exists())
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if (p / f"{p.name}_TRAIN.ts").exists() and _is_classification(p / f"{p.name}_TRAIN.ts")
+    )
 
 
 def load_uea(

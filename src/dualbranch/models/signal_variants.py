@@ -1,4 +1,5 @@
-"""Registered signal models: DBConformer, its single-branch baseline EEG Conformer, and CrossViT-1D.
+"""Registered signal models: DBConformer, EEG Conformer (its single-branch baseline), CrossViT-1D, RocketFormer,
+ShapeFormer.
 
 Defaults are the papers' reference input (22 EEG channels, 1001 samples at 250 Hz, as BCI
 Competition IV 2a, 2 classes); ``create_model("dbconformer", n_chans=64, n_times=641, n_outputs=2)``
@@ -13,6 +14,8 @@ from ..registry import register_model
 from .crossvit_1d import CrossViT1D
 from .dbconformer import DBConformer
 from .eeg_conformer import EEGConformer
+from .rocket_former import RocketFormer
+from .shapeformer import ShapeFormer
 from .signal_base import signal_builder
 
 DBCONFORMER_PAPER = (
@@ -29,6 +32,7 @@ _NO_DROPOUT = {"drop_prob": 0.0, "att_drop_prob": 0.0}
 _build_dbconformer = signal_builder(DBConformer)
 _build_eeg_conformer = signal_builder(EEGConformer)
 _build_crossvit_1d = signal_builder(CrossViT1D)
+_build_rocketformer = signal_builder(RocketFormer)
 
 
 @register_model(
@@ -81,3 +85,58 @@ def crossvit_1d(**overrides: Any) -> CrossViT1D:
     """CrossViT over small and large temporal patches of a series (univariate or multivariate), with a
     convolutional stem; the default for short or few-channel series. See models/crossvit_1d.py."""
     return _build_crossvit_1d(**overrides)
+
+
+ROCKETFORMER_PAPER = (
+    "Dempster, Petitjean, Webb. ROCKET: Exceptionally fast and accurate time series classification using "
+    "random convolutional kernels. Data Mining and Knowledge Discovery 34, 2020 (arXiv:1910.13051); fused "
+    "here with a patch Transformer branch"
+)
+
+
+@register_model(
+    paper=ROCKETFORMER_PAPER,
+    tiny={
+        "n_chans": 2,
+        "n_times": 32,
+        "n_outputs": 3,
+        "num_kernels": 50,
+        "embed_dim": 32,
+        "num_heads": 2,
+        "stem_width": 8,
+        "drop_rate": 0.0,
+        "drop_path_rate": 0.0,
+    },
+)
+def rocketformer(**overrides: Any) -> RocketFormer:
+    """ROCKET's random dilated kernels (a ridge classifier fitted in closed form) fused with a patch
+    Transformer; the default for series that are not EEG-like. See models/rocket_former.py."""
+    return _build_rocketformer(**overrides)
+
+
+SHAPEFORMER_PAPER = (
+    "Le, Nguyen, Le-Khac, Ifrim. ShapeFormer: Shapelet Transformer for Multivariate Time Series Classification. "
+    "KDD 2024 (arXiv:2405.14608)"
+)
+_build_shapeformer = signal_builder(ShapeFormer)
+
+
+@register_model(
+    paper=SHAPEFORMER_PAPER,
+    tiny={
+        "n_chans": 2,
+        "n_times": 32,
+        "n_outputs": 3,
+        "num_shapelets": 2,
+        "shape_embed_dim": 32,
+        "pos_embed_dim": 32,
+        "local_embed_dim": 16,
+        "dim_ff": 32,
+        "num_heads": 2,
+        "dropout": 0.0,
+    },
+)
+def shapeformer(**overrides: Any) -> ShapeFormer:
+    """ShapeFormer: discovered shapelets' class-specific Transformer + a generic convolutional Transformer
+    (at BasicMotions' size, 6 × 100, 4 classes, by default). See models/shapeformer.py."""
+    return _build_shapeformer(**overrides)

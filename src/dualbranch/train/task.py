@@ -64,6 +64,22 @@ class TrainingTask(L.LightningModule):
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         return self.model(self.inputs.prepare(batch))
 
+    def setup(self, stage: str) -> None:
+        """A model with parts fitted in closed form (``needs_closed_form_fit`` / ``fit_closed_form``:
+        RocketFormer's ridge classifier, ShapeFormer's shapelets) fits them to the prepared, unaugmented
+        training examples here, before the optimizer is made (the fit may add parameters) and before a
+        resumed run's checkpoint is restored over them."""
+        needs = getattr(self.model, "needs_closed_form_fit", None)
+        if stage != "fit" or needs is None or not needs():
+            return
+        inputs, labels = [], []
+        for batch, batch_labels in self.trainer.datamodule.train_dataloader():  # type: ignore[attr-defined]
+            inputs.append(self.inputs.prepare(batch))
+            labels.append(batch_labels)
+        chosen = self.model.fit_closed_form(torch.cat(inputs), torch.cat(labels))  # type: ignore[operator]
+        if self.trainer.is_global_zero:
+            print("fitted in closed form: " + ", ".join(f"{k} {v:.4g}" for k, v in chosen.items()), flush=True)
+
     def _step_generator(self) -> torch.Generator:
         seed = (self.config.trainer.seed * 1_000_003 + self.global_step) * 64 + self.global_rank
         torch.manual_seed(seed)  # dropout and stochastic depth

@@ -188,7 +188,7 @@ class SignalKind(DataKind):
         shape = f"{signals.n_chans} channels × {signals.n_times} samples"
         if _eeg_like(signals):
             return "dbconformer", f"{shape} at {signals.sfreq:g} Hz: EEG-like, the temporal + spatial dual branch"
-        return "crossvit_1d", f"{shape}: small and large temporal patches (CrossViT in 1-D)"
+        return "rocketformer", f"{shape}: ROCKET's random dilated kernels (ridge, closed form) + a patch Transformer"
 
     def recipe(self, dataset: Dataset, n_train: int, model_name: str) -> list[tuple[str, Any, str]]:
         signals: SignalData = dataset.examples  # type: ignore[assignment]
@@ -200,6 +200,12 @@ class SignalKind(DataKind):
             # token (ArrowHead 76.6 % against 74.9 %, GunPoint 98.0 % against 96.7 %; one seed each)
             ("model.args.global_pool", "avg", "each branch's head reads its mean patch token"),
         ]
+        if model_name == "rocketformer":
+            # its kernel branch is fitted in closed form (ROCKET's ridge classifier does the heavy lifting);
+            # gradient updates train the Transformer branch only: 600 of them (a quarter of the 2,000-update
+            # floor) to keep a run of a few hundred series within two minutes on two cores. Not yet measured
+            # against 2,000 on accuracy (benchmarks/results/series_defaults.json: the machine was too busy)
+            choices.append(("optim.budget", "600", "RocketFormer: the Transformer branch's updates"))
         if not _eeg_like(signals):
             # Mixup against none on UCR sets of 36-67 series, paired by seed (benchmarks/results/
             # recipe_sweep_local.json): ItalyPowerDemand +0.6 points (10 seeds, better on 7), ArrowHead

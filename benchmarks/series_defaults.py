@@ -1,0 +1,127 @@
+"""Series defaults against ROCKET and 1-NN DTW on every classification set bundled with aeon.
+
+    nice -n 15 .venv/bin/python benchmarks/series_defaults.py [--sets ACSF1 ...] [--seeds 3]
+        [--label after] [--model crossvit_1d] [--threads 2] [--no-baselines]
+
+Each set is fitted as a new user would: ``dualbranch fit data.name=uea data.uea_name=NAME`` and nothing
+else (``--model`` names a model instead of the recipe's; ``--label before --model crossvit_1d`` is what
+the defaults were before RocketFormer), one run per seed, official train/test splits. In the same
+script, on the same splits: aeon's ROCKET (``RocketClassifier``, 10,000 kernels, one fit per seed) and
+1-NN DTW (``KNeighborsTimeSeriesClassifier``, full window; deterministic, fitted once). ROCKET needs
+equal lengths: on a set of unequal lengths it is not run (``null``), as in aeon. Accuracy and wall
+seconds per run (a dualbranch run's seconds include loading, the closed-form fit, training and the
+test; ``cpu_seconds``: the process's CPU time, all threads — on a shared machine the wall time says
+more about the other jobs than about the run). Prints JSON lines and writes
+benchmarks/results/series_defaults.json (entries of other sets and labels are kept), with the machine,
+thread count and load.
+
+Sets: ``bundled_uea_datasets()`` — ACSF1, ArrowHead, BasicMotions, Covid3Month_disc, GunPoint,
+ItalyPowerDemand, JapaneseVowels, OSULeaf, PickupGestureWiimoteZ, UnitTest in aeon 1.x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dualbranch.bench import machine_info
+from dualbranch.data.series import bundled_uea_datasets
+from dualbranch.train.config import load_config
+from dualbranch.train.pipeline import fit
+
+RESULTS = Path(__file__).parent / "results" / "series_defaults.json"
+QUIET = ["trainer.progress_bar=false", "output.report=false"]
+
+
+def _dualbranch(name: str, seed: int, root: Path, extra: list[str]) -> dict:
+    overrides = [
+        "data.name=uea",
+        f"data.uea_name={name}",
+        *extra,
+        *QUIET,
+        f"output.root={root}",
+        f"trainer.seed={seed}",
+    ]
+    started, cpu = time.perf_counter(), time.process_time()
+    run = fit(load_config(None, overrides))
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    metrics = json.loads((run / "metrics.json").read_text())
+    recipe = json.loads((run / "recipe.json").read_text())
+    model = next((c["value"] for c in recipe["choices"] if c["key"] == "model.name"), None)
+    return {
+        "seed": seed, "accuracy": metrics["accuracy"], "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
+        "model": model,
+    }  # fmt: skip
+
+
+def _baselines(name: str, seeds: int) -> dict:
+    """1-NN DTW (deterministic) and ROCKET over ``seeds`` draws of its kernels, on the official splits."""
+    from aeon.classification.convolution_based import RocketClassifier
+    from aeon.classification.distance_based import KNeighborsTimeSeriesClassifier
+    from aeon.datasets import load_classification
+
+    train_x, train_y = load_classification(name, split="train")
+    test_x, test_y = load_classification(name, split="test")
+    started = time.perf_counter()
+    dtw = KNeighborsTimeSeriesClassifier(n_neighbors=1, distance="dtw").fit(train_x, train_y)
+    result = {"1nn_dtw": {"accuracy": float(dtw.score(test_x, test_y)), "seconds": 0.0}}
+    result["1nn_dtw"]["seconds"] = round(time.perf_counter() - started, 1)
+    equal = isinstance(train_x, np.ndarray) and isinstance(test_x, np.ndarray) and train_x.shape[2] == test_x.shape[2]
+    if not equal:
+        result["rocket"] = None  # aeon's ROCKET takes equal-length series only
+        return result
+    runs = []
+    for seed in range(seeds):
+        started = time.perf_counter()
+        rocket = RocketClassifier(n_kernels=10000, random_state=seed).fit(train_x, train_y)
+        accuracy = float(rocket.score(test_x, test_y))
+        runs.append({"seed": seed, "accuracy": accuracy, "seconds": round(time.perf_counter() - started, 1)})
+    result["rocket"] = {"accuracy": float(np.mean([r["accuracy"] for r in runs])), "runs": runs}
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", nargs="+", default=None, help="default: every bundled classification set")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--rocket-seeds", type=int, default=1, help="draws of ROCKET's kernels (default 1)")
+    parser.add_argument("--label", default="after", help="the name of this configuration in the results")
+    parser.add_argument("--model", help="a model instead of the recipe's choice (e.g. crossvit_1d: before)")
+    parser.add_argument("--threads", type=int, help="torch threads of each run (default: all logical CPUs)")
+    parser.add_argument("--no-baselines", action="store_true", help="skip ROCKET and 1-NN DTW")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    extra = [f"model.name={args.model}"] if args.model else []
+    if args.threads:
+        extra.append(f"trainer.threads={args.threads}")
+    sets = args.sets or bundled_uea_datasets()
+    for name in sets:
+        with tempfile.TemporaryDirectory(prefix=f"series-{name}-") as folder:
+            runs = [_dualbranch(name, seed, Path(folder), extra) for seed in range(args.seeds)]
+        entry = {
+            "runs": runs,
+            "accuracy": float(np.mean([r["accuracy"] for r in runs])),
+            "seconds_max": max(r["seconds"] for r in runs),
+            "cpu_seconds_max": max(r["cpu_seconds"] for r in runs),
+            "overrides": extra,
+            "load_after": list(os.getloadavg()),
+        }
+        # read again before writing: another process may have written other sets meanwhile
+        results = json.loads(args.output.read_text()) if args.output.is_file() else {"sets": {}}
+        results.setdefault("machines", {})[args.label] = machine_info()
+        here = results["sets"].setdefault(name, {})
+        here[args.label] = entry
+        if not args.no_baselines:
+            here["baselines"] = _baselines(name, args.rocket_seeds)
+        args.output.write_text(json.dumps(results, indent=2) + "\n")
+        print(name, json.dumps({k: v for k, v in here.items() if k != "runs"}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,260 @@
+"""RocketFormer: random dilated kernels (ROCKET) fused with a patch Transformer, for any series.
+
+Two branches read the same (multivariate, possibly zero-padded) series:
+
+* **kernel branch** — ROCKET's random dilated convolution kernels (Dempster, Petitjean, Webb,
+  DMKD 2020, arXiv:1910.13051; :class:`~dualbranch.layers.random_kernels.RandomDilatedKernels`),
+  never trained, pooled into PPV and max features, standardised, and classified by a ridge
+  classifier fitted in closed form with its penalty chosen by leave-one-out error (as ROCKET's
+  ``RidgeClassifierCV``; :mod:`dualbranch.layers.ridge`), its scores calibrated by a temperature
+  chosen on the same leave-one-out scores;
+* **Transformer branch** — a convolutional stem (InceptionTime's and ConvTran's local inductive bias),
+  non-overlapping patches, learned positions, pre-norm Transformer blocks, mean of the patch tokens
+  that lie inside the real series.
+
+The kernel branch is fitted once, from the training examples, before the first gradient update
+(:meth:`RocketFormer.fit_closed_form`; a training run calls it through ``fit_closed_form`` — a model
+that has one is fitted so). Gradient training then sees the Transformer branch's logits alone — the
+kernel branch has no parameters, and running 10,000 kernels on every batch would cost more than the
+whole fit — and inference adds the two: logits = Transformer logits + τ · ridge scores, a product of
+the two branches' class probabilities. Series of unequal lengths arrive zero-padded at the end: both
+branches read only the real samples (each example's length is up to its last non-zero sample).
+
+Shape legend: B batch, C channels, T samples, F = 2 × kernels features, W stem width, N patch tokens,
+D token width, K classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..layers.random_kernels import RandomDilatedKernels, real_lengths
+from ..layers.ridge import fit_ridge_classifier
+from ..layers.transformer import Block
+from .base import init_head
+from .signal_base import SignalModel
+
+__all__ = ["RidgeFusionHead", "RocketFormer"]
+
+FIT_CHUNK = 256  # examples whose kernel features are computed at once while fitting
+# the stem reads a long series with a stride that leaves at most this many steps (the Transformer branch's
+# cost then stays that of a short series: ACSF1's 1,460 samples are read every 6th, by kernels of 13)
+MAX_STEM_STEPS = 256
+
+
+class RidgeFusionHead(nn.Module):
+    """The classifier: a Linear on the Transformer branch's pooled tokens (trained) plus the kernel
+    branch's ridge classifier (buffers, fitted in closed form; zero until then)."""
+
+    def __init__(self, num_kernel_features: int, width: int, n_outputs: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(width, n_outputs)
+        self.register_buffer("ridge_weight", torch.zeros(n_outputs, num_kernel_features))
+        self.register_buffer("ridge_bias", torch.zeros(n_outputs))
+        self.register_buffer("temperature", torch.ones(()))
+        self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
+
+    def forward(self, kernel: torch.Tensor | None, pooled: torch.Tensor) -> torch.Tensor:
+        """kernel (B, F) standardised features or None (the Transformer alone), pooled (B, D) -> (B, K)."""
+        logits = self.linear(pooled)
+        if kernel is None:
+            return logits
+        return logits + self.temperature * (kernel @ self.ridge_weight.T + self.ridge_bias)
+
+
+class RocketFormer(SignalModel):
+    """Random-kernel branch + Transformer branch for (B, C, T) series; see the module docstring.
+
+    Args (beyond :class:`~.signal_base.SignalModel`'s):
+        num_kernels: ROCKET kernels (10,000, ROCKET's default; features F = 2 × num_kernels).
+        kernel_seed: the draw of the kernels.
+        embed_dim: D; depth: Transformer blocks (one stage each); num_heads: attention heads.
+        patch_size: stem steps per token (default: about 32 tokens, ``sizes_for_length``).
+        stem_width, stem_kernel: the convolutional stem (a series longer than ``MAX_STEM_STEPS`` is read
+            with stride s = ⌈T / 256⌉ and kernels of 2s + 1 samples instead).
+        mlp_ratio, drop_rate, attn_drop_rate, drop_path_rate: the Transformer's usual options.
+    """
+
+    default_n_chans = 1
+
+    def __init__(
+        self,
+        n_chans: int | None = None,
+        n_outputs: int = 2,
+        n_times: int = 128,
+        sfreq: float | None = None,
+        chs_info: Sequence[dict[str, Any]] | None = None,
+        num_kernels: int = 10000,
+        kernel_seed: int = 0,
+        embed_dim: int = 64,
+        depth: int = 2,
+        num_heads: int = 4,
+        patch_size: int | None = None,
+        stem_width: int = 64,
+        stem_kernel: int = 7,
+        mlp_ratio: float = 2.0,
+        drop_rate: float = 0.1,
+        attn_drop_rate: float = 0.0,
+        drop_path_rate: float = 0.1,
+    ) -> None:
+        super().__init__(n_chans, n_outputs, n_times, sfreq, chs_info)
+        self.stem_stride = -(-n_times // MAX_STEM_STEPS)
+        steps = -(-n_times // self.stem_stride)  # the stem's output length
+        patch = patch_size if patch_size is not None else self.sizes_for_length(steps)["patch_size"]
+        if not 1 <= patch <= steps:
+            raise ConfigError(f"patch_size must be in 1..{steps} (the stem's steps), got {patch}.")
+        if depth < 2:
+            raise ConfigError(f"depth must be 2 or more (one stage per block), got {depth}.")
+        if stem_kernel % 2 == 0:
+            raise ConfigError(f"stem_kernel must be odd (a centred convolution), got {stem_kernel}.")
+        if num_kernels < 1:
+            raise ConfigError(f"num_kernels must be 1 or more (ROCKET draws 10,000), got {num_kernels}.")
+        self.patch_size, self.embed_dim = patch, embed_dim
+        self.kernels = RandomDilatedKernels(self.n_chans, n_times, num_kernels, kernel_seed)
+        kernel_features = self.kernels.num_features
+        self.register_buffer("feature_mean", torch.zeros(kernel_features))
+        self.register_buffer("feature_std", torch.ones(kernel_features))
+        self.num_branches, self.num_stages = 2, depth
+        self.branch_widths = (kernel_features, embed_dim)
+        self.num_features = kernel_features + embed_dim
+        kernel = stem_kernel if self.stem_stride == 1 else 2 * self.stem_stride + 1
+        self.stem_steps = steps
+        self.stem = nn.Sequential(
+            nn.Conv1d(self.n_chans, stem_width, kernel, self.stem_stride, padding=kernel // 2, bias=False),
+            nn.BatchNorm1d(stem_width),
+            nn.GELU(),
+        )
+        self.num_tokens = -(-steps // patch)  # the end is zero-padded to whole patches
+        self.patch_embed = nn.Conv1d(stem_width, embed_dim, patch, stride=patch)
+        self.pos_embed = nn.Parameter(torch.zeros(1, self.num_tokens, embed_dim))
+        self.pos_drop = nn.Dropout(drop_rate)
+        rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
+        self.blocks = nn.ModuleList(
+            Block(embed_dim, num_heads, mlp_ratio, drop=drop_rate, attn_drop=attn_drop_rate, drop_path=r) for r in rates
+        )
+        self.norm = nn.LayerNorm(embed_dim)
+        self.final_layer = self._make_head(n_outputs)
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        init_head(self)
+
+    @staticmethod
+    def sizes_for_length(n_times: int) -> dict[str, Any]:
+        """Patch length for ``n_times`` samples: about 32 tokens, at least one sample each."""
+        return {"patch_size": max(1, round(n_times / 32))}
+
+    def _make_head(self, n_outputs: int) -> nn.Module:
+        if n_outputs == 0:
+            return nn.Identity()
+        return RidgeFusionHead(self.kernels.num_features, self.embed_dim, n_outputs)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A new head for ``num_classes`` (its ridge part unfitted; 0: none, forward gives (B, F + D))."""
+        self.n_outputs = num_classes
+        self.final_layer = init_head(self._make_head(num_classes), self.pos_embed.device)
+
+    def no_weight_decay(self) -> set[str]:
+        return {"pos_embed"}
+
+    # ----------------------------------------------------------------- closed-form fit
+    def needs_closed_form_fit(self) -> bool:
+        """Whether the kernel branch's classifier is still to be fitted (``fit_closed_form``)."""
+        return isinstance(self.final_layer, RidgeFusionHead) and not bool(self.final_layer.fitted)
+
+    @torch.no_grad()
+    def kernel_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, C, T) -> (n, F) raw kernel features (PPV and max), computed in chunks."""
+        return torch.cat([self.kernels(part) for part in x.split(FIT_CHUNK)])
+
+    @torch.no_grad()
+    def fit_closed_form(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+        """Fit the kernel branch on the training examples ``x`` (n, C, T) and ``labels`` (n,): the
+        features' standardisation and the ridge classifier. Returns what was chosen."""
+        self._check_input(x)
+        features = self.kernel_features(x.float())
+        self.feature_mean.copy_(features.mean(dim=0))
+        self.feature_std.copy_(features.std(dim=0, unbiased=False).clamp(min=1e-6))
+        head: RidgeFusionHead = self.final_layer  # type: ignore[assignment]
+        fit = fit_ridge_classifier((features - self.feature_mean) / self.feature_std, labels, self.n_outputs)
+        head.ridge_weight.copy_(fit.weight)
+        head.ridge_bias.copy_(fit.bias)
+        head.temperature.fill_(fit.temperature)
+        head.fitted.fill_(True)
+        return {"alpha": fit.alpha, "temperature": fit.temperature, "loo_accuracy": fit.loo_accuracy}
+
+    # ----------------------------------------------------------------- forward
+    def _transformer(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(B, C, T) -> (tokens (B, N, D) after the blocks, the tokens after each block)."""
+        stem = self.stem(x)  # (B, W, T / stem_stride)
+        padded = nn.functional.pad(stem, (0, self.num_tokens * self.patch_size - self.stem_steps))
+        tokens = self.pos_drop(self.patch_embed(padded).transpose(1, 2) + self.pos_embed)  # (B, W, N) -> (B, N, D)
+        stages = []
+        for block in self.blocks:
+            tokens = block(tokens)
+            stages.append(tokens)
+        return tokens, stages
+
+    def _token_weights(self, lengths: torch.Tensor) -> torch.Tensor:
+        """(B,) real lengths -> (B, N, 1) mean-pooling weights of the patches that start inside the series."""
+        starts = torch.arange(self.num_tokens, device=lengths.device) * (self.patch_size * self.stem_stride)  # (N,)
+        inside = (starts[None, :] < lengths[:, None]).float()  # (B, N)
+        return (inside / inside.sum(dim=1, keepdim=True))[..., None]
+
+    def _standardised(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return ((self.kernels(x, lengths) - self.feature_mean) / self.feature_std)[:, None, :]  # (B, 1, F)
+
+    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """(B, C, T) -> [standardised kernel features (B, 1, F), normalised patch tokens (B, N, D) with
+        the padding's tokens zeroed]."""
+        self._check_input(x)
+        lengths = real_lengths(x)
+        tokens, _ = self._transformer(x, lengths)
+        weights = self._token_weights(lengths)  # (B, N, 1)
+        # tokens past the real series weigh 0; the head's mean over tokens then rescales by N / real tokens
+        return [self._standardised(x, lengths), self.norm(tokens) * weights * self.num_tokens]
+
+    def forward_head(self, features: list[torch.Tensor], pre_logits: bool = False) -> torch.Tensor:
+        """[kernel (B, 1, F), tokens (B, N, D)] -> logits (B, K); ``pre_logits``: (B, F + D). In training
+        mode the logits are the Transformer branch's (the kernel branch is fitted in closed form)."""
+        kernel, pooled = features[0][:, 0], features[1].mean(dim=1)  # (B, F), (B, D)
+        if pre_logits or self.n_outputs == 0:
+            return torch.cat([kernel, pooled], dim=1)
+        return self.final_layer(None if self.training else kernel, pooled)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and self.n_outputs > 0:
+            # gradient training: the Transformer branch alone, without running the kernels
+            self._check_input(x)
+            lengths = real_lengths(x)
+            tokens, _ = self._transformer(x, lengths)
+            pooled = (self.norm(tokens) * self._token_weights(lengths)).sum(dim=1)  # (B, D)
+            return self.final_layer(None, pooled)
+        return self.forward_head(self.forward_features(x))
+
+    def forward_intermediates(
+        self,
+        x: torch.Tensor,
+        indices: int | list[int] | None = None,
+        norm: bool = False,
+        output_fmt: Literal["NCHW", "NLC"] = "NCHW",
+        intermediates_only: bool = False,
+    ) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]] | list[list[torch.Tensor]]:
+        """After each Transformer block: [kernel features, patch tokens] as maps (B, F, 1) and (B, D, N)
+        ("NCHW") or tokens (B, 1, F) and (B, N, D) ("NLC"); the kernel branch is the same at every stage."""
+        if output_fmt not in ("NCHW", "NLC"):
+            raise ConfigError(f"output_fmt must be 'NCHW' or 'NLC', got {output_fmt!r}.")
+        take = self.stage_indices(indices)
+        final = self.forward_features(x)
+        lengths = real_lengths(x)
+        weights = self._token_weights(lengths) * self.num_tokens
+        _, stages = self._transformer(x, lengths)
+        intermediates = []
+        for i in take:
+            tokens = self.norm(stages[i]) * weights if norm else stages[i]
+            pair = [final[0], tokens]
+            intermediates.append([t.transpose(1, 2) for t in pair] if output_fmt == "NCHW" else pair)
+        return intermediates if intermediates_only else (final, intermediates)

@@ -1,0 +1,130 @@
+"""RocketFormer: its random kernels against a plain loop (ROCKET's transform), its ridge classifier against
+scikit-learn, unequal lengths, the closed-form fit and what training and inference each run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import dualbranch
+from dualbranch.layers.random_kernels import RandomDilatedKernels, real_lengths
+from dualbranch.layers.ridge import RIDGE_ALPHAS, fit_ridge_classifier
+from dualbranch.models.rocket_former import RocketFormer
+
+
+def _loop_transform(layer: RandomDilatedKernels, x: np.ndarray, length: int) -> np.ndarray:
+    """ROCKET's transform of one series x (C, length), kernel by kernel, as written in the paper."""
+    ppv, peak = [], []
+    for g, (size, dilation, padding) in enumerate(layer.layout):
+        weights, biases = getattr(layer, f"weight_{g}").numpy(), getattr(layer, f"bias_{g}").numpy()
+        for w, b in zip(weights, biases):
+            outputs = []
+            for t in range(-padding, length + padding - (size - 1) * dilation):
+                value = b
+                for j in range(size):
+                    at = t + j * dilation
+                    if 0 <= at < length:
+                        value += float(np.dot(w[:, j], x[:, at]))
+                outputs.append(value)
+            outputs = np.asarray(outputs)
+            ppv.append((outputs > 0).mean() if len(outputs) else 0.0)
+            peak.append(outputs.max() if len(outputs) else 0.0)
+    return np.asarray(ppv + peak)
+
+
+def test_kernel_features_equal_rocket_transform_also_for_a_zero_padded_series():
+    layer = RandomDilatedKernels(n_chans=2, n_times=40, num_kernels=30, seed=3)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 2, 40)).astype(np.float32)
+    x[1, :, 26:] = 0.0  # a series of 26 samples, padded to 40
+    got = layer(torch.from_numpy(x)).numpy()
+    assert got.shape == (2, 60)
+    np.testing.assert_allclose(got[0], _loop_transform(layer, x[0], 40), atol=1e-4)
+    np.testing.assert_allclose(got[1], _loop_transform(layer, x[1, :, :26], 26), atol=1e-4)
+    assert real_lengths(torch.from_numpy(x)).tolist() == [40, 26]
+
+
+def test_kernels_follow_rocket_draws():
+    layer = RandomDilatedKernels(n_chans=1, n_times=500, num_kernels=2000, seed=0)
+    assert {size for size, _, _ in layer.layout} == {7, 9, 11}
+    biases = torch.cat([getattr(layer, f"bias_{g}") for g in range(len(layer.layout))])
+    assert biases.min() >= -1 and biases.max() <= 1 and len(biases) == 2000
+    for g, (size, dilation, padding) in enumerate(layer.layout):
+        assert (size - 1) * dilation <= 499  # a kernel spans at most the series
+        assert padding in (0, (size - 1) * dilation // 2)
+        assert torch.allclose(getattr(layer, f"weight_{g}").sum(dim=(1, 2)), torch.zeros(()), atol=1e-4)  # centred
+
+
+def test_ridge_equals_scikit_learn_and_brute_force_leave_one_out():
+    from sklearn.linear_model import Ridge, RidgeClassifierCV
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 200))
+    y = rng.integers(0, 3, 30)
+    x[:, 0] += 2 * y
+    fit = fit_ridge_classifier(torch.from_numpy(x), torch.from_numpy(y), 3)
+    assert fit.alpha == RidgeClassifierCV(alphas=np.asarray(RIDGE_ALPHAS)).fit(x, y).alpha_
+    targets = np.where(np.arange(3) == y[:, None], 1.0, -1.0)
+    np.testing.assert_allclose(fit.weight.numpy(), Ridge(alpha=fit.alpha).fit(x, targets).coef_, atol=1e-5)
+    loo = [
+        Ridge(alpha=fit.alpha).fit(np.delete(x, i, 0), np.delete(targets, i, 0)).predict(x[i : i + 1])[0]
+        for i in range(30)
+    ]
+    np.testing.assert_allclose(fit.loo_scores.numpy(), np.asarray(loo), atol=1e-4)
+    assert fit.loo_accuracy == float((np.asarray(loo).argmax(1) == y).mean())
+
+
+def _waves(n: int, length: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two classes: a slow or a fast sine, random phase and noise (n, 1, length)."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    t = np.arange(length)
+    x = np.sin(2 * np.pi * t / np.where(y == 0, 20, 7)[:, None] + rng.uniform(0, 6, (n, 1))) + 0.3 * rng.normal(
+        size=(n, length)
+    )
+    return torch.tensor(x[:, None], dtype=torch.float32), torch.from_numpy(y)
+
+
+def test_closed_form_fit_classifies_and_training_mode_reads_the_transformer_only():
+    torch.manual_seed(0)
+    model = dualbranch.create_model("rocketformer", n_times=60, n_outputs=2, num_kernels=500)
+    x, y = _waves(40, 60, 0)
+    assert model.needs_closed_form_fit()
+    chosen = model.fit_closed_form(x, y)
+    assert not model.needs_closed_form_fit() and chosen["loo_accuracy"] >= 0.9
+    test_x, test_y = _waves(40, 60, 1)
+    model.eval()
+    with torch.no_grad():
+        assert (model(test_x).argmax(1) == test_y).float().mean() >= 0.9
+        transformer_only = model.final_layer(None, model.forward_features(test_x)[1].mean(dim=1))
+    model.train()
+    model.kernels.forward = None  # training never runs the kernels
+    with torch.no_grad():
+        torch.manual_seed(1)
+        assert model(test_x).shape == (40, 2)
+    model.eval()
+    assert not torch.allclose(transformer_only, torch.zeros(()))
+    model.reset_classifier(3)
+    assert model.needs_closed_form_fit()
+
+
+def test_safetensors_keep_the_fitted_branch(tmp_path):
+    from dualbranch.checkpoint import load_checkpoint, save_checkpoint
+
+    model = RocketFormer(n_times=60, n_outputs=2, num_kernels=200)
+    x, y = _waves(20, 60, 0)
+    model.fit_closed_form(x, y)
+    path = save_checkpoint(model.eval(), tmp_path / "w.safetensors")
+    other = RocketFormer(n_times=60, n_outputs=2, num_kernels=200)
+    load_checkpoint(other, path)
+    assert not other.needs_closed_form_fit()
+    with torch.no_grad():
+        assert torch.equal(other.eval()(x), model(x))
+
+
+def test_bad_options_are_named():
+    with pytest.raises(dualbranch.errors.ConfigError, match="num_kernels"):
+        RocketFormer(n_times=60, num_kernels=0)
+    with pytest.raises(dualbranch.errors.ConfigError, match="depth"):
+        RocketFormer(n_times=60, depth=1)
