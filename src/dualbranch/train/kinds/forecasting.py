@@ -13,10 +13,20 @@ validation MSE; ``data.val_ratio: 0`` trains without them and keeps the last epo
 windows. Shuffled or grouped protocols (kfold, loso, holdout) would train on the future and are
 refused. Scoring: :mod:`.forecast_scoring`; the loader's windows: :mod:`.series_windows`.
 
+Time features (``data.time_features``, :mod:`dualbranch.data.time_features`): the calendar features
+of the time column (``timeF``: hour, weekday, day of month, day of year, ... by the data's frequency,
+scaled to ±0.5) are served after the variables in every window; a model reads them as its paper's code
+does (iTransformer: extra tokens) and they are never forecast or scored.
+
+Training protocol (:meth:`ForecastingKind.recipe`): the long-horizon papers' — batch 32, at most 10
+epochs, early stopping on validation MSE with patience 3 (the kept model is the best validation
+epoch), the learning rate halved after each epoch, no gradient clipping, no weight decay.
+
 ``predict`` reads CSV / parquet / ``.npz`` files with the run's columns and forecasts the horizon
 after each file's last ``seq_len`` rows, on the original scale.
 
-Shape legend: T rows, C variables, C_t targets, L look-back (seq_len), H horizon (pred_len), n windows.
+Shape legend: T rows, C variables, C_t targets, L look-back (seq_len), H horizon (pred_len), n windows,
+M time features.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ import torch
 from ...data.bundled_series import BUNDLED_SERIES, load_bundled
 from ...data.forecasting import PROTOCOLS, prepare_forecasting
 from ...data.series_table import SeriesTable, load_series
+from ...data.time_features import infer_frequency, parse_times, time_features
 from ...errors import ConfigError, DataError
 from ...evaluation.protocols import Fold
 from .. import figures
@@ -41,10 +52,19 @@ from ..scoring import Scoring
 from ..sections import AugmentSection, DataSection, EvaluationSection, one_of, option, positive
 from .base import DataKind, Dataset, FoldEvaluation, register_kind
 from .forecast_scoring import ForecastScoring
-from .series_windows import SeriesInputs, SeriesScaling, SeriesWindows, window_view
+from .series_windows import SeriesInputs, SeriesScaling, SeriesWindows, served_table, window_view
 
 __all__ = ["ForecastAugmentSection", "ForecastDataSection", "ForecastingKind"]
 
+#: The protocol of the long-horizon papers' code (Informer, Autoformer, iTransformer, PatchTST, Gateformer):
+#: batch 32, at most 10 epochs, early stopping with patience 3 on validation MSE, the rate halved each epoch.
+PAPER_BATCH, PAPER_EPOCHS, PAPER_PATIENCE = 32, 10, 3
+DEFAULT_LR = 1e-4  # the reference code's --learning_rate default
+#: Learning rates of a model's own ETTh1 script where it differs from the default, or where measured better.
+PAPER_LR: dict[str, tuple[float, str]] = {
+    "dlinear": (5e-3, "DLinear's ETTh1 script (a linear model takes larger steps)"),
+    "gateformer": (1e-3, "the rate of dualbranch's measured ETTh1 / ETTm1-96 runs (issue 24)"),
+}
 PLOTTED_WINDOWS, PLOTTED_TARGETS = 3, 6  # the report's forecast-vs-truth grid: windows × target variables
 
 
@@ -59,6 +79,10 @@ class ForecastDataSection(DataSection):
     stride: int = option(1, *positive)  # rows between consecutive windows, in every part (1: the protocol)
     protocol: str = option("auto", *one_of("auto", *PROTOCOLS))  # borders; auto: ETTh*/ETTm* by file name, else ratio
     time_column: str | None = "auto"  # auto: "date", else a first non-numeric column; null: none
+    # calendar features of the time column fed beside the variables, never forecast (data/time_features.py):
+    # timeF (hour, weekday, day of month, day of year, ... by frequency, as the official code); none;
+    # auto: timeF when the time column holds dates
+    time_features: str = option("auto", *one_of("auto", "timeF", "none"))
 
 
 @dataclass
@@ -79,6 +103,24 @@ def _table(data: ForecastDataSection) -> SeriesTable:
             raise ConfigError("data.name=series needs data.path: a .csv, .parquet or .npz series table.")
         return load_series(data.path, columns=data.columns, time_column=data.time_column)
     return load_bundled(data.name, columns=data.columns)
+
+
+def _marks(table: SeriesTable, mode: str, frequency: str | None = None) -> tuple[np.ndarray | None, dict | None]:
+    """The time features (T, M) of ``table`` and their facts ({"frequency", "names"}), or (None, None).
+    ``frequency`` given (a trained run's), the features are those; else inferred from the time stamps."""
+    if mode == "none" or (mode == "auto" and table.timestamps is None):
+        return None, None
+    stamps = None if table.timestamps is None else parse_times(table.timestamps)
+    if stamps is None:
+        if mode == "auto":
+            return None, None
+        raise DataError(
+            f"data.time_features=timeF: {table.source or 'the table'} has no time column of dates; set "
+            "data.time_column to its date column, or data.time_features=none."
+        )
+    frequency = frequency or infer_frequency(stamps)
+    values, names = time_features(stamps, frequency)
+    return values, {"frequency": frequency, "names": list(names)}
 
 
 def _spread(index: np.ndarray, n: int | None) -> np.ndarray:
@@ -102,13 +144,14 @@ class ForecastingKind(DataKind):
             windows = prepare_forecasting(table, data.seq_len, data.pred_len, data.targets, data.stride, data.protocol)
         except DataError as err:
             raise DataError(f"{err} Set data.seq_len and data.pred_len smaller, or give a longer table.") from err
+        marks, mark_facts = _marks(table, data.time_features)
         parts = windows.parts()
         starts = np.concatenate(
             [np.arange(len(part)) * data.stride + part.first_row for part in parts.values()]
         ).astype(np.int64)
         examples = SeriesWindows(
             table.values, starts, data.seq_len + data.pred_len, data.seq_len, windows.target_indices, table.columns,
-            table.timestamps, windows.borders["train"], windows.summary(),
+            table.timestamps, windows.borders["train"], {**windows.summary(), "time_features": mark_facts}, marks,
         )  # fmt: skip
         n_train, n_val = len(parts["train"]), len(parts["val"])
         own_val = np.arange(n_train, n_train + n_val)
@@ -142,9 +185,17 @@ class ForecastingKind(DataKind):
         )
 
     def recipe(self, dataset: Dataset, n_train: int, model_name: str) -> list[tuple[str, Any, str]]:
+        lr, source = PAPER_LR.get(model_name, (DEFAULT_LR, "the forecasting reference code's default"))
         return [
             ("objective.name", "mse", "forecasts: mean squared error on the standardised scale"),
             ("optim.weight_decay", 0.0, "no weight decay, as the forecasting reference code (Adam)"),
+            ("optim.lr", lr, source),
+            ("data.batch_size", PAPER_BATCH, "the forecasting papers' batch (Informer to iTransformer)"),
+            ("optim.epochs", PAPER_EPOCHS, "at most 10 epochs, as the forecasting papers (never a timing)"),
+            ("optim.patience", PAPER_PATIENCE, "early stopping on validation MSE after 3 epochs without a better one"),
+            ("optim.schedule", "halving", "the learning rate halves after each epoch (the papers' 'type1')"),
+            ("optim.warmup_epochs", 0.0, "no warm-up with the halving schedule"),
+            ("optim.grad_clip", None, "no gradient clipping, as the official forecasting code"),
         ]
 
     def model_args(self, dataset: Dataset, data: Any, model_fields: set[str], model_name: str) -> dict[str, Any]:
@@ -155,18 +206,25 @@ class ForecastingKind(DataKind):
             )
         windows: SeriesWindows = dataset.examples  # type: ignore[assignment]
         targets = None if windows.target_indices is None else list(windows.target_indices)
+        n_marks = 0 if windows.marks is None else int(windows.marks.shape[1])
+        if n_marks and "n_marks" not in model_fields:
+            raise ConfigError(f"model.name={model_name} reads no time features; set data.time_features=none.")
         args = {"n_vars": len(windows.columns), "seq_len": windows.seq_len, "pred_len": windows.span - windows.seq_len,
-                "target_indices": targets}  # fmt: skip
+                "target_indices": targets, "n_marks": n_marks}  # fmt: skip
         return {k: v for k, v in args.items() if k in model_fields}
 
     def describe(self, dataset: Dataset, data: ForecastDataSection) -> dict[str, Any]:
         windows: SeriesWindows = dataset.examples  # type: ignore[assignment]
         summary = windows.summary
         return {
-            "input_shape": [windows.seq_len, len(windows.columns)],
+            "input_shape": [
+                windows.seq_len,
+                len(windows.columns) + (0 if windows.marks is None else windows.marks.shape[1]),
+            ],
             **{k: summary[k] for k in ("source", "protocol", "seq_len", "pred_len", "stride", "columns", "targets")},
             "target_indices": None if windows.target_indices is None else list(windows.target_indices),
             "time_column": data.time_column,
+            "time_features": summary.get("time_features"),
             "borders": summary["borders"],
             "windows": summary["windows"],
         }
@@ -182,18 +240,18 @@ class ForecastingKind(DataKind):
     def loader_inputs(  # type: ignore[override]
         self, examples: SeriesWindows, preprocessing: SeriesScaling, training: bool, augment: Any = None, seed: int = 0
     ) -> torch.Tensor:
-        table = torch.from_numpy(preprocessing.scaler.transform(examples.values).astype(np.float32))
-        return window_view(table, examples.starts, examples.span)
+        return window_view(served_table(examples, preprocessing), examples.starts, examples.span)
 
     def input_pipeline(self, preprocessing: SeriesScaling, augment: Any) -> SeriesInputs:  # type: ignore[override]
-        return SeriesInputs(preprocessing.seq_len, preprocessing.target_indices)
+        return SeriesInputs(preprocessing.seq_len, preprocessing.target_indices, len(preprocessing.mean))
 
     def read_inputs(
         self, paths: Sequence[str], record: dict[str, Any], on_corrupt: str = "error"
     ) -> tuple[list[str], SeriesWindows, list[tuple[str, str]]]:
         facts = record["data"]
         seq_len, columns = int(facts["seq_len"]), list(facts["columns"])
-        tables = []
+        tables, marks = [], []
+        mark_facts = facts.get("time_features")
         for path in paths:
             if Path(path).suffix.lower() not in (".csv", ".parquet", ".npz"):
                 raise DataError(f"{path}: a forecasting run predicts from .csv, .parquet or .npz series tables.")
@@ -201,11 +259,15 @@ class ForecastingKind(DataKind):
             if len(table.values) < seq_len:
                 raise DataError(f"{path} has {len(table.values)} rows; the model reads the last {seq_len} (seq_len).")
             tables.append(table.values)
+            if mark_facts:
+                values, _ = _marks(table, "timeF", mark_facts["frequency"])
+                marks.append(values)
         ends = np.cumsum([len(t) for t in tables])
         targets = facts.get("target_indices")
         examples = SeriesWindows(
             np.concatenate(tables), (ends - seq_len).astype(np.int64), seq_len, seq_len,
             None if targets is None else tuple(targets), tuple(columns),
+            marks=np.concatenate(marks) if marks else None,
         )  # fmt: skip
         return list(paths), examples, []
 

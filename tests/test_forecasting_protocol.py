@@ -1,0 +1,86 @@
+"""The forecasting papers' training protocol as the forecasting kind's defaults (issue 24).
+
+Early stopping on validation MSE (patience 3, at most 10 epochs), the halving learning rate
+("type1"), batch 32, no gradient clipping (the default config's clipping is Fashion-MNIST's and must
+not reach other kinds), the model's own learning rate; a budget the user gives still decides the epochs.
+
+Shape legend: none (runs and configs, checked through their files).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dualbranch.cli import main
+from dualbranch.train.callbacks import read_history
+from dualbranch.train.config import load_config
+from dualbranch.train.kinds.forecasting import PAPER_LR
+from dualbranch.train.task import halving
+
+QUIET = ["trainer.progress_bar=false", "trainer.threads=1"]
+
+
+@pytest.fixture(scope="module")
+def hourly_csv(tmp_path_factory) -> Path:
+    """An ETT-shaped file: ``date`` then three variables with a daily cycle, 600 hourly rows."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(1)
+    t = np.arange(600)
+    values = np.stack([5 * np.sin(2 * np.pi * t / 24 + k) + rng.normal(size=600) + 20 * k for k in range(3)], 1)
+    frame = pd.DataFrame(values, columns=["a", "b", "OT"])
+    frame.insert(0, "date", pd.date_range("2017-01-01", periods=600, freq="h").astype(str))
+    path = tmp_path_factory.mktemp("hourly") / "hourly.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _choices(run: Path) -> dict[str, object]:
+    return {c["key"]: c["value"] for c in json.loads((run / "recipe.json").read_text())["choices"]}
+
+
+def test_halving_multiplier_is_one_then_halves_each_epoch():
+    per_epoch = 5
+    got = [halving(step, per_epoch) for step in range(0, 20)]
+    assert got == [1.0] * 5 + [0.5] * 5 + [0.25] * 5 + [0.125] * 5
+
+
+def test_default_file_clipping_does_not_reach_forecasting():
+    config = load_config(None, ["data.name=uschange"])
+    assert config.optim.grad_clip is None and "optim.grad_clip" not in config.explicit
+    assert load_config(None, []).optim.grad_clip == 5.0  # Fashion-MNIST's own default run keeps it
+
+
+def test_papers_protocol_is_the_default_and_early_stopping_ends_a_flat_run(hourly_csv, tmp_path):
+    # a learning rate too small to move float32 weights: the validation MSE repeats exactly, so patience
+    # 3 ends the run after epoch 4 of 10
+    argv = ["fit", "data.name=series", f"data.path={hourly_csv}", "data.seq_len=24", "data.pred_len=12",
+            "model.name=dlinear", "optim.lr=1e-30", *QUIET, f"output.root={tmp_path}", "output.name=flat"]  # fmt: skip
+    assert main(argv) == 0
+    run = tmp_path / "flat"
+    choices = _choices(run)
+    assert choices["optim.epochs"] == 10 and choices["optim.patience"] == 3
+    assert choices["optim.schedule"] == "halving" and choices["optim.warmup_epochs"] == 0
+    assert choices["data.batch_size"] == 32 and choices["optim.grad_clip"] is None
+    assert "optim.lr" not in choices  # set by the user
+    config = (run / "config.yaml").read_text()
+    assert "grad_clip: null" in config and "schedule: halving" in config
+    history = read_history(run / "folds" / "run") if (run / "folds").is_dir() else read_history(run)
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4]
+    assert history[-1].get("early_stop") is True and not any(row.get("early_stop") for row in history[:-1])
+    lrs = [row["lr"] for row in history]
+    np.testing.assert_allclose(lrs, [1e-30 * 0.5**k for k in range(1, 5)])  # read after each epoch's last step
+
+
+def test_model_learning_rate_and_a_user_budget(hourly_csv, tmp_path):
+    argv = ["fit", "data.name=series", f"data.path={hourly_csv}", "data.seq_len=24", "data.pred_len=12",
+            "model.name=dlinear", "optim.budget=30", "data.val_ratio=0", *QUIET,
+            f"output.root={tmp_path}", "output.name=b"]  # fmt: skip
+    assert main(argv) == 0
+    choices = _choices(tmp_path / "b")
+    assert choices["optim.lr"] == PAPER_LR["dlinear"][0]
+    # 30 updates at batch 32 over the training windows, whatever the kind's 10-epoch cap says
+    assert choices["optim.epochs"] == round(30 / -(-(420 - 24 - 12 + 1) // 32))
