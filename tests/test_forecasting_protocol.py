@@ -84,3 +84,38 @@ def test_model_learning_rate_and_a_user_budget(hourly_csv, tmp_path):
     assert choices["optim.lr"] == PAPER_LR["dlinear"][0]
     # 30 updates at batch 32 over the training windows, whatever the kind's 10-epoch cap says
     assert choices["optim.epochs"] == round(30 / -(-(420 - 24 - 12 + 1) // 32))
+
+
+def _monthly_csv(folder: Path, n: int) -> Path:
+    pd = pytest.importorskip("pandas")
+    t = np.arange(n)
+    frame = pd.DataFrame({"date": pd.date_range("2001-01-01", periods=n, freq="MS").strftime("%Y-%m")})
+    frame["sales"] = 100 + 2 * t + 15 * np.sin(2 * np.pi * t / 12)
+    path = folder / f"monthly{n}.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_look_back_adapts_to_a_short_training_part(hourly_csv, tmp_path):
+    long = load_config(None, ["data.name=series", f"data.path={hourly_csv}", "data.pred_len=12"])
+    assert long.kind.load(long.data, 0).decided == [("data.seq_len", 96, "the long-horizon papers' look-back")]
+    short = _monthly_csv(tmp_path, 144)  # airline's length: 100 training rows by the 70/10/20 ratios
+    config = load_config(None, ["data.name=series", f"data.path={short}", "data.pred_len=12"])
+    dataset = config.kind.load(config.data, 0)
+    assert dataset.decided[0][:2] == ("data.seq_len", (100 - 12 + 1) // 2)
+    assert dataset.examples.seq_len == 44
+
+
+def test_a_24_point_series_with_a_12_step_hold_out_trains_without_validation(tmp_path):
+    # shampoo sales' shape: 36 months, the last 12 held out; 24 to train on
+    path = _monthly_csv(tmp_path, 36)
+    argv = ["fit", "data.name=series", f"data.path={path}", "data.pred_len=12", "data.protocol=last",
+            "data.val_ratio=0", "model.name=dlinear", "optim.epochs=3", *QUIET, f"output.root={tmp_path}",
+            "output.name=s"]  # fmt: skip
+    assert main(argv) == 0
+    record = json.loads((tmp_path / "s" / "run.json").read_text())
+    assert record["data"]["seq_len"] == (24 - 12 + 1) // 2
+    assert record["data"]["windows"] == {"train": 24 - 6 - 12 + 1, "val": 0, "test": 1}
+    assert record["data"]["borders"]["test"] == [36 - 12 - 6, 36]
+    assert len(read_history(tmp_path / "s")) == 3  # no validation, no early stop: every epoch, the last kept
+    assert not (tmp_path / "s" / "checkpoints" / "best.ckpt").exists()

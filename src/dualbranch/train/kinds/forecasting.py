@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from ...data.bundled_series import BUNDLED_SERIES, load_bundled
-from ...data.forecasting import PROTOCOLS, prepare_forecasting
+from ...data.forecasting import PROTOCOLS, infer_protocol, prepare_forecasting, split_borders
 from ...data.series_table import SeriesTable, load_series
 from ...data.time_features import infer_frequency, parse_times, time_features
 from ...errors import ConfigError, DataError
@@ -72,7 +72,9 @@ PLOTTED_WINDOWS, PLOTTED_TARGETS = 3, 6  # the report's forecast-vs-truth grid: 
 class ForecastDataSection(DataSection):
     """``data`` of a forecasting run: series (a file at data.path) | uschange | daphnet | solar | airline."""
 
-    seq_len: int = option(96, *positive)  # look-back L, rows the model reads
+    # look-back L, rows the model reads; auto: 96 (the long-horizon papers'), shorter for a short training
+    # part (at most half its rows after the horizon, so it still holds as many windows as L)
+    seq_len: int | str = option("auto", lambda v: v == "auto" or (isinstance(v, int) and v >= 1), "auto or ≥ 1")
     pred_len: int = option(96, *positive)  # horizon H, rows it forecasts
     targets: list[str] | None = None  # the variables to forecast (one: the "MS" setting); null: every input
     columns: list[str] | None = None  # the input variables, in order; null: every column but the time column
@@ -123,6 +125,26 @@ def _marks(table: SeriesTable, mode: str, frequency: str | None = None) -> tuple
     return values, {"frequency": frequency, "names": list(names)}
 
 
+LONG_LOOK_BACK = 96  # the look-back of the long-horizon tables (Informer to iTransformer)
+
+
+def _look_back(table: SeriesTable, data: ForecastDataSection) -> tuple[int, str | None]:
+    """``data.seq_len``, or for ``auto`` the look-back that suits the training part, and why (None: as set)."""
+    if data.seq_len != "auto":
+        return int(data.seq_len), None
+    protocol = infer_protocol(table.source) if data.protocol == "auto" else data.protocol
+    n_train = split_borders(len(table.values), 1, protocol, pred_len=data.pred_len)["train"][1]
+    fits = (n_train - data.pred_len + 1) // 2  # as many training windows as look-back rows
+    if fits >= LONG_LOOK_BACK:
+        return LONG_LOOK_BACK, "the long-horizon papers' look-back"
+    if fits < 1:
+        raise DataError(
+            f"The training part has {n_train} rows, too few for a horizon of {data.pred_len} (data.pred_len) and a "
+            "look-back; set data.pred_len smaller, or give a longer table."
+        )
+    return fits, f"{n_train} training rows: half of those before the last horizon, so there are as many windows"
+
+
 def _spread(index: np.ndarray, n: int | None) -> np.ndarray:
     """``n`` of ``index`` evenly spaced over it (all of it when n is None or larger): a quick run still
     sees the whole period."""
@@ -140,8 +162,9 @@ class ForecastingKind(DataKind):
 
     def load(self, data: ForecastDataSection, seed: int, progress: bool = True) -> Dataset:
         table = _table(data)
+        seq_len, why = _look_back(table, data)
         try:
-            windows = prepare_forecasting(table, data.seq_len, data.pred_len, data.targets, data.stride, data.protocol)
+            windows = prepare_forecasting(table, seq_len, data.pred_len, data.targets, data.stride, data.protocol)
         except DataError as err:
             raise DataError(f"{err} Set data.seq_len and data.pred_len smaller, or give a longer table.") from err
         marks, mark_facts = _marks(table, data.time_features)
@@ -150,14 +173,15 @@ class ForecastingKind(DataKind):
             [np.arange(len(part)) * data.stride + part.first_row for part in parts.values()]
         ).astype(np.int64)
         examples = SeriesWindows(
-            table.values, starts, data.seq_len + data.pred_len, data.seq_len, windows.target_indices, table.columns,
+            table.values, starts, seq_len + data.pred_len, seq_len, windows.target_indices, table.columns,
             table.timestamps, windows.borders["train"], {**windows.summary(), "time_features": mark_facts}, marks,
         )  # fmt: skip
         n_train, n_val = len(parts["train"]), len(parts["val"])
         own_val = np.arange(n_train, n_train + n_val)
         own_test = np.arange(n_train + n_val, len(starts))
         # the loader serves each window's first row beside it; the input pipeline makes the targets
-        return Dataset(examples, starts.copy(), (), None, own_test, own_val)
+        decided = [("data.seq_len", seq_len, why)] if why else []
+        return Dataset(examples, starts.copy(), (), None, own_test, own_val, decided)
 
     def folds(  # type: ignore[override]
         self, dataset: Dataset, data: ForecastDataSection, evaluation: EvaluationSection, seed: int
@@ -170,7 +194,9 @@ class ForecastingKind(DataKind):
         own_val, own_test = dataset.own_val, dataset.own_test  # load() marks both
         held_out = [i for i in (own_val, own_test) if i is not None]
         train = np.setdiff1d(np.arange(len(dataset)), np.concatenate(held_out)) if held_out else np.arange(len(dataset))
-        val = None if data.val_ratio == 0 or own_val is None else _spread(own_val, data.limit_eval)
+        # no validation windows (data.val_ratio 0, or a validation part too short for one): the last epoch is kept
+        no_val = data.val_ratio == 0 or own_val is None or len(own_val) == 0
+        val = None if no_val else _spread(own_val, data.limit_eval)
         test = None if own_test is None else _spread(own_test, data.limit_eval)
         return [Fold("run", _spread(train, data.limit_train), val, test)]
 
