@@ -110,6 +110,37 @@ def run_one(root: Path, path: Path, model: str, horizon: int, seed: int, extra: 
     }
 
 
+def table(report: dict[str, Any]) -> str:
+    """A Markdown table from the results: per data set, horizon and model, MSE / MAE (mean over seeds),
+    the published figures and the gap in MSE, epochs run / best epoch and wall time; the baselines."""
+    lines = [
+        "| data | H | model | MSE / MAE | published | MSE gap | epochs (best) | wall s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, horizons in report["results"].items():
+        for horizon, cell in horizons.items():
+            for model, seeds in cell.items():
+                if model in ("baselines", "published"):
+                    continue
+                runs = list(seeds.values())
+                mse = sum(r["mse"] for r in runs) / len(runs)
+                mae = sum(r["mae"] for r in runs) / len(runs)
+                published = cell["published"].get(model.split()[0])
+                pub = f"{published[0]:.3f} / {published[1]:.3f}" if published else "–"
+                gap = f"{100 * (mse / published[0] - 1):+.1f} %" if published else "–"
+                epochs = ", ".join(f"{r['epochs_run']} ({r['best_epoch']})" for r in runs)
+                wall = ", ".join(f"{r['wall_seconds']:.0f}" for r in runs)
+                lines.append(
+                    f"| {name} | {horizon} | {model} | {mse:.3f} / {mae:.3f} | {pub} | {gap} | {epochs} | {wall} |"
+                )
+            base = cell["baselines"]
+            for key in ("seasonal_naive", "last_value"):
+                lines.append(
+                    f"| {name} | {horizon} | {key} | {base[key]['mse']:.3f} / {base[key]['mae']:.3f} | | | | |"
+                )
+    return "\n".join(lines)
+
+
 def main() -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sets", nargs="+", default=["ETTh1", "ETTh2", "ETTm1"], choices=list(SEASON))
@@ -118,7 +149,11 @@ def main() -> dict[str, Any]:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the folder holding ETTh1.csv, ...")
     parser.add_argument("--override", nargs="*", default=[], help="extra key=value settings (not the defaults)")
+    parser.add_argument("--table", action="store_true", help="print the saved results as a Markdown table")
     args = parser.parse_args()
+    if args.table:
+        print(table(json.loads(RESULTS.read_text())))
+        return {}
     report = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"results": {}}
     machine = machine_info()
     with tempfile.TemporaryDirectory() as folder:
