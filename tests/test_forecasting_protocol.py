@@ -26,13 +26,14 @@ QUIET = ["trainer.progress_bar=false", "trainer.threads=1"]
 
 @pytest.fixture(scope="module")
 def hourly_csv(tmp_path_factory) -> Path:
-    """An ETT-shaped file: ``date`` then three variables with a daily cycle, 600 hourly rows."""
+    """An ETT-shaped file: ``date`` then three variables with a daily cycle, 1,600 hourly rows (1,120 to
+    train: over 1,000 training windows, so the papers' protocol applies)."""
     pd = pytest.importorskip("pandas")
     rng = np.random.default_rng(1)
-    t = np.arange(600)
-    values = np.stack([5 * np.sin(2 * np.pi * t / 24 + k) + rng.normal(size=600) + 20 * k for k in range(3)], 1)
+    t = np.arange(1600)
+    values = np.stack([5 * np.sin(2 * np.pi * t / 24 + k) + rng.normal(size=1600) + 20 * k for k in range(3)], 1)
     frame = pd.DataFrame(values, columns=["a", "b", "OT"])
-    frame.insert(0, "date", pd.date_range("2017-01-01", periods=600, freq="h").astype(str))
+    frame.insert(0, "date", pd.date_range("2017-01-01", periods=1600, freq="h").astype(str))
     path = tmp_path_factory.mktemp("hourly") / "hourly.csv"
     frame.to_csv(path, index=False)
     return path
@@ -83,7 +84,7 @@ def test_model_learning_rate_and_a_user_budget(hourly_csv, tmp_path):
     choices = _choices(tmp_path / "b")
     assert choices["optim.lr"] == PAPER_LR["dlinear"][0]
     # 30 updates at batch 32 over the training windows, whatever the kind's 10-epoch cap says
-    assert choices["optim.epochs"] == round(30 / -(-(420 - 24 - 12 + 1) // 32))
+    assert choices["optim.epochs"] == max(1, round(30 / -(-(1120 - 24 - 12 + 1) // 32)))
 
 
 def _monthly_csv(folder: Path, n: int) -> Path:
@@ -118,4 +119,8 @@ def test_a_24_point_series_with_a_12_step_hold_out_trains_without_validation(tmp
     assert record["data"]["windows"] == {"train": 24 - 6 - 12 + 1, "val": 0, "test": 1}
     assert record["data"]["borders"]["test"] == [36 - 12 - 6, 36]
     assert len(read_history(tmp_path / "s")) == 3  # no validation, no early stop: every epoch, the last kept
+    choices = _choices(tmp_path / "s")
+    # 7 training windows: the general recipe's schedule (warm-up + cosine, a small batch), not 10 halving epochs
+    assert choices["optim.schedule"] == "cosine" and "optim.patience" not in choices
+    assert choices["data.batch_size"] == 8 and choices["optim.grad_clip"] is None
     assert not (tmp_path / "s" / "checkpoints" / "best.ckpt").exists()

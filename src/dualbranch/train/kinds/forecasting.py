@@ -20,7 +20,10 @@ does (iTransformer: extra tokens) and they are never forecast or scored.
 
 Training protocol (:meth:`ForecastingKind.recipe`): the long-horizon papers' — batch 32, at most 10
 epochs, early stopping on validation MSE with patience 3 (the kept model is the best validation
-epoch), the learning rate halved after each epoch, no gradient clipping, no weight decay.
+epoch), the learning rate halved after each epoch, no gradient clipping, no weight decay. Below 1,000
+training windows (a short series) 10 epochs would be a few dozen updates: such a run keeps the general
+recipe's schedule (:mod:`dualbranch.train.recipe`: at least 2,000 updates, warm-up + cosine, a small
+batch), still without clipping or weight decay.
 
 ``predict`` reads CSV / parquet / ``.npz`` files with the run's columns and forecasts the horizon
 after each file's last ``seq_len`` rows, on the original scale.
@@ -59,6 +62,8 @@ __all__ = ["ForecastAugmentSection", "ForecastDataSection", "ForecastingKind"]
 #: The protocol of the long-horizon papers' code (Informer, Autoformer, iTransformer, PatchTST, Gateformer):
 #: batch 32, at most 10 epochs, early stopping with patience 3 on validation MSE, the rate halved each epoch.
 PAPER_BATCH, PAPER_EPOCHS, PAPER_PATIENCE = 32, 10, 3
+#: Fewer training windows than this (a short series) keep the general recipe's schedule instead.
+PAPER_MIN_WINDOWS = 1000
 DEFAULT_LR = 1e-4  # the reference code's --learning_rate default
 #: Learning rates of a model's own ETTh1 script where it differs from the default, or where measured better.
 PAPER_LR: dict[str, tuple[float, str]] = {
@@ -211,17 +216,24 @@ class ForecastingKind(DataKind):
         )
 
     def recipe(self, dataset: Dataset, n_train: int, model_name: str) -> list[tuple[str, Any, str]]:
-        lr, source = PAPER_LR.get(model_name, (DEFAULT_LR, "the forecasting reference code's default"))
-        return [
+        common = [
             ("objective.name", "mse", "forecasts: mean squared error on the standardised scale"),
             ("optim.weight_decay", 0.0, "no weight decay, as the forecasting reference code (Adam)"),
+            ("optim.grad_clip", None, "no gradient clipping, as the official forecasting code"),
+        ]
+        if n_train < PAPER_MIN_WINDOWS:
+            # 10 epochs of a few dozen windows are a few dozen updates: a short series keeps the general
+            # recipe's schedule (at least 2,000 updates, warm-up + cosine) and its small batch
+            return common
+        lr, source = PAPER_LR.get(model_name, (DEFAULT_LR, "the forecasting reference code's default"))
+        return [
+            *common,
             ("optim.lr", lr, source),
             ("data.batch_size", PAPER_BATCH, "the forecasting papers' batch (Informer to iTransformer)"),
             ("optim.epochs", PAPER_EPOCHS, "at most 10 epochs, as the forecasting papers (never a timing)"),
             ("optim.patience", PAPER_PATIENCE, "early stopping on validation MSE after 3 epochs without a better one"),
             ("optim.schedule", "halving", "the learning rate halves after each epoch (the papers' 'type1')"),
             ("optim.warmup_epochs", 0.0, "no warm-up with the halving schedule"),
-            ("optim.grad_clip", None, "no gradient clipping, as the official forecasting code"),
         ]
 
     def model_args(self, dataset: Dataset, data: Any, model_fields: set[str], model_name: str) -> dict[str, Any]:
