@@ -185,6 +185,8 @@ def main() -> dict[str, Any]:
                         cell = latest["results"].setdefault(name, {}).setdefault(str(horizon), {})
                         cell.update({k: v for k, v in entry.items() if k in ("baselines", "published")})
                         cell.setdefault(key, {})[str(seed)] = result
+                        latest["machine"] = {k: machine[k] for k in ("cpu", "cpu_features", "logical_cpus", "torch")}
+                        latest["threads"] = 1
                         RESULTS.parent.mkdir(parents=True, exist_ok=True)
                         RESULTS.write_text(json.dumps(latest, indent=2) + "\n")
                         report = latest
