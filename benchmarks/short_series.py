@@ -134,10 +134,15 @@ def main() -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--models", nargs="+", default=["auto", "dlinear"])
+    parser.add_argument("--sets", nargs="+", default=["airline", "lynx", "shampoo_sales"])
     args = parser.parse_args()
-    report: dict[str, Any] = {"machine": machine_info(), "results": {}}
+    # merged into the saved results: one invocation per series can fill the table
+    report: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"results": {}}
+    report["machine"] = machine_info()
     with tempfile.TemporaryDirectory() as tmp:
         for name, entry in load_series().items():
+            if name not in args.sets:
+                continue
             h, m = entry["horizon"], entry["season"]
             train, truth = entry["values"][:-h], entry["values"][-h:]
             cell: dict[str, Any] = {"points": len(entry["values"]), "train": len(train), "horizon": h, "season": m}
@@ -155,11 +160,11 @@ def main() -> dict[str, Any]:
                     "seconds_per_run": statistics.mean(r["seconds"] for r in runs),
                 }
             report["results"][name] = cell
+            report["machine_after"] = {"load_average": machine_info()["load_average"]}
+            RESULTS.parent.mkdir(parents=True, exist_ok=True)
+            RESULTS.write_text(json.dumps(report, indent=2) + "\n")
             print(json.dumps({name: {k: (round(v["mase"], 3) if isinstance(v, dict) else v) for k, v in cell.items()}}),
                   flush=True)  # fmt: skip
-    report["machine_after"] = {"load_average": machine_info()["load_average"]}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     return report
 
 
