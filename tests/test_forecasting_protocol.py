@@ -19,6 +19,7 @@ from dualbranch.cli import main
 from dualbranch.train.callbacks import read_history
 from dualbranch.train.config import load_config
 from dualbranch.train.kinds.forecasting import PAPER_LR
+from dualbranch.train.pipeline import _finished
 from dualbranch.train.task import halving
 
 QUIET = ["trainer.progress_bar=false", "trainer.threads=1"]
@@ -124,3 +125,14 @@ def test_a_24_point_series_with_a_12_step_hold_out_trains_without_validation(tmp
     assert choices["optim.schedule"] == "cosine" and "optim.patience" not in choices
     assert choices["data.batch_size"] == 8 and choices["optim.grad_clip"] is None
     assert not (tmp_path / "s" / "checkpoints" / "best.ckpt").exists()
+
+
+def test_a_fold_stopped_early_counts_as_finished_when_resumed(tmp_path):
+    config = load_config(None, ["data.name=uschange", "optim.epochs=10"])
+    rows = [{"epoch": e, "val_loss": 1.0} for e in (1, 2, 3, 4)]
+    (tmp_path / "model.safetensors").write_bytes(b"x")
+    (tmp_path / "history.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert not _finished(tmp_path, config)  # 4 of 10 epochs, not stopped: an interrupted run continues
+    rows[-1]["early_stop"] = True
+    (tmp_path / "history.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert _finished(tmp_path, config)
