@@ -10,6 +10,8 @@ Built on the meta device (no weights are allocated). ETTh1: 7 variates, look-bac
   e_layers 2, d_model = d_ff 256/256/512/512, 8 heads (``run.py`` default).
 * DLinear (github.com/cure-lab/LTSF-Linear): no width to choose; at look-back 96 (the other models')
   and 336 (the DLinear paper's).
+* PatchTST, ``PatchTST_supervised/scripts/PatchTST/etth1.sh`` (github.com/yuqinie98/PatchTST): d_model 16,
+  4 heads, d_ff 128, 3 layers, patch 16, stride 8, at look-back 96 and the script's 336.
 
     .venv/bin/python benchmarks/forecasting_params.py
 
@@ -61,6 +63,11 @@ def main() -> dict[str, object]:
         },
         "dlinear": {
             f"L{seq_len}_H{h}": count("dlinear", n_vars=7, seq_len=seq_len, pred_len=h)
+            for seq_len in (96, 336)
+            for h in (96, 192, 336, 720)
+        },
+        "patchtst": {
+            f"L{seq_len}_H{h}": count("patchtst", n_vars=7, seq_len=seq_len, pred_len=h)
             for seq_len in (96, 336)
             for h in (96, 192, 336, 720)
         },

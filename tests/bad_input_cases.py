@@ -67,6 +67,14 @@ class Case:
     match: str
 
 
+def _series_csv(tmp: Path, name: str, times: list[str] | None, n: int = 60) -> Path:
+    """A forecasting table: a time column (``times``, else monthly dates) and one variable of ``n`` rows."""
+    times = times or [f"{2000 + i // 12}-{i % 12 + 1:02d}" for i in range(n)]
+    lines = ["date,value", *(f"{t},{np.sin(i / 3):.4f}" for i, t in enumerate(times))]
+    (tmp / name).write_text("\n".join(lines) + "\n")
+    return tmp / name
+
+
 def message_of(case: Case, tmp: Path) -> str:
     """Run a case; return its message (``tmp`` replaced by ``<tmp>``). Fails if it raises anything else."""
     try:
@@ -324,6 +332,19 @@ CASES: list[Case] = [
          r"Array file <tmp>/missing\.npz does not exist"),
     Case("cli-data-path-not-given", "data", "data.name=npz without data.path",
          cli("fit", "data.name=npz", "output.root={tmp}"), CliFailure, r"data\.name=npz needs data\.path"),
+    # ------------------------------------------------------------------ forecasting series
+    Case("cli-forecast-time-features-without-dates", "data", "data.time_features=timeF on a table whose time column "
+         "holds labels, not dates",
+         lambda tmp: (_series_csv(tmp, "labels.csv", [f"t{i}" for i in range(60)]), cli("fit", "data.name=series",
+                      "data.path={tmp}/labels.csv", "data.pred_len=4", "data.time_features=timeF",
+                      "output.root={tmp}/runs")(tmp)),
+         CliFailure, r"data\.time_features=timeF: <tmp>/labels\.csv has no time column of dates; set "
+         r"data\.time_column to its date column, or data\.time_features=none"),
+    Case("cli-forecast-horizon-longer-than-training", "data", "a 20-step horizon held out of a 30-point series",
+         lambda tmp: (_series_csv(tmp, "short.csv", None, 30), cli("fit", "data.name=series",
+                      "data.path={tmp}/short.csv", "data.pred_len=20", "data.protocol=last",
+                      "output.root={tmp}/runs")(tmp)),
+         CliFailure, r"The training part has 10 rows, too few for a horizon of 20 \(data\.pred_len\) and a look-back"),
     # ------------------------------------------------------------------ signal / series
     Case("signal-nan", "signal", "a NaN sample in EEG epochs",
          lambda tmp: SignalData(**signals(x=with_value(signals()["x"], (1, 2, 5), np.nan))), ValueError,

@@ -218,7 +218,7 @@ def test_limits_keep_evenly_spaced_windows_of_each_period(series_csv):
     assert len(fold.val) == len(fold.test) == 5 and fold.val[0] == n_train and fold.test[-1] == len(dataset) - 1
     windows = config.kind.loader_inputs(dataset.examples.subset(fold.train), config.kind.fit_preprocessing(
         dataset.examples.subset(fold.train), config.data), training=True)  # fmt: skip
-    assert windows.shape == (10, 36, 4)
+    assert windows.shape == (10, 36, 4 + 4)  # 4 variables, then the hourly time features
 
 
 def test_windows_are_views_of_the_table_when_evenly_spaced():

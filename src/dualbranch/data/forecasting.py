@@ -9,10 +9,13 @@ code does (Time-Series-Library / Autoformer, ``Dataset_ETT_hour``, ``Dataset_ETT
 
 * chronological borders: ``"ett_hour"`` 12/4/4 months of 30 days × 24 hours (8,640 / 2,880 / 2,880
   rows; rows after month 20 are not used); ``"ett_minute"`` the same ×4 (15-minute steps);
-  ``"ratio"`` ⌊0.7·T⌋ training rows, ⌊0.2·T⌋ test rows and the rest for validation. ``"auto"`` picks
-  by file name (ETTh* / ETTm* / anything else), as the reference code picks by data set name;
+  ``"ratio"`` ⌊0.7·T⌋ training rows, ⌊0.2·T⌋ test rows and the rest for validation; ``"last"`` the last
+  H rows for the test (one window: the hold-out of short-series evaluations such as M3/M4's), everything
+  before for training, no validation. ``"auto"`` picks by file name (ETTh* / ETTm* / anything else), as
+  the reference code picks by data set name;
 * the validation and test parts start ``seq_len`` rows before their border, so their first window's
-  look-back comes from the previous part; windows never cross a part's end;
+  look-back comes from the previous part; windows never cross a part's end; the validation part may
+  hold no window (a short series: the run trains without validation and keeps its last epoch);
 * a scaler (per-variable mean and population standard deviation) fitted on the training rows only,
   applied to every part;
 * window i of a part reads rows [i·stride, i·stride + L) and forecasts [i·stride + L, … + H); with
@@ -55,8 +58,9 @@ __all__ = [
     "split_borders",
 ]
 
-#: Split protocols: fixed ETT borders (hourly, 15-minute) or 70/10/20 ratios.
-PROTOCOLS = ("ett_hour", "ett_minute", "ratio")
+#: Split protocols: fixed ETT borders (hourly, 15-minute), 70/10/20 ratios, or the last horizon held out
+#: (short series: one test window, no validation part).
+PROTOCOLS = ("ett_hour", "ett_minute", "ratio", "last")
 _ETT_MONTH_ROWS = {"ett_hour": 30 * 24, "ett_minute": 30 * 24 * 4}
 
 
@@ -71,11 +75,13 @@ def split_borders(
     seq_len: int,
     protocol: str = "ratio",
     ratios: Sequence[float] = (0.7, 0.1, 0.2),
+    pred_len: int = 1,
 ) -> dict[str, tuple[int, int]]:
     """Row ranges [start, stop) of the train, val and test parts; val and test start ``seq_len`` early.
 
     ``ratio``: n_train = ⌊T·r_train⌋, n_test = ⌊T·r_test⌋, n_val = T − n_train − n_test.
     ``ett_hour`` / ``ett_minute``: 12, 4 and 4 months of 30 days (720 or 2,880 rows a month).
+    ``last``: n_test = ``pred_len``, n_val = 0, n_train = T − n_test.
     """
     if protocol in _ETT_MONTH_ROWS:
         month = _ETT_MONTH_ROWS[protocol]
@@ -86,6 +92,8 @@ def split_borders(
                 f"use protocol='ratio' for other data."
             )
         end = n_train + n_val + n_test
+    elif protocol == "last":
+        n_train, n_val, n_test, end = n_rows - pred_len, 0, pred_len, n_rows
     elif protocol == "ratio":
         if len(ratios) != 3 or min(ratios) <= 0 or abs(sum(ratios) - 1.0) > 1e-6:
             raise ConfigError(f"ratios={tuple(ratios)}: give three positive fractions (train, val, test) summing to 1.")
@@ -269,11 +277,11 @@ def prepare_forecasting(
     if seq_len < 1 or pred_len < 1 or stride < 1:
         raise ConfigError(f"Need seq_len, pred_len, stride ≥ 1; got {seq_len}, {pred_len}, {stride}.")
     protocol = infer_protocol(series.source) if protocol == "auto" else protocol
-    borders = split_borders(len(series.values), seq_len, protocol, ratios)
+    borders = split_borders(len(series.values), seq_len, protocol, ratios, pred_len)
     where = series.source or "the table"
     targets_at = None if targets is None else tuple(column_indices(series.columns, targets, where))
     for part, (start, stop) in borders.items():
-        if count_windows(stop - start, seq_len, pred_len, stride) < 1:
+        if part != "val" and count_windows(stop - start, seq_len, pred_len, stride) < 1:
             raise DataError(
                 f"The {part} part ({stop - start} rows with its look-back) holds no window of seq_len + pred_len = "
                 f"{seq_len + pred_len} rows; the table ({len(series.values)} rows) is too short for this split."

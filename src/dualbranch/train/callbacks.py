@@ -51,6 +51,10 @@ class EpochSummary(L.Callback):
             "val_loss": metrics.get("val_loss"),
             f"val_{name}": metrics.get(f"val_{name}"),
         }
+        patience = trainer.early_stopping_callback
+        if patience is not None and trainer.should_stop and patience.wait_count >= patience.patience:
+            row["early_stop"] = True  # optim.patience epochs without a better validation score: the run ends
+        stopped = " (early stop: no better val for optim.patience epochs)" if row.get("early_stop") else ""
         with self.history_path.open("a") as handle:
             handle.write(strict_json(row) + "\n")
 
@@ -60,7 +64,7 @@ class EpochSummary(L.Callback):
         line = (
             f"epoch {row['epoch']}/{trainer.max_epochs}  train_loss {fmt(row['train_loss'], '{:.4f}')}  "
             f"train_{name} {fmt(row[f'train_{name}'], self.metric.fmt)}  val_loss {fmt(row['val_loss'], '{:.4f}')}  "
-            f"val_{name} {fmt(row[f'val_{name}'], self.metric.fmt)}  lr {row['lr']:.2e}  {row['seconds']:.0f}s"
+            f"val_{name} {fmt(row[f'val_{name}'], self.metric.fmt)}  lr {row['lr']:.2e}  {row['seconds']:.0f}s{stopped}"
         )
         # tqdm.write clears any progress bar, prints the line and redraws the bar below it, so the summary
         # never lands on the line a bar is drawn on; without bars it is a plain print

@@ -349,6 +349,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         if (named := _dataset_name(item, "command line")) is not None:
             name, where = named, "command line"
     kind = _kind(name, where)
+    if path is None and kind is not file_kind:
+        # the default file is Fashion-MNIST's recipe (its gradient clipping, say): another kind's run starts
+        # from that kind's own defaults and recipe instead
+        values, lines = {}, {}
     values = _switched(values, parsed, file_kind, kind)
     config = RunConfig.for_kind(kind)
     origins: dict[str, str] = {}

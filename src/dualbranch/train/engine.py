@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import EMAWeightAveraging, TQDMProgressBar
+from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging, TQDMProgressBar
 
 from .callbacks import EpochSummary
 from .checkpoint_io import ChecksummedCheckpointIO
@@ -71,11 +71,16 @@ def make_trainer(
     Lightning does not warn about it). ``on_first_write`` runs once the first checkpoint is on disk.
     """
     trainer_cfg = config.trainer
-    every: list = [
-        RunCheckpoints(out_dir, config, monitor if validate else None, on_first_write),
-        EpochSummary(out_dir, metric),
-        *(callbacks or []),
-    ]
+    every: list = [RunCheckpoints(out_dir, config, monitor if validate else None, on_first_write)]
+    if validate and config.optim.patience is not None:
+        # the papers' early stopping: no better validation score for `patience` epochs in a row ends the run
+        # (the kept epoch is still the best one: .checkpoints); checked as validation ends, so the epoch
+        # summary that follows notes the stop
+        stop = EarlyStopping(
+            monitor[0], patience=config.optim.patience, mode=monitor[1], check_on_train_epoch_end=False, verbose=False
+        )
+        every.append(stop)
+    every += [EpochSummary(out_dir, metric), *(callbacks or [])]
     progress = trainer_cfg.shows_progress()
     if progress:
         every.append(_Bars(leave=False))

@@ -214,7 +214,8 @@ def _fit_fold(
 def _finished(out: Path, config: RunConfig) -> bool:
     """Whether a fold trained all its epochs (a resumed run keeps it); a stopped one continues."""
     history = read_history(out)
-    return (out / "model.safetensors").is_file() and bool(history) and history[-1]["epoch"] >= config.optim.epochs
+    done = bool(history) and (history[-1]["epoch"] >= config.optim.epochs or bool(history[-1].get("early_stop")))
+    return (out / "model.safetensors").is_file() and done
 
 
 @dataclasses.dataclass

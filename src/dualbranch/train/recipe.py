@@ -6,12 +6,13 @@ only keys left at their defaults are chosen here. The choices:
 
 * **model** (``model.name: auto``): the data kind picks a model that suits the data's shape (e.g. a
   convolutional dual-branch model for small images, CrossViT-1D for short or few-channel series);
-* **schedule** (``optim.budget``, :mod:`.budget`): ``auto`` comes from the data (about 30 epochs,
-  2,000 to 6,000 updates, at most 41 T multiply-adds of training: never a timing, so a run is the same
-  on any machine), or a number of updates (``4000``), or a wall time (``15m``, ``1h``, ``90s``: the
-  updates that fit, from a short measurement of the training step), turned into epochs; the warm-up
-  is 5 % of it. With ``optim.search`` (:mod:`.search`) the final run gets 70 % of the updates and the
-  trials the rest;
+* **schedule** (``optim.schedule``: warm-up + cosine unless the kind chooses otherwise, e.g.
+  forecasting's halving rate, at most 10 epochs and early stopping; ``optim.budget``, :mod:`.budget`):
+  ``auto`` comes from the data (about 30 epochs, 2,000 to 6,000 updates, at most 41 T multiply-adds of
+  training: never a timing, so a run is the same on any machine), or a number of updates (``4000``), or
+  a wall time (``15m``, ``1h``, ``90s``: the updates that fit, from a short measurement of the training
+  step), turned into epochs; the warm-up is 5 % of it. With ``optim.search`` (:mod:`.search`) the final
+  run gets 70 % of the updates and the trials the rest;
 * **batch size**: 128, smaller for small training sets (about an eighth of them, at least 8), so a
   small set still gets enough updates;
 * **regularisation** scales with the number of training examples (stochastic depth);
@@ -183,6 +184,8 @@ def resolve_recipe(
     def choose(key: str, value: Any, reason: str) -> None:
         # a model option only for a model that has it (DBConformer has no global_pool, say)
         option = key.removeprefix("model.args.") if key.startswith("model.args.") else None
+        if key == "optim.epochs" and _is_set(config, "optim.budget"):
+            return  # a budget the user gave decides the epochs, not a kind's epoch count
         if not _is_set(config, key) and (option is None or option in fields):
             set_key(config, key, value)
             recipe.choices.append(Choice(key, value, reason))
@@ -227,6 +230,9 @@ def resolve_recipe(
         epochs = max(1, round(updates / steps_per_epoch))
         config.optim.epochs = epochs
         recipe.choices.append(Choice("optim.epochs", epochs, f"{why}; {steps_per_epoch} updates per epoch"))
+    if config.optim.schedule == "auto":
+        config.optim.schedule = "cosine"
+        recipe.choices.append(Choice("optim.schedule", "cosine", "warm-up, then cosine decay to optim.min_lr"))
     if config.trainer.precision == "auto":
         value, reason = precision(config) if precision is not None else ("32-true", "full precision")
         config.trainer.precision = value

@@ -33,6 +33,7 @@ __all__ = [
 PROTOCOLS = ("none", "holdout", "kfold", "loso")
 PRECISIONS = ("auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+SCHEDULES = ("cosine", "halving")  # optim.schedule (train/task.py)
 SEARCH_KEYS = ("lr", "drop_path_rate")  # what optim.search may choose on validation (train/search.py)
 
 
@@ -119,6 +120,11 @@ class OptimSection:
         None, lambda v: v is None or v >= 0, "0 or more, or null (5 % of the schedule)"
     )
     min_lr: float = option(1e-5, *non_negative)
+    # cosine: warm-up then cosine decay to min_lr (DeiT); halving: the rate halves after each epoch, no
+    # warm-up (the forecasting papers' "type1" schedule); auto: the data kind's choice (train/recipe.py)
+    schedule: str = option("auto", *one_of("auto", *SCHEDULES))
+    # stop once the validation score has not improved for this many epochs; null: train every epoch
+    patience: int | None = option(None, lambda v: v is None or v >= 1, "a positive integer, or null for none")
     grad_clip: float | None = option(None, lambda v: v is None or v > 0, "a positive number, or null for none")
     ema: bool = False
     ema_decay: float = option(0.999, lambda v: 0 < v < 1, "between 0 and 1 (exclusive)")

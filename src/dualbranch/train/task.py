@@ -2,7 +2,8 @@
 
 The model stays a plain ``nn.Module`` (``task.model``); this wrapper adds the data kind's input
 pipeline (:class:`~.kinds.InputPipeline`: normalisation, augmentation, targets), the training
-objective (:mod:`.objectives`), AdamW with a warm-up + cosine schedule and no weight decay on norms,
+objective (:mod:`.objectives`), AdamW with a warm-up + cosine schedule (or the forecasting papers'
+halving one, ``optim.schedule``) and no weight decay on norms,
 biases and learned tokens, and the kind's scoring (:mod:`.scoring`: the metric logged beside the loss
 and the validation loss; accuracy and cross-entropy for a classifier).
 
@@ -25,7 +26,7 @@ from .kinds import InputPipeline
 from .objectives import Objective
 from .scoring import Scoring
 
-__all__ = ["TrainingTask", "warmup_cosine"]
+__all__ = ["TrainingTask", "halving", "warmup_cosine"]
 
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: float) -> float:
@@ -34,6 +35,12 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: flo
         return (step + 1) / warmup_steps
     progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def halving(step: int, steps_per_epoch: int) -> float:
+    """LR multiplier of the forecasting papers' "type1" schedule: 1 in the first epoch, halved after each
+    epoch (0.5 ** epoch), no warm-up (Informer, Autoformer, iTransformer, PatchTST's official code)."""
+    return 0.5 ** (step // max(1, steps_per_epoch))
 
 
 class TrainingTask(L.LightningModule):
@@ -139,7 +146,11 @@ class TrainingTask(L.LightningModule):
         total = max(1, optim.epochs * self.steps_per_epoch)
         warmup = int((optim.warmup_epochs or 0) * self.steps_per_epoch)
         min_ratio = optim.min_lr / lr if lr > 0 else 0.0
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: warmup_cosine(step, warmup, total, min_ratio)
-        )
+        if optim.schedule == "halving":
+            per_epoch = self.steps_per_epoch
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: halving(step, per_epoch))
+        else:
+            scheduler = torch.optim.lr_scheduler.LambdaLR(
+                optimizer, lambda step: warmup_cosine(step, warmup, total, min_ratio)
+            )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

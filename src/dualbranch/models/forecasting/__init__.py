@@ -1,6 +1,6 @@
 """Multivariate time-series forecasting models: input window (B, L, C) -> forecast (B, H, C_out).
 
-Importing this package registers Gateformer, iTransformer and DLinear (task ``"forecasting"``).
+Importing this package registers Gateformer, iTransformer, DLinear and PatchTST (task ``"forecasting"``).
 The contract is :class:`~dualbranch.models.forecasting.base.ForecastingModel`.
 
 Shape legend: B batch, L look-back (seq_len), H horizon (pred_len), C variates (n_vars), C_out forecast variates.
@@ -11,5 +11,6 @@ from .base import ForecastingModel
 from .dlinear import DLinear
 from .gateformer import Gateformer
 from .itransformer import ITransformer
+from .patchtst import PatchTST
 
-__all__ = ["DLinear", "ForecastingModel", "Gateformer", "ITransformer"]
+__all__ = ["DLinear", "ForecastingModel", "Gateformer", "ITransformer", "PatchTST"]

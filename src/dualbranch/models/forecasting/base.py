@@ -7,12 +7,19 @@ A forecasting model reads a look-back window of C variates and forecasts the nex
     forward(x)                -> forecast (B, H, C_out) on the scale of x
     forward_features(x)       -> per-variate features (B, C, F), computed from the normalised window
     forward_head(features)    -> normalised forecast (B, H, C) of every variate
+    split_marks(x)            -> (variates (B, L, C), time features (B, L, M) or None)
     normalise(x)              -> (x_norm, loc, scale): the instance normalisation of the window
     denormalise(y, loc, scale)-> y * scale + loc, per variate
 
 so ``forward(x) == select_targets(denormalise(forward_head(forward_features(x)), loc, scale))``.
 Attributes: n_vars (C), seq_len (L), pred_len (H), target_indices (None: every variate), n_targets
-(C_out), input_shape ``(L, C)``, output_shape ``(H, C_out)``, num_features (F), instance_norm.
+(C_out), n_marks (M), input_shape ``(L, C + M)``, output_shape ``(H, C_out)``, num_features (F),
+instance_norm.
+
+Time features. With ``n_marks = M > 0`` the window carries, after its C variates, M calendar features
+of each step (:mod:`dualbranch.data.time_features`, the official code's ``x_mark``): they are never
+normalised, forecast or scored; a model reads them as its paper's code does (iTransformer: extra
+tokens) or not at all (DLinear, Gateformer).
 
 Instance normalisation (the "RevIN"-style step of iTransformer and Gateformer: Kim et al., ICLR 2022,
 without the affine parameters, as in both official codes): each variate of each window is shifted by
@@ -22,7 +29,7 @@ positive scale of its input, up to the epsilon: model(a·x + b) ≈ a·model(x) 
 
 Shape legend
     B batch   L look-back length (seq_len)   H horizon (pred_len)   C variates (n_vars)
-    C_out forecast variates (n_targets)   F per-variate feature width (num_features)
+    C_out forecast variates (n_targets)   F per-variate feature width (num_features)   M time features
 """
 
 from __future__ import annotations
@@ -80,6 +87,7 @@ class ForecastingModel(nn.Module, abc.ABC):
             ETT's OT: the "MS" setting of the reference code); None forecasts every variate ("M").
         instance_norm: normalise each window per variate and map the forecast back (see the module
             docstring).
+        n_marks: time features M after the variates in each input step (0: none; module docstring).
     """
 
     task = "forecasting"
@@ -92,11 +100,15 @@ class ForecastingModel(nn.Module, abc.ABC):
         pred_len: int,
         target_indices: Sequence[int] | None = None,
         instance_norm: bool = True,
+        n_marks: int = 0,
     ) -> None:
         super().__init__()
-        if n_vars < 1 or seq_len < 1 or pred_len < 1:
-            raise ConfigError(f"Need n_vars, seq_len, pred_len ≥ 1; got {n_vars}, {seq_len}, {pred_len}.")
+        if n_vars < 1 or seq_len < 1 or pred_len < 1 or n_marks < 0:
+            raise ConfigError(
+                f"Need n_vars, seq_len, pred_len ≥ 1 and n_marks ≥ 0; got {n_vars}, {seq_len}, {pred_len}, {n_marks}."
+            )
         self.n_vars, self.seq_len, self.pred_len = int(n_vars), int(seq_len), int(pred_len)
+        self.n_marks = int(n_marks)
         self.instance_norm = bool(instance_norm)
         if target_indices is not None:
             targets = tuple(int(i) for i in target_indices)
@@ -120,8 +132,8 @@ class ForecastingModel(nn.Module, abc.ABC):
 
     @property
     def input_shape(self) -> tuple[int, int]:
-        """(L, C): one input window without the batch."""
-        return (self.seq_len, self.n_vars)
+        """(L, C + M): one input window without the batch (variates, then time features)."""
+        return (self.seq_len, self.n_vars + self.n_marks)
 
     @property
     def output_shape(self) -> tuple[int, int]:
@@ -129,8 +141,8 @@ class ForecastingModel(nn.Module, abc.ABC):
         return (self.pred_len, self.n_targets)
 
     @abc.abstractmethod
-    def encode(self, z: torch.Tensor) -> torch.Tensor:
-        """Normalised window (B, L, C) -> per-variate features (B, C, F)."""
+    def encode(self, z: torch.Tensor, marks: torch.Tensor | None = None) -> torch.Tensor:
+        """Normalised window (B, L, C) and its time features (B, L, M) or None -> per-variate features (B, C, F)."""
 
     @abc.abstractmethod
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
@@ -139,11 +151,18 @@ class ForecastingModel(nn.Module, abc.ABC):
     def check_input(self, x: torch.Tensor) -> None:
         """A DataError unless ``x`` is (B, L, C) with this model's L and C."""
         if x.ndim != 3 or tuple(x.shape[1:]) != self.input_shape:
+            marks = f" + n_marks={self.n_marks}" if self.n_marks else ""
             raise DataError(
                 f"{type(self).__name__} expects windows of shape (batch, seq_len={self.seq_len}, "
-                f"n_vars={self.n_vars}), got {tuple(x.shape)}. Build the model with seq_len=L, n_vars=C "
+                f"n_vars={self.n_vars}{marks}), got {tuple(x.shape)}. Build the model with seq_len=L, n_vars=C "
                 f"for your windows (time runs along dimension 1, variates along dimension 2)."
             )
+
+    def split_marks(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Window (B, L, C + M) -> variates (B, L, C) and time features (B, L, M), None without them."""
+        if not self.n_marks:
+            return x, None
+        return x[..., : self.n_vars], x[..., self.n_vars :]
 
     def normalise(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """(B, L, C) -> (normalised (B, L, C), loc (B, 1, C), scale (B, 1, C)); identity (None, None)
@@ -169,21 +188,23 @@ class ForecastingModel(nn.Module, abc.ABC):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Window (B, L, C) -> per-variate features (B, C, F) that the head reads."""
         self.check_input(x)
-        z, _, _ = self.normalise(x)
-        return self.encode(z)
+        values, marks = self.split_marks(x)
+        z, _, _ = self.normalise(values)
+        return self.encode(z, marks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Window (B, L, C) -> forecast (B, H, C_out) on the scale of ``x``."""
         self.check_input(x)
-        z, loc, scale = self.normalise(x)
-        y = self.forward_head(self.encode(z))  # (B, H, C)
+        values, marks = self.split_marks(x)
+        z, loc, scale = self.normalise(values)
+        y = self.forward_head(self.encode(z, marks))  # (B, H, C)
         return self.select_targets(self.denormalise(y, loc, scale))
 
     def extra_repr(self) -> str:
         targets = "all" if self.target_indices is None else list(self.target_indices)
         return (
             f"n_vars={self.n_vars}, seq_len={self.seq_len}, pred_len={self.pred_len}, targets={targets}, "
-            f"instance_norm={self.instance_norm}"
+            f"instance_norm={self.instance_norm}" + (f", n_marks={self.n_marks}" if self.n_marks else "")
         )
 
 

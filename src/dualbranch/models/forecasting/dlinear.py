@@ -39,7 +39,7 @@ class DLinear(ForecastingModel):
     """DLinear. Input window (B, L, C) -> forecast (B, H, C_out).
 
     Args:
-        n_vars, seq_len, pred_len, target_indices, instance_norm: see
+        n_vars, seq_len, pred_len, target_indices, instance_norm, n_marks: see
             :class:`~dualbranch.models.forecasting.base.ForecastingModel` (instance normalisation is
             off by default, as in the paper).
         kernel_size: moving-average window of the trend (25).
@@ -55,10 +55,11 @@ class DLinear(ForecastingModel):
         pred_len: int = 96,
         target_indices: Sequence[int] | None = None,
         instance_norm: bool = False,
+        n_marks: int = 0,
         kernel_size: int = 25,
         individual: bool = False,
     ) -> None:
-        super().__init__(n_vars, seq_len, pred_len, target_indices, instance_norm)
+        super().__init__(n_vars, seq_len, pred_len, target_indices, instance_norm, n_marks)
         self.kernel_size, self.individual = kernel_size, individual
         self.num_features = 2 * self.seq_len
         self.trend = MovingAverage(kernel_size)
@@ -70,8 +71,9 @@ class DLinear(ForecastingModel):
         self.trend_weight = nn.Parameter(torch.full((groups, self.pred_len, self.seq_len), 1.0 / self.seq_len))
         self.trend_bias = nn.Parameter(torch.empty(groups, self.pred_len).uniform_(-bound, bound))
 
-    def encode(self, z: torch.Tensor) -> torch.Tensor:
-        """Window (B, L, C) -> decomposition (B, C, 2L): seasonal (B, C, :L), trend (B, C, L:)."""
+    def encode(self, z: torch.Tensor, marks: torch.Tensor | None = None) -> torch.Tensor:
+        """Window (B, L, C) -> decomposition (B, C, 2L): seasonal (B, C, :L), trend (B, C, L:). Time features
+        are not read (the official DLinear ignores them)."""
         trend = self.trend(z)  # (B, L, C)
         # (B, L, C) -> (B, C, 2L)
         return torch.cat([z - trend, trend], dim=1).transpose(1, 2)

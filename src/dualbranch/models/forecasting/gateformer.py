@@ -84,7 +84,7 @@ class Gateformer(ForecastingModel):
     """Gateformer. Input window (B, L, C) -> forecast (B, H, C_out). Defaults: ETTh1, horizon 96.
 
     Args:
-        n_vars, seq_len, pred_len, target_indices, instance_norm: see
+        n_vars, seq_len, pred_len, target_indices, instance_norm, n_marks: see
             :class:`~dualbranch.models.forecasting.base.ForecastingModel`.
         d_model: width D of the variate and patch tokens (64).
         d_ff: feed-forward width of both encoders (64).
@@ -105,6 +105,7 @@ class Gateformer(ForecastingModel):
         pred_len: int = 96,
         target_indices: Sequence[int] | None = None,
         instance_norm: bool = True,
+        n_marks: int = 0,
         d_model: int = 64,
         d_ff: int = 64,
         n_heads: int = 4,
@@ -116,7 +117,7 @@ class Gateformer(ForecastingModel):
         dropout: float = 0.1,
         activation: str = "relu",
     ) -> None:
-        super().__init__(n_vars, seq_len, pred_len, target_indices, instance_norm)
+        super().__init__(n_vars, seq_len, pred_len, target_indices, instance_norm, n_marks)
         if temporal_layers < 1 or variate_layers < 1:
             raise ConfigError(f"Need ≥ 1 layer per encoder; got {temporal_layers}, {variate_layers}.")
         act = activation_class(activation)
@@ -154,8 +155,8 @@ class Gateformer(ForecastingModel):
         features, gate2 = self.gate2(embedded, self.variate_encoder(embedded))
         return features, gate1, gate2
 
-    def encode(self, z: torch.Tensor) -> torch.Tensor:
-        """Normalised window (B, L, C) -> gated variate tokens (B, C, D)."""
+    def encode(self, z: torch.Tensor, marks: torch.Tensor | None = None) -> torch.Tensor:
+        """Normalised window (B, L, C) -> gated variate tokens (B, C, D); time features are not read."""
         return self._encode_with_gates(z)[0]
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
@@ -170,7 +171,7 @@ class Gateformer(ForecastingModel):
         (1: no cross-variate information).
         """
         self.check_input(x)
-        z, _, _ = self.normalise(x)
+        z, _, _ = self.normalise(self.split_marks(x)[0])
         _, gate1, gate2 = self._encode_with_gates(z)
         return {"gate1": gate1, "gate2": gate2}
 

@@ -16,9 +16,10 @@ parameters: embedding 24,832 (96·256 + 256), per layer 395,776 (attention 263,1
 script uses d_model = d_ff = 256 for horizons 96 and 192 and 512 for 336 and 720
 (``benchmarks/forecasting_params.py`` prints all four).
 
-Difference from the official code: there, time stamps (4 calendar features for hourly ETT) can enter
-as extra tokens that take part in the attention and are dropped before the projection; here only
-the variates are tokens. That changes no parameter count.
+Time features (``n_marks`` = M > 0, :mod:`dualbranch.data.time_features`): as in the official code,
+each calendar feature's look-back (4 for hourly ETT) is embedded by the same linear layer into one more
+token, takes part in the attention and is dropped before the projection; it is never normalised nor
+forecast. That changes no parameter count.
 
 Shape legend
     B batch   L look-back (seq_len)   H horizon (pred_len)   C variates (n_vars)   D model width
@@ -42,7 +43,7 @@ class ITransformer(ForecastingModel):
     """iTransformer. Input window (B, L, C) -> forecast (B, H, C_out). Defaults: ETTh1, horizon 96.
 
     Args:
-        n_vars, seq_len, pred_len, target_indices, instance_norm: see
+        n_vars, seq_len, pred_len, target_indices, instance_norm, n_marks: see
             :class:`~dualbranch.models.forecasting.base.ForecastingModel` (instance normalisation is
             the official ``use_norm``, on by default).
         d_model: width D of the variate tokens (256).
@@ -60,6 +61,7 @@ class ITransformer(ForecastingModel):
         pred_len: int = 96,
         target_indices: Sequence[int] | None = None,
         instance_norm: bool = True,
+        n_marks: int = 0,
         d_model: int = 256,
         d_ff: int = 256,
         n_heads: int = 8,
@@ -67,7 +69,7 @@ class ITransformer(ForecastingModel):
         dropout: float = 0.1,
         activation: str = "gelu",
     ) -> None:
-        super().__init__(n_vars, seq_len, pred_len, target_indices, instance_norm)
+        super().__init__(n_vars, seq_len, pred_len, target_indices, instance_norm, n_marks)
         if n_layers < 1:
             raise ConfigError(f"n_layers must be ≥ 1, got {n_layers}.")
         act = activation_class(activation)
@@ -80,10 +82,15 @@ class ITransformer(ForecastingModel):
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, self.pred_len)
 
-    def encode(self, z: torch.Tensor) -> torch.Tensor:
-        """Normalised window (B, L, C) -> variate tokens (B, C, D)."""
-        tokens = self.embed_drop(self.embed(z.transpose(1, 2)))  # (B, L, C) -> (B, C, L) -> (B, C, D)
-        return self.norm(self.encoder(tokens))
+    def encode(self, z: torch.Tensor, marks: torch.Tensor | None = None) -> torch.Tensor:
+        """Normalised window (B, L, C) and time features (B, L, M) -> variate tokens (B, C, D).
+
+        Each time feature's look-back is one more token (the same embedding), attended to by the
+        variates; only the C variate tokens come out (the official code drops the others before the
+        projection)."""
+        series = z if marks is None else torch.cat([z, marks.to(z.dtype)], dim=2)  # (B, L, C + M)
+        tokens = self.embed_drop(self.embed(series.transpose(1, 2)))  # (B, L, C+M) -> (B, C+M, L) -> (B, C+M, D)
+        return self.norm(self.encoder(tokens))[:, : self.n_vars]  # (B, C + M, D) -> (B, C, D)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         """Variate tokens (B, C, D) -> normalised forecast (B, H, C)."""

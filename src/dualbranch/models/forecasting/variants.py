@@ -1,4 +1,4 @@
-"""Registered forecasting models: Gateformer, iTransformer and DLinear (task ``"forecasting"``).
+"""Registered forecasting models: Gateformer, iTransformer, DLinear and PatchTST (task ``"forecasting"``).
 
 Defaults are ETTh1's multivariate setting at horizon 96 (7 variates, look-back 96) with each
 official script's sizes; ``create_model("gateformer", n_vars=21, pred_len=336)`` fits other data.
@@ -16,6 +16,7 @@ from .base import forecasting_builder
 from .dlinear import DLinear
 from .gateformer import Gateformer
 from .itransformer import ITransformer
+from .patchtst import PatchTST
 
 GATEFORMER_PAPER = (
     "Lan, Oermann. Gateformer: Advancing Multivariate Time Series Forecasting through Temporal and "
@@ -29,10 +30,16 @@ DLINEAR_PAPER = (
     "Zeng, Chen, Zhang, Xu. Are Transformers Effective for Time Series Forecasting? AAAI 2023 (arXiv:2205.13504)"
 )
 
+PATCHTST_PAPER = (
+    "Nie, Nguyen, Sinthong, Kalagnanam. A Time Series is Worth 64 Words: Long-term Forecasting with Transformers. "
+    "ICLR 2023 (arXiv:2211.14730)"
+)
+
 _TINY_WINDOW = {"n_vars": 3, "seq_len": 32, "pred_len": 8}
 _build_gateformer = forecasting_builder(Gateformer)
 _build_itransformer = forecasting_builder(ITransformer)
 _build_dlinear = forecasting_builder(DLinear)
+_build_patchtst = forecasting_builder(PatchTST)
 
 
 @register_model(
@@ -59,3 +66,22 @@ def itransformer(**overrides: Any) -> ITransformer:
 def dlinear(**overrides: Any) -> DLinear:
     """DLinear, 18,624 parameters at look-back 96, horizon 96. See models/forecasting/dlinear.py."""
     return _build_dlinear(**overrides)
+
+
+@register_model(
+    paper=PATCHTST_PAPER,
+    task="forecasting",
+    tiny={
+        **_TINY_WINDOW,
+        "d_model": 16,
+        "d_ff": 32,
+        "n_heads": 2,
+        "n_layers": 2,
+        "patch_len": 8,
+        "stride": 4,
+        "dropout": 0.0,
+    },
+)
+def patchtst(**overrides: Any) -> PatchTST:
+    """PatchTST, 35,168 parameters at look-back 96, horizon 96 (ETTh1 sizes). See models/forecasting/patchtst.py."""
+    return _build_patchtst(**overrides)

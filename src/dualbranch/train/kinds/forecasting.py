@@ -13,10 +13,23 @@ validation MSE; ``data.val_ratio: 0`` trains without them and keeps the last epo
 windows. Shuffled or grouped protocols (kfold, loso, holdout) would train on the future and are
 refused. Scoring: :mod:`.forecast_scoring`; the loader's windows: :mod:`.series_windows`.
 
+Time features (``data.time_features``, :mod:`dualbranch.data.time_features`): the calendar features
+of the time column (``timeF``: hour, weekday, day of month, day of year, ... by the data's frequency,
+scaled to ±0.5) are served after the variables in every window; a model reads them as its paper's code
+does (iTransformer: extra tokens) and they are never forecast or scored.
+
+Training protocol (:meth:`ForecastingKind.recipe`): the long-horizon papers' — batch 32, at most 10
+epochs, early stopping on validation MSE with patience 3 (the kept model is the best validation
+epoch), the learning rate halved after each epoch, no gradient clipping, no weight decay. Below 1,000
+training windows (a short series) 10 epochs would be a few dozen updates: such a run keeps the general
+recipe's schedule (:mod:`dualbranch.train.recipe`: at least 2,000 updates, warm-up + cosine, a small
+batch), still without clipping or weight decay.
+
 ``predict`` reads CSV / parquet / ``.npz`` files with the run's columns and forecasts the horizon
 after each file's last ``seq_len`` rows, on the original scale.
 
-Shape legend: T rows, C variables, C_t targets, L look-back (seq_len), H horizon (pred_len), n windows.
+Shape legend: T rows, C variables, C_t targets, L look-back (seq_len), H horizon (pred_len), n windows,
+M time features.
 """
 
 from __future__ import annotations
@@ -32,8 +45,9 @@ import numpy as np
 import torch
 
 from ...data.bundled_series import BUNDLED_SERIES, load_bundled
-from ...data.forecasting import PROTOCOLS, prepare_forecasting
+from ...data.forecasting import PROTOCOLS, infer_protocol, prepare_forecasting, split_borders
 from ...data.series_table import SeriesTable, load_series
+from ...data.time_features import infer_frequency, parse_times, time_features
 from ...errors import ConfigError, DataError
 from ...evaluation.protocols import Fold
 from .. import figures
@@ -41,10 +55,23 @@ from ..scoring import Scoring
 from ..sections import AugmentSection, DataSection, EvaluationSection, one_of, option, positive
 from .base import DataKind, Dataset, FoldEvaluation, register_kind
 from .forecast_scoring import ForecastScoring
-from .series_windows import SeriesInputs, SeriesScaling, SeriesWindows, window_view
+from .series_windows import SeriesInputs, SeriesScaling, SeriesWindows, served_table, window_view
 
 __all__ = ["ForecastAugmentSection", "ForecastDataSection", "ForecastingKind"]
 
+#: The protocol of the long-horizon papers' code (Informer, Autoformer, iTransformer, PatchTST, Gateformer):
+#: batch 32, at most 10 epochs, early stopping with patience 3 on validation MSE, the rate halved each epoch.
+PAPER_BATCH, PAPER_EPOCHS, PAPER_PATIENCE = 32, 10, 3
+#: Fewer training windows than this (a short series) keep the general recipe's schedule instead.
+PAPER_MIN_WINDOWS = 1000
+DEFAULT_LR = 1e-4  # the reference code's --learning_rate default
+#: Learning rates of a model's own ETTh1 script where it differs from the default, or where measured better.
+PAPER_LR: dict[str, tuple[float, str]] = {
+    # ETTh1-96 through the CLI (benchmarks/results/ett_table.json): MSE 0.386 at 1e-3, 0.411 at the 5e-3 of
+    # DLinear's own look-back-336 script
+    "dlinear": (1e-3, "measured on ETTh1-96: the published MSE at 1e-3 (a linear model takes larger steps)"),
+    "gateformer": (1e-3, "the rate of dualbranch's measured ETTh1 / ETTm1-96 runs (issue 24)"),
+}
 PLOTTED_WINDOWS, PLOTTED_TARGETS = 3, 6  # the report's forecast-vs-truth grid: windows × target variables
 
 
@@ -52,13 +79,19 @@ PLOTTED_WINDOWS, PLOTTED_TARGETS = 3, 6  # the report's forecast-vs-truth grid: 
 class ForecastDataSection(DataSection):
     """``data`` of a forecasting run: series (a file at data.path) | uschange | daphnet | solar | airline."""
 
-    seq_len: int = option(96, *positive)  # look-back L, rows the model reads
+    # look-back L, rows the model reads; auto: 96 (the long-horizon papers'), shorter for a short training
+    # part (at most half its rows after the horizon, so it still holds as many windows as L)
+    seq_len: int | str = option("auto", lambda v: v == "auto" or (isinstance(v, int) and v >= 1), "auto or ≥ 1")
     pred_len: int = option(96, *positive)  # horizon H, rows it forecasts
     targets: list[str] | None = None  # the variables to forecast (one: the "MS" setting); null: every input
     columns: list[str] | None = None  # the input variables, in order; null: every column but the time column
     stride: int = option(1, *positive)  # rows between consecutive windows, in every part (1: the protocol)
     protocol: str = option("auto", *one_of("auto", *PROTOCOLS))  # borders; auto: ETTh*/ETTm* by file name, else ratio
     time_column: str | None = "auto"  # auto: "date", else a first non-numeric column; null: none
+    # calendar features of the time column fed beside the variables, never forecast (data/time_features.py):
+    # timeF (hour, weekday, day of month, day of year, ... by frequency, as the official code); none;
+    # auto: timeF when the time column holds dates
+    time_features: str = option("auto", *one_of("auto", "timeF", "none"))
 
 
 @dataclass
@@ -81,6 +114,44 @@ def _table(data: ForecastDataSection) -> SeriesTable:
     return load_bundled(data.name, columns=data.columns)
 
 
+def _marks(table: SeriesTable, mode: str, frequency: str | None = None) -> tuple[np.ndarray | None, dict | None]:
+    """The time features (T, M) of ``table`` and their facts ({"frequency", "names"}), or (None, None).
+    ``frequency`` given (a trained run's), the features are those; else inferred from the time stamps."""
+    if mode == "none" or (mode == "auto" and table.timestamps is None):
+        return None, None
+    stamps = None if table.timestamps is None else parse_times(table.timestamps)
+    if stamps is None:
+        if mode == "auto":
+            return None, None
+        raise DataError(
+            f"data.time_features=timeF: {table.source or 'the table'} has no time column of dates; set "
+            "data.time_column to its date column, or data.time_features=none."
+        )
+    frequency = frequency or infer_frequency(stamps)
+    values, names = time_features(stamps, frequency)
+    return values, {"frequency": frequency, "names": list(names)}
+
+
+LONG_LOOK_BACK = 96  # the look-back of the long-horizon tables (Informer to iTransformer)
+
+
+def _look_back(table: SeriesTable, data: ForecastDataSection) -> tuple[int, str | None]:
+    """``data.seq_len``, or for ``auto`` the look-back that suits the training part, and why (None: as set)."""
+    if data.seq_len != "auto":
+        return int(data.seq_len), None
+    protocol = infer_protocol(table.source) if data.protocol == "auto" else data.protocol
+    n_train = split_borders(len(table.values), 1, protocol, pred_len=data.pred_len)["train"][1]
+    fits = (n_train - data.pred_len + 1) // 2  # as many training windows as look-back rows
+    if fits >= LONG_LOOK_BACK:
+        return LONG_LOOK_BACK, "the long-horizon papers' look-back"
+    if fits < 1:
+        raise DataError(
+            f"The training part has {n_train} rows, too few for a horizon of {data.pred_len} (data.pred_len) and a "
+            "look-back; set data.pred_len smaller, or give a longer table."
+        )
+    return fits, f"{n_train} training rows: half of those before the last horizon, so there are as many windows"
+
+
 def _spread(index: np.ndarray, n: int | None) -> np.ndarray:
     """``n`` of ``index`` evenly spaced over it (all of it when n is None or larger): a quick run still
     sees the whole period."""
@@ -98,23 +169,26 @@ class ForecastingKind(DataKind):
 
     def load(self, data: ForecastDataSection, seed: int, progress: bool = True) -> Dataset:
         table = _table(data)
+        seq_len, why = _look_back(table, data)
         try:
-            windows = prepare_forecasting(table, data.seq_len, data.pred_len, data.targets, data.stride, data.protocol)
+            windows = prepare_forecasting(table, seq_len, data.pred_len, data.targets, data.stride, data.protocol)
         except DataError as err:
             raise DataError(f"{err} Set data.seq_len and data.pred_len smaller, or give a longer table.") from err
+        marks, mark_facts = _marks(table, data.time_features)
         parts = windows.parts()
         starts = np.concatenate(
             [np.arange(len(part)) * data.stride + part.first_row for part in parts.values()]
         ).astype(np.int64)
         examples = SeriesWindows(
-            table.values, starts, data.seq_len + data.pred_len, data.seq_len, windows.target_indices, table.columns,
-            table.timestamps, windows.borders["train"], windows.summary(),
+            table.values, starts, seq_len + data.pred_len, seq_len, windows.target_indices, table.columns,
+            table.timestamps, windows.borders["train"], {**windows.summary(), "time_features": mark_facts}, marks,
         )  # fmt: skip
         n_train, n_val = len(parts["train"]), len(parts["val"])
         own_val = np.arange(n_train, n_train + n_val)
         own_test = np.arange(n_train + n_val, len(starts))
         # the loader serves each window's first row beside it; the input pipeline makes the targets
-        return Dataset(examples, starts.copy(), (), None, own_test, own_val)
+        decided = [("data.seq_len", seq_len, why)] if why else []
+        return Dataset(examples, starts.copy(), (), None, own_test, own_val, decided)
 
     def folds(  # type: ignore[override]
         self, dataset: Dataset, data: ForecastDataSection, evaluation: EvaluationSection, seed: int
@@ -127,7 +201,9 @@ class ForecastingKind(DataKind):
         own_val, own_test = dataset.own_val, dataset.own_test  # load() marks both
         held_out = [i for i in (own_val, own_test) if i is not None]
         train = np.setdiff1d(np.arange(len(dataset)), np.concatenate(held_out)) if held_out else np.arange(len(dataset))
-        val = None if data.val_ratio == 0 or own_val is None else _spread(own_val, data.limit_eval)
+        # no validation windows (data.val_ratio 0, or a validation part too short for one): the last epoch is kept
+        no_val = data.val_ratio == 0 or own_val is None or len(own_val) == 0
+        val = None if no_val else _spread(own_val, data.limit_eval)
         test = None if own_test is None else _spread(own_test, data.limit_eval)
         return [Fold("run", _spread(train, data.limit_train), val, test)]
 
@@ -142,9 +218,24 @@ class ForecastingKind(DataKind):
         )
 
     def recipe(self, dataset: Dataset, n_train: int, model_name: str) -> list[tuple[str, Any, str]]:
-        return [
+        common = [
             ("objective.name", "mse", "forecasts: mean squared error on the standardised scale"),
             ("optim.weight_decay", 0.0, "no weight decay, as the forecasting reference code (Adam)"),
+            ("optim.grad_clip", None, "no gradient clipping, as the official forecasting code"),
+        ]
+        if n_train < PAPER_MIN_WINDOWS:
+            # 10 epochs of a few dozen windows are a few dozen updates: a short series keeps the general
+            # recipe's schedule (at least 2,000 updates, warm-up + cosine) and its small batch
+            return common
+        lr, source = PAPER_LR.get(model_name, (DEFAULT_LR, "the forecasting reference code's default"))
+        return [
+            *common,
+            ("optim.lr", lr, source),
+            ("data.batch_size", PAPER_BATCH, "the forecasting papers' batch (Informer to iTransformer)"),
+            ("optim.epochs", PAPER_EPOCHS, "at most 10 epochs, as the forecasting papers (never a timing)"),
+            ("optim.patience", PAPER_PATIENCE, "early stopping on validation MSE after 3 epochs without a better one"),
+            ("optim.schedule", "halving", "the learning rate halves after each epoch (the papers' 'type1')"),
+            ("optim.warmup_epochs", 0.0, "no warm-up with the halving schedule"),
         ]
 
     def model_args(self, dataset: Dataset, data: Any, model_fields: set[str], model_name: str) -> dict[str, Any]:
@@ -155,18 +246,25 @@ class ForecastingKind(DataKind):
             )
         windows: SeriesWindows = dataset.examples  # type: ignore[assignment]
         targets = None if windows.target_indices is None else list(windows.target_indices)
+        n_marks = 0 if windows.marks is None else int(windows.marks.shape[1])
+        if n_marks and "n_marks" not in model_fields:
+            raise ConfigError(f"model.name={model_name} reads no time features; set data.time_features=none.")
         args = {"n_vars": len(windows.columns), "seq_len": windows.seq_len, "pred_len": windows.span - windows.seq_len,
-                "target_indices": targets}  # fmt: skip
+                "target_indices": targets, "n_marks": n_marks}  # fmt: skip
         return {k: v for k, v in args.items() if k in model_fields}
 
     def describe(self, dataset: Dataset, data: ForecastDataSection) -> dict[str, Any]:
         windows: SeriesWindows = dataset.examples  # type: ignore[assignment]
         summary = windows.summary
         return {
-            "input_shape": [windows.seq_len, len(windows.columns)],
+            "input_shape": [
+                windows.seq_len,
+                len(windows.columns) + (0 if windows.marks is None else windows.marks.shape[1]),
+            ],
             **{k: summary[k] for k in ("source", "protocol", "seq_len", "pred_len", "stride", "columns", "targets")},
             "target_indices": None if windows.target_indices is None else list(windows.target_indices),
             "time_column": data.time_column,
+            "time_features": summary.get("time_features"),
             "borders": summary["borders"],
             "windows": summary["windows"],
         }
@@ -182,18 +280,18 @@ class ForecastingKind(DataKind):
     def loader_inputs(  # type: ignore[override]
         self, examples: SeriesWindows, preprocessing: SeriesScaling, training: bool, augment: Any = None, seed: int = 0
     ) -> torch.Tensor:
-        table = torch.from_numpy(preprocessing.scaler.transform(examples.values).astype(np.float32))
-        return window_view(table, examples.starts, examples.span)
+        return window_view(served_table(examples, preprocessing), examples.starts, examples.span)
 
     def input_pipeline(self, preprocessing: SeriesScaling, augment: Any) -> SeriesInputs:  # type: ignore[override]
-        return SeriesInputs(preprocessing.seq_len, preprocessing.target_indices)
+        return SeriesInputs(preprocessing.seq_len, preprocessing.target_indices, len(preprocessing.mean))
 
     def read_inputs(
         self, paths: Sequence[str], record: dict[str, Any], on_corrupt: str = "error"
     ) -> tuple[list[str], SeriesWindows, list[tuple[str, str]]]:
         facts = record["data"]
         seq_len, columns = int(facts["seq_len"]), list(facts["columns"])
-        tables = []
+        tables, marks = [], []
+        mark_facts = facts.get("time_features")
         for path in paths:
             if Path(path).suffix.lower() not in (".csv", ".parquet", ".npz"):
                 raise DataError(f"{path}: a forecasting run predicts from .csv, .parquet or .npz series tables.")
@@ -201,11 +299,15 @@ class ForecastingKind(DataKind):
             if len(table.values) < seq_len:
                 raise DataError(f"{path} has {len(table.values)} rows; the model reads the last {seq_len} (seq_len).")
             tables.append(table.values)
+            if mark_facts:
+                values, _ = _marks(table, "timeF", mark_facts["frequency"])
+                marks.append(values)
         ends = np.cumsum([len(t) for t in tables])
         targets = facts.get("target_indices")
         examples = SeriesWindows(
             np.concatenate(tables), (ends - seq_len).astype(np.int64), seq_len, seq_len,
             None if targets is None else tuple(targets), tuple(columns),
+            marks=np.concatenate(marks) if marks else None,
         )  # fmt: skip
         return list(paths), examples, []
 

@@ -9,7 +9,7 @@ copied windows); :class:`SeriesInputs` gives the model the look-back and scores 
 the target variables.
 
 Shape legend: T rows, C variables, C_t targets, L look-back (seq_len), H horizon (pred_len),
-n windows, B batch.
+n windows, B batch, M time features.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ...data.forecasting import Scaler
 from ...errors import DataError
 from .base import InputPipeline
 
-__all__ = ["SeriesInputs", "SeriesScaling", "SeriesWindows", "window_view"]
+__all__ = ["SeriesInputs", "SeriesScaling", "SeriesWindows", "served_table", "window_view"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class SeriesWindows:
         timestamps: (T,) the time column as text, or None.
         fit_rows: [start, stop) of the training rows the scaler is fitted on (None: ``predict`` inputs).
         summary: facts of the loaded data (source, protocol, borders, windows per part).
+        marks: (T, M) float32 time features of each row (:mod:`dualbranch.data.time_features`), or None.
     """
 
     values: np.ndarray
@@ -52,6 +53,7 @@ class SeriesWindows:
     timestamps: np.ndarray | None = None
     fit_rows: tuple[int, int] | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    marks: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -100,6 +102,15 @@ class SeriesScaling:
         return self.scaler.inverse_transform(np.asarray(values, np.float64), self.target_indices)
 
 
+def served_table(windows: SeriesWindows, scaling: SeriesScaling) -> torch.Tensor:
+    """The table the loader's windows view: (T, C) standardised variates, then the M time features
+    as they are (already in [−0.5, 0.5]): (T, C + M) float32."""
+    table = torch.from_numpy(scaling.scaler.transform(windows.values).astype(np.float32))
+    if windows.marks is None or windows.marks.shape[1] == 0:
+        return table
+    return torch.cat([table, torch.from_numpy(np.asarray(windows.marks, np.float32))], dim=1)
+
+
 def window_view(table: torch.Tensor, starts: np.ndarray, span: int) -> torch.Tensor:
     """Windows (n, span, C) of ``table`` (T, C) starting at ``starts`` (n,): a view of the table when the
     starts are evenly spaced (every part of a run), a copy otherwise (a subset)."""
@@ -114,13 +125,14 @@ def window_view(table: torch.Tensor, starts: np.ndarray, span: int) -> torch.Ten
 
 
 class SeriesInputs(InputPipeline):
-    """Loader windows (B, L + H, C) -> the look-back (B, L, C) as model input, and the horizon of the
-    target variables (B, H, C_t) as targets. No augmentation: the published forecasting recipes use
-    none, and a changed look-back would have to change its horizon too."""
+    """Loader windows (B, L + H, C + M) -> the look-back (B, L, C + M) as model input (time features
+    included), and the horizon of the target variables (B, H, C_t) as targets (never a time feature).
+    No augmentation: the published forecasting recipes use none, and a changed look-back would have
+    to change its horizon too."""
 
-    def __init__(self, seq_len: int, target_indices: list[int] | None) -> None:
+    def __init__(self, seq_len: int, target_indices: list[int] | None, n_vars: int | None = None) -> None:
         super().__init__()
-        self.seq_len = seq_len
+        self.seq_len, self.n_vars = seq_len, n_vars
         kept = torch.tensor(target_indices if target_indices is not None else [], dtype=torch.long)
         self.register_buffer("target_index", kept, persistent=False)
         self.all_targets = target_indices is None
@@ -129,7 +141,7 @@ class SeriesInputs(InputPipeline):
         return batch[:, : self.seq_len].float()
 
     def targets(self, batch: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        horizon = batch[:, self.seq_len :].float()
+        horizon = batch[:, self.seq_len :, : self.n_vars].float()  # (B, H, C): time features dropped
         return horizon if self.all_targets else horizon.index_select(2, self.target_index)
 
     def train_batch(
