@@ -87,7 +87,9 @@ def test_kfold_on_an_image_dataset_trains_one_model_per_fold(image_kfold_run):
     for fold in record["folds"]:
         folder = image_kfold_run / "folds" / fold
         assert {"model.safetensors", "preprocessing.json", "history.jsonl"} <= {p.name for p in folder.iterdir()}
-        assert set(json.loads((folder / "preprocessing.json").read_text())) == {"mean", "std"}
+        preprocessing = json.loads((folder / "preprocessing.json").read_text())
+        # how to feed the fold's model: its normalisation, input size and the path its images took
+        assert set(preprocessing) == {"mean", "std", "img_size", "pipeline"} and preprocessing["pipeline"] == "memory"
     metrics = json.loads((image_kfold_run / "metrics.json").read_text())
     assert [row["fold"] for row in metrics["folds"]] == ["fold_0", "fold_1"]
     rows = _rows(image_kfold_run / "predictions.csv")
