@@ -325,19 +325,3 @@ class SignalKind(DataKind):
             "(rows sum to 1; uniform is 1 / channels).</p>",
             figures.png(fig),
         ]
-
-    def migrate_config(self, values: dict[str, Any]) -> dict[str, Any]:
-        image_only = ("img_size", "channels", "val_path", "on_corrupt")
-        data = {k: v for k, v in (values.get("data") or {}).items() if k not in image_only or v not in (None, "error")}
-        data.update(values.get("signal") or {})
-        augment = {
-            k.removeprefix("signal_"): v
-            for k, v in (values.get("augment") or {}).items()
-            if k.startswith("signal_") or k == "label_smoothing"
-        }
-        rest = {k: v for k, v in values.items() if k not in ("signal", "data", "augment")}
-        return {**rest, "data": data, "augment": augment}
-
-    def migrate_record(self, record: dict[str, Any]) -> dict[str, Any]:
-        facts = {k: record.pop(k) for k in ("ch_names", "sfreq", "length_policy") if k in record}
-        return {**record, "kind": self.name, "data": facts}
