@@ -196,15 +196,13 @@ class SignalKind(DataKind):
         choices: list[tuple[str, Any, str]] = [
             ("augment.shift", shift, f"time shifts of up to 5 % of {signals.n_times} samples"),
             ("augment.scale", 0.1, "per-channel amplitude factors exp(0.1·N(0, 1))"),
-            # CrossViT-1D's heads read the mean patch token: on UCR sets of 36-50 series it beat the CLS
-            # token (ArrowHead 76.6 % against 74.9 %, GunPoint 98.0 % against 96.7 %; one seed each)
+            # CrossViT-1D's heads read the mean patch token, which beat the CLS token on small UCR sets
+            # (docs/recipes.md, "The measurements behind the choices")
             ("model.args.global_pool", "avg", "each branch's head reads its mean patch token"),
         ]
         if not _eeg_like(signals):
-            # Mixup against none on UCR sets of 36-67 series, paired by seed (benchmarks/results/
-            # recipe_sweep_local.json): ItalyPowerDemand +0.6 points (10 seeds, better on 7), ArrowHead
-            # +3.1 (4 seeds, better on 3), GunPoint -0.5 (4 seeds, better on 1). EEG keeps its measured
-            # recipe, without Mixup.
+            # Mixup pays on small series sets that are not EEG (docs/recipes.md, "The measurements behind the
+            # choices"); EEG keeps the recipe measured on it, without Mixup.
             choices.append(("augment.mixup", SERIES_MIXUP, f"Mixup α={SERIES_MIXUP} between series of a batch"))
         return choices
 
