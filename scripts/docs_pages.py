@@ -43,6 +43,8 @@ def _cell(value: Any) -> str:
         return f"{value:.4g}"
     if isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value) and len(value) > 8:
         return f"{len(value)} numbers, {min(value):.4g} to {max(value):.4g}"
+    if isinstance(value, dict) and all(not isinstance(v, (dict, list)) for v in value.values()):
+        return ", ".join(f"{k} {_cell(v)}" for k, v in value.items())
     text = json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else str(value)
     text = text.replace("|", "\\|").replace("\n", " ")
     return text if len(text) <= 160 else text[:157] + "..."
@@ -194,10 +196,6 @@ def config_page() -> str:
 
 
 # ---------------------------------------------------------------------------------------------- benchmarks
-def _scalars(value: dict[str, Any]) -> bool:
-    return all(not isinstance(v, (dict, list)) or _cell(v).endswith("numbers") for v in value.values())
-
-
 def _render(value: Any, title: str, depth: int) -> Iterator[str]:
     heading = "#" * min(depth, 6)
     if isinstance(value, dict):
@@ -207,10 +205,14 @@ def _render(value: Any, title: str, depth: int) -> Iterator[str]:
         for key, item in value.items():
             if key in flat:
                 continue
-            if isinstance(item, dict) and item and all(isinstance(v, dict) and _scalars(v) for v in item.values()):
-                columns = list(dict.fromkeys(c for v in item.values() for c in v))
+            if isinstance(item, dict) and item and all(isinstance(v, dict) for v in item.values()):
+                # one row per entry (a data set, an engine, ...): its plain values; nested ones stay in the JSON
+                columns = list(dict.fromkeys(c for v in item.values() for c, x in v.items() if _is_short(x)))
+                nested = sorted({c for v in item.values() for c, x in v.items() if not _is_short(x)})
                 yield f"{heading} {title}{key}\n\n"
                 yield _table(["", *columns], [[k, *(v.get(c, "") for c in columns)] for k, v in item.items()]) + "\n"
+                if nested:
+                    yield f"Also per entry, in the JSON file: {', '.join(f'`{c}`' for c in nested)}.\n\n"
             elif depth < 4:
                 yield f"{heading} {title}{key}\n\n"
                 yield from _render(item, f"{title}{key} › ", depth + 1)
@@ -227,6 +229,8 @@ def _render(value: Any, title: str, depth: int) -> Iterator[str]:
 
 
 def _is_short(value: Any) -> bool:
+    if not isinstance(value, (dict, list)):
+        return True
     if isinstance(value, dict):
         return len(value) <= 6 and all(not isinstance(v, (dict, list)) for v in value.values())
     return all(not isinstance(v, (dict, list)) for v in value) and (len(value) <= 8 or _cell(value).endswith("numbers"))
