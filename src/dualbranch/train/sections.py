@@ -32,7 +32,7 @@ __all__ = [
     "option",
 ]
 
-PROTOCOLS = ("none", "holdout", "kfold", "loso")
+EVALUATION_PROTOCOLS = ("none", "holdout", "kfold", "loso")  # evaluation.protocol (evaluation/protocols.py)
 PRECISIONS = ("auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 SEARCH_KEYS = ("lr", "drop_path_rate")  # what optim.search may choose on validation (train/search.py)
@@ -136,7 +136,7 @@ class OptimSection(_Section):
 class EvaluationSection(_Section):
     """How a run is evaluated: one split (``none``), or a protocol with one model per fold (any kind)."""
 
-    protocol: str = option("none", *one_of(*PROTOCOLS))  # none: the data's own test split
+    protocol: str = option("none", *one_of(*EVALUATION_PROTOCOLS))  # none: the data's own test split
     folds: int = option(5, lambda v: v >= 2, "2 or more")  # kfold: number of stratified folds
     test_fraction: float = option(0.2, lambda v: 0 < v < 1, "in (0, 1)")  # holdout: last share per group
 
