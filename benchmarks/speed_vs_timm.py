@@ -1,4 +1,4 @@
-"""CrossViT against timm on this machine, every engine: the README's performance table, from one command.
+"""CrossViT against timm on this machine, every engine: the performance table of docs/deployment.md, from one command.
 
     PYTHONPATH=src python benchmarks/speed_vs_timm.py [--threads N] [--repeats 7] [--models ...] [--quick]
 
@@ -9,7 +9,7 @@ OpenVINO fp32, int8 dynamic, int8 static PT2E, OpenVINO int8), each checked agai
 plus a training step at batch 32 and peak memory (``--quick`` skips those two). Needs timm installed
 next to dualbranch (without it the timm rows are skipped with a note) and the ``deploy`` extra for
 the engines beyond eager and compile. Writes benchmarks/results/speed_vs_timm.json and .md, and
-replaces the text between ``<!-- speed-table:start -->`` / ``<!-- speed-table:end -->`` in README.md:
+replaces the text between ``<!-- speed-table:start -->`` / ``<!-- speed-table:end -->`` in docs/deployment.md:
 the machine (CPU, its AVX2 / AVX-512 / VNNI / BF16 / AMX features, threads, load, measured fp32 peak),
 a summary of every engine's speed-up over timm, and the full table.
 
@@ -113,7 +113,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs of each engine first")
     parser.add_argument("--quick", action="store_true", help="inference only: no training step, no peak memory")
-    parser.add_argument("--no-readme", action="store_true", help="do not rewrite the README table")
+    parser.add_argument("--no-readme", action="store_true", help="do not rewrite the table in docs/deployment.md")
     parser.add_argument("--name", help="results file name (benchmarks/results/NAME.json; default speed_vs_timm)")
     parser.add_argument("--processes", action="store_true", help="one process per engine, alternated")
     parser.add_argument("--min-sample", type=float, default=2.0, help="--processes: seconds per timed sample")
@@ -148,7 +148,7 @@ def main() -> None:
         (RESULTS / f"{args.name}.json").write_text(json.dumps(results, indent=2) + "\n")
     table = summary(results)
     (RESULTS / f"{args.name}.md").write_text(table + "\n")
-    readme = ROOT / "README.md"
+    readme = ROOT / "docs" / "deployment.md"
     text = readme.read_text()
     if not args.no_readme and START in text and END in text:
         head, rest = text.split(START, 1)

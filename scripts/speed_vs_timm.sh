@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's performance table (benchmarks/speed_vs_timm.py) with timm beside dualbranch.
+# The performance table of docs/deployment.md (benchmarks/speed_vs_timm.py) with timm beside dualbranch.
 #
 # timm needs torchvision, and PyPI's torchvision does not load beside this project's torch 2.13 CPU
 # wheel, so the comparison runs in the venv of scripts/braindecode_env.sh (torch 2.9.1 + torchvision

@@ -124,6 +124,14 @@ def _newer_run_json(tmp: Path) -> None:
     cli("predict", str(run), str(tmp))(tmp)
 
 
+def _format1_run_json(tmp: Path) -> None:
+    run = fake_run(tmp)
+    record = json.loads((run / "run.json").read_text())
+    del record["format_version"]  # format 1 had no version field
+    (run / "run.json").write_text(json.dumps(record))
+    cli("test", str(run))(tmp)
+
+
 def _damaged_run_json(tmp: Path) -> None:
     run = fake_run(tmp)
     record = json.loads((run / "run.json").read_text())
@@ -479,6 +487,9 @@ CASES: list[Case] = [
          r"the checksum in its record \(damaged or edited\); delete <tmp>/runs/run/engines/openvino-int8 to calibrate"),
     Case("cli-run-json-newer-format", "checkpoint", "a run folder written by a newer dualbranch", _newer_run_json,
          CliFailure, r"run\.json: run folder format 99 was written by a newer dualbranch.*Upgrade"),
+    Case("cli-run-json-format-1", "checkpoint", "a run folder of format 1 (before the first release)",
+         _format1_run_json, CliFailure, r"run\.json: run folder format 1 was written before dualbranch 0\.1\.0 was "
+         r"released and is no longer read; train the run again"),
     Case("cli-run-json-damaged", "checkpoint", "a run.json with a key deleted by hand", _damaged_run_json,
          CliFailure, r"run\.json: missing keys \['class_names'\]; the file was edited or damaged"),
     # ------------------------------------------------------------------ run folders and disks

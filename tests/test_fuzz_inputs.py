@@ -26,10 +26,12 @@ from dualbranch.train.config import ConfigError, RunConfig, dump_config, load_co
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
-SECTIONS = {f.name: f.type for f in dataclasses.fields(RunConfig)}
+# the sections (RunConfig also records which keys were set: `explicit`)
+SECTIONS = {f.name: f.type for f in dataclasses.fields(RunConfig) if f.name != "explicit"}
 KEYS = [
     f"{section}.{field.name}"
     for section, section_type in typing.get_type_hints(RunConfig).items()
+    if section in SECTIONS
     for field in dataclasses.fields(section_type)
 ]
 plain = st.recursive(

@@ -1,5 +1,5 @@
 """The one run pipeline: k-fold for images, every engine and export for signals, one metrics vocabulary,
-run folders of the previous release (format 1), objectives as plugins, and the bugs fixed on the way."""
+run folders of format 1 refused, objectives as plugins, and the bugs fixed on the way."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from dualbranch.cli import main
-from dualbranch.errors import ConfigError, DataError
+from dualbranch.errors import CheckpointError, ConfigError, DataError
 from dualbranch.train import pipeline
 from dualbranch.train.config import load_config
 from dualbranch.train.objectives import OBJECTIVES, CrossEntropy, StepOutput, make_objective, register_objective
@@ -149,27 +149,17 @@ def test_one_metrics_vocabulary_for_both_kinds(image_kfold_run, signal_run):
 
 
 @pytest.mark.parametrize("name", ["image_run", "signal_run"])
-def test_format1_run_folders_still_test_predict_and_export(name, tmp_path, capsys):
+def test_format1_run_folders_are_refused_with_a_clear_error(name, tmp_path, capsys):
+    """Run folders written before the first release (run.json format 1) are no longer read: `test` says so
+    in one line (exit 2) and leaves the folder as it was."""
     run = tmp_path / name
     shutil.copytree(FORMAT1 / name, run)
-    record = read_record(run)
-    assert record.kind == {"image_run": "images", "signal_run": "signals"}[name]
-    data = [f"data.path={FORMAT1 / 'signals.npz'}"] if name == "signal_run" else []
-    assert main(["test", str(run), *data]) == 0
-    assert "accuracy" in capsys.readouterr().out
-    metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["n"] == {"image_run": 60, "signal_run": 24}[name]
-    if name == "image_run":
-        from sklearn.datasets import load_digits
-
-        np.savez(tmp_path / "x.npz", x=(load_digits().images[:2] / 16).astype(np.float32))
-        args = ["--output", str(tmp_path / "m.safetensors")]
-    else:
-        np.savez(tmp_path / "x.npz", x=np.zeros((2, 3, 64), np.float32))
-        args = ["--output", str(tmp_path / "m.safetensors"), "--fold", "fold_0"]
-    assert main(["predict", str(run), str(tmp_path / "x.npz"), "--output", str(tmp_path / "p.csv")]) == 0
-    assert len(_rows(tmp_path / "p.csv")) == 2
-    assert main(["export", str(run), "--format", "safetensors", *args]) == 0
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    with pytest.raises(CheckpointError, match=r"run folder format 1 was written before dualbranch 0\.1\.0"):
+        read_record(run)
+    assert main(["test", str(run)]) == 2
+    assert "no longer read" in capsys.readouterr().err
+    assert before == {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
 
 
 def test_a_second_fit_in_one_process_gets_its_own_folder(tmp_path):

@@ -233,7 +233,7 @@ def test_kfold_folds_hold_validation_out_of_training():
         (["evaluation.protocol=kfol"], "evaluation.protocol"),
         (["model.name=crossvit_fmnist"], "signal model"),
         (["data.uea_name=null"], "data.uea_name"),
-        (["signal.uea_name=GunPoint"], "write data.uea_name=GunPoint"),
+        (["signal.uea_name=GunPoint"], "unknown key .signal."),  # dualbranch 0.1 keys are not read
     ],
 )
 def test_signal_config_errors_name_the_key(tmp_path, overrides, message):

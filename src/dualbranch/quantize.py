@@ -17,8 +17,8 @@ Three paths, each on a copy (the fp32 model is left untouched):
   calibrated on real images: NNCF's Transformer scheme (SmoothQuant moves activation outliers into the
   weights; norms and softmax stay in floating point), the mixed preset (symmetric int8 weights,
   asymmetric activations, which suits GELU outputs), NNCF's full bias correction (layer by layer on the
-  quantized graph; on the converged default ``hybrid_vgg_vit_tiny`` it lifts top-1 agreement from 99.24 %
-  with the fast variant to 99.73 %, for ~50 % more calibration time and the same int8 graph), and the
+  quantized graph: more top-1 agreement than the fast variant for more calibration time and the same int8
+  graph; the figures are in docs/deployment.md), and the
   cheap but sensitive layers left in fp32 (:data:`KEEP_FP32`). Needs ``nncf`` and ``openvino``.
 
 :func:`top1_agreement` measures the fraction of images where the fp32 and the quantized model predict
@@ -50,16 +50,15 @@ __all__ = [
 ]
 
 # Layers that stay fp32 in the OpenVINO int8 model, as patterns on the converted graph's node names
-# (``__module.<module path>/aten::linear/MatMul``). The patch embeddings see raw pixels: on a trained
-# crossvit_fmnist, int8 there cost most of the disagreements (99.38 % top-1 agreement with fp32 with
-# them in int8, 99.84 % without; the first convolution alone in fp32 gave 99.44 %). The others run on
+# (``__module.<module path>/aten::linear/MatMul``). The patch embeddings see raw pixels: int8 there cost
+# most of the disagreements with fp32 (measured in docs/deployment.md). The others run on
 # one token per image, so int8 would save almost nothing, and sit where an error is not averaged away.
 KEEP_FP32 = (
     r"__module\.patch_embed\..*",  # every patch-embedding (stem) convolution
     # the generic builder's tokenizers: a patch embedding, and the first convolution of a CNN tokenizer.
     # A convolution followed by BatchNorm loses its module name in the conversion (it takes the name of
     # the folded BN multiply), so the VGG tokenizer's convolutions stay int8: with full bias correction
-    # that costs little (hybrid_vgg_vit_tiny: 99.73 % agreement; its first two convolutions in fp32: 99.78 %)
+    # that costs little (docs/deployment.md)
     r"__module\.embed\.\d+\.tokenizer\.proj(\.0)?/.*",
     r"__module\.head\..*",  # the classifiers: their output is the logits
     r".*\.fusion\.(projs|revert_projs)\..*",  # a branch's CLS token into the other branch's width and back
@@ -170,7 +169,7 @@ def quantize_openvino_int8(
             model_type=nncf.ModelType.TRANSFORMER,
             target_device=nncf.TargetDevice.CPU,
             subset_size=len(images),
-            fast_bias_correction=False,  # the full algorithm: 99.73 % agreement against 99.24 % (see above)
+            fast_bias_correction=False,  # the full algorithm: more agreement (see above)
             # validate=False: a model without CrossViT's fusion (DBConformer, ...) simply has nothing to keep
             ignored_scope=nncf.IgnoredScope(patterns=list(keep_fp32), validate=False),
         )

@@ -1,31 +1,28 @@
-"""Run configuration: sections of dataclasses, loaded from YAML plus ``section.key=value`` overrides.
+"""Run configuration: the sections (:mod:`.sections`, and the data kind's ``data`` / ``augment``), loaded
+from YAML plus ``section.key=value`` overrides and validated by pydantic.
 
-The ``data`` and ``augment`` sections are chosen by the data kind of ``data.name`` (an image run has
-image keys, a signal run signal keys: :mod:`dualbranch.train.kinds`); every other section is common
-(:mod:`.sections`). Unknown or misspelt keys, values of the wrong type and values out of range are
-errors that name the key, where it came from (file and line, or the command line) and what would be
-valid. Each value's range is declared once, beside it (:func:`.sections.option`).
-
-Configs hold only plain values: a model is named from the registry, a dataset from the data kinds;
-nothing is imported or instantiated from a string, and YAML tags that build Python objects
-(``!!python/...``) are refused. Numbers are read as YAML 1.2 does, so ``1e-3`` is a number.
-
-A ``config.yaml`` written by dualbranch 0.1 (format 1, with a ``signal`` section) is read too.
+pydantic checks every value against the dataclass field's type as declared (strictly: ``"5"`` is not an
+integer, ``1`` not a boolean), then each field's ``option(...)`` check its range. Errors name the key,
+where it was set (file and line, or the command line) and what is valid; a misspelt key gets a
+did-you-mean, a key of another data kind says which kind it belongs to. Configs hold plain values
+only: YAML tags that build Python objects (``!!python/...``) are refused, and numbers are read as YAML
+1.2 does, so ``1e-3`` is a number.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import re
 import sys
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import TypeAdapter, ValidationError
 
 from ..errors import ConfigError
 from .kinds import KINDS, DataKind, kind_for_dataset
@@ -40,7 +37,7 @@ from .sections import (
     TrainerSection,
 )
 
-__all__ = ["ConfigError", "RunConfig", "check_values", "config_to_dict", "dump_config", "load_config"]
+__all__ = ["ConfigError", "RunConfig", "config_to_dict", "dump_config", "load_config"]
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "fashion_mnist.yaml"
@@ -48,7 +45,8 @@ DEFAULT_CONFIG = CONFIG_DIR / "fashion_mnist.yaml"
 
 @dataclass
 class RunConfig:
-    """A whole run. ``data`` and ``augment`` are the sections of the data kind of ``data.name``."""
+    """A whole run. ``data`` and ``augment`` are the sections of the data kind of ``data.name``;
+    ``explicit`` holds the dotted keys the file or command line set (the recipe fills in only the rest)."""
 
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
@@ -58,335 +56,208 @@ class RunConfig:
     evaluation: EvaluationSection = field(default_factory=EvaluationSection)
     trainer: TrainerSection = field(default_factory=TrainerSection)
     output: OutputSection = field(default_factory=OutputSection)
+    explicit: frozenset[str] = field(default_factory=frozenset, repr=False, compare=False)
 
     @property
     def kind(self) -> DataKind:
         """The data kind serving ``data.name``."""
         return kind_for_dataset(self.data.name)
 
-    @classmethod
-    def for_kind(cls, kind: DataKind) -> RunConfig:
-        """Defaults, with the data and augment sections of ``kind``."""
-        return cls(data=kind.data_section(name=kind.datasets[0]), augment=kind.augment_section())
+    def sections(self, kind: DataKind | None = None) -> dict[str, type]:
+        """Each section's name and dataclass (``data`` / ``augment`` those of ``kind``)."""
+        kind = kind or self.kind
+        own = {"data": kind.data_section, "augment": kind.augment_section}
+        return {
+            f.name: own.get(f.name, type(getattr(self, f.name)))
+            for f in dataclasses.fields(self)
+            if f.name != "explicit"
+        }
 
 
 class _Loader(yaml.SafeLoader):
-    """YAML 1.1's safe loader with YAML 1.2's numbers: ``1e-3`` and ``3e-4`` are floats, not strings."""
+    """The safe loader (no Python objects), with YAML 1.2's floats: ``1e-3`` is a float, not a string."""
 
 
-# YAML 1.2 floats: digits with an exponent and no dot (1e-3) count too; YAML 1.1 reads them as strings
-_FLOAT = re.compile(
-    r"""^(?:[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?
-    |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-    |[-+]?\.(?:inf|Inf|INF)
-    |\.(?:nan|NaN|NAN))$""",
-    re.X,
-)
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:float"]
+    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:float"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+_FLOAT = r"[-+]?(\d[\d_]*(\.[\d_]*)?([eE][-+]?\d+)?|\.\d[\d_]*([eE][-+]?\d+)?|\.(inf|Inf|INF))|\.(nan|NaN|NAN)"
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(f"^(?:{_FLOAT})$"), list("-+0123456789."))
 
 
-def _yaml(text: str) -> Any:
-    """Plain values of a YAML text (a SafeLoader subclass: no Python objects are ever built)."""
-    loader = _Loader(text)
+def _parse(text: str, where: str, file: bool = True) -> tuple[Any, dict[str, int]]:
+    """The plain values of a YAML text, and the line of every dotted key in it."""
     try:
-        return loader.get_single_data()
-    finally:
-        loader.dispose()
-
-
-# ---------------------------------------------------------------------------- parsing
-def _suggest(key: str, valid: list[str]) -> str:
-    close = difflib.get_close_matches(key, valid, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _type_name(annotation: Any) -> str:
-    return getattr(annotation, "__name__", str(annotation).replace("typing.", ""))
-
-
-def _coerce(value: Any, annotation: Any, where: str) -> Any:
-    """Check ``value`` against a field annotation (after YAML parsing) and normalise it."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(annotation)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _coerce(value, option, where)
-            except ConfigError as err:
-                errors.append(str(err))
-        if len(errors) == 1:  # "X or None": the X error says more (e.g. a list of the wrong length)
-            raise ConfigError(errors[0])
-        raise ConfigError(f"{where}: expected {' or '.join(_type_name(o) for o in options)}, got {value!r}.")
-    if origin is tuple:
-        items = typing.get_args(annotation)
-        if not isinstance(value, (list, tuple)) or len(value) != len(items):
-            raise ConfigError(f"{where}: expected a list of {len(items)} values, got {value!r}.")
-        return tuple(_coerce(v, t, f"{where}[{i}]") for i, (v, t) in enumerate(zip(value, items)))
-    if origin is list:
-        (item,) = typing.get_args(annotation)
-        values = value if isinstance(value, (list, tuple)) else [value]  # one value is a list of one
-        return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(values)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}.")
-        return dict(value)
-    if annotation is Any:
-        return value
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}: expected true or false, got {value!r}.")
-    if annotation is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}: expected an integer, got {value!r}.")
-    if annotation is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(f"{where}: expected a number, got {value!r}.")
-    if annotation is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{where}: expected a string, got {value!r}.")
-    raise ConfigError(f"{where}: unsupported type {annotation}.")  # a bug in the dataclasses, not user input
-
-
-def _key_lines(text: str) -> dict[str, int]:
-    """Line number (1-based) of every dotted key in a YAML text, for error messages."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return {}
-    lines: dict[str, int] = {}
-
-    def walk(node: Any, prefix: str) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if isinstance(key, yaml.ScalarNode):
-                    lines[prefix + str(key.value)] = key.start_mark.line + 1
-                    walk(value, f"{prefix}{key.value}.")
-
-    walk(root, "")
-    return lines
-
-
-def _foreign_hint(path: str, kind: DataKind | None) -> str:
-    """For a key of another data kind's section, which kind it belongs to ("" otherwise)."""
-    section, _, key = path.partition(".")
-    if kind is None or section not in ("data", "augment") or "." in key:
-        return ""
-    for other in KINDS.values():
-        fields = {
-            f.name for f in dataclasses.fields(other.data_section if section == "data" else other.augment_section)
-        }
-        if other is not kind and key in fields:
-            return (
-                f"; it applies to {other.name} datasets ({', '.join(other.datasets)}), and this run's data.name is "
-                f"a {kind.name} dataset ({', '.join(kind.datasets)}). Remove it or change data.name."
+        values, root = yaml.load(text, Loader=_Loader), yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None) if file else None
+        problem = f"not valid YAML ({getattr(err, 'problem', err)})" if file else f"cannot parse the value ({err})"
+        if "tag:yaml.org,2002:python/" in str(err):
+            tag = str(err.problem).split("'")[1].replace("tag:yaml.org,2002:", "!!")  # type: ignore[attr-defined]
+            problem = (
+                f"the YAML tag {tag} would build a Python object, which configs never do; give plain values (numbers, "
+                "strings, lists, mappings) and name models by their registered name (`dualbranch models`)"
             )
-    return ""
+        raise ConfigError(f"{where}{f' line {mark.line + 1}' if mark else ''}: {problem}.") from err
+    lines: dict[str, int] = {}
+    stack = [(root, "")]
+    while stack:
+        node, prefix = stack.pop()
+        for key, value in node.value if isinstance(node, yaml.MappingNode) else ():
+            lines[f"{prefix}{key.value}"] = key.start_mark.line + 1
+            stack.append((value, f"{prefix}{key.value}."))
+    return values, lines
 
 
-def _apply(
-    config: Any,
-    values: dict[str, Any],
-    source: str,
-    origins: dict[str, str],
-    lines: dict[str, int] | None = None,
-    prefix: str = "",
-    kind: DataKind | None = None,
-) -> None:
-    """Set ``values`` on ``config`` (checked); ``origins`` records where each dotted key was set.
+def _override(item: str) -> dict[str, Any]:
+    """``a.b=value`` as ``{"a": {"b": value}}``."""
+    dotted, equals, raw = item.partition("=")
+    keys = dotted.strip().split(".")
+    if not equals or not all(keys):
+        raise ConfigError(f"command line: {item!r} is not an override; write section.key=value, e.g. optim.lr=1e-3.")
+    value = _parse(raw, f"command line: {dotted}", file=False)[0] if raw else None
+    for key in reversed(keys):
+        value = {key: value}
+    return value
 
-    Mapping fields (``model.args``, ``objective.args``) are merged key by key, so
-    ``model.args.patch_size=4`` on the command line keeps the config file's other model arguments.
-    """
-    hints = typing.get_type_hints(type(config))
-    names = [f.name for f in dataclasses.fields(config)]
+
+def _merge(into: dict, values: dict, where: str, lines: dict[str, int], origins: dict[str, str], prefix="") -> None:
+    """Merge ``values`` into ``into`` key by key (so ``model.args.x=1`` keeps the file's other model.args)."""
     for key, value in values.items():
         path = f"{prefix}{key}"
-        where = f"{source} line {lines[path]}" if lines and path in lines else source
-        if not isinstance(key, str) or key not in names:
-            hint = _foreign_hint(path, kind) or f"{_suggest(str(key), names)}. Valid keys here: {', '.join(names)}."
-            raise ConfigError(f"{where}: unknown key {path!r}{hint}")
-        current = getattr(config, key)
-        if dataclasses.is_dataclass(current):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{where}: {path!r} is a section; give it a mapping of keys, got {value!r}.")
-            _apply(current, value, source, origins, lines, f"{path}.", kind)
-        elif isinstance(current, dict) and isinstance(value, dict):
-            setattr(config, key, {**current, **_coerce(value, hints[key], f"{where}: {path}")})
-            origins[path] = where
+        origins[path] = f"{where} line {lines[path]}" if path in lines else where
+        if isinstance(value, dict):
+            into[key] = into[key] if isinstance(into.get(key), dict) else {}
+            _merge(into[key], value, where, lines, origins, f"{path}.")
         else:
-            setattr(config, key, _coerce(value, hints[key], f"{where}: {path}"))
-            origins[path] = where
+            into[key] = value
 
 
-def _override_to_dict(item: str) -> dict[str, Any]:
-    if "=" not in item:
-        raise ConfigError(f"command line: {item!r} is not an override; write section.key=value, e.g. optim.lr=1e-3.")
-    dotted, raw = item.split("=", 1)
-    try:
-        value = _yaml(raw) if raw != "" else None
-    except yaml.YAMLError as err:
-        problem = _python_tag_refusal(err) or f"cannot parse the value ({err})"
-        raise ConfigError(f"command line: {dotted}: {problem}.") from err
-    parts = dotted.strip().split(".")
-    if not all(parts):
-        raise ConfigError(f"command line: {item!r} has an empty key; write section.key=value, e.g. optim.lr=1e-3.")
-    for old, new in (("signal.", "data."), ("augment.signal_", "augment.")):
-        if dotted.startswith(old):
-            raise ConfigError(
-                f"command line: {dotted} is a dualbranch 0.1 key; signal options now live in the data and augment "
-                f"sections: write {new}{dotted.removeprefix(old)}={raw}."
+def _unknown(path: str, valid: list[str], kind: DataKind) -> str:
+    section, _, key = path.rpartition(".")
+    for other in KINDS.values():  # a key of another kind's data / augment section
+        own = {"data": other.data_section, "augment": other.augment_section}
+        if other is not kind and section in own and key in {f.name for f in dataclasses.fields(own[section])}:
+            return (
+                f"unknown key {path!r}; it applies to {other.name} datasets ({', '.join(other.datasets)}), and this "
+                f"run's data.name is a {kind.name} dataset ({', '.join(kind.datasets)}). Remove it or change data.name."
             )
-    nested: dict[str, Any] = {}
-    cursor = nested
-    for part in parts[:-1]:
-        cursor = cursor.setdefault(part, {})
-    cursor[parts[-1]] = value
-    return nested
+    close = difflib.get_close_matches(key, valid, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown key {path!r}{hint}. Valid keys here: {', '.join(valid)}."
 
 
-def _python_tag_refusal(err: yaml.YAMLError) -> str | None:
-    if isinstance(err, yaml.constructor.ConstructorError) and "tag:yaml.org,2002:python/" in str(err.problem):
-        tag = str(err.problem).split("'")[1] if "'" in str(err.problem) else "!!python/..."
-        return (
-            f"the YAML tag {tag.replace('tag:yaml.org,2002:', '!!')} would build a Python object, which configs "
-            f"never do; give plain values (numbers, strings, lists, mappings) and name models by their "
-            f"registered name (`dualbranch models`)"
-        )
-    return None
+_EXPECTED = {"int": "an integer", "bool": "true or false", "float": "a number", "str": "a string", "string": "a string",
+             "dict": "a mapping", "list": "a list"}  # fmt: skip
 
 
-def _read_yaml(source: Path) -> tuple[dict[str, Any], str]:
-    try:
-        text = source.read_text()
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"Config file {source} cannot be read ({err}).") from err
-    try:
-        values = _yaml(text) or {}
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark else ""
-        problem = _python_tag_refusal(err) or f"not valid YAML ({getattr(err, 'problem', err)})"
-        raise ConfigError(f"{source}{line}: {problem}.") from err
+def _section(name: str, cls: type, values: Any, origins: dict[str, str], kind: DataKind) -> Any:
+    """``values`` as the dataclass ``cls``, validated by pydantic; its first problem as a ConfigError."""
+    where = origins.get(name, "defaults")
     if not isinstance(values, dict):
-        raise ConfigError(f"{source}: the top level must be a mapping of sections, got {type(values).__name__}.")
-    return values, text
+        raise ConfigError(f"{where}: {name!r} is a section; give it a mapping of keys, got {values!r}.")
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():  # one value where a list is expected is a list of one
+        if key in hints and "list[" in str(hints[key]) and value is not None and not isinstance(value, list):
+            values[key] = [value]
+    try:
+        # JSON mode: lists stand for tuples, as YAML has no tuples (dates and the like are strings)
+        return TypeAdapter(cls).validate_json(json.dumps(values, default=str), strict=True)
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = str(first["loc"][0])
+        path = f"{name}.{key}"
+        where = origins.get(path, where)
+        if first["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
+            raise ConfigError(f"{where}: {_unknown(path, [f.name for f in dataclasses.fields(cls)], kind)}") from None
+        value, hint = values.get(key), hints[key]
+        if first["type"] in ("too_short", "too_long", "missing"):  # a tuple's length
+            (items,) = [typing.get_args(a) for a in (hint, *typing.get_args(hint)) if typing.get_origin(a) is tuple]
+            raise ConfigError(f"{where}: {path}: expected a list of {len(items)} values, got {value!r}.") from None
+        types = [e["loc"][1] if isinstance(e["loc"][-1], str) and len(e["loc"]) > 1 else e["type"].split("_")[0]
+                 for e in err.errors()]  # fmt: skip
+        expected = " or ".join(dict.fromkeys(_EXPECTED.get(t, t) for t in types))
+        raise ConfigError(f"{where}: {path}: expected {expected}, got {value!r}.") from None
 
 
-def _dataset_name(values: dict[str, Any], where: str) -> str | None:
-    data = values.get("data")
-    if not isinstance(data, dict) or "name" not in data:
+def _check_ranges(config: RunConfig, origins: dict[str, str]) -> None:
+    """Each field's ``option(...)`` check, on the first value out of its range."""
+    for name in config.sections():
+        for f in dataclasses.fields(section := getattr(config, name)):
+            value, path = getattr(section, f.name), f"{name}.{f.name}"
+            if (check := f.metadata.get("check")) is not None and not check(value):
+                where = origins.get(path, "defaults")
+                raise ConfigError(f"{where}: {path} must be {f.metadata['expect']}, got {value!r}.")
+
+
+def _dataset(values: dict[str, Any], where: str) -> str | None:
+    if not isinstance(data := values.get("data"), dict) or "name" not in data:
         return None
     if not isinstance(data["name"], str):
         raise ConfigError(f"{where}: data.name: expected a string, got {data['name']!r}.")
     return data["name"]
 
 
-def _kind(name: str, where: str) -> DataKind:
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """The default config, updated from a YAML file (a path, or the name of a built-in config such as
+    ``"basicmotions"``), then from ``section.key=value`` overrides."""
+    source = Path(path) if path is not None else DEFAULT_CONFIG
+    if not source.is_file() and str(path) == source.name and (CONFIG_DIR / f"{source.name}.yaml").is_file():
+        source = CONFIG_DIR / f"{source.name}.yaml"
     try:
-        return kind_for_dataset(name)
+        text = source.read_text()
+    except FileNotFoundError:
+        builtin = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+        raise ConfigError(f"Config file {source} does not exist; give the path of a YAML file or a built-in config "
+                          f"({builtin}).") from None  # fmt: skip
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"Config file {source} cannot be read ({err}).") from err
+    values, lines = _parse(text, str(source))
+    if not isinstance(values, dict | None):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections, got {type(values).__name__}.")
+    values, parsed = values or {}, [_override(item) for item in overrides]
+    name, where = "fashion_mnist", "defaults"
+    if named := _dataset(values, f"{source} line {lines.get('data.name')}"):
+        name, where = named, f"{source} line {lines.get('data.name')}"
+    file_name = name
+    for item in parsed:
+        name, where = (named, "command line") if (named := _dataset(item, "command line")) else (name, where)
+    try:
+        file_kind, kind = kind_for_dataset(file_name), kind_for_dataset(name)
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from err
-
-
-def _switched(
-    values: dict[str, Any], parsed: list[dict[str, Any]], file_kind: DataKind, kind: DataKind
-) -> dict[str, Any]:
-    """The file's values, less what a switch on the command line makes meaningless: another kind of
-    data (the file's ``data`` and ``augment`` sections) or another model (the file's ``model.args``)."""
-    values = dict(values)
-    if kind is not file_kind:
-        dropped = [s for s in ("data", "augment") if values.pop(s, None)]
-        if dropped:
-            print(f"note: data.name is a {kind.name} dataset; the config file's {' and '.join(dropped)} sections "
-                  f"(for {file_kind.name}) are not used.", file=sys.stderr)  # fmt: skip
-    model = values.get("model")
-    new_names = [
-        item["model"]["name"] for item in parsed if isinstance(item.get("model"), dict) and "name" in item["model"]
-    ]
-    if isinstance(model, dict) and new_names and new_names[-1] != model.get("name") and model.get("args"):
-        values["model"] = {k: v for k, v in model.items() if k != "args"}
-        print(f"note: model.name={new_names[-1]}; the config file's model.args (for {model.get('name')}) are not used.",
-              file=sys.stderr)  # fmt: skip
-    return values
-
-
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """The default config, updated from a YAML file (if any), then from ``section.key=value`` overrides.
-
-    ``path`` may also name a built-in config (a file in ``dualbranch/configs``), e.g. "basicmotions".
-    """
-    source = Path(path) if path is not None else DEFAULT_CONFIG
-    if not source.is_file() and (CONFIG_DIR / f"{source.name}.yaml").is_file() and source.name == str(path):
-        source = CONFIG_DIR / f"{source.name}.yaml"
-    if not source.is_file():
-        builtin = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
-        raise ConfigError(
-            f"Config file {source} does not exist; give the path of a YAML file or a built-in config ({builtin})."
-        )
-    values, text = _read_yaml(source)
-    lines = _key_lines(text)
-    parsed = [_override_to_dict(item) for item in overrides]
-    name, where = "fashion_mnist", "defaults"
-    if (named := _dataset_name(values, str(source))) is not None:
-        name, where = named, f"{source} line {lines.get('data.name', '?')}"
-    if "signal" in values:  # format 1 (dualbranch 0.1): signal options had a section of their own
-        values, lines = _kind(name, where).migrate_config(values), {}
-    file_kind = _kind(name, where)
-    for item in parsed:
-        if (named := _dataset_name(item, "command line")) is not None:
-            name, where = named, "command line"
-    kind = _kind(name, where)
     if path is None and kind is not file_kind:
         # the default file is Fashion-MNIST's recipe (its gradient clipping, say): another kind's run starts
         # from that kind's own defaults and recipe instead
         values, lines = {}, {}
-    values = _switched(values, parsed, file_kind, kind)
-    config = RunConfig.for_kind(kind)
+    if kind is not file_kind and (dropped := [s for s in ("data", "augment") if values.pop(s, None)]):
+        print(f"note: data.name is a {kind.name} dataset; the config file's {' and '.join(dropped)} sections "
+              f"(for {file_kind.name}) are not used.", file=sys.stderr)  # fmt: skip
+    model, names = values.get("model"), [i["model"]["name"] for i in parsed if "name" in (i.get("model") or {})]
+    if isinstance(model, dict) and model.get("args") and names and names[-1] != model.get("name"):
+        del model["args"]
+        print(f"note: model.name={names[-1]}; the config file's model.args (for {model.get('name')}) are not used.",
+              file=sys.stderr)  # fmt: skip
+    merged: dict[str, Any] = {"data": {"name": name}}
     origins: dict[str, str] = {}
-    _apply(config, values, str(source), origins, lines, kind=kind)
+    _merge(merged, values, str(source), lines, origins)
     for item in parsed:
-        _apply(config, item, "command line", origins, kind=kind)
-    check_values(config, origins)
-    config.explicit = frozenset(origins)  # type: ignore[attr-defined]  (the recipe fills in only the rest)
+        _merge(merged, item, "command line", {}, origins)
+    sections = RunConfig().sections(kind)
+    for key in merged:
+        if key not in sections:
+            raise ConfigError(f"{origins[key]}: {_unknown(key, list(sections), kind)}")
+    config = RunConfig(**{s: _section(s, cls, merged.get(s, {}), origins, kind) for s, cls in sections.items()})
+    config.explicit = frozenset(origins)
+    _check_ranges(config, origins)
     return config
-
-
-def check_values(config: Any, origins: dict[str, str] | None = None, prefix: str = "") -> None:
-    """Raise ConfigError for the first value out of its range (each field's ``option`` check), naming
-    the key and where it was set."""
-    for f in dataclasses.fields(config):
-        value, dotted = getattr(config, f.name), f"{prefix}{f.name}"
-        if dataclasses.is_dataclass(value):
-            check_values(value, origins, f"{dotted}.")
-        elif (check := f.metadata.get("check")) is not None and not check(value):
-            where = (origins or {}).get(dotted, "defaults")
-            raise ConfigError(f"{where}: {dotted} must be {f.metadata['expect']}, got {value!r}.")
 
 
 def config_to_dict(config: RunConfig) -> dict[str, Any]:
     """Plain nested dict (tuples as lists) for YAML / JSON."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, tuple | list):
-            return [plain(v) for v in value]
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items()}
-        return value
-
-    return plain(dataclasses.asdict(config))
+    plain = json.loads(json.dumps({k: v for k, v in dataclasses.asdict(config).items() if k != "explicit"}))
+    return plain
 
 
 def dump_config(config: RunConfig) -> str:

@@ -31,7 +31,7 @@ from .kinds import kind_named
 
 __all__ = ["RUN_FORMAT_VERSION", "RunRecord", "fold_dir", "is_primary_process", "read_record"]
 
-RUN_FORMAT_VERSION = 2  # of run.json; format 1 (images and signals alike) is read and migrated
+RUN_FORMAT_VERSION = 2  # of run.json; format 1 (before the first release) is refused
 
 
 def is_primary_process() -> bool:
@@ -69,7 +69,7 @@ class RunRecord:
 
 
 def read_record(run_dir: str | os.PathLike[str]) -> RunRecord:
-    """The record of a run folder of format 2 or 1 (image or signal runs of dualbranch 0.1).
+    """The record of a run folder (format 2).
 
     Raises RunFolderError for a folder that is not a run, CheckpointError for a damaged file or one
     written by a newer dualbranch.
@@ -89,10 +89,11 @@ def read_record(run_dir: str | os.PathLike[str]) -> RunRecord:
             f"{path}: run folder format {version!r} was written by a newer dualbranch; this version reads "
             f"format {RUN_FORMAT_VERSION} and older. Upgrade dualbranch to use this run."
         )
-    if version == 1:
-        # format 1: image runs had no "kind" (and kept their normalisation here); signal runs said "signal"
-        kind = kind_named({None: "images", "signal": "signals"}.get(values.get("kind"), str(values.get("kind"))), path)
-        values = kind.migrate_record(values)
+    if version < RUN_FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: run folder format {version} was written before dualbranch 0.1.0 was released and is no "
+            f"longer read; train the run again with this version (`dualbranch fit` with its config.yaml's settings)."
+        )
     known = set(RunRecord.__dataclass_fields__)
     required = {"kind", "model_name", "model_args", "class_names", "input_shape"}
     unknown, missing = set(values) - known, required - set(values)

@@ -7,7 +7,7 @@ with its own keys, so an image run cannot carry signal options and vice versa. E
 the same for every kind and lives here.
 
 Each value's valid range is declared once, next to the value, with :func:`option`;
-:func:`dualbranch.train.config.check_values` enforces it for every section alike.
+loading (:mod:`dualbranch.train.config`) enforces it for every section alike.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from pydantic import ConfigDict
 
 __all__ = [
     "AugmentSection",
@@ -30,11 +32,17 @@ __all__ = [
     "option",
 ]
 
-PROTOCOLS = ("none", "holdout", "kfold", "loso")
+EVALUATION_PROTOCOLS = ("none", "holdout", "kfold", "loso")  # evaluation.protocol (evaluation/protocols.py)
 PRECISIONS = ("auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 SCHEDULES = ("cosine", "halving")  # optim.schedule (train/task.py)
 SEARCH_KEYS = ("lr", "drop_path_rate")  # what optim.search may choose on validation (train/search.py)
+
+
+class _Section:
+    """Base of every section: validation (pydantic, :mod:`.config`) refuses keys the dataclass does not declare."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")
 
 
 def option(
@@ -62,14 +70,14 @@ finite_non_negative = (lambda v: 0 <= v < float("inf")), "0 (off) or a positive 
 
 
 @dataclass
-class ModelSection:
+class ModelSection(_Section):
     name: str = "auto"  # a registered model (`dualbranch models`); auto: chosen from the data (train/recipe.py)
     args: dict[str, Any] = field(default_factory=dict)  # config overrides for create_model
     checkpoint: str | None = None  # weights to start from (.safetensors / .pth)
 
 
 @dataclass
-class DataSection:
+class DataSection(_Section):
     """Keys every data kind has; a kind's own section subclasses this one."""
 
     name: str = "fashion_mnist"  # a dataset of some data kind (`dualbranch fit --help` lists them)
@@ -88,14 +96,14 @@ class DataSection:
 
 
 @dataclass
-class AugmentSection:
+class AugmentSection(_Section):
     """Keys every kind's augmentation has; a kind's own section subclasses this one."""
 
     label_smoothing: float = option(0.1, lambda v: 0 <= v < 1, "in [0, 1)")
 
 
 @dataclass
-class ObjectiveSection:
+class ObjectiveSection(_Section):
     """The training objective (:mod:`dualbranch.train.objectives`): its name and its options."""
 
     name: str = "cross_entropy"
@@ -103,7 +111,7 @@ class ObjectiveSection:
 
 
 @dataclass
-class OptimSection:
+class OptimSection(_Section):
     budget: int | str = "auto"  # updates ("4000") or wall time ("15m"), turned into epochs; see train/recipe.py
     epochs: int | None = option(None, lambda v: v is None or v >= 1, "a positive integer, or null (from the budget)")
     lr: float = option(1e-3, lambda v: 0 < v < float("inf"), "a positive number")
@@ -131,16 +139,16 @@ class OptimSection:
 
 
 @dataclass
-class EvaluationSection:
+class EvaluationSection(_Section):
     """How a run is evaluated: one split (``none``), or a protocol with one model per fold (any kind)."""
 
-    protocol: str = option("none", *one_of(*PROTOCOLS))  # none: the data's own test split
+    protocol: str = option("none", *one_of(*EVALUATION_PROTOCOLS))  # none: the data's own test split
     folds: int = option(5, lambda v: v >= 2, "2 or more")  # kfold: number of stratified folds
     test_fraction: float = option(0.2, lambda v: 0 < v < 1, "in (0, 1)")  # holdout: last share per group
 
 
 @dataclass
-class TrainerSection:
+class TrainerSection(_Section):
     accelerator: str = option("auto", *one_of(*ACCELERATORS))
     devices: int = option(1, *positive)  # processes (CPU) or GPUs per node
     num_nodes: int = option(1, *positive)
@@ -168,7 +176,7 @@ class TrainerSection:
 
 
 @dataclass
-class OutputSection:
+class OutputSection(_Section):
     root: str = "runs"
     name: str | None = None  # run folder name; default: <model>-<data>-<timestamp>
     overwrite: bool = False  # replace an existing run folder (never done silently)

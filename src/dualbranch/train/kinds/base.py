@@ -253,14 +253,6 @@ class DataKind(abc.ABC):
         """HTML sections of this kind for ``report.html``, after the common ones."""
         return []
 
-    def migrate_config(self, values: dict[str, Any]) -> dict[str, Any]:
-        """A format-1 ``config.yaml`` (with a ``signal`` section) as this kind's format-2 config."""
-        return values
-
-    def migrate_record(self, record: dict[str, Any]) -> dict[str, Any]:
-        """A format-1 ``run.json`` as format 2."""
-        return record
-
 
 KINDS: dict[str, DataKind] = {}
 

@@ -362,16 +362,6 @@ class ImageKind(DataKind):
             ]
         return sections
 
-    def migrate_config(self, values: dict[str, Any]) -> dict[str, Any]:
-        values = {k: v for k, v in values.items() if k != "signal"}  # format 1 dumped it at its defaults
-        augment = values.get("augment") or {}
-        values["augment"] = {k: v for k, v in augment.items() if not k.startswith("signal_")}
-        return values
-
-    def migrate_record(self, record: dict[str, Any]) -> dict[str, Any]:
-        mean, std = record.pop("mean"), record.pop("std")
-        return {**record, "kind": self.name, "protocol": "none", "folds": ["run"], "data": {"mean": mean, "std": std}}
-
 
 def _squashed(path: str, channels: int, size: tuple[int, int]) -> np.ndarray:
     """An image file as uint8 (C, H, W), resized (bicubic) to ``size``, as an in-memory run's images were."""

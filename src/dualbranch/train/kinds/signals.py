@@ -196,8 +196,8 @@ class SignalKind(DataKind):
         choices: list[tuple[str, Any, str]] = [
             ("augment.shift", shift, f"time shifts of up to 5 % of {signals.n_times} samples"),
             ("augment.scale", 0.1, "per-channel amplitude factors exp(0.1·N(0, 1))"),
-            # CrossViT-1D's heads read the mean patch token: on UCR sets of 36-50 series it beat the CLS
-            # token (ArrowHead 76.6 % against 74.9 %, GunPoint 98.0 % against 96.7 %; one seed each)
+            # CrossViT-1D's heads read the mean patch token, which beat the CLS token on small UCR sets
+            # (docs/recipes.md, "The measurements behind the choices")
             ("model.args.global_pool", "avg", "each branch's head reads its mean patch token"),
         ]
         if model_name == "rocketformer":
@@ -207,10 +207,8 @@ class SignalKind(DataKind):
             # against 2,000 on accuracy (benchmarks/results/series_defaults.json: the machine was too busy)
             choices.append(("optim.budget", "600", "RocketFormer: the Transformer branch's updates"))
         if not _eeg_like(signals):
-            # Mixup against none on UCR sets of 36-67 series, paired by seed (benchmarks/results/
-            # recipe_sweep_local.json): ItalyPowerDemand +0.6 points (10 seeds, better on 7), ArrowHead
-            # +3.1 (4 seeds, better on 3), GunPoint -0.5 (4 seeds, better on 1). EEG keeps its measured
-            # recipe, without Mixup.
+            # Mixup pays on small series sets that are not EEG (docs/recipes.md, "The measurements behind the
+            # choices"); EEG keeps the recipe measured on it, without Mixup.
             choices.append(("augment.mixup", SERIES_MIXUP, f"Mixup α={SERIES_MIXUP} between series of a batch"))
         return choices
 
@@ -331,19 +329,3 @@ class SignalKind(DataKind):
             "(rows sum to 1; uniform is 1 / channels).</p>",
             figures.png(fig),
         ]
-
-    def migrate_config(self, values: dict[str, Any]) -> dict[str, Any]:
-        image_only = ("img_size", "channels", "val_path", "on_corrupt")
-        data = {k: v for k, v in (values.get("data") or {}).items() if k not in image_only or v not in (None, "error")}
-        data.update(values.get("signal") or {})
-        augment = {
-            k.removeprefix("signal_"): v
-            for k, v in (values.get("augment") or {}).items()
-            if k.startswith("signal_") or k == "label_smoothing"
-        }
-        rest = {k: v for k, v in values.items() if k not in ("signal", "data", "augment")}
-        return {**rest, "data": data, "augment": augment}
-
-    def migrate_record(self, record: dict[str, Any]) -> dict[str, Any]:
-        facts = {k: record.pop(k) for k in ("ch_names", "sfreq", "length_policy") if k in record}
-        return {**record, "kind": self.name, "data": facts}
