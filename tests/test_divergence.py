@@ -68,14 +68,26 @@ def test_a_nan_weight_at_an_epoch_end_stops_the_run_before_it_is_kept(tmp_path):
     run = tmp_path / "run"
     assert not (run / "model.safetensors").exists() and not (run / "metrics.json").exists()
     state = load_training_checkpoint(run / "checkpoints" / "last.ckpt")
-    assert state["epoch"] + 1 == 1  # the last good state: epoch 2's never reached the disk
+    # the last good state: within epoch 2, after its last-but-one batch (checkpoint_seconds=0 writes after every
+    # batch); epoch 2's end, with the NaN weight, never reached the disk
+    position = state["position"]
+    assert position["epoch"] == 2 and position["batches"] == position["of"] - 1
     assert all(torch.isfinite(t).all() for t in state["state_dict"].values())
     for line in (run / "history.jsonl").read_text().splitlines():
         _strict(line)
 
 
+def test_a_nan_weight_within_an_epoch_is_caught_before_a_checkpoint_holds_it(tmp_path):
+    config = _config(tmp_path, "optim.epochs=3", "trainer.checkpoint_seconds=0")  # a write after every batch
+    with pytest.raises(TrainingDivergedError, match=r"epoch 2 of 3, batch 1 of \d+.*the weight model\.\S+ is NaN"):
+        fit(config, callbacks=[_PoisonWeight(epoch=2, at_end=False)])
+    state = load_training_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    assert state["position"]["epoch"] == 1 and all(torch.isfinite(t).all() for t in state["state_dict"].values())
+
+
 def test_a_diverged_run_writes_no_nan_anywhere(tmp_path):
-    config = _config(tmp_path, "optim.epochs=3", "trainer.checkpoint_seconds=0", "output.report=true")
+    # writes at epoch ends only (the first after epoch 1), so the NaN loss of the next step stops the run
+    config = _config(tmp_path, "optim.epochs=3", "trainer.checkpoint_seconds=3600", "output.report=true")
     with pytest.raises(TrainingDivergedError, match=r"diverged at epoch 2 of 3, step 7 .*loss is NaN.*optim\.lr"):
         fit(config, callbacks=[_PoisonWeight(epoch=2, at_end=False)])
     last = load_training_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")  # epoch 1 stays, to look at

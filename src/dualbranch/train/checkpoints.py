@@ -117,8 +117,12 @@ class RunCheckpoints(Checkpoint):
         self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         self._in_step = False
-        if trainer.is_global_zero and self._between_batches(trainer) and self._since_write() >= self.interval:
-            self._write(trainer, self._dump(trainer))
+        if self._between_batches(trainer) and self._since_write() >= self.interval:
+            trained, of = trainer.fit_loop.epoch_loop.batch_progress.current.processed, trainer.num_training_batches
+            where = f"epoch {trainer.current_epoch + 1} of {trainer.max_epochs}, batch {trained} of {of}"
+            check_weights(module, where, self.config)  # a weight the step made NaN never reaches the disk
+            if trainer.is_global_zero:
+                self._write(trainer, self._dump(trainer))
         release_signals()  # a stop requested during the step: on_exception saves this point
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
