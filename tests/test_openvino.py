@@ -26,6 +26,7 @@ from dualbranch.engines import CALIBRATED, ENGINES, build_engine, engine_precisi
 from dualbranch.errors import MissingDependencyError, RunFolderError
 from dualbranch.export import OpenVinoModel, export_model, read_openvino, recorded_precision, to_openvino
 from dualbranch.quantize import quantize_openvino_int8, top1_agreement
+from dualbranch.signal_stack import current_signal_stack
 from dualbranch.train.calibrated import calibration_batches
 from dualbranch.train.config import load_config
 from dualbranch.train.pipeline import fit, load_fold_models
@@ -62,6 +63,20 @@ def test_openvino_fp32_matches_eager_at_any_batch(model, converted, batch):
     got = OpenVinoModel(converted)(x)
     assert got.shape == (batch, 10) and got.dtype == torch.float32
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+
+
+@needs_nncf
+def test_the_threads_signal_stack_survives_openvino(model, converted):
+    # OpenVINO's CPU plugin installs a signal stack of its own; once freed, the next signal to the thread
+    # (a subprocess's SIGCHLD) killed the process with SIGSEGV
+    before = current_signal_stack()
+    assert before is not None
+    engine = OpenVinoModel(converted)
+    engine(torch.zeros(2, 1, 28, 28))
+    assert current_signal_stack() == before
+    quantize_openvino_int8(converted, [torch.randn(4, 1, 28, 28)])
+    assert current_signal_stack() == before
+    del engine
 
 
 @needs_openvino

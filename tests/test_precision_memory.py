@@ -3,6 +3,7 @@ batch size) and whether bf16 mixed precision pays on this machine."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from safetensors.torch import load_file
 from torch import nn
@@ -35,6 +36,27 @@ def test_activation_bytes_count_what_backward_keeps_per_example():
     assert activation_bytes_per_example(_Linear) == 30 * 4
     crossvit = activation_bytes_per_example(lambda: create_model("crossvit_tiny_240"))
     assert 40e6 < crossvit < 120e6  # tens of MB per 240-px image: a batch of 128 would need ~10 GB
+
+
+class _ReadsValues(_Linear):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x) * float(x.max())  # reads a value: not traceable on the meta device
+
+
+class _NoShape(nn.Linear):
+    """A model that does not say its input shape."""
+
+
+def test_a_model_that_cannot_be_traced_on_meta_has_no_activation_estimate_and_bugs_still_raise():
+    assert activation_bytes_per_example(_ReadsValues) is None
+    assert activation_bytes_per_example(lambda: _NoShape(3, 2)) is None
+
+    class _Broken(_Linear):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.missing(x)  # a bug in the model, not a meta limitation: it must surface
+
+    with pytest.raises(AttributeError):
+        activation_bytes_per_example(_Broken)
 
 
 def test_the_recipe_caps_the_batch_by_activation_memory(monkeypatch):

@@ -6,6 +6,7 @@ with a resumable state, the command that continues it and exit code 130 / 143.""
 from __future__ import annotations
 
 import csv
+import os
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from dualbranch.errors import RunInUseError
 from dualbranch.train.checkpoint_io import load_training_checkpoint
 from dualbranch.train.run_lock import lock_run
 from fit_processes import (
+    SMALL_FIT,
     environment,
     epochs_done,
     fit_command,
@@ -28,6 +30,7 @@ from fit_processes import (
     start,
     wait_for,
 )
+from photo_folders import make_photos
 
 _HOLD = "import sys, time; from dualbranch.train.run_lock import lock_run; lock_run(sys.argv[1]); print('held', flush=True); time.sleep(60)"  # noqa: E501
 
@@ -85,6 +88,25 @@ def test_sigterm_stops_a_run_within_seconds_with_a_resumable_state(tmp_path):
     victim = start(fit_command(tmp_path, "run", 40, "trainer.checkpoint_seconds=3600"))
     wait_for(lambda: epochs_done(run) >= 3, victim)
     _interrupt(victim, signal.SIGTERM, 143, run)
+
+
+def test_sigterm_to_the_whole_process_group_stops_a_run_whose_workers_decode_photos(tmp_path):
+    # what a container runtime or `timeout` does: every process of the group gets the signal, the DataLoader
+    # workers too; the trainer must still finish the step, save where it stands and say how to continue
+    photos = make_photos(tmp_path / "photos", per_class=8)
+    run = tmp_path / "run"
+    model = [a for a in SMALL_FIT if a.startswith(("model.", "augment.", "trainer.", "output."))]
+    command = [sys.executable, "-m", "dualbranch.cli", "fit", "data.name=image_folder", f"data.path={photos}",
+               "data.pipeline=stream", "data.img_size=[32,32]", "data.val_ratio=0.25", "data.num_workers=2",
+               "data.batch_size=4", *model, "optim.epochs=200", "trainer.checkpoint_seconds=3600",
+               f"output.root={tmp_path}", "output.name=run"]  # fmt: skip
+    victim = subprocess.Popen(command, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)  # fmt: skip
+    wait_for(lambda: epochs_done(run) >= 2, victim)
+    os.killpg(victim.pid, signal.SIGTERM)
+    _, err = victim.communicate(timeout=60)
+    assert victim.returncode == 143 and "Traceback" not in err, err[-2000:]
+    assert f"Continue with: dualbranch fit --resume {run}" in err
 
 
 def _interrupt(victim: subprocess.Popen, signum: int, code: int, run: Path) -> int:

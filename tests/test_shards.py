@@ -168,13 +168,20 @@ def test_a_folder_of_something_else_says_how_to_make_shards(tmp_path):
 @pytest.mark.parametrize("workers", [0, 2])
 def test_every_example_once_per_epoch_over_ranks_and_workers_with_equal_batches(numbered, workers):
     epoch = [0]
+
+    # one loader per rank for the whole run, as the trainer keeps it: its workers are started once and
+    # must still make each new epoch's batches
+    def rank_loader(rank: int) -> ResumableLoader:
+        return loader_for(_stream(numbered, True), torch.zeros(N_NUMBERED), 8, workers, shuffle=True, training=True,
+                          repeated=True, seed=3, world=2, rank=rank, epoch_of=lambda: epoch[0])  # fmt: skip
+
+    loaders = [rank_loader(rank) for rank in (0, 1)]
+    assert all(loader.persistent_workers == (workers > 0) for loader in loaders)
     seen: dict[int, list[int]] = {}
     for e in (0, 1):
         epoch[0] = e
         lengths, order = [], []
-        for rank in (0, 1):
-            loader = loader_for(_stream(numbered, True), torch.zeros(N_NUMBERED), 8, workers, shuffle=True,
-                                training=True, seed=3, world=2, rank=rank, epoch_of=lambda: epoch[0])  # fmt: skip
+        for loader in loaders:
             batches = [_examples(b) for b in loader]
             assert len(batches) == len(loader)
             lengths.append(len(batches))
@@ -183,6 +190,11 @@ def test_every_example_once_per_epoch_over_ranks_and_workers_with_equal_batches(
         assert sorted(order) == list(range(N_NUMBERED))  # every example exactly once
         seen[e] = order
     assert seen[0] != seen[1]  # a new order each epoch
+    if workers:  # in epoch 1 the kept workers made what workers started for epoch 1 make
+        epoch[0] = 1
+        fresh = loader_for(_stream(numbered, True), torch.zeros(N_NUMBERED), 8, workers, shuffle=True,
+                           training=True, seed=3, world=2, rank=0, epoch_of=lambda: 1)  # fmt: skip
+        assert [_examples(b) for b in fresh] == [_examples(b) for b in loaders[0]]
 
 
 @pytest.mark.parametrize("workers", [0, 2])

@@ -38,6 +38,7 @@ from torch import nn
 from .checkpoint import save_checkpoint
 from .engine_names import EXPORT_FORMATS, OPENVINO_PRECISION
 from .errors import ConfigError, MissingDependencyError, MissingFileError, OutputExistsError
+from .signal_stack import kept_signal_stack
 
 __all__ = [
     "FORMATS",
@@ -183,8 +184,9 @@ class OpenVinoModel:
             "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_NUM_THREADS": threads or torch.get_num_threads(),
         }
-        self.compiled = core.compile_model(model, "CPU", config)
-        self.request = self.compiled.create_infer_request()  # one request, reused: no allocation per call
+        with kept_signal_stack():  # the CPU plugin swaps in a signal stack of its own (see the module)
+            self.compiled = core.compile_model(model, "CPU", config)
+            self.request = self.compiled.create_infer_request()  # one request, reused: no allocation per call
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         array = x.detach().to(torch.float32).contiguous().numpy()

@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from .errors import DataError, MissingDependencyError
+from .signal_stack import kept_signal_stack
 
 __all__ = [
     "KEEP_FP32",
@@ -161,7 +162,8 @@ def quantize_openvino_int8(
         raise DataError("OpenVINO int8 quantization needs at least one calibration batch of real images.")
     nncf.set_log_level(logging.ERROR)  # it logs every step of its pipeline at INFO
     # its progress bars go to stdout, where `dualbranch predict` writes its CSV: send them to stderr
-    with contextlib.redirect_stdout(sys.stderr):
+    # it compiles models with OpenVINO, whose CPU plugin swaps the thread's signal stack (see signal_stack)
+    with contextlib.redirect_stdout(sys.stderr), kept_signal_stack():
         return nncf.quantize(
             model,
             nncf.Dataset(images),

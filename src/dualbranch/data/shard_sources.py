@@ -100,7 +100,7 @@ class ParquetSource(ShardSource):
                     self.pieces.append((file, group, first))
                     self.rows.append(parquet.metadata.row_group(group).num_rows)
                     first += self.rows[-1]
-                labels.append(parquet.read(columns=[label]).column(0).to_numpy())
+                labels.append(parquet.read(columns=[label], use_threads=False).column(0).to_numpy())
                 schema = parquet.schema_arrow
         self.labels = np.concatenate(labels).astype(np.int64)
         self.class_names = _class_names(schema, label, self.labels)
@@ -110,7 +110,10 @@ class ParquetSource(ShardSource):
 
         file, group, first = self.pieces[unit]
         with self._fs.open(file, "rb") as handle:
-            column = pq.ParquetFile(handle).read_row_group(group, columns=[self.image]).column(0).to_pylist()
+            # one thread: Arrow's thread pool reading through a Python file object can deadlock at teardown and
+            # after a fork, and a DataLoader worker per core leaves nothing for it to gain
+            table = pq.ParquetFile(handle).read_row_group(group, columns=[self.image], use_threads=False)
+            column = table.column(0).to_pylist()
         return [
             (value["bytes"] if isinstance(value, dict) else value, f"{file}[{first + i}]")
             for i, value in enumerate(column)

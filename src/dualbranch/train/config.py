@@ -251,8 +251,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         _merge(merged, item, "command line", {}, origins)
     sections = RunConfig().sections(kind)
     for key in merged:
-        if key not in sections:
-            raise ConfigError(f"{origins[key]}: {_unknown(key, list(sections), kind)}")
+        if key not in sections:  # a YAML key may be a number (`0:`): its origin is recorded under its text
+            raise ConfigError(f"{origins[str(key)]}: {_unknown(str(key), list(sections), kind)}")
     config = RunConfig(**{s: _section(s, cls, merged.get(s, {}), origins, kind) for s, cls in sections.items()})
     config.explicit = frozenset(origins)
     _check_ranges(config, origins)

@@ -18,6 +18,7 @@ them out over ranks and workers by the same rule. The training loader is resumab
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -50,6 +51,14 @@ def auto_workers(inputs: LoaderInputs, requested: int | None) -> int:
         return 0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(cores, MAX_AUTO_WORKERS))
+
+
+def _leave_stop_signals_to_the_trainer(worker: int) -> None:
+    """In a DataLoader worker: ignore Ctrl-C and SIGTERM sent to the whole process group. The trainer
+    process handles them (it finishes the step, saves where the run stands) and then stops its workers;
+    a worker that died first would abort that save."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 class _Pairs(Dataset):
@@ -110,6 +119,7 @@ def loader_for(
     workers: int | None = None,
     shuffle: bool = False,
     training: bool = False,
+    repeated: bool = False,
     seed: int = 0,
     world: int = 1,
     rank: int = 0,
@@ -120,11 +130,13 @@ def loader_for(
     """A loader of (inputs (B, ...), labels (B,)) batches over ``inputs`` (see the module docstring): each
     example once per epoch across ``world`` ranks (:mod:`dualbranch.data.sampling`); with ``epoch_of``
     (the trainer's current epoch) a :class:`ResumableLoader`, which counts the batches trained of the epoch
-    with ``trained_of``."""
+    with ``trained_of``. A ``repeated`` loader (one the trainer iterates every epoch) keeps its workers:
+    they are started once, not forked anew each epoch from a process that by then runs other threads
+    (DDP's, the math libraries'), which is where a forked child can inherit a lock held forever."""
     workers = auto_workers(inputs, workers)
     common: dict[str, Any] = {"num_workers": workers, "pin_memory": pin_memory}
     if workers > 0:
-        common["prefetch_factor"] = 4
+        common.update(prefetch_factor=4, persistent_workers=repeated, worker_init_fn=_leave_stop_signals_to_the_trainer)
     if isinstance(inputs, ExampleStream):  # makes its own batches, shared out over ranks and workers
         plan: Any = inputs.plan(batch_size, rank, world, workers, shuffle, seed)
         dataset: Dataset = plan
@@ -133,9 +145,6 @@ def loader_for(
         plan = ExactBatchSampler(len(labels), batch_size, rank, world, shuffle, seed)
         dataset = _Pairs(inputs, labels)
         common["batch_sampler"] = plan
-        # a training loader is iterated every epoch: its workers stay (a stream's restart with each pass,
-        # which is when they learn the epoch)
-        common["persistent_workers"] = workers > 0 and training
     if epoch_of is not None:
         return ResumableLoader(dataset, plan=plan, epoch_of=epoch_of, trained_of=trained_of, **common)
     plan.start(0)
@@ -160,7 +169,7 @@ class ExamplesDataModule(L.LightningDataModule):
         trainer = self.trainer
         return loader_for(
             *data, batch_size, self.section.num_workers, shuffle=training and self.section.shuffle,
-            training=training, seed=self.seed,
+            training=training, repeated=True, seed=self.seed,
             world=trainer.world_size if trainer else 1, rank=trainer.global_rank if trainer else 0,
             pin_memory=bool(trainer and trainer.strategy.root_device.type == "cuda"),
             epoch_of=(lambda: trainer.current_epoch) if training and trainer else None,
