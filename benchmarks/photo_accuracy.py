@@ -116,24 +116,31 @@ def main() -> None:
     parser.add_argument("extra", nargs="*", help="dualbranch overrides (ablations), after --")
     args = parser.parse_args()
     saved = json.loads(args.output.read_text()) if args.output.is_file() else {"sets": {}}
+    saved["machine"] = {**machine_info(), "threads": torch.get_num_threads()}
     for folder in args.folders:
+        key = folder.name + ("" if not args.extra else " " + " ".join(args.extra))
         entry: dict = {"folder": str(folder), "overrides": args.extra, "dualbranch": [], "resnet18": []}
+        # the baselines first: seconds of work, and a missing library fails before an hour of training
+        entry["baselines"] = baselines(folder)
+        saved["sets"][key] = entry
         with tempfile.TemporaryDirectory(prefix="photo-accuracy-") as root:
             for seed in range(args.seeds):
                 entry["dualbranch"].append(dualbranch_run(folder, Path(root), seed, args.extra))
+                _save(args.output, saved)  # each finished run is kept, whatever happens next
                 if args.timm_python:
                     run = entry["dualbranch"][-1]
                     size = run["recipe"].get("data.img_size", [FEATURE_SIDE])[0]
                     entry["resnet18"].append(resnet_run(folder, args.timm_python, run["seconds"], size, seed))
-        entry["baselines"] = baselines(folder)
+                    _save(args.output, saved)
         entry["dualbranch_mean"] = float(np.mean([r["accuracy"] for r in entry["dualbranch"]]))
         if entry["resnet18"]:
             entry["resnet18_mean"] = float(np.mean([r["accuracy"] for r in entry["resnet18"]]))
-        key = folder.name + ("" if not args.extra else " " + " ".join(args.extra))
-        saved["sets"][key] = entry
         print(json.dumps({key: entry}, indent=1), flush=True)
-    saved["machine"] = {**machine_info(), "threads": torch.get_num_threads()}
-    args.output.write_text(json.dumps(saved, indent=1) + "\n")
+        _save(args.output, saved)
+
+
+def _save(path: Path, saved: dict) -> None:
+    path.write_text(json.dumps(saved, indent=1) + "\n")
 
 
 if __name__ == "__main__":
