@@ -41,24 +41,27 @@ def _sigaltstack() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
 _SIGALTSTACK = _sigaltstack()
 
 
+def _read() -> _StackT | None:
+    """The calling thread's alternate signal stack; None where there is no ``sigaltstack``."""
+    stack = _StackT()
+    if _SIGALTSTACK is None or _SIGALTSTACK(None, ctypes.byref(stack)) != 0:
+        return None
+    return stack
+
+
 def current_signal_stack() -> tuple[int | None, int, int] | None:
     """(address, flags, size) of the calling thread's alternate signal stack; None where there is no
     ``sigaltstack``."""
-    if _SIGALTSTACK is None:
-        return None
-    stack = _StackT()
-    if _SIGALTSTACK(None, ctypes.byref(stack)) != 0:
-        return None
-    return stack.ss_sp, stack.ss_flags, stack.ss_size
+    stack = _read()
+    return None if stack is None else (stack.ss_sp, stack.ss_flags, stack.ss_size)
 
 
 @contextlib.contextmanager
 def kept_signal_stack() -> Iterator[None]:
     """Run the body, then give the calling thread back the alternate signal stack it had before."""
-    before = _StackT()
-    saved = _SIGALTSTACK is not None and _SIGALTSTACK(None, ctypes.byref(before)) == 0
+    before = _read()
     try:
         yield
     finally:
-        if saved and _SIGALTSTACK is not None:
+        if before is not None and _SIGALTSTACK is not None:
             _SIGALTSTACK(ctypes.byref(before), None)
