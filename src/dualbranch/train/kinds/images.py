@@ -40,7 +40,7 @@ from ...evaluation.protocols import Fold
 from ...factory import create_model
 from ..sections import AugmentSection, DataSection, EvaluationSection, non_negative, one_of, option, probability
 from .base import DataKind, Dataset, FoldEvaluation, LoaderInputs, register_kind
-from .image_choices import SMALL_IMAGE, choose_image_model, choose_photo_side, choose_pipeline
+from .image_choices import SMALL_IMAGE, choose_image_model, choose_photo_side, choose_pipeline, photo_augmentation
 from .image_inputs import NORMALIZATION_SAMPLE, ImageInputs, ImagePreprocessing
 from .image_loading import load_shards, memory_parts
 from .image_report import attention_maps, mistakes
@@ -197,9 +197,9 @@ class ImageKind(DataKind):
     def default_model(self, dataset: Dataset) -> tuple[str, str]:
         examples = dataset.examples
         if isinstance(examples, PhotoFiles | ImageShards):
-            return choose_image_model(examples.survey.median_short_side, _train_count(dataset))  # type: ignore[union-attr]
+            return choose_image_model(examples.survey.median_short_side, _train_count(dataset), streamed=True)  # type: ignore[union-attr]
         _, height, width = examples.shape  # type: ignore[attr-defined]
-        return choose_image_model(min(height, width), _train_count(dataset))
+        return choose_image_model(min(height, width), _train_count(dataset), streamed=False)
 
     def recipe(self, dataset: Dataset, n_train: int, model_name: str) -> list[tuple[str, Any, str]]:
         examples = dataset.examples
@@ -238,9 +238,13 @@ class ImageKind(DataKind):
         return [
             ("data.img_size", [side, side], why),
             ("augment.hflip", 0.5, "photographs: a mirror image shows the same thing"),
-            ("augment.trivial_augment", True, "TrivialAugment: one operation at a random strength per photo"),
-            ("augment.erase_prob", 0.25, "random erasing (DeiT's 0.25)"),
         ]
+
+    def schedule_recipe(self, dataset: Dataset, epochs: int) -> list[tuple[str, Any, str]]:
+        examples = dataset.examples
+        if not isinstance(examples, PhotoFiles | ImageShards) or examples.survey.largest_side <= SMALL_IMAGE:  # type: ignore[union-attr]
+            return []
+        return photo_augmentation(epochs)
 
     def _shape(self, dataset: Dataset, data: ImageDataSection) -> tuple[int, int, int]:
         examples = dataset.examples
