@@ -49,8 +49,7 @@ class StepEmbedding(nn.Module):
         self.value = nn.Conv1d(n_vars, d_model, kernel_size=3, padding=1, padding_mode="circular", bias=False)
         nn.init.kaiming_normal_(self.value.weight, mode="fan_in", nonlinearity="leaky_relu")
         self.marks = nn.Linear(n_marks, d_model, bias=False) if n_marks > 0 else None
-        self.use_positions = positions
-        table = sinusoid_positions(max(max_len, 1), d_model) if positions else torch.zeros(0)
+        table = sinusoid_positions(max(max_len, 1), d_model) if positions else None
         self.register_buffer("positions", table, persistent=False)
         self.drop = nn.Dropout(dropout)
 
@@ -58,7 +57,7 @@ class StepEmbedding(nn.Module):
         tokens = self.value(values.transpose(1, 2)).transpose(1, 2)  # (B, T, C) -> (B, C, T) -> (B, D, T) -> (B, T, D)
         if self.marks is not None and marks is not None:
             tokens = tokens + self.marks(marks.to(tokens.dtype))
-        if self.use_positions:
+        if self.positions is not None:
             tokens = tokens + self.positions[: values.shape[1]].to(tokens.dtype)
         return self.drop(tokens)
 
