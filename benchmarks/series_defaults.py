@@ -99,7 +99,7 @@ def write_markdown(results: dict, label: str, path: Path) -> None:
         "| s per run (max) |",
         "|---|---|---|---|---|",
     ]
-    ours, dtw, rocket, ours_r, rocket_r = [], [], [], [], []
+    ours, dtw, ours_r, rocket_r = [], [], [], []
     for name, here in sorted(results["sets"].items()):
         if label not in here:
             continue
