@@ -58,7 +58,7 @@ def test_train_and_test_folders_of_different_sizes_stream(streamed_run):
     assert recipe["model.name"]["value"] == "hybrid_vgg_vit_photo"
     # a schedule of a few passes: crops and flips, none of DeiT's heavier augmentation
     assert recipe["augment.trivial_augment"]["value"] is False and recipe["augment.erase_prob"]["value"] == 0.0
-    assert "passes over the photos" in recipe["augment.erase_prob"]["reason"]
+    assert "over the photos (fewer than 30)" in recipe["augment.erase_prob"]["reason"]
     assert saved["augment"]["trivial_augment"] is False and saved["augment"]["crop_scale"] == [0.08, 1.0]
 
 

@@ -149,10 +149,11 @@ def choose_photo_side(
 def photo_augmentation(epochs: int) -> list[tuple[str, Any, str]]:
     """(key, value, why) of streamed photos' augmentation for a schedule of ``epochs`` passes."""
     if epochs >= STRONG_AUGMENT_EPOCHS:
-        why = f"{epochs} passes over the photos"
+        why = f"{epochs} passes over the photos"  # at least STRONG_AUGMENT_EPOCHS: always plural
         return [
             ("augment.trivial_augment", True, f"TrivialAugment: one operation at a random strength per photo ({why})"),
             ("augment.erase_prob", 0.25, f"random erasing (DeiT's 0.25; {why})"),
         ]
-    why = f"{epochs} passes over the photos (fewer than {STRONG_AUGMENT_EPOCHS}): random-resized crops and flips only"
+    passes = f"{epochs} pass" if epochs == 1 else f"{epochs} passes"
+    why = f"{passes} over the photos (fewer than {STRONG_AUGMENT_EPOCHS}): random-resized crops and flips only"
     return [("augment.trivial_augment", False, why), ("augment.erase_prob", 0.0, why)]
