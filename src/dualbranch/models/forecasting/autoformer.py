@@ -47,10 +47,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ...errors import ConfigError
 from .autocorrelation import AutoCorrelationLayer, SeasonalLayerNorm
 from .base import ForecastingModel, activation_class
-from .embedding import StepEmbedding, decoder_start
+from .embedding import StepEmbedding, check_encoder_decoder, decoder_start, split_marks
 from .layers import SeriesDecomposition
 
 __all__ = ["Autoformer"]
@@ -155,12 +154,7 @@ class Autoformer(ForecastingModel):
         activation: str = "gelu",
     ) -> None:
         super().__init__(n_vars, seq_len, pred_len, target_indices, instance_norm, n_marks)
-        if e_layers < 1 or d_layers < 1:
-            raise ConfigError(f"Need e_layers, d_layers ≥ 1; got {e_layers}, {d_layers}.")
-        if not 0 <= label_len <= self.seq_len:
-            raise ConfigError(
-                f"label_len={label_len} must be in 0..seq_len={self.seq_len} (the known steps that start the decoder)."
-            )
+        check_encoder_decoder(e_layers, d_layers, label_len, self.seq_len)
         act = activation_class(activation)
         self.label_len, self.d_model, self.num_features = label_len, d_model, 2 * self.pred_len
         self.decomp = SeriesDecomposition(moving_avg)
@@ -179,8 +173,7 @@ class Autoformer(ForecastingModel):
     def encode(self, z: torch.Tensor, marks: torch.Tensor | None = None) -> torch.Tensor:
         """Normalised window (B, L, C), time features (B, L + H, M) or None -> seasonal and trend parts of
         the horizon per variate (B, C, 2·H)."""
-        past = None if marks is None else marks[:, : self.seq_len]  # (B, L, M)
-        future = None if marks is None else marks[:, self.seq_len - self.label_len :]  # (B, S + H, M)
+        past, future = split_marks(marks, self.seq_len, self.label_len)  # (B, L, M), (B, S + H, M)
         seasonal, trend = self.decomp(z)  # (B, L, C) each
         seasonal = decoder_start(seasonal, self.label_len, self.pred_len)  # (B, S + H, C): then zeros
         trend = decoder_start(trend, self.label_len, self.pred_len, fill=z.mean(dim=1, keepdim=True))  # then the mean

@@ -25,9 +25,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ...errors import ConfigError
 from .layers import sinusoid_positions
 
-__all__ = ["StepEmbedding", "decoder_start"]
+__all__ = ["StepEmbedding", "check_encoder_decoder", "decoder_start", "split_marks"]
 
 
 class StepEmbedding(nn.Module):
@@ -73,3 +74,22 @@ def decoder_start(
     else:
         future = fill.expand(-1, pred_len, -1)  # (B, 1, C) -> (B, H, C)
     return torch.cat([start, future], dim=1)
+
+
+def check_encoder_decoder(e_layers: int, d_layers: int, label_len: int, seq_len: int) -> None:
+    """Raise a ConfigError unless an encoder-decoder forecaster's layer counts and start length fit."""
+    if e_layers < 1 or d_layers < 1:
+        raise ConfigError(f"Need e_layers, d_layers ≥ 1; got {e_layers}, {d_layers}.")
+    if not 0 <= label_len <= seq_len:
+        raise ConfigError(
+            f"label_len={label_len} must be in 0..seq_len={seq_len} (the known steps that start the decoder)."
+        )
+
+
+def split_marks(
+    marks: torch.Tensor | None, seq_len: int, label_len: int
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Time features (B, L + H, M) or None -> the encoder's (B, L, M) and the decoder's (B, S + H, M)."""
+    if marks is None:
+        return None, None
+    return marks[:, :seq_len], marks[:, seq_len - label_len :]  # (B, L, M), (B, S + H, M)

@@ -48,9 +48,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...errors import ConfigError
 from .base import ForecastingModel, activation_class
-from .embedding import StepEmbedding, decoder_start
+from .embedding import StepEmbedding, check_encoder_decoder, decoder_start, split_marks
 from .probsparse import ProbSparseLayer
 
 __all__ = ["Informer", "distilled_length"]
@@ -172,12 +171,7 @@ class Informer(ForecastingModel):
         mix: bool = True,
     ) -> None:
         super().__init__(n_vars, seq_len, pred_len, target_indices, instance_norm, n_marks)
-        if e_layers < 1 or d_layers < 1:
-            raise ConfigError(f"Need e_layers, d_layers ≥ 1; got {e_layers}, {d_layers}.")
-        if not 0 <= label_len <= self.seq_len:
-            raise ConfigError(
-                f"label_len={label_len} must be in 0..seq_len={self.seq_len} (the known steps that start the decoder)."
-            )
+        check_encoder_decoder(e_layers, d_layers, label_len, self.seq_len)
         act = activation_class(activation)
         self.label_len, self.d_model, self.num_features = label_len, d_model, self.pred_len
         steps = [self.seq_len]  # the encoder's length before each layer
@@ -205,8 +199,7 @@ class Informer(ForecastingModel):
 
     def encode(self, z: torch.Tensor, marks: torch.Tensor | None = None) -> torch.Tensor:
         """Normalised window (B, L, C), time features (B, L + H, M) or None -> decoder output (B, C, H)."""
-        past = None if marks is None else marks[:, : self.seq_len]  # (B, L, M)
-        future = None if marks is None else marks[:, self.seq_len - self.label_len :]  # (B, S + H, M)
+        past, future = split_marks(marks, self.seq_len, self.label_len)  # (B, L, M), (B, S + H, M)
         memory = self.enc_embed(z, past)  # (B, L, D)
         for i, layer in enumerate(self.encoder):
             memory = layer(memory)

@@ -98,6 +98,11 @@ class ImageAugmentSection(AugmentSection):
     trivial_augment: bool = False
 
 
+def _are_photos(examples: Any) -> bool:
+    """Whether ``examples`` are streamed photos (larger than small images), which get the photo recipe."""
+    return isinstance(examples, PhotoFiles | ImageShards) and examples.survey.largest_side > SMALL_IMAGE
+
+
 def _train_count(dataset: Dataset) -> int:
     return len(dataset) - (0 if dataset.own_test is None else len(dataset.own_test))
 
@@ -206,7 +211,7 @@ class ImageKind(DataKind):
         small_streamed: list[tuple[str, Any, str]] = []
         if isinstance(examples, PhotoFiles | ImageShards):
             surveyed = examples.survey
-            if surveyed.largest_side > SMALL_IMAGE:  # type: ignore[union-attr]
+            if _are_photos(examples):
                 return self._photo_recipe(examples, n_train, model_name)
             # small images streamed (forced, or too many for memory): the in-memory recipe, made in the workers
             height, width = surveyed.common_size  # type: ignore[union-attr]
@@ -242,7 +247,7 @@ class ImageKind(DataKind):
 
     def schedule_recipe(self, dataset: Dataset, epochs: int) -> list[tuple[str, Any, str]]:
         examples = dataset.examples
-        if not isinstance(examples, PhotoFiles | ImageShards) or examples.survey.largest_side <= SMALL_IMAGE:  # type: ignore[union-attr]
+        if not _are_photos(examples):
             return []
         return photo_augmentation(epochs)
 
