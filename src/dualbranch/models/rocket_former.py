@@ -24,8 +24,9 @@ the two branches' class probabilities. The Transformer's weight w (1 until chose
 training on examples held out of both branches' fits (:meth:`RocketFormer.choose_fusion`,
 :mod:`dualbranch.layers.branch_choice`): w = 0 where the Transformer branch would only hurt (a small set
 it overfits), the kernel branch then deciding alone; a training run holds out ``FUSION_HELD_OUT`` of
-its training examples for it (or uses its validation split), then fits the kernel branch again on all. Series of unequal lengths arrive zero-padded at the end: both
-branches read only the real samples (each example's length is up to its last non-zero sample).
+its training examples for it (or uses its validation split), then fits the kernel branch again on all.
+Series of unequal lengths arrive zero-padded at the end: both branches read only the real samples (each
+example's length is up to its last non-zero sample).
 
 Shape legend: B batch, C channels, T samples, F = 2 × kernels features, W stem width, N patch tokens,
 D token width, K classes.
@@ -237,7 +238,6 @@ class RocketFormer(SignalModel):
             "transformer_weight": choice.weight, "held_out": len(labels), "kernel_accuracy": choice.accuracy[0.0],
             "sum_accuracy": choice.accuracy[1.0], "chosen_accuracy": choice.accuracy[choice.weight],
         }  # fmt: skip
-
 
     def adapt_to_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Let weights saved before ``transformer_weight`` existed load (:meth:`RidgeFusionHead.complete`)."""

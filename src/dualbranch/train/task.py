@@ -15,7 +15,6 @@ the run at that step (:mod:`.divergence`).
 from __future__ import annotations
 
 import math
-
 from collections.abc import Sequence
 
 import lightning as L
@@ -118,7 +117,11 @@ class TrainingTask(L.LightningModule):
         print("fusion chosen on held-out examples: " + ", ".join(f"{k} {v:.4g}" for k, v in chosen.items()), flush=True)
         if refit is not None:
             again = self.model.fit_closed_form(self.inputs.prepare(refit[0]), refit[1])  # type: ignore[operator]
-            print("fitted in closed form on all training examples: " + ", ".join(f"{k} {v:.4g}" for k, v in again.items()))
+            print(
+                "fitted in closed form on all training examples: "
+                + ", ".join(f"{k} {v:.4g}" for k, v in again.items()),
+                flush=True,
+            )
         return chosen
 
     def _step_generator(self) -> torch.Generator:
