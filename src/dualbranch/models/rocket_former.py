@@ -220,7 +220,8 @@ class RocketFormer(SignalModel):
         """Choose the Transformer's weight w on ``x`` (n, C, T) and ``labels`` (n,), examples neither branch
         was fitted on (:func:`~dualbranch.layers.branch_choice.choose_branch_weight`; w = 0: the kernel
         branch alone). Kept in the head's ``transformer_weight`` buffer, so saved with the weights.
-        Returns w and the held-out accuracies of the kernel branch, the plain sum and the choice."""
+        Returns w, the held-out accuracies of the kernel branch, the plain sum and the choice, and the held-out
+        cross-entropy at each weight of the grid."""
         if self.needs_closed_form_fit():
             raise ConfigError("choose_fusion needs the kernel branch fitted first: call fit_closed_form(x, labels).")
         head: RidgeFusionHead = self.final_layer  # type: ignore[assignment]
@@ -237,6 +238,7 @@ class RocketFormer(SignalModel):
         return {
             "transformer_weight": choice.weight, "held_out": len(labels), "kernel_accuracy": choice.accuracy[0.0],
             "sum_accuracy": choice.accuracy[1.0], "chosen_accuracy": choice.accuracy[choice.weight],
+            **{f"cross_entropy_w{w:g}": ce for w, ce in choice.cross_entropy.items()},
         }  # fmt: skip
 
     def adapt_to_state_dict(self, state_dict: dict[str, Any]) -> None:
