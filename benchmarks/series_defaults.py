@@ -10,7 +10,8 @@ script, on the same splits: aeon's ROCKET (``RocketClassifier``, 10,000 kernels,
 1-NN DTW (``KNeighborsTimeSeriesClassifier``, full window; deterministic, fitted once). ROCKET needs
 equal lengths: on a set of unequal lengths it is not run (``null``), as in aeon. Accuracy and wall
 seconds per run (a dualbranch run's seconds include loading, the closed-form fit, training and the
-test; ``cpu_seconds``: the process's CPU time, all threads — on a shared machine the wall time says
+test; ``transformer_weight``: RocketFormer's choice, 0 where the kernel branch decides alone;
+``cpu_seconds``: the process's CPU time, all threads — on a shared machine the wall time says
 more about the other jobs than about the run). Prints JSON lines and writes
 benchmarks/results/series_defaults.json (entries of other sets and labels are kept), with the machine,
 thread count and load, and beside it the same name in .md: the table of ``--label`` against the baselines.
@@ -31,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from dualbranch.bench import machine_info
+from dualbranch.checkpoint import read_state_dict
 from dualbranch.data.series import bundled_uea_datasets
 from dualbranch.train.config import load_config
 from dualbranch.train.pipeline import fit
@@ -54,10 +56,15 @@ def _dualbranch(name: str, seed: int, root: Path, extra: list[str]) -> dict:
     metrics = json.loads((run / "metrics.json").read_text())
     recipe = json.loads((run / "recipe.json").read_text())
     model = next((c["value"] for c in recipe["choices"] if c["key"] == "model.name"), None)
-    return {
+    entry = {
         "seed": seed, "accuracy": metrics["accuracy"], "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
         "model": model,
     }  # fmt: skip
+    # RocketFormer's Transformer weight, chosen on held-out training examples (0: the kernel branch alone)
+    weights = read_state_dict(run / "model.safetensors") if (run / "model.safetensors").is_file() else {}
+    if "final_layer.transformer_weight" in weights:
+        entry["transformer_weight"] = float(weights["final_layer.transformer_weight"])
+    return entry
 
 
 def _baselines(name: str, seeds: int) -> dict:

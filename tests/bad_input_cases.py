@@ -266,6 +266,10 @@ CASES: list[Case] = [
     Case("model-rocketformer-no-kernels", "model", "RocketFormer with num_kernels=0",
          lambda tmp: dualbranch.create_model("rocketformer", n_times=60, num_kernels=0), ValueError,
          r"num_kernels must be 1 or more \(ROCKET draws 10,000\), got 0"),
+    Case("model-rocketformer-choose-unfitted", "model", "RocketFormer asked to choose its fusion before its kernel fit",
+         lambda tmp: dualbranch.create_model("rocketformer", n_times=60, num_kernels=20).choose_fusion(
+             torch.zeros(2, 1, 60), torch.tensor([0, 1])), ValueError,
+         r"choose_fusion needs the kernel branch fitted first: call fit_closed_form"),
     Case("model-shapeformer-shapelets-without-info", "model", "ShapeFormer given shapelets but not their info rows",
          lambda tmp: dualbranch.create_model("shapeformer", shapelets=[[0.0, 1.0]]), ValueError,
          r"Give both shapelets and shapelet_info"),

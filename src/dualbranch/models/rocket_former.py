@@ -19,9 +19,14 @@ The kernel branch is fitted once, from the training examples, before the first g
 (:meth:`RocketFormer.fit_closed_form`; a training run calls it through ``fit_closed_form`` — a model
 that has one is fitted so). Gradient training then sees the Transformer branch's logits alone — the
 kernel branch has no parameters, and running 10,000 kernels on every batch would cost more than the
-whole fit — and inference adds the two: logits = Transformer logits + τ · ridge scores, a product of
-the two branches' class probabilities. Series of unequal lengths arrive zero-padded at the end: both
-branches read only the real samples (each example's length is up to its last non-zero sample).
+whole fit — and inference adds the two: logits = τ · ridge scores + w · Transformer logits, a product of
+the two branches' class probabilities. The Transformer's weight w (1 until chosen) is chosen after
+training on examples held out of both branches' fits (:meth:`RocketFormer.choose_fusion`,
+:mod:`dualbranch.layers.branch_choice`): w = 0 where the Transformer branch would only hurt (a small set
+it overfits), the kernel branch then deciding alone; a training run holds out ``FUSION_HELD_OUT`` of
+its training examples for it (or uses its validation split), then fits the kernel branch again on all.
+Series of unequal lengths arrive zero-padded at the end: both branches read only the real samples (each
+example's length is up to its last non-zero sample).
 
 Shape legend: B batch, C channels, T samples, F = 2 × kernels features, W stem width, N patch tokens,
 D token width, K classes.
@@ -36,6 +41,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..layers.branch_choice import choose_branch_weight
 from ..layers.kernel_views import MultiViewKernels
 from ..layers.random_kernels import real_lengths
 from ..layers.ridge import fit_ridge_classifier
@@ -49,11 +55,14 @@ FIT_CHUNK = 256  # examples whose kernel features are computed at once while fit
 # the stem reads a long series with a stride that leaves at most this many steps (the Transformer branch's
 # cost then stays that of a short series: ACSF1's 1,460 samples are read every 6th, by kernels of 13)
 MAX_STEM_STEPS = 256
+# share of the training examples a run keeps out of both fits to choose the Transformer's weight on
+FUSION_HELD_OUT = 0.2
 
 
 class RidgeFusionHead(nn.Module):
     """The classifier: a Linear on the Transformer branch's pooled tokens (trained) plus the kernel
-    branch's ridge classifier (buffers, fitted in closed form; zero until then)."""
+    branch's ridge classifier (buffers, fitted in closed form; zero until then), the Transformer's logits
+    weighted by ``transformer_weight`` (a buffer: 1 until :meth:`RocketFormer.choose_fusion`)."""
 
     def __init__(self, num_kernel_features: int, width: int, n_outputs: int) -> None:
         super().__init__()
@@ -62,13 +71,28 @@ class RidgeFusionHead(nn.Module):
         self.register_buffer("ridge_bias", torch.zeros(n_outputs))
         self.register_buffer("temperature", torch.ones(()))
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
+        self.register_buffer("transformer_weight", torch.ones(()))
+
+    @staticmethod
+    def complete(state_dict: dict[str, Any], prefix: str) -> None:
+        """Weights saved before the Transformer's weight was chosen hold none: they added the two (w = 1)."""
+        if f"{prefix}ridge_weight" in state_dict and f"{prefix}transformer_weight" not in state_dict:
+            state_dict[f"{prefix}transformer_weight"] = torch.ones(())
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        self.complete(state_dict, prefix)  # plain load_state_dict (a resumed run's checkpoint) too
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def kernel_logits(self, kernel: torch.Tensor) -> torch.Tensor:
+        """kernel (B, F) standardised features -> (B, K) the kernel branch's calibrated ridge scores."""
+        return self.temperature * (kernel @ self.ridge_weight.T + self.ridge_bias)
 
     def forward(self, kernel: torch.Tensor | None, pooled: torch.Tensor) -> torch.Tensor:
         """kernel (B, F) standardised features or None (the Transformer alone), pooled (B, D) -> (B, K)."""
         logits = self.linear(pooled)
         if kernel is None:
             return logits
-        return logits + self.temperature * (kernel @ self.ridge_weight.T + self.ridge_bias)
+        return self.kernel_logits(kernel) + self.transformer_weight * logits
 
 
 class RocketFormer(SignalModel):
@@ -85,6 +109,7 @@ class RocketFormer(SignalModel):
     """
 
     default_n_chans = 1
+    fusion_held_out = FUSION_HELD_OUT  # a training run holds this share out to choose_fusion on
 
     def __init__(
         self,
@@ -189,6 +214,36 @@ class RocketFormer(SignalModel):
         head.temperature.fill_(fit.temperature)
         head.fitted.fill_(True)
         return {"alpha": fit.alpha, "temperature": fit.temperature, "loo_accuracy": fit.loo_accuracy}
+
+    @torch.no_grad()
+    def choose_fusion(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+        """Choose the Transformer's weight w on ``x`` (n, C, T) and ``labels`` (n,), examples neither branch
+        was fitted on (:func:`~dualbranch.layers.branch_choice.choose_branch_weight`; w = 0: the kernel
+        branch alone). Kept in the head's ``transformer_weight`` buffer, so saved with the weights.
+        Returns w, the held-out accuracies of the kernel branch, the plain sum and the choice, and the held-out
+        cross-entropy at each weight of the grid."""
+        if self.needs_closed_form_fit():
+            raise ConfigError("choose_fusion needs the kernel branch fitted first: call fit_closed_form(x, labels).")
+        head: RidgeFusionHead = self.final_layer  # type: ignore[assignment]
+        was_training = self.training
+        self.eval()
+        kernel, transformer = [], []
+        for part in x.float().split(FIT_CHUNK):
+            features = self.forward_features(part)
+            kernel.append(head.kernel_logits(features[0][:, 0]))
+            transformer.append(head.linear(features[1].mean(dim=1)))
+        self.train(was_training)
+        choice = choose_branch_weight(torch.cat(kernel), torch.cat(transformer), labels)
+        head.transformer_weight.fill_(choice.weight)
+        return {
+            "transformer_weight": choice.weight, "held_out": len(labels), "kernel_accuracy": choice.accuracy[0.0],
+            "sum_accuracy": choice.accuracy[1.0], "chosen_accuracy": choice.accuracy[choice.weight],
+            **{f"cross_entropy_w{w:g}": ce for w, ce in choice.cross_entropy.items()},
+        }  # fmt: skip
+
+    def adapt_to_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Let weights saved before ``transformer_weight`` existed load (:meth:`RidgeFusionHead.complete`)."""
+        RidgeFusionHead.complete(state_dict, "final_layer.")
 
     # ----------------------------------------------------------------- forward
     def _transformer(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:

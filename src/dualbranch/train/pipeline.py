@@ -55,7 +55,7 @@ from .run_lock import lock_run
 from .run_place import RunPlace, default_run_name, open_run, resume_note, resume_run
 from .scoring import Scoring
 from .search import run_search
-from .task import TrainingTask
+from .task import TrainingTask, fusion_split
 
 __all__ = ["FoldModel", "Plan", "build_model", "fit", "folds_of", "load_fold_models", "model_options", "plan_run",
            "test"]  # fmt: skip
@@ -170,13 +170,16 @@ def _fit_fold(
         atomic_write_text(out / "preprocessing.json", json.dumps(preprocessing.to_json()))
 
     def served(index: np.ndarray, training: bool) -> tuple[LoaderInputs, torch.Tensor]:
-        examples = train if training else dataset.examples.subset(index)
+        examples = train if index is fold.train else dataset.examples.subset(index)
         inputs = kind.loader_inputs(examples, preprocessing, training, config.augment, config.trainer.seed)
         return inputs, torch.from_numpy(dataset.y[index])
 
-    val = None if fold.val is None else served(fold.val, False)
-    datamodule = ExamplesDataModule(served(fold.train, True), val, config.data, config.trainer.seed)
     model = build_model(config.model.name, args)
+    # a model that chooses how to fuse its branches does so on the validation split, else on held-out examples
+    fitted, held = fusion_split(model, fold.train, fold.val is not None, dataset.y, config.trainer.seed,
+                                dataset.class_names)  # fmt: skip
+    val = None if fold.val is None else served(fold.val, False)
+    datamodule = ExamplesDataModule(served(fitted, True), val, config.data, config.trainer.seed)
     if config.model.checkpoint is not None and not last_checkpoint(out).is_file():
         # a published or earlier model to start from: new head, positions and first conv adapted
         notes = load_for_finetuning(model, config.model.checkpoint, config.model.name)
@@ -204,6 +207,9 @@ def _fit_fold(
         kept = checkpoints.kept_weights()
         if kept is not None:
             task.load_state_dict(kept)
+        if hasattr(model, "choose_fusion") and (held is not None or val is not None):
+            refit = None if held is None else served(fold.train, True)
+            task.choose_fusion(served(held, True) if held is not None else val, refit)  # type: ignore[arg-type]
         info = checkpoints.kept(trainer.current_epoch)
         check_weights(model, f"the kept epoch {info['epoch']} of {info['of']}", config)
         # how to feed these weights (input size, normalisation, crop): a run that fine-tunes them starts there

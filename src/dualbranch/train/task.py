@@ -15,18 +15,22 @@ the run at that step (:mod:`.divergence`).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import lightning as L
+import numpy as np
 import torch
 from torch import nn
 
+from ..errors import ConfigError
+from ..evaluation.protocols import hold_out
 from .config import RunConfig
 from .divergence import diverged
 from .kinds import InputPipeline
 from .objectives import Objective
 from .scoring import Scoring
 
-__all__ = ["TrainingTask", "halving", "warmup_cosine"]
+__all__ = ["TrainingTask", "fusion_split", "halving", "warmup_cosine"]
 
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: float) -> float:
@@ -41,6 +45,21 @@ def halving(step: int, steps_per_epoch: int) -> float:
     """LR multiplier of the forecasting papers' "type1" schedule: 1 in the first epoch, halved after each
     epoch (0.5 ** epoch), no warm-up (Informer, Autoformer, iTransformer, PatchTST's official code)."""
     return 0.5 ** (step // max(1, steps_per_epoch))
+
+
+def fusion_split(
+    model: nn.Module, train: np.ndarray, has_val: bool, y: np.ndarray, seed: int, class_names: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(training indices, held-out indices or None) of a fold: a model that chooses how to fuse its branches
+    (``choose_fusion``; its share ``fusion_held_out``) gets that share of each class held out of training
+    when the fold has no validation split to choose on — unless a class has too few examples to spare one."""
+    share = getattr(model, "fusion_held_out", 0.0)
+    if has_val or share <= 0 or not hasattr(model, "choose_fusion"):
+        return train, None
+    try:
+        return hold_out(y, train, share, seed, class_names)
+    except ConfigError:  # a class of one example: nothing to spare, the branches stay added as they are
+        return train, None
 
 
 class TrainingTask(L.LightningModule):
@@ -86,6 +105,24 @@ class TrainingTask(L.LightningModule):
         chosen = self.model.fit_closed_form(torch.cat(inputs), torch.cat(labels))  # type: ignore[operator]
         if self.trainer.is_global_zero:
             print("fitted in closed form: " + ", ".join(f"{k} {v:.4g}" for k, v in chosen.items()), flush=True)
+
+    @torch.no_grad()
+    def choose_fusion(
+        self, held: tuple[torch.Tensor, torch.Tensor], refit: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> dict[str, float]:
+        """Let the model choose how to fuse its branches (``model.choose_fusion``) on ``held`` (loader inputs,
+        labels) that it was not fitted on, then, given ``refit`` (all the fold's training examples, ``held``
+        among them), fit its closed-form parts again on all of them. Printed; returns what was chosen."""
+        chosen = self.model.choose_fusion(self.inputs.prepare(held[0]), held[1])  # type: ignore[operator]
+        print("fusion chosen on held-out examples: " + ", ".join(f"{k} {v:.4g}" for k, v in chosen.items()), flush=True)
+        if refit is not None:
+            again = self.model.fit_closed_form(self.inputs.prepare(refit[0]), refit[1])  # type: ignore[operator]
+            print(
+                "fitted in closed form on all training examples: "
+                + ", ".join(f"{k} {v:.4g}" for k, v in again.items()),
+                flush=True,
+            )
+        return chosen
 
     def _step_generator(self) -> torch.Generator:
         seed = (self.config.trainer.seed * 1_000_003 + self.global_step) * 64 + self.global_rank
