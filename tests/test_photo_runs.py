@@ -14,7 +14,7 @@ from PIL import Image
 from dualbranch.cli import main
 from dualbranch.errors import DataError
 from dualbranch.train.config import load_config
-from dualbranch.train.kinds.image_choices import STRONG_AUGMENT_EPOCHS, photo_augmentation
+from dualbranch.train.kinds.image_choices import SHORT_SCHEDULE_CROP, STRONG_AUGMENT_EPOCHS, photo_augmentation
 from dualbranch.train.pipeline import fit
 from dualbranch.train.predict import predict
 from photo_folders import make_photos
@@ -59,15 +59,19 @@ def test_train_and_test_folders_of_different_sizes_stream(streamed_run):
     # a schedule of a few passes: crops and flips, none of DeiT's heavier augmentation
     assert recipe["augment.trivial_augment"]["value"] is False and recipe["augment.erase_prob"]["value"] == 0.0
     assert "over the photos (fewer than 30)" in recipe["augment.erase_prob"]["reason"]
-    assert saved["augment"]["trivial_augment"] is False and saved["augment"]["crop_scale"] == [0.08, 1.0]
+    assert saved["augment"]["trivial_augment"] is False and saved["augment"]["crop_scale"] == [0.35, 1.0]
 
 
 @pytest.mark.parametrize("epochs", [29, 30, 300])
 def test_photo_augmentation_grows_with_the_passes_over_the_photos(epochs):
     chosen = {key: value for key, value, _ in photo_augmentation(epochs)}
     if epochs < STRONG_AUGMENT_EPOCHS:
-        assert chosen == {"augment.trivial_augment": False, "augment.erase_prob": 0.0}
-    else:
+        assert chosen == {
+            "augment.trivial_augment": False,
+            "augment.erase_prob": 0.0,
+            "augment.crop_scale": list(SHORT_SCHEDULE_CROP),
+        }
+    else:  # the long schedule keeps ImageNet's crops (the config's default, 8 % to all of the photo)
         assert chosen == {"augment.trivial_augment": True, "augment.erase_prob": 0.25}
 
 
@@ -80,6 +84,11 @@ def test_a_long_photo_schedule_gets_deits_augmentation_and_the_users_keys_stay(p
     assert main([*common, "optim.epochs=40", "augment.erase_prob=0.1"]) == 0
     printed = capsys.readouterr().out
     assert "#   augment.erase_prob" not in printed and "erase_prob: 0.1" in printed
+    assert "#   augment.crop_scale" not in printed and "crop_scale:\n  - 0.08" in printed
+    # a short schedule gets the milder crops, unless the user gave crop_scale
+    assert main([*common, "optim.epochs=5", "augment.crop_scale=[0.2,1.0]"]) == 0
+    printed = capsys.readouterr().out
+    assert "#   augment.crop_scale" not in printed and "crop_scale:\n  - 0.2" in printed
 
 
 def test_forcing_the_memory_path_resizes_every_folder_to_the_training_size(photos, tmp_path):
