@@ -15,8 +15,8 @@
   area: DeiT's recipe, Touvron et al. 2021); in a short schedule the same augmentation only keeps the
   model from fitting the data it has (its training accuracy stays below its validation accuracy), so a
   few passes get flips and milder random-resized crops only (at least 35 % of the photo's area instead of
-  8 %: the budgeted-training finding that a short schedule wants weaker augmentation, Li, Yumer, Ramanan,
-  ICLR 2020).
+  8 %: the shorter the training, the less augmentation pays — Steiner et al., "How to train your ViT?",
+  TMLR 2022; the lighter short-schedule recipe of Wightman, Touvron, Jégou, "ResNet strikes back", 2021).
 
 Shape legend: none (sizes are (H, W) pairs).
 """
