@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...registry import register_model
+from ...registry import WeightConfig, register_model
 from .base import forecasting_builder
 from .dlinear import DLinear
 from .gateformer import Gateformer
@@ -36,6 +36,7 @@ PATCHTST_PAPER = (
 )
 
 _TINY_WINDOW = {"n_vars": 3, "seq_len": 32, "pred_len": 8}
+_ETTH1 = (96, 7)  # the default input: look-back 96 of ETTh1's 7 variates
 _build_gateformer = forecasting_builder(Gateformer)
 _build_itransformer = forecasting_builder(ITransformer)
 _build_dlinear = forecasting_builder(DLinear)
@@ -46,6 +47,8 @@ _build_patchtst = forecasting_builder(PatchTST)
     paper=GATEFORMER_PAPER,
     task="forecasting",
     tiny={**_TINY_WINDOW, "d_model": 16, "d_ff": 32, "n_heads": 2, "dropout": 0.0},
+    # each variate's window enters twice: whole (the variate branch) and in patches (the temporal branch)
+    weights=WeightConfig(_ETTH1, first_conv=("global_embed", "patch_embed.proj"), classifier=("head",)),
 )
 def gateformer(**overrides: Any) -> Gateformer:
     """Gateformer, 133,344 parameters at ETTh1's 96 -> 96 configuration. See models/forecasting/gateformer.py."""
@@ -56,13 +59,24 @@ def gateformer(**overrides: Any) -> Gateformer:
     paper=ITRANSFORMER_PAPER,
     task="forecasting",
     tiny={**_TINY_WINDOW, "d_model": 16, "d_ff": 32, "n_heads": 2, "dropout": 0.0},
+    weights=WeightConfig(_ETTH1, first_conv=("embed",), classifier=("head",)),
 )
 def itransformer(**overrides: Any) -> ITransformer:
     """iTransformer, 841,568 parameters at ETTh1's 96 -> 96 configuration. See models/forecasting/itransformer.py."""
     return _build_itransformer(**overrides)
 
 
-@register_model(paper=DLINEAR_PAPER, task="forecasting", tiny={**_TINY_WINDOW, "kernel_size": 5})
+@register_model(
+    paper=DLINEAR_PAPER,
+    task="forecasting",
+    tiny={**_TINY_WINDOW, "kernel_size": 5},
+    # two linear maps from the window to the horizon (seasonal, trend): first layer and head at once
+    weights=WeightConfig(
+        _ETTH1,
+        first_conv=("seasonal_weight", "trend_weight"),
+        classifier=("seasonal_weight", "seasonal_bias", "trend_weight", "trend_bias"),
+    ),
+)
 def dlinear(**overrides: Any) -> DLinear:
     """DLinear, 18,624 parameters at look-back 96, horizon 96. See models/forecasting/dlinear.py."""
     return _build_dlinear(**overrides)
@@ -81,6 +95,7 @@ def dlinear(**overrides: Any) -> DLinear:
         "stride": 4,
         "dropout": 0.0,
     },
+    weights=WeightConfig(_ETTH1, first_conv=("patch_embed",), classifier=("head",)),
 )
 def patchtst(**overrides: Any) -> PatchTST:
     """PatchTST, 35,168 parameters at look-back 96, horizon 96 (ETTh1 sizes). See models/forecasting/patchtst.py."""
