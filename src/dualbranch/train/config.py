@@ -90,12 +90,8 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(f"^(?:{_FLOA
 def _parse(text: str, where: str, file: bool = True) -> tuple[Any, dict[str, int]]:
     """The plain values of a YAML text, and the line of every dotted key in it."""
     try:
-        loader = _Loader(text)  # a SafeLoader: plain values only
-        try:
-            values = loader.get_single_data()
-        finally:
-            loader.dispose()
-        root = yaml.compose(text, Loader=_Loader)
+        root = yaml.compose(text, Loader=_Loader)  # a SafeLoader: plain values only
+        values = None if root is None else _Loader("").construct_document(root)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None) if file else None
         problem = f"not valid YAML ({getattr(err, 'problem', err)})" if file else f"cannot parse the value ({err})"
