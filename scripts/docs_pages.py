@@ -104,7 +104,7 @@ def zoo_page() -> str:
             out.append(f"- Citation: {entry.paper}\n")
         if entry.weights_url:
             out.append(f"- Published weights: <{entry.weights_url}> (`pretrained=True`)\n")
-        fed = {k: v for k, v in dataclasses.asdict(entry.weights).items() if v is not None}
+        fed = {k: v for k, v in json.loads(entry.weights.to_json()).items() if v is not None}
         out.append(f"- Weight config: {', '.join(f'{k} {_cell(v)}' for k, v in fed.items())}\n")
         out.append(f"- Builder: `{entry.builder.__module__}`\n\n")
     return "".join(out)
