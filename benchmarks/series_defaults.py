@@ -13,7 +13,7 @@ seconds per run (a dualbranch run's seconds include loading, the closed-form fit
 test; ``cpu_seconds``: the process's CPU time, all threads — on a shared machine the wall time says
 more about the other jobs than about the run). Prints JSON lines and writes
 benchmarks/results/series_defaults.json (entries of other sets and labels are kept), with the machine,
-thread count and load.
+thread count and load, and beside it the same name in .md: the table of ``--label`` against the baselines.
 
 Sets: ``bundled_uea_datasets()`` — ACSF1, ArrowHead, BasicMotions, Covid3Month_disc, GunPoint,
 ItalyPowerDemand, JapaneseVowels, OSULeaf, PickupGestureWiimoteZ, UnitTest in aeon 1.x.
@@ -86,6 +86,50 @@ def _baselines(name: str, seeds: int) -> dict:
     return result
 
 
+def _pct(values: list[float]) -> str:
+    """Mean ± sd (population) in percent."""
+    return f"{100 * np.mean(values):.1f} ± {100 * np.std(values):.1f}"
+
+
+def write_markdown(results: dict, label: str, path: Path) -> None:
+    """The table of ``label`` against the baselines, one row per set, and the means over the sets where
+    every column ran; the machine below it."""
+    lines = [
+        f"| set | dualbranch defaults ({label}), mean ± sd | 1-NN DTW | ROCKET (aeon, 10,000 kernels), mean ± sd "
+        "| s per run (max) |",
+        "|---|---|---|---|---|",
+    ]
+    ours, dtw, ours_r, rocket_r = [], [], [], []
+    for name, here in sorted(results["sets"].items()):
+        if label not in here:
+            continue
+        entry, base = here[label], here.get("baselines") or {}
+        accuracies = [r["accuracy"] for r in entry["runs"]]
+        d = base.get("1nn_dtw", {}).get("accuracy")
+        r = base.get("rocket")
+        r_runs = [x["accuracy"] for x in r["runs"]] if r else None
+        ours.append(np.mean(accuracies))
+        dtw.append(d)
+        if r_runs:
+            ours_r.append(np.mean(accuracies))
+            rocket_r.append(np.mean(r_runs))
+        lines.append(
+            f"| {name} | {_pct(accuracies)} ({len(accuracies)} seeds) | {'–' if d is None else f'{100 * d:.1f}'} "
+            f"| {'– (unequal lengths)' if not r_runs else _pct(r_runs)} | {entry['seconds_max']:.0f} |"
+        )
+    if ours:
+        mean_dtw = f"{100 * np.mean(dtw):.2f}" if None not in dtw else "–"
+        lines.append(f"| **mean, {len(ours)} sets** | {100 * np.mean(ours):.2f} | {mean_dtw} | – | |")
+    if rocket_r:
+        lines.append(
+            f"| **mean, the {len(rocket_r)} sets ROCKET runs on** | {100 * np.mean(ours_r):.2f} | | "
+            f"{100 * np.mean(rocket_r):.2f} | |"
+        )
+    machine = results.get("machines", {}).get(label, {})
+    lines += ["", f"Machine: `{json.dumps(machine)}`", ""]
+    path.write_text("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="+", default=None, help="default: every bundled classification set")
@@ -120,6 +164,7 @@ def main() -> None:
         if not args.no_baselines:
             here["baselines"] = _baselines(name, args.rocket_seeds)
         args.output.write_text(json.dumps(results, indent=2) + "\n")
+        write_markdown(results, args.label, args.output.with_suffix(".md"))
         print(name, json.dumps({k: v for k, v in here.items() if k != "runs"}), flush=True)
 
 

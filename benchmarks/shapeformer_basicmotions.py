@@ -1,6 +1,6 @@
 """ShapeFormer on BasicMotions through `dualbranch fit`, against the paper's figure and simple baselines.
 
-    nice -n 15 .venv/bin/python benchmarks/shapeformer_basicmotions.py [--seeds 3]
+    nice -n 15 .venv/bin/python benchmarks/shapeformer_basicmotions.py [--seeds 3] [--threads 1]
 
 The paper (Le et al., KDD 2024, Table 2) reports 1.000 test accuracy on BasicMotions. Each run is
 ``dualbranch fit data.name=uea data.uea_name=BasicMotions model.name=shapeformer`` with the official
@@ -39,11 +39,14 @@ OFFICIAL = [
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--threads", type=int, help="torch threads of each run (default: all logical CPUs)")
     args = parser.parse_args()
     runs = []
     with tempfile.TemporaryDirectory(prefix="shapeformer-") as folder:
         for seed in range(args.seeds):
             overrides = [*OFFICIAL, "trainer.progress_bar=false", "output.report=false", f"output.root={folder}"]
+            if args.threads:
+                overrides.append(f"trainer.threads={args.threads}")
             started = time.perf_counter()
             run = fit(load_config(None, [*overrides, f"trainer.seed={seed}"]))
             accuracy = json.loads((run / "metrics.json").read_text())["accuracy"]
@@ -61,7 +64,7 @@ def main() -> None:
         "command": "benchmarks/shapeformer_basicmotions.py", "overrides": OFFICIAL, "runs": runs,
         "accuracy": float(np.mean([r["accuracy"] for r in runs])), "paper": PAPER_ACCURACY,
         "baselines": {"1nn_dtw": float(dtw.score(test_x, test_y)), "rocket": float(rocket.score(test_x, test_y))},
-        "machine": machine_info(),
+        "threads": args.threads, "machine": machine_info(),
     }  # fmt: skip
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2))

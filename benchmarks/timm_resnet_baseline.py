@@ -21,6 +21,7 @@ import torch
 from timm.data import ImageDataset, create_loader, resolve_data_config
 
 STARTED = time.perf_counter()
+TIMED_FROM, TIMED_TO = 5, 25  # the steps whose speed plans the schedule (at the one-cycle's starting rate)
 
 
 def main() -> None:
@@ -54,10 +55,10 @@ def main() -> None:
     steps, scheduler, budget_steps, first = 0, None, None, 0.0
     model.train()
     for x, y in batches():
-        if steps == 0:
+        if steps == TIMED_FROM:  # the first steps are slower (workers starting, allocations): not timed
             first = time.perf_counter()
-        if steps == 5 and scheduler is None:  # the steps that fit the rest of the budget, at the speed measured
-            per_step = (time.perf_counter() - first) / 5
+        if steps == TIMED_TO and scheduler is None:  # the steps that fit the rest of the budget, at the speed measured
+            per_step = (time.perf_counter() - first) / (TIMED_TO - TIMED_FROM)
             budget_steps = max(10, int((args.seconds - eval_seconds - (time.perf_counter() - STARTED)) / per_step))
             scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, 2e-3, total_steps=budget_steps)
         loss = loss_fn(model(x.contiguous(memory_format=torch.channels_last)), y)
@@ -67,7 +68,7 @@ def main() -> None:
         if scheduler is not None:
             scheduler.step()
         steps += 1
-        if budget_steps is not None and steps >= budget_steps + 5:
+        if budget_steps is not None and steps >= budget_steps + TIMED_TO:
             break
     model.eval()
     correct = total = 0

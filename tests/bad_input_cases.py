@@ -353,6 +353,13 @@ CASES: list[Case] = [
                       "data.path={tmp}/short.csv", "data.pred_len=20", "data.protocol=last",
                       "output.root={tmp}/runs")(tmp)),
          CliFailure, r"The training part has 10 rows, too few for a horizon of 20 \(data\.pred_len\) and a look-back"),
+    Case("cli-forecast-horizon-marks-unread", "data", "data.horizon_marks=true for a model that reads no calendar of "
+         "the horizon (iTransformer)",
+         lambda tmp: (_series_csv(tmp, "monthly.csv", None, 120), cli("fit", "data.name=series",
+                      "data.path={tmp}/monthly.csv", "data.pred_len=4", "model.name=itransformer",
+                      "data.horizon_marks=true", "output.root={tmp}/runs")(tmp)),
+         CliFailure, r"data\.horizon_marks=true: model\.name=itransformer does not read the time features of the "
+         r"horizon; leave data\.horizon_marks at its default"),
     # ------------------------------------------------------------------ signal / series
     Case("signal-nan", "signal", "a NaN sample in EEG epochs",
          lambda tmp: SignalData(**signals(x=with_value(signals()["x"], (1, 2, 5), np.nan))), ValueError,

@@ -7,7 +7,7 @@ import torch
 
 import dualbranch
 from dualbranch.features import FeatureExtractor
-from dualbranch.flops import count_params
+from dualbranch.flops import count_macs, count_params
 from dualbranch.layers.conv_encoder import ConvTokenEncoder, ResidualConvBlock
 from dualbranch.layers.conv_tokenizer import VGGTokenizer
 from dualbranch.models import BranchConfig, MultiBranchConfig, MultiBranchNet
@@ -25,7 +25,7 @@ def _pair(**overrides) -> MultiBranchNet:
 
 
 def test_part_registries():
-    assert {"patch", "conv3", "cnn", "vgg"} <= set(TOKENIZERS)
+    assert {"patch", "conv3", "cnn", "vgg", "vgg_s2"} <= set(TOKENIZERS)
     assert {"transformer", "cnn", "resnet"} <= set(ENCODERS)
 
 
@@ -53,6 +53,22 @@ def test_vgg_tokenizer_halves_per_stage_and_sees_full_resolution_first():
     assert tokenizer(torch.randn(2, 1, 28, 28)).shape == (2, 49, 64) and tokenizer.grid_size == (7, 7)
     with pytest.raises(ValueError, match="patch_size must be 2, 4, 8"):
         VGGTokenizer((28, 28), 6, 1, 64)
+
+
+@pytest.mark.parametrize("size", [(128, 128), (100, 131), (31, 33), (16, 17)])
+def test_a_strided_vgg_stem_keeps_the_grid_at_a_fraction_of_the_work(size):
+    plain, strided = VGGTokenizer(size, 8, 3, 64), VGGTokenizer(size, 8, 3, 64, stem_stride=2)
+    first = next(m for m in strided.proj if isinstance(m, torch.nn.Conv2d))
+    assert first.stride == (2, 2) and sum(isinstance(m, torch.nn.MaxPool2d) for m in strided.proj) == 2
+    x = torch.randn(2, 3, *size)
+    tokens = strided.eval()(x)
+    grid = strided.proj(x).shape[-2:]  # what the convolutions make, not what the tokenizer computed
+    assert tuple(grid) == strided.grid_size and tokens.shape == (2, grid[0] * grid[1], 64)
+    if size == (128, 128):
+        assert strided.grid_size == plain.grid_size == (16, 16)
+        assert count_macs(strided, x[:1]) < 0.3 * count_macs(plain, x[:1])
+    with pytest.raises(ValueError, match="stem_stride is 1 or 2"):
+        VGGTokenizer(size, 8, 3, 64, stem_stride=4)
 
 
 def test_residual_block_is_identity_plus_a_residual_and_keeps_the_map():
@@ -150,7 +166,7 @@ def test_bad_model_configuration_is_explained(overrides, message):
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"tokenizer": "signal"}, "Unknown tokenizer 'signal'; valid: cnn, conv3, patch, vgg"),
+        ({"tokenizer": "signal"}, "Unknown tokenizer 'signal'; valid: cnn, conv3, patch, vgg, vgg_s2"),
         ({"encoder": "lstm"}, "Unknown encoder 'lstm'; valid: cnn, resnet, transformer"),
         ({"embed_dim": 30, "num_heads": 4}, "not divisible by num_heads"),
         ({"depth": (1, -1)}, "non-negative"),

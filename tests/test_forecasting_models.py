@@ -174,6 +174,9 @@ OFFICIAL_COUNTS = [
     ("itransformer", {"pred_len": 720, "d_model": 512, "d_ff": 512}, 3_576_016),
     ("dlinear", {}, 18_624),
     ("dlinear", {"seq_len": 336}, 64_704),
+    # with ETTh1's 4 hourly timeF features, as the official Time-Series-Library code builds them
+    ("informer", {"n_marks": 4}, 11_328_007),
+    ("autoformer", {"n_marks": 4}, 10_535_943),
 ]
 
 

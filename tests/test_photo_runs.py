@@ -14,6 +14,7 @@ from PIL import Image
 from dualbranch.cli import main
 from dualbranch.errors import DataError
 from dualbranch.train.config import load_config
+from dualbranch.train.kinds.image_choices import STRONG_AUGMENT_EPOCHS, photo_augmentation
 from dualbranch.train.pipeline import fit
 from dualbranch.train.predict import predict
 from photo_folders import make_photos
@@ -54,6 +55,31 @@ def test_train_and_test_folders_of_different_sizes_stream(streamed_run):
     assert "different sizes" in recipe["data.pipeline"]["reason"]
     metrics = json.loads((streamed_run / "metrics.json").read_text())
     assert metrics["n"] == 8 and 0 <= metrics["accuracy"] <= 1
+    assert recipe["model.name"]["value"] == "hybrid_vgg_vit_photo"
+    # a schedule of a few passes: crops and flips, none of DeiT's heavier augmentation
+    assert recipe["augment.trivial_augment"]["value"] is False and recipe["augment.erase_prob"]["value"] == 0.0
+    assert "over the photos (fewer than 30)" in recipe["augment.erase_prob"]["reason"]
+    assert saved["augment"]["trivial_augment"] is False and saved["augment"]["crop_scale"] == [0.08, 1.0]
+
+
+@pytest.mark.parametrize("epochs", [29, 30, 300])
+def test_photo_augmentation_grows_with_the_passes_over_the_photos(epochs):
+    chosen = {key: value for key, value, _ in photo_augmentation(epochs)}
+    if epochs < STRONG_AUGMENT_EPOCHS:
+        assert chosen == {"augment.trivial_augment": False, "augment.erase_prob": 0.0}
+    else:
+        assert chosen == {"augment.trivial_augment": True, "augment.erase_prob": 0.25}
+
+
+def test_a_long_photo_schedule_gets_deits_augmentation_and_the_users_keys_stay(photos, capsys):
+    common = ["fit", "--print-config", "data.name=image_folder", f"data.path={photos / 'train'}"]
+    assert main([*common, "optim.epochs=40"]) == 0
+    printed = capsys.readouterr().out
+    assert "#   augment.trivial_augment = True   (TrivialAugment" in printed and "40 passes" in printed
+    assert "#   augment.erase_prob = 0.25" in printed
+    assert main([*common, "optim.epochs=40", "augment.erase_prob=0.1"]) == 0
+    printed = capsys.readouterr().out
+    assert "#   augment.erase_prob" not in printed and "erase_prob: 0.1" in printed
 
 
 def test_forcing_the_memory_path_resizes_every_folder_to_the_training_size(photos, tmp_path):

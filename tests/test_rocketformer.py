@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import dualbranch
+from dualbranch.layers.kernel_views import MultiViewKernels, series_views
 from dualbranch.layers.random_kernels import RandomDilatedKernels, real_lengths
 from dualbranch.layers.ridge import RIDGE_ALPHAS, fit_ridge_classifier
 from dualbranch.models.rocket_former import RocketFormer
@@ -54,6 +55,40 @@ def test_kernels_follow_rocket_draws():
         assert (size - 1) * dilation <= 499  # a kernel spans at most the series
         assert padding in (0, (size - 1) * dilation // 2)
         assert torch.allclose(getattr(layer, f"weight_{g}").sum(dim=(1, 2)), torch.zeros(()), atol=1e-4)  # centred
+
+
+def test_views_are_level_znormalised_shape_and_its_difference_over_the_real_samples():
+    rng = np.random.default_rng(1)
+    x = (5 + 3 * rng.normal(size=(2, 2, 30))).astype(np.float32)
+    x[1, :, 18:] = 0.0  # 18 real samples
+    x[0, 1] = 4.0  # a constant channel: no shape, no change
+    level, shape, change = series_views(torch.from_numpy(x), torch.tensor([30, 18]))
+    assert torch.equal(level, torch.from_numpy(x))
+    for b, n in ((0, 30), (1, 18)):
+        real = x[b, 0, :n]
+        z = (real - real.mean()) / real.std()
+        np.testing.assert_allclose(shape[b, 0, :n].numpy(), z, atol=1e-5)
+        np.testing.assert_allclose(change[b, 0, :n].numpy(), np.concatenate([[0.0], np.diff(z)]), atol=1e-5)
+        assert not shape[b, :, n:].any() and not change[b, :, n:].any()
+    assert not shape[0, 1].any() and not change[0, 1].any()
+
+
+def test_multi_view_kernels_split_the_kernels_and_read_each_view_with_its_own_draw():
+    layer = MultiViewKernels(n_chans=2, n_times=40, num_kernels=31, seed=5)
+    assert [v.num_kernels for v in layer.views] == [11, 10, 10] and layer.num_features == 62
+    assert layer.view_names == ("level", "shape", "change")
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.normal(size=(3, 2, 40)).astype(np.float32))
+    x[2, :, 25:] = 0.0
+    lengths = real_lengths(x)
+    views = series_views(x, lengths)
+    expected = [RandomDilatedKernels(2, 40, n, 5 + i)(v, lengths) for i, (n, v) in enumerate(zip((11, 10, 10), views))]
+    torch.testing.assert_close(layer(x), torch.cat(expected, dim=1))
+    # the shape and change views do not see a series' level or scale; the level view does
+    moved = layer(3 * x + 2 * (x != 0))
+    torch.testing.assert_close(moved[:, 22:], layer(x)[:, 22:], atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(moved[:, :22], layer(x)[:, :22])
+    assert [v.num_kernels for v in MultiViewKernels(1, 40, 2).views] == [1, 1]
 
 
 def test_ridge_equals_scikit_learn_and_brute_force_leave_one_out():

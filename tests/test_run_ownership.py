@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import torch
 
 from dualbranch.errors import RunInUseError
 from dualbranch.train.checkpoint_io import load_training_checkpoint
-from dualbranch.train.run_lock import lock_run
+from dualbranch.train.run_lock import LOCK_NAME, lock_holder, lock_run
 from fit_processes import (
     SMALL_FIT,
     environment,
@@ -190,3 +191,17 @@ def test_overwrite_replaces_the_old_run_only_after_the_new_one_has_a_checkpoint(
     assert new.returncode == 0, new.stderr[-2000:]
     assert (run / "model.safetensors").read_bytes() != kept["model.safetensors"]
     assert [row["epoch"] for row in history(run)] == [1, 2] and not list(tmp_path.glob(".run.*"))
+
+
+def test_the_holder_is_named_even_when_its_note_is_written_just_after_the_lock(tmp_path):
+    note = tmp_path / LOCK_NAME
+    note.write_text("")  # the lock is taken; its owner has not written who it is yet
+    writer = threading.Timer(
+        0.15, lambda: note.write_text('{"pid": 4242, "host": "h", "command": "fit", "since": "t"}')
+    )
+    writer.start()
+    started = time.monotonic()
+    assert lock_holder(tmp_path).startswith("process 4242 on h")
+    assert time.monotonic() - started < 1.0
+    note.write_text("")
+    assert lock_holder(tmp_path) == "another process"  # a note that never comes: answered within half a second

@@ -18,6 +18,7 @@ import dataclasses
 import difflib
 import fnmatch
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,13 +42,17 @@ class WeightConfig:
         crop_pct: the centre crop's share of the resized shorter side (ImageNet's 224 of 256: 0.875).
         first_conv: the layer(s) that read the input's channels, one per branch that reads them (CrossViT:
             one patch embedding per branch; EEG Conformer: its spatial convolution, whose kernel spans the
-            electrodes; series models, which read each variate on its own: the embedding of its window or
-            patches). Fine-tuning adapts these to another channel count.
+            electrodes; series models that read each variate on its own: the embedding of its window or
+            patches; Informer and Autoformer, which embed each time step's variates together: the encoder's
+            and the decoder's step embedding). Fine-tuning adapts these to another channel count.
         classifier: the head(s) (``final_layer`` by convention; CrossViT and the hybrids keep timm's
-            ``head.<branch>``; forecasting models map to the horizon). Fine-tuning replaces them.
+            ``head.<branch>``; forecasting models map to the horizon, or, for Informer and Autoformer, each
+            decoder step to the variates). Fine-tuning replaces them.
 
     ``first_conv`` and ``classifier`` are module paths, or parameter names for layers held as bare
-    parameters (DLinear's); :meth:`parameters_under` gives the parameter names under them. The first
+    parameters (DLinear's); a ``*`` stands for one module name (``decoder.*.trend_projection``: that layer
+    of every decoder layer, however many the model's options make); :meth:`parameters_under` gives the
+    parameter names under them. The first
     weight of two or more dimensions under a ``first_conv`` path is the one that reads the channels (a
     stem of several convolutions is named by its path, whatever the model's options make of it).
     """
@@ -87,10 +92,10 @@ class WeightConfig:
 
     @staticmethod
     def parameters_under(names: Iterable[str], paths: Iterable[str]) -> list[str]:
-        """The parameter ``names`` (in their order) that are one of ``paths`` or lie under one."""
-        paths = tuple(paths)
-        prefixes = tuple(f"{path}." for path in paths)
-        return [name for name in names if name in paths or name.startswith(prefixes)]
+        """The parameter ``names`` (in their order) that are one of ``paths`` or lie under one (a ``*`` in a
+        path matches one module name)."""
+        patterns = [re.compile(re.escape(path).replace(r"\*", r"[^.]+") + r"(\..+)?") for path in paths]
+        return [name for name in names if any(pattern.fullmatch(name) for pattern in patterns)]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,10 @@ Transformers See Better", NeurIPS 2021, and CrossViT†'s three-convolution stem
 :class:`VGGTokenizer` spends more: two 3×3 convolutions at each resolution before a 2×2 max-pool
 (Simonyan & Zisserman, "Very Deep Convolutional Networks", ICLR 2015), so the first features are
 computed at the image's full resolution. On small images (28×28) that is what makes a model learn
-fast, and dense convolutions on a few channels train near the GEMM rate of a CPU.
+fast, and dense convolutions on a few channels train near the GEMM rate of a CPU. On photos (128 px and
+more) full resolution costs most of the model's compute for little gain; ``stem_stride=2`` makes the
+first convolution strided instead, as the stems of photo networks are (ResNet's, He et al., CVPR 2016),
+and drops the last pool, so the tokens keep the same grid at under half the multiply-adds.
 
 Shape legend: B batch, C input channels, H×W image, h×w token grid, N = h·w tokens, D token width.
 """
@@ -107,6 +110,8 @@ class VGGTokenizer(nn.Module):
         in_chans: input channels C.
         embed_dim: token width D.
         norm_layer: norm class for the feature maps; act_layer: activation class.
+        stem_stride: 1, or 2 for a strided first convolution in place of the last stage's pool (the
+            same total stride and grid; each stage then works at half the resolution).
     """
 
     def __init__(
@@ -117,6 +122,7 @@ class VGGTokenizer(nn.Module):
         embed_dim: int,
         norm_layer: type[nn.Module] = nn.BatchNorm2d,
         act_layer: type[nn.Module] = nn.ReLU,
+        stem_stride: int = 1,
     ) -> None:
         super().__init__()
         stages = patch_size.bit_length() - 1
@@ -124,18 +130,24 @@ class VGGTokenizer(nn.Module):
             raise ValueError(
                 f"The VGG tokenizer halves the image per stage: patch_size must be 2, 4, 8, ...; got {patch_size}."
             )
+        if stem_stride not in (1, 2):
+            raise ValueError(f"The VGG tokenizer's stem_stride is 1 or 2; got {stem_stride}.")
         layers: list[nn.Module] = []
         c_in = in_chans
         for stage in range(stages):
             width = max(embed_dim >> (stages - 1 - stage), 1)
-            for c in (c_in, width):
-                layers += [nn.Conv2d(c, width, 3, padding=1, bias=False), norm_layer(width), act_layer()]
-            layers.append(nn.MaxPool2d(2))
+            for i, c in enumerate((c_in, width)):
+                stride = stem_stride if stage == i == 0 else 1
+                layers += [nn.Conv2d(c, width, 3, stride, padding=1, bias=False), norm_layer(width), act_layer()]
+            if stem_stride == 1 or stage < stages - 1:
+                layers.append(nn.MaxPool2d(2))
             c_in = width
         self.proj = nn.Sequential(*layers)
         self.img_size = tuple(img_size)
         self.patch_size = patch_size
-        self.grid_size = (self.img_size[0] // patch_size, self.img_size[1] // patch_size)
+        # a strided convolution rounds a side up, a pool rounds it down
+        first = [-(-side // stem_stride) for side in self.img_size]
+        self.grid_size = (first[0] * stem_stride // patch_size, first[1] * stem_stride // patch_size)
         if min(self.grid_size) < 1:
             raise ValueError(f"Image size {self.img_size} is too small for a VGG tokenizer of stride {patch_size}.")
         self.num_patches = self.grid_size[0] * self.grid_size[1]

@@ -156,6 +156,13 @@ def _vgg(spec: PartSpec, img_size: tuple[int, int]) -> nn.Module:
     )
 
 
+@register_tokenizer("vgg_s2")
+def _vgg_strided(spec: PartSpec, img_size: tuple[int, int]) -> nn.Module:
+    return VGGTokenizer(
+        img_size, spec.patch_size, spec.in_chans, spec.embed_dim, spec.conv_norm_layer, spec.conv_act_layer, 2
+    )
+
+
 @register_encoder("transformer")
 def _transformer(spec: PartSpec, grid: tuple[int, int], depth: int, drop_path: list[float]) -> nn.Module:
     return nn.Sequential(

@@ -4,7 +4,10 @@ Two branches read the same (multivariate, possibly zero-padded) series:
 
 * **kernel branch** — ROCKET's random dilated convolution kernels (Dempster, Petitjean, Webb,
   DMKD 2020, arXiv:1910.13051; :class:`~dualbranch.layers.random_kernels.RandomDilatedKernels`),
-  never trained, pooled into PPV and max features, standardised, and classified by a ridge
+  never trained, split evenly over three views of the series — as given (level), z-normalised per
+  series (shape, ROCKET's) and its first difference (change, MultiRocket's;
+  :class:`~dualbranch.layers.kernel_views.MultiViewKernels`) — pooled into PPV and max features,
+  standardised, and classified by a ridge
   classifier fitted in closed form with its penalty chosen by leave-one-out error (as ROCKET's
   ``RidgeClassifierCV``; :mod:`dualbranch.layers.ridge`), its scores calibrated by a temperature
   chosen on the same leave-one-out scores;
@@ -33,7 +36,8 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..layers.random_kernels import RandomDilatedKernels, real_lengths
+from ..layers.kernel_views import MultiViewKernels
+from ..layers.random_kernels import real_lengths
 from ..layers.ridge import fit_ridge_classifier
 from ..layers.transformer import Block
 from .base import init_head
@@ -71,8 +75,8 @@ class RocketFormer(SignalModel):
     """Random-kernel branch + Transformer branch for (B, C, T) series; see the module docstring.
 
     Args (beyond :class:`~.signal_base.SignalModel`'s):
-        num_kernels: ROCKET kernels (10,000, ROCKET's default; features F = 2 × num_kernels).
-        kernel_seed: the draw of the kernels.
+        num_kernels: ROCKET kernels over the three views (10,000, ROCKET's default; F = 2 × num_kernels).
+        kernel_seed: the draw of the kernels (the views draw from kernel_seed, + 1, + 2).
         embed_dim: D; depth: Transformer blocks (one stage each); num_heads: attention heads.
         patch_size: stem steps per token (default: about 32 tokens, ``sizes_for_length``).
         stem_width, stem_kernel: the convolutional stem (a series longer than ``MAX_STEM_STEPS`` is read
@@ -115,7 +119,7 @@ class RocketFormer(SignalModel):
         if num_kernels < 1:
             raise ConfigError(f"num_kernels must be 1 or more (ROCKET draws 10,000), got {num_kernels}.")
         self.patch_size, self.embed_dim = patch, embed_dim
-        self.kernels = RandomDilatedKernels(self.n_chans, n_times, num_kernels, kernel_seed)
+        self.kernels = MultiViewKernels(self.n_chans, n_times, num_kernels, kernel_seed)
         kernel_features = self.kernels.num_features
         self.register_buffer("feature_mean", torch.zeros(kernel_features))
         self.register_buffer("feature_std", torch.ones(kernel_features))

@@ -1,6 +1,6 @@
 """ShapeFormer: a class-specific shapelet Transformer fused with a generic convolutional Transformer.
 
-Le, Nguyen, Le-Khac, Ifrim, "ShapeFormer: Shapelet Transformer for Multivariate Time Series
+Le, Luo, Aickelin, Tran, "ShapeFormer: Shapelet Transformer for Multivariate Time Series
 Classification", KDD 2024 (arXiv:2405.14608); sizes and layer order as the official code
 (github.com/xuanmay2701/shapeformer, MIT licence), written anew:
 

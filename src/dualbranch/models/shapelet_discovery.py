@@ -1,7 +1,7 @@
 """ShapeFormer's offline shapelet discovery: perceptually important points, a complexity-invariant
 subsequence distance, information gain, and the best non-overlapping shapelets of each class.
 
-Le, Nguyen, Le-Khac, Ifrim, "ShapeFormer: Shapelet Transformer for Multivariate Time Series
+Le, Luo, Aickelin, Tran, "ShapeFormer: Shapelet Transformer for Multivariate Time Series
 Classification", KDD 2024 (arXiv:2405.14608), section 4.1, as the official code
 (github.com/xuanmay2701/shapeformer, MIT licence) computes it — written anew here, numbers kept:
 

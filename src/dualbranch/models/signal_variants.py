@@ -122,7 +122,7 @@ def rocketformer(**overrides: Any) -> RocketFormer:
 
 
 SHAPEFORMER_PAPER = (
-    "Le, Nguyen, Le-Khac, Ifrim. ShapeFormer: Shapelet Transformer for Multivariate Time Series Classification. "
+    "Le, Luo, Aickelin, Tran. ShapeFormer: Shapelet Transformer for Multivariate Time Series Classification. "
     "KDD 2024 (arXiv:2405.14608)"
 )
 _build_shapeformer = signal_builder(ShapeFormer)

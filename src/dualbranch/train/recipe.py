@@ -228,6 +228,8 @@ def resolve_recipe(
         epochs = max(1, round(updates / steps_per_epoch))
         config.optim.epochs = epochs
         recipe.choices.append(Choice("optim.epochs", epochs, f"{why}; {steps_per_epoch} updates per epoch"))
+    for key, value, reason in kind.schedule_recipe(dataset, config.optim.epochs):
+        choose(key, value, reason)
     if config.optim.schedule == "auto":
         config.optim.schedule = "cosine"
         recipe.choices.append(Choice("optim.schedule", "cosine", "warm-up, then cosine decay to optim.min_lr"))

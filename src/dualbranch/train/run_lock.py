@@ -20,6 +20,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import RunInUseError
 
@@ -31,6 +32,7 @@ except ImportError:  # pragma: no cover (Windows)
 __all__ = ["LOCK_NAME", "RunLock", "lock_holder", "lock_run"]
 
 LOCK_NAME = ".lock"
+_NOTE_READS = 10  # reads of a just-taken lock's note, 50 ms apart
 
 
 @dataclass
@@ -76,11 +78,20 @@ def _note(action: str) -> str:
 
 
 def lock_holder(folder: str | os.PathLike[str]) -> str:
-    """Who holds (or last held) ``folder``'s lock, in words, from the note the owner wrote."""
-    try:
-        note = json.loads((Path(folder) / LOCK_NAME).read_text() or "{}")
-    except (OSError, ValueError):
-        return "another process"
+    """Who holds (or last held) ``folder``'s lock, in words, from the note the owner wrote.
+
+    A process that has just taken the lock writes its note a moment later: an empty or partial note is
+    read again for up to half a second before the answer is "another process"."""
+    note: Any = None
+    for attempt in range(_NOTE_READS):
+        try:
+            note = json.loads((Path(folder) / LOCK_NAME).read_text() or "{}")
+        except (OSError, ValueError):
+            note = None
+        if isinstance(note, dict) and "pid" in note:
+            break
+        if attempt < _NOTE_READS - 1:
+            time.sleep(0.05)
     if not isinstance(note, dict) or "pid" not in note:
         return "another process"
     return (

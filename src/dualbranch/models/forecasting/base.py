@@ -13,13 +13,22 @@ A forecasting model reads a look-back window of C variates and forecasts the nex
 
 so ``forward(x) == select_targets(denormalise(forward_head(forward_features(x)), loc, scale))``.
 Attributes: n_vars (C), seq_len (L), pred_len (H), target_indices (None: every variate), n_targets
-(C_out), n_marks (M), input_shape ``(L, C + M)``, output_shape ``(H, C_out)``, num_features (F),
-instance_norm.
+(C_out), n_marks (M), input_shape ``(L, C + M)`` (``(L + H, C + M)`` with ``future_marks``, below),
+output_shape ``(H, C_out)``, num_features (F), instance_norm, future_marks.
 
 Time features. With ``n_marks = M > 0`` the window carries, after its C variates, M calendar features
 of each step (:mod:`dualbranch.data.time_features`, the official code's ``x_mark``): they are never
 normalised, forecast or scored; a model reads them as its paper's code does (iTransformer: extra
-tokens) or not at all (DLinear, Gateformer).
+tokens; Informer, Autoformer: embeddings) or not at all (DLinear, Gateformer).
+
+Horizon time features. A model whose class sets ``future_marks = True`` (an encoder-decoder such as
+Informer or Autoformer, whose decoder embeds the calendar of the steps it forecasts) reads, with
+``n_marks > 0``, H more rows after the look-back: input (B, L + H, C + M), where the horizon rows carry
+the M time features of the forecast steps (known calendar values, the official code's ``x_mark_dec``)
+and their C variate columns are ignored (the forecasting kind serves zeros there). Then
+``input_shape`` is ``(L + H, C + M)`` and :meth:`split_marks` gives the variates of the look-back
+(B, L, C) and the time features of all L + H steps (B, L + H, M). Without time features (M = 0) the
+input is the look-back alone, as for every other model.
 
 Instance normalisation (the "RevIN"-style step of iTransformer and Gateformer: Kim et al., ICLR 2022,
 without the affine parameters, as in both official codes): each variate of each window is shifted by
@@ -92,6 +101,8 @@ class ForecastingModel(nn.Module, abc.ABC):
 
     task = "forecasting"
     num_features: int
+    #: True: the model reads the time features of the H horizon steps too (module docstring).
+    future_marks: bool = False
 
     def __init__(
         self,
@@ -131,9 +142,16 @@ class ForecastingModel(nn.Module, abc.ABC):
         return self.n_vars if self.target_indices is None else len(self.target_indices)
 
     @property
+    def reads_horizon_marks(self) -> bool:
+        """Whether the input carries the horizon's time features: ``future_marks`` and M > 0."""
+        return self.future_marks and self.n_marks > 0
+
+    @property
     def input_shape(self) -> tuple[int, int]:
-        """(L, C + M): one input window without the batch (variates, then time features)."""
-        return (self.seq_len, self.n_vars + self.n_marks)
+        """(L, C + M): one input window without the batch (variates, then time features); (L + H, C + M)
+        when the model reads the horizon's time features (:attr:`reads_horizon_marks`)."""
+        steps = self.seq_len + (self.pred_len if self.reads_horizon_marks else 0)
+        return (steps, self.n_vars + self.n_marks)
 
     @property
     def output_shape(self) -> tuple[int, int]:
@@ -142,7 +160,8 @@ class ForecastingModel(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def encode(self, z: torch.Tensor, marks: torch.Tensor | None = None) -> torch.Tensor:
-        """Normalised window (B, L, C) and its time features (B, L, M) or None -> per-variate features (B, C, F)."""
+        """Normalised window (B, L, C) and its time features (B, L, M) — (B, L + H, M) for a model that reads
+        the horizon's (:attr:`reads_horizon_marks`) — or None -> per-variate features (B, C, F)."""
 
     @abc.abstractmethod
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
@@ -152,17 +171,20 @@ class ForecastingModel(nn.Module, abc.ABC):
         """A DataError unless ``x`` is (B, L, C) with this model's L and C."""
         if x.ndim != 3 or tuple(x.shape[1:]) != self.input_shape:
             marks = f" + n_marks={self.n_marks}" if self.n_marks else ""
+            future = f" + pred_len={self.pred_len} horizon rows of time features" if self.reads_horizon_marks else ""
             raise DataError(
-                f"{type(self).__name__} expects windows of shape (batch, seq_len={self.seq_len}, "
+                f"{type(self).__name__} expects windows of shape (batch, seq_len={self.seq_len}{future}, "
                 f"n_vars={self.n_vars}{marks}), got {tuple(x.shape)}. Build the model with seq_len=L, n_vars=C "
                 f"for your windows (time runs along dimension 1, variates along dimension 2)."
             )
 
     def split_marks(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Window (B, L, C + M) -> variates (B, L, C) and time features (B, L, M), None without them."""
+        """Window (B, L, C + M) -> variates (B, L, C) and time features (B, L, M), None without them.
+        With the horizon's time features, (B, L + H, C + M) -> (B, L, C) and (B, L + H, M): the horizon
+        rows' variate columns are never read."""
         if not self.n_marks:
             return x, None
-        return x[..., : self.n_vars], x[..., self.n_vars :]
+        return x[:, : self.seq_len, : self.n_vars], x[..., self.n_vars :]
 
     def normalise(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """(B, L, C) -> (normalised (B, L, C), loc (B, 1, C), scale (B, 1, C)); identity (None, None)

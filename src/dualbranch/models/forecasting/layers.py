@@ -9,6 +9,8 @@
   even and cosines in the odd channels.
 * :class:`PatchEmbed`: a series cut into patches, each embedded linearly (no bias), plus positions.
 * :class:`MovingAverage`: the moving-average trend of DLinear/Autoformer, edges padded by repetition.
+* :class:`SeriesDecomposition`: Autoformer's series decomposition block, (seasonal, trend) with
+  seasonal + trend = input.
 
 Shape legend
     B batch   N tokens   D model width (d_model)   F feed-forward width (d_ff)
@@ -27,7 +29,7 @@ from ...errors import ConfigError
 from ...layers.attention import Attention
 from ...layers.mlp import Mlp
 
-__all__ = ["EncoderLayer", "MovingAverage", "PatchEmbed", "count_patches", "sinusoid_positions"]
+__all__ = ["EncoderLayer", "MovingAverage", "PatchEmbed", "SeriesDecomposition", "count_patches", "sinusoid_positions"]
 
 
 class EncoderLayer(nn.Module):
@@ -137,3 +139,16 @@ class MovingAverage(nn.Module):
         # (B, L, C) -> (B, C, L) for padding and pooling along time, and back
         series = F.pad(x.transpose(1, 2), (front, back), mode="replicate")
         return F.avg_pool1d(series, self.kernel_size, stride=1).transpose(1, 2)
+
+
+class SeriesDecomposition(nn.Module):
+    """Autoformer's series decomposition block (Wu et al., NeurIPS 2021): (B, L, C) -> (seasonal, trend),
+    both (B, L, C), where trend is the :class:`MovingAverage` of the input and seasonal = input − trend."""
+
+    def __init__(self, kernel_size: int) -> None:
+        super().__init__()
+        self.trend = MovingAverage(kernel_size)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        trend = self.trend(x)
+        return x - trend, trend

@@ -253,6 +253,11 @@ class DataKind(abc.ABC):
         ``model.args.*`` keys only to a model with that option (:mod:`dualbranch.train.recipe`)."""
         return []
 
+    def schedule_recipe(self, dataset: RunData, epochs: int) -> list[tuple[str, Any, str]]:
+        """Choices that depend on the length of the training schedule (``epochs`` passes over the data),
+        made once the budget has set it, e.g. how hard to augment; applied as :meth:`recipe`'s are."""
+        return []
+
     def group_name(self, facts: dict[str, Any]) -> str:
         """What a group (``RunData.groups``) is called in metrics and reports, given this kind's facts."""
         return "group"

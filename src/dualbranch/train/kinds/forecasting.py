@@ -16,7 +16,12 @@ refused. Scoring: :mod:`.forecast_scoring`; the loader's windows: :mod:`.series_
 Time features (``data.time_features``, :mod:`dualbranch.data.time_features`): the calendar features
 of the time column (``timeF``: hour, weekday, day of month, day of year, ... by the data's frequency,
 scaled to ±0.5) are served after the variables in every window; a model reads them as its paper's code
-does (iTransformer: extra tokens) and they are never forecast or scored.
+does (iTransformer: extra tokens; Informer, Autoformer: embeddings) and they are never forecast or
+scored. A model whose contract says it reads the horizon's time features (``future_marks``: the decoder
+of Informer and Autoformer embeds the calendar of the steps it forecasts, known in advance) gets them
+too: the recipe sets ``data.horizon_marks`` for it, and its input is the look-back plus the horizon rows
+with their variate values replaced by zeros (:mod:`.series_windows`); ``predict`` extends each file's
+time column by the horizon at the data's step.
 
 Training protocol (:meth:`ForecastingKind.recipe`): the long-horizon papers' — batch 32, at most 10
 epochs, early stopping on validation MSE with patience 3 (the kept model is the best validation
@@ -48,13 +53,13 @@ from pydantic import Field
 from ...data.bundled_series import BUNDLED_SERIES, load_bundled
 from ...data.forecasting import FORECAST_SPLIT_PROTOCOLS, infer_protocol, prepare_forecasting, split_borders
 from ...data.series_table import SeriesTable, load_series
-from ...data.time_features import infer_frequency, parse_times, time_features
 from ...errors import ConfigError, DataError
 from ...evaluation.protocols import Fold
 from .. import figures
 from ..scoring import Scoring
 from ..sections import AugmentSection, DataSection, EvaluationSection, Positive
 from .base import DataKind, FoldEvaluation, RunData, register_kind
+from .forecast_marks import horizon_calendar, reads_future_marks, series_marks
 from .forecast_scoring import ForecastScoring
 from .series_windows import SeriesInputs, SeriesScaling, SeriesWindows, served_table, window_view
 
@@ -94,6 +99,9 @@ class ForecastDataSection(DataSection):
     # timeF (hour, weekday, day of month, day of year, ... by frequency, as the official code); none;
     # auto: timeF when the time column holds dates
     time_features: Literal["auto", "timeF", "none"] = "auto"
+    # serve the time features of the horizon rows too (never their values): set by the recipe for a model
+    # whose decoder reads the calendar of the steps it forecasts (Informer, Autoformer: `future_marks`)
+    horizon_marks: bool = False
 
 
 @dataclass
@@ -114,24 +122,6 @@ def _table(data: ForecastDataSection) -> SeriesTable:
             raise ConfigError("data.name=series needs data.path: a .csv, .parquet or .npz series table.")
         return load_series(data.path, columns=data.columns, time_column=data.time_column)
     return load_bundled(data.name, columns=data.columns)
-
-
-def _marks(table: SeriesTable, mode: str, frequency: str | None = None) -> tuple[np.ndarray | None, dict | None]:
-    """The time features (T, M) of ``table`` and their facts ({"frequency", "names"}), or (None, None).
-    ``frequency`` given (a trained run's), the features are those; else inferred from the time stamps."""
-    if mode == "none" or (mode == "auto" and table.timestamps is None):
-        return None, None
-    stamps = None if table.timestamps is None else parse_times(table.timestamps)
-    if stamps is None:
-        if mode == "auto":
-            return None, None
-        raise DataError(
-            f"data.time_features=timeF: {table.source or 'the table'} has no time column of dates; set "
-            "data.time_column to its date column, or data.time_features=none."
-        )
-    frequency = frequency or infer_frequency(stamps)
-    values, names = time_features(stamps, frequency)
-    return values, {"frequency": frequency, "names": list(names)}
 
 
 LONG_LOOK_BACK = 96  # the look-back of the long-horizon tables (Informer to iTransformer)
@@ -176,7 +166,7 @@ class ForecastingKind(DataKind):
             windows = prepare_forecasting(table, seq_len, data.pred_len, data.targets, data.stride, data.protocol)
         except DataError as err:
             raise DataError(f"{err} Set data.seq_len and data.pred_len smaller, or give a longer table.") from err
-        marks, mark_facts = _marks(table, data.time_features)
+        marks, mark_facts = series_marks(table, data.time_features)
         parts = windows.parts()
         starts = np.concatenate(
             [np.arange(len(part)) * data.stride + part.first_row for part in parts.values()]
@@ -225,6 +215,10 @@ class ForecastingKind(DataKind):
             ("optim.weight_decay", 0.0, "no weight decay, as the forecasting reference code (Adam)"),
             ("optim.grad_clip", None, "no gradient clipping, as the official forecasting code"),
         ]
+        windows: SeriesWindows = dataset.examples  # type: ignore[assignment]
+        if windows.marks is not None and windows.marks.shape[1] > 0 and reads_future_marks(model_name):
+            reason = f"{model_name}'s decoder reads the calendar of the steps it forecasts (known in advance)"
+            common.append(("data.horizon_marks", True, reason))
         if n_train < PAPER_MIN_WINDOWS:
             # 10 epochs of a few dozen windows are a few dozen updates: a short series keeps the general
             # recipe's schedule (at least 2,000 updates, warm-up + cosine) and its small batch
@@ -251,6 +245,12 @@ class ForecastingKind(DataKind):
         n_marks = 0 if windows.marks is None else int(windows.marks.shape[1])
         if n_marks and "n_marks" not in model_fields:
             raise ConfigError(f"model.name={model_name} reads no time features; set data.time_features=none.")
+        if n_marks and bool(data.horizon_marks) != reads_future_marks(model_name):
+            raise ConfigError(
+                f"data.horizon_marks={str(data.horizon_marks).lower()}: model.name={model_name} "
+                + ("does not read" if data.horizon_marks else "reads")
+                + " the time features of the horizon; leave data.horizon_marks at its default (the recipe sets it)."
+            )
         args = {"n_vars": len(windows.columns), "seq_len": windows.seq_len, "pred_len": windows.span - windows.seq_len,
                 "target_indices": targets, "n_marks": n_marks}  # fmt: skip
         return {k: v for k, v in args.items() if k in model_fields}
@@ -258,11 +258,12 @@ class ForecastingKind(DataKind):
     def describe(self, dataset: RunData, data: ForecastDataSection) -> dict[str, Any]:
         windows: SeriesWindows = dataset.examples  # type: ignore[assignment]
         summary = windows.summary
+        n_marks = 0 if windows.marks is None else int(windows.marks.shape[1])
+        future = bool(data.horizon_marks and n_marks)
         return {
-            "input_shape": [
-                windows.seq_len,
-                len(windows.columns) + (0 if windows.marks is None else windows.marks.shape[1]),
-            ],
+            # the model's input: the look-back, and with the horizon's time features the horizon rows too
+            "input_shape": [windows.span if future else windows.seq_len, len(windows.columns) + n_marks],
+            "horizon_marks": future,
             **{k: summary[k] for k in ("source", "protocol", "seq_len", "pred_len", "stride", "columns", "targets")},
             "target_indices": None if windows.target_indices is None else list(windows.target_indices),
             "time_column": data.time_column,
@@ -272,7 +273,7 @@ class ForecastingKind(DataKind):
         }
 
     def fit_preprocessing(self, train: SeriesWindows, data: ForecastDataSection) -> SeriesScaling:  # type: ignore[override]
-        return SeriesScaling.fit(train)
+        return SeriesScaling.fit(train, bool(data.horizon_marks))
 
     def read_preprocessing(self, values: dict[str, Any] | None, record: dict[str, Any]) -> SeriesScaling:
         if values is None:
@@ -285,13 +286,17 @@ class ForecastingKind(DataKind):
         return window_view(served_table(examples, preprocessing), examples.starts, examples.span)
 
     def input_pipeline(self, preprocessing: SeriesScaling, augment: Any) -> SeriesInputs:  # type: ignore[override]
-        return SeriesInputs(preprocessing.seq_len, preprocessing.target_indices, len(preprocessing.mean))
+        return SeriesInputs(
+            preprocessing.seq_len, preprocessing.target_indices, len(preprocessing.mean), preprocessing.horizon_marks
+        )
 
     def read_inputs(
         self, paths: Sequence[str], record: dict[str, Any], on_corrupt: str = "error"
     ) -> tuple[list[str], SeriesWindows, list[tuple[str, str]]]:
         facts = record["data"]
         seq_len, columns = int(facts["seq_len"]), list(facts["columns"])
+        # a model that reads the horizon's time features gets H more rows: the calendar after the file's end
+        ahead = int(facts["pred_len"]) if facts.get("horizon_marks") else 0
         tables, marks = [], []
         mark_facts = facts.get("time_features")
         for path in paths:
@@ -300,14 +305,16 @@ class ForecastingKind(DataKind):
             table = load_series(path, columns=columns, time_column=facts.get("time_column", "auto"))
             if len(table.values) < seq_len:
                 raise DataError(f"{path} has {len(table.values)} rows; the model reads the last {seq_len} (seq_len).")
-            tables.append(table.values)
+            tables.append(np.concatenate([table.values, np.zeros((ahead, len(columns)))]))  # (T + H, C)
             if mark_facts:
-                values, _ = _marks(table, "timeF", mark_facts["frequency"])
+                values, _ = series_marks(table, "timeF", mark_facts["frequency"])
+                if ahead:
+                    values = np.concatenate([values, horizon_calendar(table, ahead, mark_facts["frequency"], path)])
                 marks.append(values)
-        ends = np.cumsum([len(t) for t in tables])
+        ends = np.cumsum([len(t) for t in tables]) - ahead  # the row after each file's last one
         targets = facts.get("target_indices")
         examples = SeriesWindows(
-            np.concatenate(tables), (ends - seq_len).astype(np.int64), seq_len, seq_len,
+            np.concatenate(tables), (ends - seq_len).astype(np.int64), seq_len + ahead, seq_len,
             None if targets is None else tuple(targets), tuple(columns),
             marks=np.concatenate(marks) if marks else None,
         )  # fmt: skip

@@ -3,12 +3,18 @@
 * **path** (``data.pipeline: auto``): images of one small size (≤ 64 px a side) that fit the memory
   budget are decoded once and held in memory; anything else — photos, mixed sizes, more than the
   budget holds — streams: indexed up front, decoded and augmented in DataLoader workers.
-* **model** (``model.name: auto``): small images get the small-image hybrid; streamed photos the
-  photo hybrid, or a published CrossViT for collections of ImageNet scale, where a Transformer trained
-  from scratch pays off (DeiT, Touvron et al. 2021).
+* **model** (``model.name: auto``): small images get the small-image hybrid, larger ones in memory the
+  image hybrid; streamed photos the photo hybrid (a strided stem: photos are large), or a published
+  CrossViT for collections of ImageNet scale, where a Transformer trained from scratch pays off (DeiT,
+  Touvron et al. 2021).
 * **input size** of streamed photos (``data.img_size``): about the photos' own shorter side, capped by
   what the training set's size repays, and always a size the model's patches tile exactly (no rows or
   columns left unseen).
+* **augmentation** of streamed photos, by the length of the schedule: a model that sees each photo
+  many times needs the photos varied hard (TrivialAugment, random erasing, crops down to 8 % of the
+  area: DeiT's recipe, Touvron et al. 2021); in a short schedule the same augmentation only keeps the
+  model from fitting the data it has (its training accuracy stays below its validation accuracy), so a
+  few passes get random-resized crops and flips only.
 
 Shape legend: none (sizes are (H, W) pairs).
 """
@@ -18,6 +24,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -30,21 +37,25 @@ __all__ = [
     "PHOTO_MODEL",
     "SMALL_IMAGE",
     "SMALL_IMAGE_MODEL",
+    "STRONG_AUGMENT_EPOCHS",
     "choose_image_model",
     "choose_photo_side",
     "choose_pipeline",
+    "photo_augmentation",
     "tiles_exactly",
 ]
 
 SMALL_IMAGE = 64  # px: up to this side, images of one size are held in memory and get the small-image model
 SMALL_IMAGE_MODEL = "hybrid_vgg_vit_tiny"
-PHOTO_MODEL = "hybrid_vgg_vit_small"
+IMAGE_MODEL = "hybrid_vgg_vit_small"  # larger images held in memory (at most a memory budget of them)
+PHOTO_MODEL = "hybrid_vgg_vit_photo"
 LARGE_PHOTO_MODEL = "crossvit_9_240"
 LARGE_PHOTO_SET = 100_000  # training photos from which a published CrossViT trained from scratch pays off
 # the largest photo side worth training at, by training-set size: a few thousand photos learn as much
 # at 128 px as at 224 for a fraction of the compute
 _SIDE_CAPS = ((10_000, 128), (LARGE_PHOTO_SET, 160))
 MIN_PHOTO_SIDE = 32
+STRONG_AUGMENT_EPOCHS = 30  # from this many passes over the photos on, DeiT's augmentation pays off
 
 
 def choose_pipeline(
@@ -71,12 +82,15 @@ def choose_pipeline(
     )
 
 
-def choose_image_model(side: int, n_train: int) -> tuple[str, str]:
-    """(registered model, why) for images of shorter side ``side`` px, ``n_train`` training images."""
+def choose_image_model(side: int, n_train: int, streamed: bool) -> tuple[str, str]:
+    """(registered model, why) for images of shorter side ``side`` px, ``n_train`` training images, held in
+    memory or ``streamed``."""
     if side <= SMALL_IMAGE:
         return SMALL_IMAGE_MODEL, f"{side}-px images: the small-image hybrid"
     if n_train >= LARGE_PHOTO_SET:
         return LARGE_PHOTO_MODEL, f"{n_train:,} training photos: a published CrossViT, trained from scratch"
+    if not streamed:
+        return IMAGE_MODEL, f"{n_train:,} {side}-px images: the image hybrid (full-resolution convolutions)"
     return PHOTO_MODEL, f"{n_train:,} training photos: the photo hybrid (convolutions learn from few photos)"
 
 
@@ -130,3 +144,16 @@ def choose_photo_side(
             return side, why
     side = max(MIN_PHOTO_SIDE, 16 * math.ceil(target / 16))
     return side, why + f"; no smaller size suits {model_name}"
+
+
+def photo_augmentation(epochs: int) -> list[tuple[str, Any, str]]:
+    """(key, value, why) of streamed photos' augmentation for a schedule of ``epochs`` passes."""
+    if epochs >= STRONG_AUGMENT_EPOCHS:
+        why = f"{epochs} passes over the photos"  # at least STRONG_AUGMENT_EPOCHS: always plural
+        return [
+            ("augment.trivial_augment", True, f"TrivialAugment: one operation at a random strength per photo ({why})"),
+            ("augment.erase_prob", 0.25, f"random erasing (DeiT's 0.25; {why})"),
+        ]
+    passes = f"{epochs} pass" if epochs == 1 else f"{epochs} passes"
+    why = f"{passes} over the photos (fewer than {STRONG_AUGMENT_EPOCHS}): random-resized crops and flips only"
+    return [("augment.trivial_augment", False, why), ("augment.erase_prob", 0.0, why)]

@@ -42,7 +42,7 @@ from ...factory import create_model
 from ...registry import WeightConfig
 from ..sections import AugmentSection, DataSection, EvaluationSection, NonNegative, Positive, Probability
 from .base import DataKind, FoldEvaluation, LoaderInputs, RunData, register_kind
-from .image_choices import SMALL_IMAGE, choose_image_model, choose_photo_side, choose_pipeline
+from .image_choices import SMALL_IMAGE, choose_image_model, choose_photo_side, choose_pipeline, photo_augmentation
 from .image_inputs import NORMALIZATION_SAMPLE, ImageInputs, ImagePreprocessing
 from .image_loading import load_shards, memory_parts
 from .image_report import attention_maps, mistakes
@@ -110,6 +110,11 @@ class ImageAugmentSection(AugmentSection):
         Field(description="two shares [low, high] with 0 < low <= high <= 1"),
     ] = (0.08, 1.0)
     trivial_augment: bool = False
+
+
+def _are_photos(examples: Any) -> bool:
+    """Whether ``examples`` are streamed photos (larger than small images), which get the photo recipe."""
+    return isinstance(examples, PhotoFiles | ImageShards) and examples.survey.largest_side > SMALL_IMAGE
 
 
 def _train_count(dataset: RunData) -> int:
@@ -211,16 +216,16 @@ class ImageKind(DataKind):
     def default_model(self, dataset: RunData) -> tuple[str, str]:
         examples = dataset.examples
         if isinstance(examples, PhotoFiles | ImageShards):
-            return choose_image_model(examples.survey.median_short_side, _train_count(dataset))  # type: ignore[union-attr]
+            return choose_image_model(examples.survey.median_short_side, _train_count(dataset), streamed=True)  # type: ignore[union-attr]
         _, height, width = examples.shape  # type: ignore[attr-defined]
-        return choose_image_model(min(height, width), _train_count(dataset))
+        return choose_image_model(min(height, width), _train_count(dataset), streamed=False)
 
     def recipe(self, dataset: RunData, n_train: int, model_name: str) -> list[tuple[str, Any, str]]:
         examples = dataset.examples
         small_streamed: list[tuple[str, Any, str]] = []
         if isinstance(examples, PhotoFiles | ImageShards):
             surveyed = examples.survey
-            if surveyed.largest_side > SMALL_IMAGE:  # type: ignore[union-attr]
+            if _are_photos(examples):
                 return self._photo_recipe(examples, n_train, model_name)
             # small images streamed (forced, or too many for memory): the in-memory recipe, made in the workers
             height, width = surveyed.common_size  # type: ignore[union-attr]
@@ -252,9 +257,13 @@ class ImageKind(DataKind):
         return [
             ("data.img_size", [side, side], why),
             ("augment.hflip", 0.5, "photographs: a mirror image shows the same thing"),
-            ("augment.trivial_augment", True, "TrivialAugment: one operation at a random strength per photo"),
-            ("augment.erase_prob", 0.25, "random erasing (DeiT's 0.25)"),
         ]
+
+    def schedule_recipe(self, dataset: RunData, epochs: int) -> list[tuple[str, Any, str]]:
+        examples = dataset.examples
+        if not _are_photos(examples):
+            return []
+        return photo_augmentation(epochs)
 
     def _shape(self, dataset: RunData, data: ImageDataSection) -> tuple[int, int, int]:
         examples = dataset.examples

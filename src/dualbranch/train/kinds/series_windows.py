@@ -6,7 +6,10 @@ The preprocessing (:class:`SeriesScaling`) is the field's scaler, fitted on the 
 plus the window layout. The loader serves each window whole, (span, C) with span = L + H, as a view
 of the standardised table (a long multivariate table such as Electricity would not fit in memory as
 copied windows); :class:`SeriesInputs` gives the model the look-back and scores it on the horizon of
-the target variables.
+the target variables. A model that reads the horizon's time features (an encoder-decoder whose decoder
+embeds the calendar of the steps it forecasts: ``future_marks`` of the forecasting model contract) is
+given the horizon rows too, their variate values replaced by zeros: only the calendar of the future,
+known in advance, reaches it — never a value it is scored on (``SeriesScaling.horizon_marks``).
 
 Shape legend: T rows, C variables, C_t targets, L look-back (seq_len), H horizon (pred_len),
 n windows, B batch, M time features.
@@ -68,29 +71,37 @@ class SeriesWindows:
 
 @dataclass(frozen=True)
 class SeriesScaling:
-    """A fold's preprocessing: per-variable mean and std (C,) of the training rows, and the window layout."""
+    """A fold's preprocessing: per-variable mean and std (C,) of the training rows, and the window layout
+    (``horizon_marks``: the model input carries the horizon rows' time features, module docstring)."""
 
     mean: list[float]
     std: list[float]
     seq_len: int
     target_indices: list[int] | None
+    horizon_marks: bool = False
 
     @classmethod
-    def fit(cls, windows: SeriesWindows) -> SeriesScaling:
-        """The scaler of the training rows of ``windows`` (nothing after the training border leaks in)."""
+    def fit(cls, windows: SeriesWindows, horizon_marks: bool = False) -> SeriesScaling:
+        """The scaler of the training rows of ``windows`` (nothing after the training border leaks in);
+        ``horizon_marks`` holds only where the windows have time features."""
         if windows.fit_rows is None:
             raise DataError("These windows have no training rows to fit a scaler on.")
         start, stop = windows.fit_rows
         scaler = Scaler.fit(windows.values[start:stop])
         targets = None if windows.target_indices is None else list(windows.target_indices)
-        return cls(scaler.mean.tolist(), scaler.std.tolist(), windows.seq_len, targets)
+        future = bool(horizon_marks and windows.marks is not None and windows.marks.shape[1] > 0)
+        return cls(scaler.mean.tolist(), scaler.std.tolist(), windows.seq_len, targets, future)
 
     @classmethod
     def from_json(cls, values: dict[str, Any]) -> SeriesScaling:
-        return cls(list(values["mean"]), list(values["std"]), int(values["seq_len"]), values.get("target_indices"))
+        return cls(
+            list(values["mean"]), list(values["std"]), int(values["seq_len"]), values.get("target_indices"),
+            bool(values.get("horizon_marks", False)),
+        )  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
-        return {"mean": self.mean, "std": self.std, "seq_len": self.seq_len, "target_indices": self.target_indices}
+        return {"mean": self.mean, "std": self.std, "seq_len": self.seq_len, "target_indices": self.target_indices,
+                "horizon_marks": self.horizon_marks}  # fmt: skip
 
     @property
     def scaler(self) -> Scaler:
@@ -127,18 +138,27 @@ def window_view(table: torch.Tensor, starts: np.ndarray, span: int) -> torch.Ten
 class SeriesInputs(InputPipeline):
     """Loader windows (B, L + H, C + M) -> the look-back (B, L, C + M) as model input (time features
     included), and the horizon of the target variables (B, H, C_t) as targets (never a time feature).
-    No augmentation: the published forecasting recipes use none, and a changed look-back would have
-    to change its horizon too."""
+    With ``horizon_marks`` the model input is (B, L + H, C + M): the horizon rows keep their M time
+    features and their C variate values are zeros. No augmentation: the published forecasting recipes
+    use none, and a changed look-back would have to change its horizon too."""
 
-    def __init__(self, seq_len: int, target_indices: list[int] | None, n_vars: int | None = None) -> None:
+    def __init__(
+        self, seq_len: int, target_indices: list[int] | None, n_vars: int | None = None, horizon_marks: bool = False
+    ) -> None:
         super().__init__()
-        self.seq_len, self.n_vars = seq_len, n_vars
+        if horizon_marks and n_vars is None:
+            raise DataError("The horizon's time features need n_vars: the columns before them are the variables.")
+        self.seq_len, self.n_vars, self.horizon_marks = seq_len, n_vars, horizon_marks
         kept = torch.tensor(target_indices if target_indices is not None else [], dtype=torch.long)
         self.register_buffer("target_index", kept, persistent=False)
         self.all_targets = target_indices is None
 
     def prepare(self, batch: torch.Tensor) -> torch.Tensor:
-        return batch[:, : self.seq_len].float()
+        if not self.horizon_marks:
+            return batch[:, : self.seq_len].float()
+        horizon = batch[:, self.seq_len :].float()  # (B, H, C + M)
+        calendar = torch.cat([torch.zeros_like(horizon[..., : self.n_vars]), horizon[..., self.n_vars :]], dim=2)
+        return torch.cat([batch[:, : self.seq_len].float(), calendar], dim=1)  # (B, L + H, C + M)
 
     def targets(self, batch: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         horizon = batch[:, self.seq_len :, : self.n_vars].float()  # (B, H, C): time features dropped
