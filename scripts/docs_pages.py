@@ -6,7 +6,7 @@ soon as the branches merge.
 
 - ``models/zoo.md``: every registered model (the registry and ``dualbranch models``' counts).
 - ``reference/config.md``: every config section and key, per data kind (the dataclasses' fields, their
-  valid range from ``option(...)`` and the comment beside them in the source).
+  valid range from their pydantic constraints (``sections.expect``) and the comment beside them in the source).
 - ``benchmarks/<name>.md``: one page per ``benchmarks/results/*.json`` (and ``*.md``), rendered generically.
 - ``changelog.md``: the repository's CHANGELOG.md.
 """
@@ -109,9 +109,8 @@ def zoo_page() -> str:
             out.append(f"- Citation: {entry.paper}\n")
         if entry.weights_url:
             out.append(f"- Published weights: <{entry.weights_url}> (`pretrained=True`)\n")
-        if entry.feed:
-            feed = ", ".join(f"{k} {_cell(v)}" for k, v in entry.feed.items())
-            out.append(f"- How the weights are fed: {feed}\n")
+        fed = {k: v for k, v in json.loads(entry.weights.to_json()).items() if v is not None}
+        out.append(f"- Weight config: {', '.join(f'{k} {_cell(v)}' for k, v in fed.items())}\n")
         out.append(f"- Builder: `{entry.builder.__module__}`\n\n")
     return "".join(out)
 
@@ -154,7 +153,7 @@ def _type_text(annotation: Any) -> str:
 
 
 def _section_rows(cls: type, inherited: set[str]) -> list[list[Any]]:
-    hints = typing.get_type_hints(cls)
+    hints, extras = typing.get_type_hints(cls), typing.get_type_hints(cls, include_extras=True)
     comments: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
         if dataclasses.is_dataclass(klass):
@@ -164,7 +163,7 @@ def _section_rows(cls: type, inherited: set[str]) -> list[list[Any]]:
         if f.name in inherited:
             continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        expect = f.metadata.get("expect", "")
+        expect = "" if (text := sections.expect(extras[f.name])) == "valid" else text
         rows.append([f"`{f.name}`", _type_text(hints[f.name]), f"`{json.dumps(default)}`", expect,
                      comments.get(f.name, "")])  # fmt: skip
     return rows

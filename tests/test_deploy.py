@@ -14,9 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
-from dualbranch import create_model
+from dualbranch import create_model, get_model_entry
 from dualbranch.bench import peak_memory_mb, time_alternating
-from dualbranch.checkpoint import save_checkpoint
+from dualbranch.checkpoint import read_weight_config, save_checkpoint
 from dualbranch.cli import main
 from dualbranch.engines import build_engine
 from dualbranch.export import OnnxModel, export_onnx, export_pt2
@@ -112,6 +112,12 @@ def test_export_cli_writes_and_refuses_to_overwrite(tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert output.read_bytes() == before
     assert main(["export", MODEL, "--format", "safetensors", "--output", str(output), "--overwrite"]) == 0
+    assert read_weight_config(output) == get_model_entry(MODEL).weights  # how to feed it travels with it
+    program = tmp_path / "m.pt2"
+    assert main(["export", MODEL, "--format", "pt2", "--output", str(program)]) == 0
+    extra = {"weights.json": ""}
+    torch.export.load(str(program), extra_files=extra)
+    assert json.loads(extra["weights.json"])["first_conv"] == list(get_model_entry(MODEL).weights.first_conv)
     assert main(["export", MODEL, "--format", "pt2", "--output", str(tmp_path / "missing" / "m.pt2")]) == 2
 
 
@@ -121,6 +127,11 @@ def test_export_cli_exports_a_run_to_onnx_and_checks_it(run_dir, tmp_path, capsy
     assert main(["export", str(run_dir), "--format", "onnx", "--output", str(output)]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["format"] == "onnx" and summary["run"] == str(run_dir) and summary["max_abs_diff"] < 1e-4
+    assert summary["weights"]["mean"] == [0.286] and summary["weights"]["input_size"] == [1, 28, 28]
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(output)).metadata_props}
+    assert json.loads(props["weights"]) == summary["weights"]
     assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]  # no partial file left behind
 
 
@@ -130,7 +141,8 @@ def run_dir(model, tmp_path_factory):
     run = tmp_path_factory.mktemp("run")
     RunRecord("images", MODEL, SHALLOW, [f"class{i}" for i in range(10)], [1, 28, 28]).save(run)
     (run / "preprocessing.json").write_text('{"mean": [0.286], "std": [0.353]}')
-    save_checkpoint(model, run / "model.safetensors")
+    fed = get_model_entry(MODEL).weights.replace(mean=(0.286,), std=(0.353,))
+    save_checkpoint(model, run / "model.safetensors", weights=fed)
     images = run / "images"
     images.mkdir()
     rng = np.random.default_rng(0)

@@ -59,8 +59,11 @@ def test_list_models_pattern_and_aliases():
     assert dualbranch.list_models("*dagger_408") == ["crossvit_15_dagger_408", "crossvit_18_dagger_408"]
     assert "crossvit_9_224" not in dualbranch.list_models()
     assert dualbranch.get_model_entry("crossvit_18_dagger_384").name == "crossvit_18_dagger_408"
+    entry = dualbranch.get_model_entry("crossvit_9_240")
     with pytest.raises(ValueError, match="registered twice"):
-        dualbranch.register_model()(dualbranch.get_model_entry("crossvit_9_240").builder)
+        dualbranch.register_model(weights=entry.weights)(entry.builder)
+    with pytest.raises(ValueError, match=r"needs weights=WeightConfig\(\.\.\.\)"):
+        dualbranch.register_model()  # every registered model says how it is fed and where it begins and ends
 
 
 def test_models_command_table(capsys):

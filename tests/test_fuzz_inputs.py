@@ -83,6 +83,8 @@ def _value_for(annotation: typing.Any) -> st.SearchStrategy:
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
         return st.one_of(*[_value_for(a) for a in typing.get_args(annotation)])
+    if origin is typing.Literal:
+        return st.sampled_from(typing.get_args(annotation))
     if origin is tuple:
         return st.tuples(*[_value_for(a) for a in typing.get_args(annotation)]).map(list)
     if origin is dict:

@@ -158,11 +158,13 @@ def test_the_papers_imagenet_recipe_is_a_built_in_config_the_recipe_leaves_alone
 
 
 def test_fine_tuning_feeds_photos_as_the_checkpoint_was_trained(streamed_run, tmp_path):
-    from dualbranch.checkpoint import read_feed
+    from dualbranch.checkpoint import read_weight_config
 
-    feed = read_feed(streamed_run / "model.safetensors")
+    weights = read_weight_config(streamed_run / "model.safetensors")
     trained = json.loads((streamed_run / "preprocessing.json").read_text())
-    assert feed["mean"] == trained["mean"] and feed["img_size"] == trained["img_size"]
+    assert list(weights.mean) == trained["mean"] and list(weights.input_size[1:]) == trained["img_size"]
+    assert (weights.crop_pct, weights.interpolation) == (trained["crop_pct"], "bicubic")
+    assert weights.first_conv and weights.classifier == ("head.0", "head.1")
     new_photos = make_photos(tmp_path / "new", classes=("a", "b", "c"), per_class=4, sides=(50, 90), seed=3)
     config = load_config(
         None,
@@ -179,12 +181,3 @@ def test_fine_tuning_feeds_photos_as_the_checkpoint_was_trained(streamed_run, tm
     tuned = json.loads((run / "preprocessing.json").read_text())
     assert tuned["mean"] == trained["mean"] and tuned["std"] == trained["std"]  # not refitted on the new photos
     assert json.loads((run / "run.json").read_text())["model_args"]["num_classes"] == 3  # a new classifier
-
-
-def test_published_weights_are_fed_as_imagenet_was():
-    from dualbranch.checkpoint import read_feed
-
-    feed = read_feed("crossvit_9_224.pth", "crossvit_9_240")  # a file without metadata: the registry knows
-    assert feed == {"img_size": [240, 240], "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-                    "interpolation": "bicubic", "crop_pct": 0.875}  # fmt: skip
-    assert read_feed("x.pth", "crossvit_15_dagger_408")["crop_pct"] == 1.0

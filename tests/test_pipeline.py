@@ -262,7 +262,7 @@ def test_finetuning_adapts_head_positions_and_first_conv():
     path = Path(__import__("tempfile").mkdtemp()) / "published.safetensors"
     save_checkpoint(published, path)
     model = create_model("crossvit_tiny_240", num_classes=10, in_chans=1, img_size=120)
-    notes = load_for_finetuning(model, path)
+    notes = load_for_finetuning(model, path, "crossvit_tiny_240")
     assert any("new classifier for 10 classes" in n for n in notes)
     assert any("position embeddings interpolated" in n for n in notes)
     assert any("first convolution adapted from 3 to 1" in n for n in notes)

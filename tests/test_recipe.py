@@ -14,24 +14,24 @@ from dualbranch.data.signal import SignalData
 from dualbranch.errors import ConfigError
 from dualbranch.train.budget import CAP_FLOOR, MIN_UPDATES, auto_updates
 from dualbranch.train.config import load_config
-from dualbranch.train.kinds import Dataset
+from dualbranch.train.kinds import RunData
 from dualbranch.train.pipeline import fit, model_macs, model_options
 from dualbranch.train.recipe import parse_budget, resolve_recipe, resolve_validation
 
 
-def _images(n: int, side: int) -> Dataset:
+def _images(n: int, side: int) -> RunData:
     images = torch.zeros(n, 1, side, side, dtype=torch.uint8)
     labels = torch.arange(n) % 10
     data = ImageData(images, labels, tuple(str(i) for i in range(10)))
-    return Dataset(data, labels.numpy(), data.class_names)
+    return RunData(data, labels.numpy(), data.class_names)
 
 
-def _series(n: int, chans: int, times: int, sfreq: float | None) -> Dataset:
+def _series(n: int, chans: int, times: int, sfreq: float | None) -> RunData:
     data = SignalData(np.zeros((n, chans, times)), np.arange(n) % 2, ("a", "b"), sfreq=sfreq)
-    return Dataset(data, data.y, data.class_names)
+    return RunData(data, data.y, data.class_names)
 
 
-def _recipe(overrides: list[str], dataset: Dataset, n_train: int, rate: float = 10.0, config_file: str | None = None):
+def _recipe(overrides: list[str], dataset: RunData, n_train: int, rate: float = 10.0, config_file: str | None = None):
     config = load_config(config_file, overrides)
     kind = config.kind
     recipe = resolve_recipe(

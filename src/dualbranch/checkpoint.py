@@ -26,7 +26,7 @@ from . import models as _models  # noqa: F401  (registers every model: the regis
 # The errors are defined in errors.py (the library's hierarchy); importing them here keeps
 # ``from dualbranch.checkpoint import CheckpointError`` working.
 from .errors import CheckpointError, CheckpointMismatchError, ConfigError, MissingFileError
-from .registry import get_model_entry, list_models
+from .registry import WeightConfig, get_model_entry, list_models
 from .safe_io import atomic_write, sha256_chunks
 
 __all__ = [
@@ -36,9 +36,9 @@ __all__ = [
     "guess_model_name",
     "load_checkpoint",
     "load_for_finetuning",
-    "read_feed",
     "read_metadata",
     "read_state_dict",
+    "read_weight_config",
     "save_checkpoint",
     "tensor_checksum",
     "torch_load_weights_only",
@@ -123,15 +123,17 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
         return {}
 
 
-def read_feed(path: str | os.PathLike[str], model_name: str | None = None) -> dict[str, Any]:
-    """How the weights in ``path`` expect their input (``img_size``, ``mean``, ``std``, ``crop_pct``,
-    ``interpolation``, ... in the run config's ``data.*`` names): what a run recorded in its
-    ``model.safetensors``, else what the registry knows of ``model_name``'s published weights; {} if
-    neither says."""
-    recorded = read_metadata(path).get("feed")
+def read_weight_config(path: str | os.PathLike[str], model_name: str | None = None) -> WeightConfig | None:
+    """How the weights in ``path`` are fed and where they begin and end (:class:`~dualbranch.registry.WeightConfig`):
+    what a run recorded in its ``model.safetensors``, else what the registry knows of ``model_name`` (the
+    published weights' feed, for a file without metadata); None if neither says."""
+    recorded = read_metadata(path).get("weights")
     if recorded:
-        return dict(json.loads(recorded))
-    return {} if model_name is None else dict(get_model_entry(model_name).feed)
+        try:
+            return WeightConfig.from_json(recorded)
+        except (ValueError, TypeError) as err:
+            raise CheckpointError(f"{path}: its recorded weight config is damaged ({err}).") from err
+    return None if model_name is None else get_model_entry(model_name).weights
 
 
 def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
@@ -217,9 +219,16 @@ def guess_model_name(state_dict: dict[str, torch.Tensor]) -> str | None:
             candidate = get_model_entry(name).builder()
         converted = _to_model_keys(candidate, state_dict)
         missing, unexpected, mismatched = _shape_report(candidate, converted)
-        if not missing and not unexpected and all(k.startswith("head.") for k, _, _ in mismatched):
+        if not missing and not unexpected and _only_heads(mismatched, get_model_entry(name).weights):
             return name
     return None
+
+
+def _only_heads(mismatched: list, weights: WeightConfig | None) -> bool:
+    """Whether every mismatched key lies in the classifier ``weights`` names (timm's ``head.`` without one)."""
+    keys = [key for key, _, _ in mismatched]
+    heads = ("head",) if weights is None else weights.classifier
+    return len(WeightConfig.parameters_under(keys, heads)) == len(keys)
 
 
 def _listing(items: list, limit: int = 8) -> str:
@@ -266,7 +275,7 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike[str], name: str | 
         guess = guess_model_name(state_dict)
         if guess is not None:
             lines.append(f"  It looks like a checkpoint of {guess!r}: create_model({guess!r}, ...) to load it.")
-        if mismatched and all(k.startswith("head.") for k, _, _ in mismatched) and not missing:
+        if mismatched and not missing and _only_heads(mismatched, get_model_entry(name).weights if name else None):
             lines.append(
                 "  Only the classifier differs: build the model with the checkpoint's num_classes, "
                 "load, then call reset_classifier(n)."
@@ -274,16 +283,6 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike[str], name: str | 
         raise CheckpointMismatchError("\n".join(lines))
     model.load_state_dict(state_dict, strict=True)
     return model
-
-
-def _classifier_keys(model: nn.Module) -> set[str]:
-    """State-dict keys of the model's classifier: those ``reset_classifier(0)`` removes. The model gets
-    a fresh head of its own class count (the contract's init rule): it is being fine-tuned."""
-    before, classes = set(model.state_dict()), model.num_classes  # type: ignore[attr-defined]
-    model.reset_classifier(0)  # type: ignore[operator]
-    head = before - set(model.state_dict())
-    model.reset_classifier(classes)  # type: ignore[operator]
-    return head
 
 
 def _resize_positions(weights: torch.Tensor, target: tuple[int, ...], grids: list[tuple[int, int]]) -> torch.Tensor:
@@ -301,34 +300,55 @@ def _resize_positions(weights: torch.Tensor, target: tuple[int, ...], grids: lis
     raise CheckpointMismatchError(f"Cannot resize position embeddings {tuple(weights.shape)} to {target}.")
 
 
-def _adapt_channels(weights: torch.Tensor, channels: int) -> torch.Tensor:
-    """A first convolution (O, C, k, k) for ``channels`` inputs: summed to one channel (grayscale sees
-    the sum of the RGB responses), or the C filters repeated and rescaled so the response keeps its size."""
+def _adapt_channels(weights: torch.Tensor, target: tuple[int, ...]) -> torch.Tensor | None:
+    """A first convolution for other input channels: its one axis of the C input channels (axis 1 of an
+    (O, C, k...) kernel; axis 2 of EEG Conformer's (O, I, C, 1)) summed to one channel (grayscale sees the
+    sum of the RGB responses), or repeated and rescaled so the response keeps its size. None if the
+    shapes differ otherwise."""
+    differ = [axis for axis, (a, b) in enumerate(zip(weights.shape, target)) if a != b]
+    if weights.ndim != len(target) or len(differ) != 1:
+        return None
+    axis, channels, had = differ[0], target[differ[0]], weights.shape[differ[0]]
     if channels == 1:
-        return weights.sum(dim=1, keepdim=True)
-    repeats = -(-channels // weights.shape[1])
-    return weights.repeat(1, repeats, 1, 1)[:, :channels] * (weights.shape[1] / channels)
+        return weights.sum(dim=axis, keepdim=True)
+    repeats = [1] * weights.ndim
+    repeats[axis] = -(-channels // had)
+    return weights.repeat(*repeats).narrow(axis, 0, channels) * (had / channels)
 
 
 def load_for_finetuning(model: nn.Module, path: str | os.PathLike[str], name: str | None = None) -> list[str]:
     """Load a checkpoint made for another class count, image size or channel count (e.g. a published
-    1000-class ImageNet model) into ``model``; returns one line per adaptation.
+    1000-class ImageNet model) into ``model``, the registered model ``name``; returns one line per
+    adaptation.
 
-    The classifier is new (the checkpoint's is dropped when its class count differs); position
-    embeddings are interpolated to the model's token grid; a first convolution made for other input
-    channels is adapted. Everything else must fit exactly (a CheckpointMismatchError lists what does not,
-    or, for weights whose metadata names another model than ``name``, names that model in one line).
+    Where the model begins and ends comes from its :class:`~dualbranch.registry.WeightConfig` (the
+    registry's for ``name``, else the one the checkpoint records): the ``classifier`` is new (the
+    checkpoint's is dropped when its outputs differ); a ``first_conv`` made for other input channels is
+    adapted; position embeddings are interpolated to the model's token grid. Everything else must fit
+    exactly (a CheckpointMismatchError lists what does not, or, for weights whose metadata names another
+    model than ``name``, names that model in one line).
     """
+    ends = get_model_entry(name).weights if name is not None else read_weight_config(path)
+    if ends is None:
+        raise ConfigError(
+            f"{path} records no model: give the registered model's name (load_for_finetuning(model, path, name)) "
+            "so that its classifier and first convolution are known."
+        )
     state = _to_model_keys(model, read_state_dict(path))
     expected = model.state_dict()
-    head = _classifier_keys(model)
     notes: list[str] = []
     grids = [tuple(m.grid_size) for m in model.modules() if hasattr(m, "grid_size")]
+    head = WeightConfig.parameters_under(expected, ends.classifier)
     dropped = [k for k in head if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
-    for key in dropped:
+    for key in dropped:  # the model keeps its own new head (the contract's init rule)
         del state[key]
     if dropped:
-        notes.append(f"new classifier for {model.num_classes} classes (the checkpoint's was for another count)")  # type: ignore[attr-defined]
+        count = getattr(model, "num_classes", None)
+        notes.append(
+            (f"new classifier for {count} classes" if count is not None else f"new {', '.join(ends.classifier)}")
+            + " (the checkpoint's was for other outputs)"
+        )
+    first = set(ends.first_weights(expected))
     for key, weights in list(state.items()):
         target = tuple(expected[key].shape) if key in expected else None
         if target is None or tuple(weights.shape) == target:
@@ -336,9 +356,10 @@ def load_for_finetuning(model: nn.Module, path: str | os.PathLike[str], name: st
         if "pos_embed" in key and weights.ndim == 3:
             state[key] = _resize_positions(weights, target, grids)
             notes.append(f"{key}: position embeddings interpolated from {tuple(weights.shape)} to {target}")
-        elif weights.ndim == 4 and weights.shape[0] == target[0] and weights.shape[2:] == target[2:]:
-            state[key] = _adapt_channels(weights, target[1])
-            notes.append(f"{key}: first convolution adapted from {weights.shape[1]} to {target[1]} input channels")
+        elif key in first and (adapted := _adapt_channels(weights, target)) is not None:
+            state[key] = adapted
+            (had, now) = next((a, b) for a, b in zip(weights.shape, target) if a != b)
+            notes.append(f"{key}: first convolution adapted from {had} to {now} input channels")
     missing, unexpected, mismatched = _shape_report(model, state)
     missing = [k for k in missing if k not in dropped]
     if missing or unexpected or mismatched:
@@ -369,10 +390,12 @@ def save_checkpoint(
     path: str | os.PathLike[str],
     naming: str = "ours",
     metadata: dict[str, str] | None = None,
+    weights: WeightConfig | None = None,
 ) -> Path:
     """Write the weights as safetensors, atomically (a crash mid-write leaves any old file intact).
 
-    The metadata records the format version and a checksum of the weights, both checked on load.
+    The metadata records the format version and a checksum of the weights, both checked on load, and
+    ``weights``, how they are fed (:func:`read_weight_config` reads it back).
     A failed write (disk full, permission denied) raises :class:`~dualbranch.safe_io.WriteError`.
 
     ``naming`` 'timm' or 'official' writes the keys those codebases expect (CrossViT).
@@ -396,6 +419,8 @@ def save_checkpoint(
         "sha256": tensor_checksum(tensors),
     }
     meta.update(metadata or {})
+    if weights is not None:
+        meta["weights"] = weights.to_json()
 
     def write(tmp: str) -> None:
         save_file(tensors, tmp, metadata=meta)

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from .bench import bench_model, format_table
+from .checkpoint import read_weight_config
 from .engine_names import ENGINES, EXPORT_FORMATS
 from .errors import ConfigError, RunFolderError
 from .export import export_model
 from .factory import create_model
+from .registry import get_model_entry
 from .safe_io import atomic_write_text
 from .train.calibrated import stored_int8
 from .train.kinds import kind_named
@@ -66,7 +68,8 @@ def _model_to_export(source: str, checkpoint: str | None, fold: str | None) -> t
         if fold is not None:
             raise ConfigError("--fold picks a fold of a run folder; a model name has none.")
         model = create_model(source, checkpoint_path=checkpoint)
-        return FoldModel(source, model.eval(), None), {
+        weights = read_weight_config(checkpoint, source) if checkpoint else get_model_entry(source).weights
+        return FoldModel(source, model.eval(), None, weights), {
             "model": source,
             "weights": checkpoint or "random initialisation",
         }
@@ -99,7 +102,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
         quantized, record = stored_int8(args.source, fold.name, fold.model, fold.preprocessing, pipeline, _note)
         meta["calibration_sha256"] = record["calibration_sha256"]
         meta["calibration_examples"] = str(record["calibration_examples"])
-    summary = export_model(fold.model, args.format, args.output, args.overwrite, meta, openvino_model=quantized)
+    summary = export_model(
+        fold.model, args.format, args.output, args.overwrite, meta, openvino_model=quantized, weights=fold.weights
+    )
     print(json.dumps(summary, indent=2))
     return 0
 

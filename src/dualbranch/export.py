@@ -17,6 +17,11 @@
   :func:`torch.export.load` without this package's Python code.
 * ``safetensors`` writes the weights with the model name in the metadata (:func:`save_checkpoint`).
 
+Every format carries the model's :class:`~dualbranch.registry.WeightConfig` (how to feed it: input size,
+mean and std, resizing and crop; its first convolution and classifier) as JSON: in the safetensors
+metadata and the ONNX model's metadata (key ``weights``), in the OpenVINO IR's runtime information
+(``<rt_info><dualbranch><weights>``) and as ``weights.json`` among the ``.pt2`` file's extra files.
+
 ``dualbranch export RUN_OR_MODEL --format FORMAT --output PATH`` uses these (the command line finds the
 model: a run folder's, or a registered one). The formats that are also inference engines
 (:data:`dualbranch.engines.ENGINES`) carry the engine's name.
@@ -24,6 +29,7 @@ model: a run folder's, or a registered one). The formats that are also inference
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -38,6 +44,7 @@ from torch import nn
 from .checkpoint import save_checkpoint
 from .engine_names import EXPORT_FORMATS, OPENVINO_PRECISION
 from .errors import ConfigError, MissingDependencyError, MissingFileError, OutputExistsError
+from .registry import WeightConfig
 from .signal_stack import kept_signal_stack
 
 __all__ = [
@@ -71,8 +78,11 @@ def _example_input(model: nn.Module, batch: int = 2) -> torch.Tensor:
     return torch.randn(batch, *model.input_shape)  # type: ignore[arg-type]
 
 
-def export_onnx(model: nn.Module, path: str | os.PathLike[str], opset: int | None = None) -> Path:
-    """Write ``model`` as ONNX with input ``images`` (B, C, H, W) and output ``logits`` (B, classes)."""
+def export_onnx(
+    model: nn.Module, path: str | os.PathLike[str], opset: int | None = None, weights: str | None = None
+) -> Path:
+    """Write ``model`` as ONNX with input ``images`` (B, C, H, W) and output ``logits`` (B, classes);
+    ``weights`` (a WeightConfig's JSON) goes into the model's metadata under ``weights``."""
     try:
         import onnxscript  # noqa: F401  (the dynamo exporter needs it; fail early with an install hint)
     except ImportError as err:
@@ -97,6 +107,8 @@ def export_onnx(model: nn.Module, path: str | os.PathLike[str], opset: int | Non
             verbose=False,
         )
     exporter_log.setLevel(level)
+    if weights is not None:
+        program.model.metadata_props["weights"] = weights
     path = Path(path)
     program.save(str(path))
     return path
@@ -227,27 +239,33 @@ def recorded_precision(ov_model: Any) -> str | None:
     return str(ov_model.get_rt_info(PRECISION_KEY).astype(str))
 
 
-def export_openvino(model: nn.Module | Any, path: str | os.PathLike[str], precision: str | None = None) -> Path:
+def export_openvino(
+    model: nn.Module | Any, path: str | os.PathLike[str], precision: str | None = None, weights: str | None = None
+) -> Path:
     """Write ``model`` (a PyTorch model or an ``openvino.Model``) as OpenVINO IR: ``path`` (.xml) and the
     weights beside it (same name, .bin), kept in their own precision (fp32, or int8 after quantization).
 
-    ``precision`` ("f32", "bf16"): recorded in the IR for :class:`OpenVinoModel` to compile it with.
+    ``precision`` ("f32", "bf16"): recorded in the IR for :class:`OpenVinoModel` to compile it with;
+    ``weights`` (a WeightConfig's JSON) under ``<rt_info><dualbranch><weights>``.
     """
     ov = _openvino()
     converted = to_openvino(model) if isinstance(model, nn.Module) else model
     if precision is not None:
         converted.set_rt_info(precision, PRECISION_KEY)
+    if weights is not None:
+        converted.set_rt_info(weights, ["dualbranch", "weights"])
     path = Path(path)
     ov.save_model(converted, str(path), compress_to_fp16=False)
     return path
 
 
-def export_pt2(model: nn.Module, path: str | os.PathLike[str]) -> Path:
-    """Write a :func:`torch.export.export` program of ``model`` (dynamic batch) to ``path``."""
+def export_pt2(model: nn.Module, path: str | os.PathLike[str], weights: str | None = None) -> Path:
+    """Write a :func:`torch.export.export` program of ``model`` (dynamic batch) to ``path``, with ``weights``
+    (a WeightConfig's JSON) as its extra file ``weights.json``."""
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
     program = torch.export.export(model.eval(), (_example_input(model),), dynamic_shapes=({0: batch},))
     path = Path(path)
-    torch.export.save(program, str(path))
+    torch.export.save(program, str(path), extra_files={"weights.json": weights} if weights is not None else None)
     return path
 
 
@@ -259,6 +277,7 @@ def export_model(
     meta: dict[str, str] | None = None,
     check: bool = True,
     openvino_model: Any = None,
+    weights: WeightConfig | None = None,
 ) -> dict[str, object]:
     """Export ``model`` (eval mode; it has ``input_shape``) to ``output`` as ``fmt`` (one of :data:`FORMATS`).
 
@@ -268,6 +287,7 @@ def export_model(
     ``max_abs_diff``; the OpenVINO formats also return the ``precision`` the CPU plugin chose).
     ``openvino_model``: the ``openvino.Model`` to write for an OpenVINO format instead of converting
     ``model`` (``openvino-int8`` needs it: the calibrated int8 model of :mod:`dualbranch.train.calibrated`).
+    ``weights``: how the model is fed, written into the file (see the module docstring) and the summary.
     """
     if fmt not in FORMATS:
         raise ConfigError(f"Unknown export format {fmt!r}; choose from {', '.join(FORMATS)}.")
@@ -293,15 +313,16 @@ def export_model(
     # .bin goes first, so an .xml at `output` always has its own weights beside it
     partials = [path.with_name(f".{output.stem}.partial{path.suffix}") for path in outputs]
     try:
+        recorded = None if weights is None else weights.to_json()
         if fmt == "onnx":
-            export_onnx(model, partials[0])
+            export_onnx(model, partials[0], weights=recorded)
         elif is_openvino:
             source = openvino_model if openvino_model is not None else model
-            export_openvino(source, partials[-1], precision=OPENVINO_FORMATS[fmt])
+            export_openvino(source, partials[-1], precision=OPENVINO_FORMATS[fmt], weights=recorded)
         elif fmt == "pt2":
-            export_pt2(model, partials[0])
+            export_pt2(model, partials[0], weights=recorded)
         else:
-            save_checkpoint(model, partials[0], metadata=meta)
+            save_checkpoint(model, partials[0], metadata=meta, weights=weights)
         for partial, path in zip(partials, outputs):
             partial.replace(path)
     finally:
@@ -309,6 +330,8 @@ def export_model(
             partial.unlink(missing_ok=True)
     size = sum(path.stat().st_size for path in outputs)
     summary: dict[str, object] = {"output": str(output), "format": fmt, "bytes": size, **meta}
+    if weights is not None:
+        summary["weights"] = json.loads(weights.to_json())
     if is_openvino:
         summary["files"] = [str(path) for path in outputs]
     if check and fmt != "safetensors":

@@ -5,18 +5,21 @@ The registry only holds tables; building a model (with weights, or as a feature 
 A builder takes keyword overrides and returns an ``nn.Module`` that follows the model contract
 (:class:`dualbranch.models.base.MultiBranchModel`). Each entry records where the model comes from
 (paper), official names it is also known by (aliases), a small configuration for quick tests (tiny),
-where published weights live (weights_url), how those weights are fed (feed: the input size, mean and
-std, interpolation and centre-crop share their training used, in the run config's ``data.*`` names; a
-fine-tuning run starts from them) and its task: ``"classification"`` (the contract of
+where published weights live (weights_url), how weights of it are fed and where they begin and end
+(:class:`WeightConfig`: a saved run records its own, and predict, export and fine-tuning read it) and
+its task: ``"classification"`` (the contract of
 :class:`~dualbranch.models.base.MultiBranchModel`) or ``"forecasting"`` (input (B, L, C), output
 (B, H, C); the contract of :class:`~dualbranch.models.forecasting.base.ForecastingModel`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
-from collections.abc import Callable
+import json
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +27,75 @@ from torch import nn
 
 from .errors import UnknownModelError
 
-__all__ = ["TASKS", "ModelEntry", "get_model_entry", "list_models", "register_model"]
+__all__ = ["TASKS", "ModelEntry", "WeightConfig", "get_model_entry", "list_models", "register_model"]
+
+
+@dataclass(frozen=True)
+class WeightConfig:
+    """How weights of a model are fed, and where they begin and end (timm's per-weight pretrained config).
+
+    Attributes:
+        input_size: the model's input without the batch: (C, H, W) images, (C, T) signals, (L, C) series.
+        mean, std: the per-channel normalisation of the input (C,): image channels in [0, 1] units, or a
+            forecasting run's variates. None: not fixed by the weights (a run fits it on its training data).
+        interpolation: how images are resized ("bicubic"); None for inputs that are not resized.
+        crop_pct: the centre crop's share of the resized shorter side (ImageNet's 224 of 256: 0.875).
+        first_conv: the layer(s) that read the input's channels, one per branch that reads them (CrossViT:
+            one patch embedding per branch; EEG Conformer: its spatial convolution, whose kernel spans the
+            electrodes; series models that read each variate on its own: the embedding of its window or
+            patches; Informer and Autoformer, which embed each time step's variates together: the encoder's
+            and the decoder's step embedding). Fine-tuning adapts these to another channel count.
+        classifier: the head(s) (``final_layer`` by convention; CrossViT and the hybrids keep timm's
+            ``head.<branch>``; forecasting models map to the horizon, or, for Informer and Autoformer, each
+            decoder step to the variates). Fine-tuning replaces them.
+
+    ``first_conv`` and ``classifier`` are module paths, or parameter names for layers held as bare
+    parameters (DLinear's); a ``*`` stands for one module name (``decoder.*.trend_projection``: that layer
+    of every decoder layer, however many the model's options make); :meth:`parameters_under` gives the
+    parameter names under them. The first
+    weight of two or more dimensions under a ``first_conv`` path is the one that reads the channels (a
+    stem of several convolutions is named by its path, whatever the model's options make of it).
+    """
+
+    input_size: tuple[int, ...]
+    first_conv: tuple[str, ...]
+    classifier: tuple[str, ...]
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    interpolation: str | None = None
+    crop_pct: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.first_conv or not self.classifier:
+            raise ValueError("A WeightConfig names the model's first_conv and classifier.")
+        for name in ("input_size", "first_conv", "classifier", "mean", "std"):  # JSON gives lists
+            if (value := getattr(self, name)) is not None:
+                object.__setattr__(self, name, tuple(value))
+
+    def replace(self, **changes: Any) -> WeightConfig:
+        """A copy with ``changes`` (e.g. a run's own input size and normalisation)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> WeightConfig:
+        return cls(**json.loads(text))
+
+    def first_weights(self, params: dict[str, Any]) -> list[str]:
+        """The weight under each ``first_conv`` path that reads the input: its first of ≥ 2 dimensions
+        among ``params`` (name -> tensor, in the model's order)."""
+        return [
+            next(n for n in self.parameters_under(params, (path,)) if params[n].ndim >= 2) for path in self.first_conv
+        ]
+
+    @staticmethod
+    def parameters_under(names: Iterable[str], paths: Iterable[str]) -> list[str]:
+        """The parameter ``names`` (in their order) that are one of ``paths`` or lie under one (a ``*`` in a
+        path matches one module name)."""
+        patterns = [re.compile(re.escape(path).replace(r"\*", r"[^.]+") + r"(\..+)?") for path in paths]
+        return [name for name in names if any(pattern.fullmatch(name) for pattern in patterns)]
 
 
 @dataclass(frozen=True)
@@ -33,12 +104,12 @@ class ModelEntry:
 
     name: str
     builder: Callable[..., nn.Module]
+    weights: WeightConfig
     paper: str = ""
     aliases: tuple[str, ...] = ()
     tiny: dict[str, Any] = field(default_factory=dict)
     weights_url: str | None = None
     task: str = "classification"
-    feed: dict[str, Any] = field(default_factory=dict)
 
 
 #: The tasks a registered model can have; each has its own model contract (see the module docstring).
@@ -54,11 +125,14 @@ def register_model(
     tiny: dict[str, Any] | None = None,
     weights_url: str | None = None,
     task: str = "classification",
-    feed: dict[str, Any] | None = None,
+    weights: WeightConfig | None = None,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Decorator: register ``builder`` under its function name, for ``task`` (one of :data:`TASKS`)."""
+    """Decorator: register ``builder`` under its function name, for ``task`` (one of :data:`TASKS`), fed
+    and ended as ``weights`` says (required: every registered model has one)."""
     if task not in TASKS:
         raise ValueError(f"Unknown task {task!r}; registered models have one of {TASKS}.")
+    if weights is None:
+        raise ValueError("register_model needs weights=WeightConfig(...): its input size, first_conv and classifier.")
 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         name = builder.__name__
@@ -66,9 +140,7 @@ def register_model(
         for new in (name, *aliases):
             if new in taken:
                 raise ValueError(f"Model name {new!r} is registered twice.")
-        _ENTRIES[name] = ModelEntry(
-            name, builder, paper, tuple(aliases), dict(tiny or {}), weights_url, task, dict(feed or {})
-        )
+        _ENTRIES[name] = ModelEntry(name, builder, weights, paper, tuple(aliases), dict(tiny or {}), weights_url, task)
         _ALIASES.update({alias: name for alias in aliases})
         return builder
 

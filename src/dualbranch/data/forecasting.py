@@ -44,7 +44,7 @@ from ..errors import ConfigError, DataError
 from .series_table import SeriesTable, column_indices, load_series
 
 __all__ = [
-    "PROTOCOLS",
+    "FORECAST_SPLIT_PROTOCOLS",
     "ForecastWindows",
     "ForecastingData",
     "Scaler",
@@ -60,7 +60,7 @@ __all__ = [
 
 #: Split protocols: fixed ETT borders (hourly, 15-minute), 70/10/20 ratios, or the last horizon held out
 #: (short series: one test window, no validation part).
-PROTOCOLS = ("ett_hour", "ett_minute", "ratio", "last")
+FORECAST_SPLIT_PROTOCOLS = ("ett_hour", "ett_minute", "ratio", "last")
 _ETT_MONTH_ROWS = {"ett_hour": 30 * 24, "ett_minute": 30 * 24 * 4}
 
 
@@ -100,7 +100,7 @@ def split_borders(
         n_train, n_test = int(n_rows * ratios[0]), int(n_rows * ratios[2])
         n_val, end = n_rows - n_train - n_test, n_rows
     else:
-        raise ConfigError(f"protocol={protocol!r} is not one of {[*PROTOCOLS, 'auto']}.")
+        raise ConfigError(f"protocol={protocol!r} is not one of {[*FORECAST_SPLIT_PROTOCOLS, 'auto']}.")
     if n_train < seq_len:
         raise DataError(f"The training part has {n_train} rows, fewer than seq_len={seq_len}; the table is too short.")
     return {

@@ -26,7 +26,7 @@ from ..errors import ConfigError, DataError
 from .metrics import classification_metrics, per_group_metrics, summarize
 
 __all__ = [
-    "PROTOCOLS",
+    "FOLD_PROTOCOLS",
     "Fold",
     "Labelled",
     "ProtocolResult",
@@ -103,7 +103,7 @@ def leave_one_subject_out(data: Labelled) -> Iterator[Split]:
         yield Split(np.flatnonzero(groups != s), np.flatnonzero(groups == s), f"subject {s}")
 
 
-PROTOCOLS: dict[str, Callable[..., Iterator[Split]]] = {
+FOLD_PROTOCOLS: dict[str, Callable[..., Iterator[Split]]] = {
     "holdout": chronological_holdout,
     "kfold": stratified_kfold,
     "loso": leave_one_subject_out,
@@ -112,9 +112,9 @@ PROTOCOLS: dict[str, Callable[..., Iterator[Split]]] = {
 
 def make_splits(protocol: str, data: Labelled, **options: Any) -> list[Split]:
     """Splits of a protocol by name: "holdout", "kfold" or "loso" (options go to its generator)."""
-    if protocol not in PROTOCOLS:
-        raise DataError(f"Unknown protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}.")
-    return list(PROTOCOLS[protocol](data, **options))
+    if protocol not in FOLD_PROTOCOLS:
+        raise DataError(f"Unknown protocol {protocol!r}; choose one of {sorted(FOLD_PROTOCOLS)}.")
+    return list(FOLD_PROTOCOLS[protocol](data, **options))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..registry import register_model
+from ..registry import WeightConfig, register_model
 from .crossvit import CrossViT, CrossViTConfig
 
 PAPER = "Chen, Fan, Panda. CrossViT. ICCV 2021 (arXiv:2103.14899)"
@@ -60,14 +60,20 @@ VARIANTS: dict[str, tuple[str, CrossViTConfig]] = {
 }
 
 
-def _imagenet_feed(config: CrossViTConfig) -> dict[str, Any]:
-    """How the published ImageNet weights were fed (timm's and the official code's evaluation): ImageNet's
+def _weights(config: CrossViTConfig, imagenet: bool = True) -> WeightConfig:
+    """Where a CrossViT's weights begin (each branch's patch embedding, whose first weight reads the
+    channels: its convolution, or the first of the three of the † stem) and end (one head per branch).
+    Published ImageNet weights were fed as timm's and the official code's evaluation does: ImageNet's
     mean and std, bicubic resizing, the centre 87.5 % (all of the image at 384/408 px)."""
-    size = list(config.img_size)  # type: ignore[arg-type]
-    return {
-        "img_size": size, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-        "interpolation": "bicubic", "crop_pct": 0.875 if size[0] < 400 else 1.0,
-    }  # fmt: skip
+    size = (config.in_chans, *config.img_size)  # type: ignore[misc]
+    ends = {"input_size": size, "first_conv": ("patch_embed.0.proj", "patch_embed.1.proj"),
+            "classifier": ("head.0", "head.1")}  # fmt: skip
+    if not imagenet:
+        return WeightConfig(**ends)
+    return WeightConfig(
+        **ends, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), interpolation="bicubic",
+        crop_pct=0.875 if size[1] < 400 else 1.0,
+    )  # fmt: skip
 
 
 def _register(name: str, official: str, config: CrossViTConfig) -> None:
@@ -78,7 +84,7 @@ def _register(name: str, official: str, config: CrossViTConfig) -> None:
     builder.__doc__ = f"CrossViT {name} (official: {official}). {PAPER}."
     register_model(
         paper=PAPER, aliases=(official,), tiny=_TINY, weights_url=_OFFICIAL_WEIGHTS.format(official),
-        feed=_imagenet_feed(config),
+        weights=_weights(config),
     )(builder)  # fmt: skip
 
 
@@ -86,9 +92,24 @@ for _name, (_official, _config) in VARIANTS.items():
     _register(_name, _official, _config)
 
 
+_FMNIST = CrossViTConfig(
+    img_size=28,
+    img_scale=(1.0, 32 / 28),
+    patch_size=(4, 8),
+    in_chans=1,
+    num_classes=10,
+    embed_dim=(64, 128),
+    depth=((1, 2),) * 3,
+    num_heads=(4, 4),
+    mlp_ratio=(2.0, 2.0),
+    stem="conv3",
+)
+
+
 @register_model(
     paper=f"{PAPER}; a small configuration for 28×28 images (this project)",
     tiny={"embed_dim": (32, 64), "num_heads": (2, 2)},
+    weights=_weights(_FMNIST, imagenet=False),
 )
 def crossvit_fmnist(**overrides: Any) -> CrossViT:
     """A small CrossViT† for 28×28 grayscale images (Fashion-MNIST), trained by the README's default run.
@@ -98,16 +119,4 @@ def crossvit_fmnist(**overrides: Any) -> CrossViT:
     of (1, 2) blocks with MLP ratio 2: 1.37 M parameters, 26 M MACs, sized so 12 epochs fit in
     30 minutes on a 2-core CPU.
     """
-    config = CrossViTConfig(
-        img_size=28,
-        img_scale=(1.0, 32 / 28),
-        patch_size=(4, 8),
-        in_chans=1,
-        num_classes=10,
-        embed_dim=(64, 128),
-        depth=((1, 2),) * 3,
-        num_heads=(4, 4),
-        mlp_ratio=(2.0, 2.0),
-        stem="conv3",
-    )
-    return CrossViT(config, **overrides)
+    return CrossViT(_FMNIST, **overrides)

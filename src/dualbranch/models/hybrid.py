@@ -20,13 +20,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ..registry import register_model
+from ..registry import WeightConfig, register_model
 from .builder import MultiBranchNet
 from .builder_config import BranchConfig, MultiBranchConfig
 
 __all__ = ["HYBRID_CNN_VIT_TINY", "HYBRID_VGG_VIT_PHOTO", "HYBRID_VGG_VIT_SMALL", "HYBRID_VGG_VIT_TINY"]
 
 PAPER = "Generic dualbranch builder; fusion from Chen, Fan, Panda. CrossViT. ICCV 2021 (arXiv:2103.14899)"
+# both branches read the image: the CNN tokenizer's first convolution and the patch embedding; one head each
+_ENDS = {"first_conv": ("embed.0.tokenizer.proj", "embed.1.tokenizer.proj"), "classifier": ("head.0", "head.1")}
 
 HYBRID_CNN_VIT_TINY = MultiBranchConfig(
     branches=(
@@ -44,7 +46,7 @@ HYBRID_CNN_VIT_TINY = MultiBranchConfig(
 )
 
 
-@register_model(paper=PAPER, tiny={"num_classes": 10})
+@register_model(paper=PAPER, tiny={"num_classes": 10}, weights=WeightConfig((1, 28, 28), **_ENDS))
 def hybrid_cnn_vit_tiny(**overrides: Any) -> MultiBranchNet:
     """CNN branch (14×14 tokens) + ViT branch (7×7 tokens), cross-attention fusion; 28×28×1 input."""
     return MultiBranchNet(HYBRID_CNN_VIT_TINY, **overrides)
@@ -72,7 +74,7 @@ HYBRID_VGG_VIT_TINY = MultiBranchConfig(
 )
 
 
-@register_model(paper=PAPER, tiny={"num_classes": 10})
+@register_model(paper=PAPER, tiny={"num_classes": 10}, weights=WeightConfig((1, 28, 28), **_ENDS))
 def hybrid_vgg_vit_tiny(**overrides: Any) -> MultiBranchNet:
     """The small-image default: a CNN branch (VGG tokens 7×7, width 64, ResNet blocks) and a Transformer
     branch (7-px patches, 4×4 tokens, width 64), joined by cross-attention after each of 2 stages; 28×28×1
@@ -107,7 +109,7 @@ HYBRID_VGG_VIT_SMALL = MultiBranchConfig(
 )
 
 
-@register_model(paper=PAPER, tiny={"num_classes": 10})
+@register_model(paper=PAPER, tiny={"num_classes": 10}, weights=WeightConfig((3, 128, 128), **_ENDS))
 def hybrid_vgg_vit_small(**overrides: Any) -> MultiBranchNet:
     """The photo default for collections trained from scratch: a CNN branch (VGG tokens on an 8-px grid,
     width 128, ResNet blocks) and a Transformer branch (16-px patches, width 128), joined by
@@ -129,7 +131,7 @@ HYBRID_VGG_VIT_PHOTO = dataclasses.replace(
 )
 
 
-@register_model(paper=PAPER, tiny={"num_classes": 10})
+@register_model(paper=PAPER, tiny={"num_classes": 10}, weights=WeightConfig((3, 128, 128), **_ENDS))
 def hybrid_vgg_vit_photo(**overrides: Any) -> MultiBranchNet:
     """The photo default: ``hybrid_vgg_vit_small`` with a strided first convolution (ResNet's stem idea,
     He et al., CVPR 2016) in place of the tokenizer's last pool — the same 8-px token grid, 353 M instead

@@ -76,7 +76,7 @@ from ..layers.attention import Attention
 from ..layers.conformer import TemporalPatchTokens
 from ..layers.contrastive import EMBEDDING, LOGITS, PROJECTION
 from ..layers.mlp import Mlp
-from ..registry import register_model
+from ..registry import WeightConfig, register_model
 from .base import init_head
 from .signal_base import SignalModel, signal_builder
 
@@ -350,6 +350,7 @@ _build_mvcnet = signal_builder(MVCNet)
         "drop_prob": 0.0,
         "transformer_drop_prob": 0.0,
     },
+    weights=WeightConfig((22, 1001), first_conv=("cnn.mix",), classifier=("final_layer",)),
 )
 def mvcnet(**overrides: Any) -> MVCNet:
     """MVCNet: 54,129,980 parameters (7,748 at inference) at 22 channels × 1001 samples, 4 classes."""

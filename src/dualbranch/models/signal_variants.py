@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..registry import register_model
+from ..registry import WeightConfig, register_model
 from .crossvit_1d import CrossViT1D
 from .dbconformer import DBConformer
 from .eeg_conformer import EEGConformer
@@ -47,6 +47,9 @@ _build_rocketformer = signal_builder(RocketFormer)
         "head_drop_prob": 0.0,
         **_NO_DROPOUT,
     },
+    # the temporal branch's 1×1 convolution mixes the channels; the spatial branch embeds each channel
+    # on its own with one shared convolution, which reads no channel count
+    weights=WeightConfig((22, 1001), first_conv=("temporal_embed.mix",), classifier=("final_layer",)),
 )
 def dbconformer(**overrides: Any) -> DBConformer:
     """DBConformer, 93,747 parameters at 22 channels × 1001 samples, 2 classes. See models/dbconformer.py."""
@@ -56,6 +59,8 @@ def dbconformer(**overrides: Any) -> DBConformer:
 @register_model(
     paper=EEG_CONFORMER_PAPER,
     tiny={"n_chans": 4, "n_times": 128, "n_outputs": 3, "att_depth": 2, "fc_drop_prob": (0.0, 0.0), **_NO_DROPOUT},
+    # the temporal convolution reads each electrode alike; the spatial one spans them (kernel C × 1)
+    weights=WeightConfig((22, 1001), first_conv=("patch_embedding.spatial",), classifier=("final_layer",)),
 )
 def eeg_conformer(**overrides: Any) -> EEGConformer:
     """EEG Conformer, 789,506 parameters at 22 channels × 1001 samples, 2 classes. See models/eeg_conformer.py."""
@@ -80,6 +85,7 @@ CROSSVIT_PAPER = (
         "drop_rate": 0.0,
         "drop_path_rate": 0.0,
     },
+    weights=WeightConfig((1, 128), first_conv=("stem.0",), classifier=("final_layer.0", "final_layer.1")),
 )
 def crossvit_1d(**overrides: Any) -> CrossViT1D:
     """CrossViT over small and large temporal patches of a series (univariate or multivariate), with a
@@ -107,6 +113,7 @@ ROCKETFORMER_PAPER = (
         "drop_rate": 0.0,
         "drop_path_rate": 0.0,
     },
+    weights=WeightConfig((1, 128), first_conv=("stem.0",), classifier=("final_layer",)),
 )
 def rocketformer(**overrides: Any) -> RocketFormer:
     """ROCKET's random dilated kernels (a ridge classifier fitted in closed form) fused with a patch
@@ -135,6 +142,8 @@ _build_shapeformer = signal_builder(ShapeFormer)
         "num_heads": 2,
         "dropout": 0.0,
     },
+    # the generic branch's convolution across the channels (after a per-channel temporal one)
+    weights=WeightConfig((6, 100), first_conv=("embed_channels.0",), classifier=("final_layer",)),
 )
 def shapeformer(**overrides: Any) -> ShapeFormer:
     """ShapeFormer: discovered shapelets' class-specific Transformer + a generic convolutional Transformer

@@ -1,8 +1,8 @@
 """Run configuration: the sections (:mod:`.sections`, and the data kind's ``data`` / ``augment``), loaded
 from YAML plus ``section.key=value`` overrides and validated by pydantic.
 
-pydantic checks every value against the dataclass field's type as declared (strictly: ``"5"`` is not an
-integer, ``1`` not a boolean), then each field's ``option(...)`` check its range. Errors name the key,
+pydantic checks every value against the dataclass field's type as declared, range and choices included
+(strictly: ``"5"`` is not an integer, ``1`` not a boolean; :mod:`.sections`). Errors name the key,
 where it was set (file and line, or the command line) and what is valid; a misspelt key gets a
 did-you-mean, a key of another data kind says which kind it belongs to. Configs hold plain values
 only: YAML tags that build Python objects (``!!python/...``) are refused, and numbers are read as YAML
@@ -35,6 +35,7 @@ from .sections import (
     OptimSection,
     OutputSection,
     TrainerSection,
+    expect,
 )
 
 __all__ = ["ConfigError", "RunConfig", "config_to_dict", "dump_config", "load_config"]
@@ -89,12 +90,8 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(f"^(?:{_FLOA
 def _parse(text: str, where: str, file: bool = True) -> tuple[Any, dict[str, int]]:
     """The plain values of a YAML text, and the line of every dotted key in it."""
     try:
-        loader = _Loader(text)  # a SafeLoader: plain values only
-        try:
-            values = loader.get_single_data()
-        finally:
-            loader.dispose()
-        root = yaml.compose(text, Loader=_Loader)
+        root = yaml.compose(text, Loader=_Loader)  # a SafeLoader: plain values only
+        values = None if root is None else _Loader("").construct_document(root)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None) if file else None
         problem = f"not valid YAML ({getattr(err, 'problem', err)})" if file else f"cannot parse the value ({err})"
@@ -155,6 +152,8 @@ def _unknown(path: str, valid: list[str], kind: DataKind) -> str:
 
 _EXPECTED = {"int": "an integer", "bool": "true or false", "float": "a number", "str": "a string", "string": "a string",
              "dict": "a mapping", "list": "a list"}  # fmt: skip
+_OUT_OF_RANGE = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "literal_error", "value_error",
+                 "finite_number"}  # fmt: skip
 
 
 def _section(name: str, cls: type, values: Any, origins: dict[str, str], kind: DataKind) -> Any:
@@ -162,13 +161,13 @@ def _section(name: str, cls: type, values: Any, origins: dict[str, str], kind: D
     where = origins.get(name, "defaults")
     if not isinstance(values, dict):
         raise ConfigError(f"{where}: {name!r} is a section; give it a mapping of keys, got {values!r}.")
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     for key, value in values.items():  # one value where a list is expected is a list of one
         if key in hints and "list[" in str(hints[key]) and value is not None and not isinstance(value, list):
             values[key] = [value]
     try:
         # JSON mode: lists stand for tuples, as YAML has no tuples (dates and the like are strings)
-        return TypeAdapter(cls).validate_json(json.dumps(values, default=str), strict=True)
+        return TypeAdapter(cls).validate_json(json.dumps(values, default=str))
     except ValidationError as err:
         first = err.errors()[0]
         key = str(first["loc"][0])
@@ -177,23 +176,19 @@ def _section(name: str, cls: type, values: Any, origins: dict[str, str], kind: D
         if first["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
             raise ConfigError(f"{where}: {_unknown(path, [f.name for f in dataclasses.fields(cls)], kind)}") from None
         value, hint = values.get(key), hints[key]
+        if any(e["type"] in _OUT_OF_RANGE for e in err.errors()):
+            raise ConfigError(f"{where}: {path} must be {expect(hint)}, got {value!r}.") from None
         if first["type"] in ("too_short", "too_long", "missing"):  # a tuple's length
-            (items,) = [typing.get_args(a) for a in (hint, *typing.get_args(hint)) if typing.get_origin(a) is tuple]
-            raise ConfigError(f"{where}: {path}: expected a list of {len(items)} values, got {value!r}.") from None
+            parts = [hint]  # the tuple in the declared type (under Annotated, | None, ...)
+            while typing.get_origin(part := parts.pop()) is not tuple:
+                parts += typing.get_args(part)
+            raise ConfigError(
+                f"{where}: {path}: expected a list of {len(typing.get_args(part))} values, got {value!r}."
+            ) from None
         types = [e["loc"][1] if isinstance(e["loc"][-1], str) and len(e["loc"]) > 1 else e["type"].split("_")[0]
                  for e in err.errors()]  # fmt: skip
         expected = " or ".join(dict.fromkeys(_EXPECTED.get(t, t) for t in types))
         raise ConfigError(f"{where}: {path}: expected {expected}, got {value!r}.") from None
-
-
-def _check_ranges(config: RunConfig, origins: dict[str, str]) -> None:
-    """Each field's ``option(...)`` check, on the first value out of its range."""
-    for name in config.sections():
-        for f in dataclasses.fields(section := getattr(config, name)):
-            value, path = getattr(section, f.name), f"{name}.{f.name}"
-            if (check := f.metadata.get("check")) is not None and not check(value):
-                where = origins.get(path, "defaults")
-                raise ConfigError(f"{where}: {path} must be {f.metadata['expect']}, got {value!r}.")
 
 
 def _dataset(values: dict[str, Any], where: str) -> str | None:
@@ -255,7 +250,6 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
             raise ConfigError(f"{origins[str(key)]}: {_unknown(str(key), list(sections), kind)}")
     config = RunConfig(**{s: _section(s, cls, merged.get(s, {}), origins, kind) for s, cls in sections.items()})
     config.explicit = frozenset(origins)
-    _check_ranges(config, origins)
     return config
 
 

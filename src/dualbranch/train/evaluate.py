@@ -31,7 +31,7 @@ from ..evaluation.protocols import Fold
 from ..safe_io import atomic_write_text, strict_json
 from .config import RunConfig
 from .datamodule import is_lazy, loader_for
-from .kinds import DataKind, Dataset, FoldEvaluation, InputPipeline, LoaderInputs
+from .kinds import DataKind, FoldEvaluation, InputPipeline, LoaderInputs, RunData
 from .predictions import write_csv
 from .report import write_report
 from .run_folder import RunRecord, fold_dir
@@ -70,7 +70,7 @@ def outputs_of(
     return torch.cat(outputs), torch.cat(targets)
 
 
-def _score_fold(config: RunConfig, kind: DataKind, dataset: Dataset, fold: Fold, fold_model: Any) -> FoldEvaluation:
+def _score_fold(config: RunConfig, kind: DataKind, dataset: RunData, fold: Fold, fold_model: Any) -> FoldEvaluation:
     index = fold.test if fold.test is not None else fold.val
     examples = dataset.examples.subset(index)
     preprocessing = fold_model.preprocessing
@@ -106,7 +106,7 @@ def evaluate_run(
     run_dir: Path,
     config: RunConfig,
     kind: DataKind,
-    dataset: Dataset,
+    dataset: RunData,
     folds: list[Fold],
     models: list[Any],
     record: RunRecord,

@@ -28,12 +28,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checkpoint import load_checkpoint, load_for_finetuning, save_checkpoint
+from ..checkpoint import load_checkpoint, load_for_finetuning, read_weight_config, save_checkpoint
 from ..errors import ConfigError, RunFolderError
 from ..evaluation.protocols import Fold
 from ..factory import create_model
 from ..flops import count_macs
-from ..registry import get_model_entry
+from ..registry import WeightConfig, get_model_entry
 from ..safe_io import atomic_write_text
 from .budget import shared_step_rate
 from .callbacks import read_history
@@ -45,7 +45,7 @@ from .divergence import check_weights
 from .engine import make_trainer
 from .evaluate import evaluate_run
 from .interrupt import RunInterrupted, stop_on_signals
-from .kinds import DataKind, Dataset, LoaderInputs, kind_named, stack_items
+from .kinds import DataKind, LoaderInputs, RunData, kind_named, stack_items
 from .memory import activation_bytes_per_example
 from .objectives import make_objective
 from .precision import choose_precision
@@ -84,7 +84,7 @@ def model_options(name: str) -> set[str]:
     return set(inspect.signature(type(probe).__init__).parameters) - {"self"}
 
 
-def _model_args(config: RunConfig, kind: DataKind, dataset: Dataset) -> dict[str, Any]:
+def _model_args(config: RunConfig, kind: DataKind, dataset: RunData) -> dict[str, Any]:
     """What the data implies for the model (the kind decides), with ``model.args`` on top."""
     sizes = getattr(type(_probe(config.model.name)), "sizes_for_length", None)  # models that fit short inputs
     args = kind.model_args(dataset, config.data, model_options(config.model.name), config.model.name)
@@ -93,13 +93,13 @@ def _model_args(config: RunConfig, kind: DataKind, dataset: Dataset) -> dict[str
     return {**args, **config.model.args}
 
 
-def model_macs(config: RunConfig, kind: DataKind, dataset: Dataset) -> int:
+def model_macs(config: RunConfig, kind: DataKind, dataset: RunData) -> int:
     """Multiply-adds of the model's forward pass on one example (counted on meta: no weights, no timing)."""
     with torch.device("meta"):
         return count_macs(build_model(config.model.name, _model_args(config, kind, dataset)))
 
 
-def _step_rate(config: RunConfig, kind: DataKind, dataset: Dataset, fold: Fold, scoring: Scoring) -> float:
+def _step_rate(config: RunConfig, kind: DataKind, dataset: RunData, fold: Fold, scoring: Scoring) -> float:
     """Training updates per second of this run's model and input pipeline, measured on a few batches (for a
     wall-time budget only: the default budget comes from the data, :mod:`.budget`)."""
     sample = fold.train[: min(len(fold.train), 4 * config.data.batch_size)]
@@ -131,7 +131,7 @@ def _step_rate(config: RunConfig, kind: DataKind, dataset: Dataset, fold: Fold, 
     return count / (time.perf_counter() - started)
 
 
-def _trial_score(config: RunConfig, kind: DataKind, dataset: Dataset, fold: Fold, scoring: Scoring) -> float:
+def _trial_score(config: RunConfig, kind: DataKind, dataset: RunData, fold: Fold, scoring: Scoring) -> float:
     """An ``optim.search`` trial: train ``config`` on ``fold`` in a scratch folder; its best validation score."""
     with tempfile.TemporaryDirectory(prefix="dualbranch-search-") as scratch:
         _fit_fold(config, kind, dataset, fold, Path(scratch), _model_args(config, kind, dataset), None, scoring)
@@ -139,7 +139,7 @@ def _trial_score(config: RunConfig, kind: DataKind, dataset: Dataset, fold: Fold
     return max(scores) if scoring.mode == "max" else min(scores)
 
 
-def folds_of(config: RunConfig, dataset: Dataset) -> list[Fold]:
+def folds_of(config: RunConfig, dataset: RunData) -> list[Fold]:
     """The folds a run of ``config`` trains and tests on (the data kind's; deterministic given ``trainer.seed``)."""
     return config.kind.folds(dataset, config.data, config.evaluation, config.trainer.seed)
 
@@ -152,7 +152,7 @@ def last_checkpoint(out: Path) -> Path:
 def _fit_fold(
     config: RunConfig,
     kind: DataKind,
-    dataset: Dataset,
+    dataset: RunData,
     fold: Fold,
     out: Path,
     args: dict,
@@ -212,9 +212,13 @@ def _fit_fold(
             task.choose_fusion(served(held, True) if held is not None else val, refit)  # type: ignore[arg-type]
         info = checkpoints.kept(trainer.current_epoch)
         check_weights(model, f"the kept epoch {info['epoch']} of {info['of']}", config)
-        # how to feed these weights (input size, normalisation, crop): a run that fine-tunes them starts there
-        metadata = {"model": config.model.name, "kept": json.dumps(info), "feed": json.dumps(preprocessing.to_json())}
-        save_checkpoint(model, out / "model.safetensors", metadata=metadata)
+        # how to feed these weights (input size, normalisation, crop) and where they begin and end: predict,
+        # export and a run that fine-tunes them read it back
+        weights = get_model_entry(config.model.name).weights.replace(
+            input_size=tuple(model.input_shape), **kind.feed(preprocessing)
+        )
+        metadata = {"model": config.model.name, "kept": json.dumps(info)}
+        save_checkpoint(model, out / "model.safetensors", metadata=metadata, weights=weights)
 
 
 def _finished(out: Path, config: RunConfig) -> bool:
@@ -230,7 +234,7 @@ class Plan:
     the data, its folds, how it is scored, the model's arguments and the run record."""
 
     config: RunConfig
-    dataset: Dataset
+    dataset: RunData
     folds: list[Fold]
     scoring: Scoring
     recipe: Recipe
@@ -364,11 +368,12 @@ def _train(plan: Plan, place: RunPlace, fresh: bool, callbacks: list | None) -> 
 
 @dataclasses.dataclass
 class FoldModel:
-    """One fold's trained model (eval mode) with its preprocessing."""
+    """One fold's trained model (eval mode) with its preprocessing and the weight config its weights record."""
 
     name: str
     model: nn.Module
     preprocessing: Any
+    weights: WeightConfig | None = None
 
 
 def load_fold_models(
@@ -392,8 +397,26 @@ def load_fold_models(
         model = build_model(record.model_name, record.model_args, out / "model.safetensors").eval()
         saved = out / "preprocessing.json"
         values = _read_json(saved) if saved.is_file() else None
-        loaded.append(FoldModel(name, model, kind.read_preprocessing(values, record.to_dict())))
+        preprocessing = kind.read_preprocessing(values, record.to_dict())
+        weights = read_weight_config(out / "model.safetensors")
+        if weights is not None:
+            _check_fed(out, model, kind.feed(preprocessing), weights)
+        loaded.append(FoldModel(name, model, preprocessing, weights))
     return loaded, record
+
+
+def _check_fed(out: Path, model: nn.Module, fed: dict[str, Any], weights: WeightConfig) -> None:
+    """The weights were trained on inputs as the fold's preprocessing makes them (its files belong together)."""
+    made = {
+        "input_size": tuple(model.input_shape),
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in fed.items()},
+    }
+    differ = [key for key, value in made.items() if value is not None and value != getattr(weights, key)]
+    if differ:
+        raise RunFolderError(
+            f"{out}: model.safetensors records inputs fed otherwise than preprocessing.json and run.json make them "
+            f"({', '.join(differ)}): the files come from different runs. Restore the fold folder from one run."
+        )
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -406,7 +429,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 def test(
     run_dir: str | os.PathLike[str],
     config: RunConfig | None = None,
-    dataset: Dataset | None = None,
+    dataset: RunData | None = None,
     folds: list[Fold] | None = None,
 ) -> dict[str, Any]:
     """Score every fold's model on its test part (validation part where there is none); write

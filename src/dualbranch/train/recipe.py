@@ -34,11 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import read_feed
+from ..checkpoint import read_weight_config
 from ..errors import ConfigError
 from .budget import auto_updates
 from .config import RunConfig
-from .kinds import DataKind, Dataset
+from .kinds import DataKind, RunData
 
 __all__ = [
     "SEARCH_SHARE",
@@ -121,20 +121,18 @@ def set_key(config: RunConfig, key: str, value: Any) -> None:
         setattr(getattr(config, section), name, value)
 
 
-#: What a checkpoint's feed (:func:`dualbranch.checkpoint.read_feed`) may set in a fine-tuning run's data section.
-FEED_KEYS = ("img_size", "mean", "std", "crop_pct")
 FINETUNE_LR_SHARE = 0.1  # fine-tuning starts from trained weights: a tenth of the from-scratch learning rate
 
 
-def _finetuning(config: RunConfig, choose: Callable[[str, Any, str], None]) -> None:
-    """A run that starts from ``model.checkpoint``: its inputs fed as the checkpoint's were (size,
-    normalisation, crop), and a lower learning rate; the classifier is new (pipeline: load_for_finetuning)."""
+def _finetuning(config: RunConfig, kind: DataKind, choose: Callable[[str, Any, str], None]) -> None:
+    """A run that starts from ``model.checkpoint``: its inputs fed as the checkpoint's weight config says
+    (size, normalisation, crop: the kind's :meth:`~.kinds.DataKind.fed_as`), and a lower learning rate; the
+    classifier is new (pipeline: load_for_finetuning)."""
     name = Path(str(config.model.checkpoint)).name
-    feed = read_feed(str(config.model.checkpoint), config.model.name if config.model.name != "auto" else None)
-    fields = {f.name for f in dataclasses.fields(config.data)}
-    for key in FEED_KEYS:
-        if key in feed and key in fields:
-            choose(f"data.{key}", feed[key], f"as {name} was trained")
+    model = config.model.name if config.model.name != "auto" else None
+    weights = read_weight_config(str(config.model.checkpoint), model)
+    for key, value in (kind.fed_as(weights) if weights is not None else {}).items():
+        choose(f"data.{key}", value, f"as {name} was trained")
     lr = config.optim.lr * FINETUNE_LR_SHARE
     choose("optim.lr", lr, f"fine-tuning {name}: a tenth of the from-scratch rate")
 
@@ -155,7 +153,7 @@ def resolve_validation(config: RunConfig, n_available: int, has_test: bool) -> C
 def resolve_recipe(
     config: RunConfig,
     kind: DataKind,
-    dataset: Dataset,
+    dataset: RunData,
     n_train: int,
     model_fields: Callable[[str], set[str]],
     step_rate: Callable[[RunConfig], float] | None = None,
@@ -191,7 +189,7 @@ def resolve_recipe(
             recipe.choices.append(Choice(key, value, reason))
 
     if config.model.checkpoint is not None:
-        _finetuning(config, choose)
+        _finetuning(config, kind, choose)
     # the kind's choices first: the input size they may set decides the activations a batch keeps
     for key, value, reason in kind.recipe(dataset, n_train, config.model.name):
         choose(key, value, reason)

@@ -60,9 +60,9 @@ class ScoredFold(Protocol):
 
     name: str
     examples: Any  # the scored examples (the kind's container)
-    index: np.ndarray  # (n,) their indices in the run's Dataset
+    index: np.ndarray  # (n,) their indices in the run's RunData
     y: np.ndarray  # (n, ...) targets: class codes (n,), or what the kind's outputs are scored against
-    logits: torch.Tensor  # (n, ...) the model's outputs: logits (n, K), or the kind's outputs
+    outputs: torch.Tensor  # (n, ...) the model's outputs: logits (n, K) of a classifier, or the kind's (forecasts)
     groups: np.ndarray | None  # (n,) group (subject) of each example, or None
     preprocessing: Any  # the fold's preprocessing (e.g. a scaler to undo)
 
@@ -141,9 +141,9 @@ class ClassificationScoring(Scoring):
 
     def run_metrics(self, folds: Sequence[ScoredFold]) -> dict[str, Any]:
         y = np.concatenate([fold.y for fold in folds])
-        logits = torch.cat([fold.logits for fold in folds])
+        logits = torch.cat([fold.outputs for fold in folds])
         rows = [
-            {"fold": fold.name, "n": len(fold.y), **classification_metrics(fold.y, fold.logits.argmax(dim=1).numpy())}
+            {"fold": fold.name, "n": len(fold.y), **classification_metrics(fold.y, fold.outputs.argmax(dim=1).numpy())}
             for fold in folds
         ]
         metrics: dict[str, Any] = {
@@ -161,7 +161,7 @@ class ClassificationScoring(Scoring):
         names = self.class_names
         rows = []
         for fold in folds:
-            probs = fold.logits.softmax(dim=1).numpy()
+            probs = fold.outputs.softmax(dim=1).numpy()
             predicted = probs.argmax(axis=1)
             groups = fold.groups if fold.groups is not None else np.zeros(len(fold.index), dtype=int)
             for i, index in enumerate(fold.index.tolist()):

@@ -1,4 +1,4 @@
-"""The sections of a run configuration, and :func:`option`, which gives each value its one check.
+"""The sections of a run configuration, with each value's valid range declared beside it for pydantic.
 
 A run config has the sections ``model``, ``data``, ``augment``, ``objective``, ``optim``,
 ``evaluation``, ``trainer`` and ``output``. ``data`` and ``augment`` are chosen by the data kind
@@ -6,19 +6,19 @@ A run config has the sections ``model``, ``data``, ``augment``, ``objective``, `
 with its own keys, so an image run cannot carry signal options and vice versa. Every other section is
 the same for every kind and lives here.
 
-Each value's valid range is declared once, next to the value, with :func:`option`;
-loading (:mod:`dualbranch.train.config`) enforces it for every section alike.
+A range is a pydantic constraint in the field's type (``Annotated[float, Field(ge=0, lt=1, description=...)]``,
+or a ``Literal`` of the choices); its ``description`` says what a valid value is, and loading
+(:mod:`dualbranch.train.config`) quotes it (:func:`expect`) when a value is out of range.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import sys
-from collections.abc import Callable
+import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict
+from pydantic import AfterValidator, ConfigDict, Field
 
 __all__ = [
     "AugmentSection",
@@ -29,7 +29,7 @@ __all__ = [
     "OptimSection",
     "OutputSection",
     "TrainerSection",
-    "option",
+    "expect",
 ]
 
 EVALUATION_PROTOCOLS = ("none", "holdout", "kfold", "loso")  # evaluation.protocol (evaluation/protocols.py)
@@ -38,35 +38,34 @@ ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 SCHEDULES = ("cosine", "halving")  # optim.schedule (train/task.py)
 SEARCH_KEYS = ("lr", "drop_path_rate")  # what optim.search may choose on validation (train/search.py)
 
+Positive = Annotated[int, Field(ge=1, description="a positive integer")]
+NonNegative = Annotated[float, Field(ge=0, description="0 or more")]
+Probability = Annotated[float, Field(ge=0, le=1, description="a probability in [0, 1]")]
+Strength = Annotated[float, Field(ge=0, allow_inf_nan=False, description="0 (off) or a positive number")]
+
+
+def expect(hint: Any) -> str:
+    """What a valid value of a field declared as ``hint`` is: its description, or a Literal's choices."""
+    for part in (hint, *typing.get_args(hint)):
+        for meta in getattr(part, "__metadata__", ()):
+            if getattr(meta, "description", None):
+                return meta.description
+        if typing.get_origin(part) is Literal:
+            return "one of " + ", ".join(str(choice) for choice in typing.get_args(part))
+    return "valid"
+
+
+def _distinct(values: list) -> list:
+    if len(set(values)) != len(values):
+        raise ValueError("repeated keys")
+    return values
+
 
 class _Section:
-    """Base of every section: validation (pydantic, :mod:`.config`) refuses keys the dataclass does not declare."""
+    """Base of every section: validation (pydantic, :mod:`.config`) is strict (``"5"`` is not an integer,
+    ``1`` not a boolean) and refuses keys the dataclass does not declare."""
 
-    __pydantic_config__ = ConfigDict(extra="forbid")
-
-
-def option(
-    default: Any = dataclasses.MISSING,
-    check: Callable[[Any], bool] | None = None,
-    expect: str = "",
-    factory: Callable[[], Any] | None = None,
-) -> Any:
-    """A config field whose value must satisfy ``check``; ``expect`` says what a valid value is."""
-    metadata = {"check": check, "expect": expect} if check is not None else {}
-    if factory is not None:
-        return field(default_factory=factory, metadata=metadata)
-    return field(default=default, metadata=metadata)
-
-
-def one_of(*choices: Any) -> tuple[Callable[[Any], bool], str]:
-    """``check`` and ``expect`` of a value that must be one of ``choices``."""
-    return (lambda v: v in choices), "one of " + ", ".join(str(c) for c in choices)
-
-
-positive = (lambda v: v >= 1), "a positive integer"
-non_negative = (lambda v: v >= 0), "0 or more"
-probability = (lambda v: 0 <= v <= 1), "a probability in [0, 1]"
-finite_non_negative = (lambda v: 0 <= v < float("inf")), "0 (off) or a positive number"
+    __pydantic_config__ = ConfigDict(extra="forbid", strict=True)
 
 
 @dataclass
@@ -83,23 +82,25 @@ class DataSection(_Section):
     name: str = "fashion_mnist"  # a dataset of some data kind (`dualbranch fit --help` lists them)
     path: str | None = None  # where the data is (a folder or a file), for datasets that need one
     test_path: str | None = None  # a separate test set (else the dataset's own, or none)
-    val_ratio: float = option(0.1, lambda v: 0 <= v < 1, "in [0, 1) (0: no validation, keep the last epoch)")
-    batch_size: int = option(128, *positive)
-    eval_batch_size: int = option(512, *positive)
+    val_ratio: Annotated[float, Field(ge=0, lt=1, description="in [0, 1) (0: no validation, keep the last epoch)")] = (
+        0.1
+    )
+    batch_size: Positive = 128
+    eval_batch_size: Positive = 512
     # DataLoader worker processes; null: none for data held in memory, one per CPU core (at most 12) for
     # data made as it is read (photos decoded from files)
-    num_workers: int | None = option(None, lambda v: v is None or v >= 0, "0 or more, or null (automatic)")
+    num_workers: Annotated[int | None, Field(ge=0, description="0 or more, or null (automatic)")] = None
     shuffle: bool = True
     # a stratified random subset (quick runs, tests): n training examples, and n of each evaluation split
-    limit_train: int | None = option(None, lambda v: v is None or v >= 1, "a positive integer, or null for all")
-    limit_eval: int | None = option(None, lambda v: v is None or v >= 1, "a positive integer, or null for all")
+    limit_train: Positive | None = None
+    limit_eval: Positive | None = None
 
 
 @dataclass
 class AugmentSection(_Section):
     """Keys every kind's augmentation has; a kind's own section subclasses this one."""
 
-    label_smoothing: float = option(0.1, lambda v: 0 <= v < 1, "in [0, 1)")
+    label_smoothing: Annotated[float, Field(ge=0, lt=1, description="in [0, 1)")] = 0.1
 
 
 @dataclass
@@ -113,58 +114,56 @@ class ObjectiveSection(_Section):
 @dataclass
 class OptimSection(_Section):
     budget: int | str = "auto"  # updates ("4000") or wall time ("15m"), turned into epochs; see train/recipe.py
-    epochs: int | None = option(None, lambda v: v is None or v >= 1, "a positive integer, or null (from the budget)")
-    lr: float = option(1e-3, lambda v: 0 < v < float("inf"), "a positive number")
+    epochs: Positive | None = None  # null: from the budget
+    lr: Annotated[float, Field(gt=0, allow_inf_nan=False, description="a positive number")] = 1e-3
     # keys chosen on the validation split with part of the budget, e.g. [lr] (train/search.py)
-    search: list[str] = option(  # noqa: RUF009 (option returns a field with a default_factory)
-        check=lambda v: len(set(v)) == len(v) and set(v) <= set(SEARCH_KEYS),
-        expect="a list of distinct keys from " + ", ".join(SEARCH_KEYS) + " (e.g. [lr]), or []",
-        factory=list,
-    )
+    search: Annotated[
+        list[Literal[SEARCH_KEYS]],
+        AfterValidator(_distinct),
+        Field(description=f"a list of distinct keys from {', '.join(SEARCH_KEYS)} (e.g. [lr]), or []"),
+    ] = field(default_factory=list)
     scale_lr_by_batch: bool = False  # DeiT's rule: lr × global batch / 512
-    weight_decay: float = option(0.05, *non_negative)
+    weight_decay: NonNegative = 0.05
     betas: tuple[float, float] = (0.9, 0.999)
-    warmup_epochs: float | None = option(
-        None, lambda v: v is None or v >= 0, "0 or more, or null (5 % of the schedule)"
-    )
-    min_lr: float = option(1e-5, *non_negative)
+    warmup_epochs: NonNegative | None = None  # null: 5 % of the schedule
+    min_lr: NonNegative = 1e-5
     # cosine: warm-up then cosine decay to min_lr (DeiT); halving: the rate halves after each epoch, no
     # warm-up (the forecasting papers' "type1" schedule); auto: the data kind's choice (train/recipe.py)
-    schedule: str = option("auto", *one_of("auto", *SCHEDULES))
+    schedule: Literal[("auto", *SCHEDULES)] = "auto"
     # stop once the validation score has not improved for this many epochs; null: train every epoch
-    patience: int | None = option(None, lambda v: v is None or v >= 1, "a positive integer, or null for none")
-    grad_clip: float | None = option(None, lambda v: v is None or v > 0, "a positive number, or null for none")
+    patience: Positive | None = None
+    grad_clip: Annotated[float | None, Field(gt=0, description="a positive number, or null for none")] = None
     ema: bool = False
-    ema_decay: float = option(0.999, lambda v: 0 < v < 1, "between 0 and 1 (exclusive)")
+    ema_decay: Annotated[float, Field(gt=0, lt=1, description="between 0 and 1 (exclusive)")] = 0.999
 
 
 @dataclass
 class EvaluationSection(_Section):
     """How a run is evaluated: one split (``none``), or a protocol with one model per fold (any kind)."""
 
-    protocol: str = option("none", *one_of(*EVALUATION_PROTOCOLS))  # none: the data's own test split
-    folds: int = option(5, lambda v: v >= 2, "2 or more")  # kfold: number of stratified folds
-    test_fraction: float = option(0.2, lambda v: 0 < v < 1, "in (0, 1)")  # holdout: last share per group
+    protocol: Literal[EVALUATION_PROTOCOLS] = "none"  # none: the data's own test split
+    folds: Annotated[int, Field(ge=2, description="2 or more")] = 5  # kfold: number of stratified folds
+    test_fraction: Annotated[float, Field(gt=0, lt=1, description="in (0, 1)")] = 0.2  # holdout: last share per group
 
 
 @dataclass
 class TrainerSection(_Section):
-    accelerator: str = option("auto", *one_of(*ACCELERATORS))
-    devices: int = option(1, *positive)  # processes (CPU) or GPUs per node
-    num_nodes: int = option(1, *positive)
+    accelerator: Literal[ACCELERATORS] = "auto"
+    devices: Positive = 1  # processes (CPU) or GPUs per node
+    num_nodes: Positive = 1
     strategy: str = "auto"  # auto | ddp
     # auto: bf16 mixed precision on GPUs, and on CPUs with AMX where it measures faster (train/precision.py)
-    precision: str = option("auto", *one_of(*PRECISIONS))
+    precision: Literal[PRECISIONS] = "auto"
     seed: int = 0
     deterministic: bool = False
-    threads: int | None = option(None, lambda v: v is None or v >= 1, "a positive integer, or null for all cores")
+    threads: Positive | None = None  # null: all cores
     max_time: str | None = None  # stop after "DD:HH:MM:SS", finishing the epoch cleanly
-    log_every_n_steps: int = option(50, *positive)
+    log_every_n_steps: Positive = 50
     progress_bar: bool | None = None  # null: progress bars in a terminal, none when the output is piped
-    logger: str = option("csv", *one_of("csv", "tensorboard", "mlflow"))  # where metrics go (train/loggers.py)
+    logger: Literal["csv", "tensorboard", "mlflow"] = "csv"  # where metrics go (train/loggers.py)
     # last.ckpt (to resume from) is rewritten after a batch or an epoch once this many seconds passed since
     # the previous write (0: every batch); an interrupted run saves where it stands first (train/checkpoints.py)
-    checkpoint_seconds: float = option(30.0, *finite_non_negative)
+    checkpoint_seconds: Strength = 30.0
     # torch.compile the model for training (on a GPU: faster steps after a slow first one); the weights and
     # their names are the same either way
     compile: bool = False
@@ -181,4 +180,4 @@ class OutputSection(_Section):
     name: str | None = None  # run folder name; default: <model>-<data>-<timestamp>
     overwrite: bool = False  # replace an existing run folder (never done silently)
     report: bool = True
-    report_thumbnails: int = option(16, *non_negative)
+    report_thumbnails: Annotated[int, Field(ge=0, description="0 or more")] = 16

@@ -126,6 +126,7 @@ class Gateformer(ForecastingModel):
         self.global_embed = nn.Linear(self.seq_len, d_model)
         self.global_drop = nn.Dropout(dropout)
         # temporal branch: patches -> encoder -> flattened -> one token
+        self.patch_len = patch_len  # samples of one variate a temporal token reads
         self.patch_embed = PatchEmbed(self.seq_len, d_model, patch_len, stride, pad_end, dropout)
         self.num_patches = self.patch_embed.num_patches
         self.temporal_encoder = nn.Sequential(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...registry import register_model
+from ...registry import WeightConfig, register_model
 from .autoformer import Autoformer
 from .base import forecasting_builder
 from .dlinear import DLinear
@@ -48,6 +48,7 @@ AUTOFORMER_PAPER = (
 )
 
 _TINY_WINDOW = {"n_vars": 3, "seq_len": 32, "pred_len": 8}
+_ETTH1 = (96, 7)  # the default input: look-back 96 of ETTh1's 7 variates
 _build_gateformer = forecasting_builder(Gateformer)
 _build_itransformer = forecasting_builder(ITransformer)
 _build_dlinear = forecasting_builder(DLinear)
@@ -55,12 +56,17 @@ _build_patchtst = forecasting_builder(PatchTST)
 _build_informer = forecasting_builder(Informer)
 _build_autoformer = forecasting_builder(Autoformer)
 _TINY_ENCDEC = {**_TINY_WINDOW, "label_len": 16, "d_model": 16, "d_ff": 32, "n_heads": 2, "dropout": 0.0}
+# the encoder-decoder forecasters embed each step's variates together, in the encoder (the look-back) and in
+# the decoder (start token and horizon), and project each decoder step back to the variates
+_ENCDEC_FIRST = ("enc_embed.value", "dec_embed.value")
 
 
 @register_model(
     paper=GATEFORMER_PAPER,
     task="forecasting",
     tiny={**_TINY_WINDOW, "d_model": 16, "d_ff": 32, "n_heads": 2, "dropout": 0.0},
+    # each variate's window enters twice: whole (the variate branch) and in patches (the temporal branch)
+    weights=WeightConfig(_ETTH1, first_conv=("global_embed", "patch_embed.proj"), classifier=("head",)),
 )
 def gateformer(**overrides: Any) -> Gateformer:
     """Gateformer, 133,344 parameters at ETTh1's 96 -> 96 configuration. See models/forecasting/gateformer.py."""
@@ -71,13 +77,24 @@ def gateformer(**overrides: Any) -> Gateformer:
     paper=ITRANSFORMER_PAPER,
     task="forecasting",
     tiny={**_TINY_WINDOW, "d_model": 16, "d_ff": 32, "n_heads": 2, "dropout": 0.0},
+    weights=WeightConfig(_ETTH1, first_conv=("embed",), classifier=("head",)),
 )
 def itransformer(**overrides: Any) -> ITransformer:
     """iTransformer, 841,568 parameters at ETTh1's 96 -> 96 configuration. See models/forecasting/itransformer.py."""
     return _build_itransformer(**overrides)
 
 
-@register_model(paper=DLINEAR_PAPER, task="forecasting", tiny={**_TINY_WINDOW, "kernel_size": 5})
+@register_model(
+    paper=DLINEAR_PAPER,
+    task="forecasting",
+    tiny={**_TINY_WINDOW, "kernel_size": 5},
+    # two linear maps from the window to the horizon (seasonal, trend): first layer and head at once
+    weights=WeightConfig(
+        _ETTH1,
+        first_conv=("seasonal_weight", "trend_weight"),
+        classifier=("seasonal_weight", "seasonal_bias", "trend_weight", "trend_bias"),
+    ),
+)
 def dlinear(**overrides: Any) -> DLinear:
     """DLinear, 18,624 parameters at look-back 96, horizon 96. See models/forecasting/dlinear.py."""
     return _build_dlinear(**overrides)
@@ -96,6 +113,7 @@ def dlinear(**overrides: Any) -> DLinear:
         "stride": 4,
         "dropout": 0.0,
     },
+    weights=WeightConfig(_ETTH1, first_conv=("patch_embed",), classifier=("head",)),
 )
 def patchtst(**overrides: Any) -> PatchTST:
     """PatchTST, 35,168 parameters at look-back 96, horizon 96 (ETTh1 sizes). See models/forecasting/patchtst.py."""
@@ -107,6 +125,7 @@ def patchtst(**overrides: Any) -> PatchTST:
     task="forecasting",
     # 20 of 32 encoder queries and 15 of 16 decoder queries active: the sparse path is exercised
     tiny={**_TINY_ENCDEC, "label_len": 8, "d_model": 32, "d_ff": 64, "n_heads": 4, "factor": 5},
+    weights=WeightConfig(_ETTH1, first_conv=_ENCDEC_FIRST, classifier=("projection",)),
 )
 def informer(**overrides: Any) -> Informer:
     """Informer, 11,328,007 parameters at ETTh1's 96 -> 96 setting with its 4 time features (``n_marks=4``).
@@ -114,7 +133,13 @@ def informer(**overrides: Any) -> Informer:
     return _build_informer(**overrides)
 
 
-@register_model(paper=AUTOFORMER_PAPER, task="forecasting", tiny={**_TINY_ENCDEC, "moving_avg": 7, "factor": 2})
+@register_model(
+    paper=AUTOFORMER_PAPER,
+    task="forecasting",
+    tiny={**_TINY_ENCDEC, "moving_avg": 7, "factor": 2},
+    # the forecast is the seasonal projection plus the trend each decoder layer projects to the variates
+    weights=WeightConfig(_ETTH1, first_conv=_ENCDEC_FIRST, classifier=("projection", "decoder.*.trend_projection")),
+)
 def autoformer(**overrides: Any) -> Autoformer:
     """Autoformer, 10,535,943 parameters at ETTh1's 96 -> 96 setting with its 4 time features (``n_marks=4``).
     See models/forecasting/autoformer.py."""

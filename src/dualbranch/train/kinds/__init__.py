@@ -4,10 +4,10 @@ from . import images, signals  # noqa: F401  (each module registers its kind)
 from .base import (
     KINDS,
     DataKind,
-    Dataset,
     FoldEvaluation,
     InputPipeline,
     LoaderInputs,
+    RunData,
     kind_for_dataset,
     kind_named,
     stack_items,
@@ -17,10 +17,10 @@ from .forecasting import ForecastingKind  # noqa: F401  (registers the kind; lis
 __all__ = [
     "KINDS",
     "DataKind",
-    "Dataset",
     "FoldEvaluation",
     "InputPipeline",
     "LoaderInputs",
+    "RunData",
     "kind_for_dataset",
     "kind_named",
     "stack_items",

@@ -4,14 +4,16 @@ A kind is a plugin of the one run pipeline (:mod:`dualbranch.train.pipeline`). I
 
 * names the datasets it serves (``data.name``) and the config sections it reads (its own
   :class:`~dualbranch.train.sections.DataSection` and ``AugmentSection`` subclasses);
-* loads every example of the configured dataset into a :class:`Dataset` (its own test or validation
+* loads every example of the configured dataset into a :class:`RunData` (its own test or validation
   split marked by index), so folds are plain index arrays that work for any kind; it makes the
   folds (by default a protocol of :func:`dualbranch.evaluation.protocols.make_folds`; a kind whose
   examples must not be shuffled, such as forecasting windows, refuses what does not suit it);
 * says which model arguments the data implies (input size, channels, classes);
 * says how its outputs are scored (:meth:`DataKind.scoring`, :mod:`dualbranch.train.scoring`):
   classes by default, or the kind's own scoring (e.g. forecast errors);
-* fits its preprocessing on a fold's training examples and saves it as JSON (never pickle);
+* fits its preprocessing on a fold's training examples and saves it as JSON (never pickle); says what of
+  it a model's :class:`~dualbranch.registry.WeightConfig` records (normalisation, resizing) and which of
+  its data keys feed a fine-tuning run as a checkpoint's weight config says;
 * turns examples into what the loader serves (:meth:`DataKind.loader_inputs`: one in-memory tensor, or
   a map-style torch Dataset that makes each example on demand, e.g. photos decoded in DataLoader
   workers) and gives the :class:`InputPipeline` that makes model input from a batch of them
@@ -39,18 +41,19 @@ from torch.utils.data import Dataset as TorchDataset
 
 from ...errors import ConfigError
 from ...evaluation.protocols import Fold, make_folds
+from ...registry import WeightConfig
 from ..scoring import ClassificationScoring, Scoring
 from ..sections import AugmentSection, DataSection, EvaluationSection
 
 __all__ = [
     "KINDS",
     "DataKind",
-    "Dataset",
     "Examples",
     "FoldEvaluation",
     "InputPipeline",
     "LoaderInputs",
     "Preprocessing",
+    "RunData",
     "kind_for_dataset",
     "kind_named",
     "register_kind",
@@ -58,7 +61,7 @@ __all__ = [
 ]
 
 
-#: What a kind serves the loader for n examples: a tensor (n, ...) in memory, or a map-style Dataset whose
+#: What a kind serves the loader for n examples: a tensor (n, ...) in memory, or a map-style torch Dataset whose
 #: item i is example i's tensor, made on demand (its training items may take ``(i, epoch)`` keys; see
 #: :mod:`dualbranch.train.datamodule`).
 LoaderInputs = torch.Tensor | TorchDataset
@@ -86,7 +89,7 @@ class Preprocessing(Protocol):
 
 
 @dataclass
-class Dataset:
+class RunData:
     """Every example of a run's data, with what the splits need.
 
     Attributes:
@@ -125,9 +128,9 @@ class FoldEvaluation:
     model: nn.Module
     inputs: InputPipeline
     examples: Examples  # the scored examples
-    index: np.ndarray  # (n,) their indices in the Dataset
+    index: np.ndarray  # (n,) their indices in the RunData
     y: np.ndarray  # (n, ...) targets: true class codes (n,), or what the kind's outputs are scored against
-    logits: torch.Tensor  # (n, ...) the model's outputs: logits (n, K), or the kind's (e.g. forecasts)
+    outputs: torch.Tensor  # (n, ...) the model's outputs: logits (n, K) of a classifier, or the kind's (e.g. forecasts)
     loader_inputs: LoaderInputs  # (n, ...) what the loader served for them (after the kind's preprocessing)
     groups: np.ndarray | None = None  # (n,) group (subject) of each example, or None
     preprocessing: Any = None  # the fold's preprocessing
@@ -174,17 +177,17 @@ class DataKind(abc.ABC):
     augment_section: ClassVar[type[AugmentSection]]
 
     @abc.abstractmethod
-    def load(self, data: Any, seed: int, progress: bool = True) -> Dataset:
+    def load(self, data: Any, seed: int, progress: bool = True) -> RunData:
         """Every example of the dataset ``data`` (this kind's DataSection) describes (``progress``: show
         progress bars while reading)."""
 
     @abc.abstractmethod
-    def model_args(self, dataset: Dataset, data: Any, model_fields: set[str], model_name: str) -> dict[str, Any]:
+    def model_args(self, dataset: RunData, data: Any, model_fields: set[str], model_name: str) -> dict[str, Any]:
         """Model arguments the data implies (``data``: this kind's DataSection, as the recipe resolved it),
         among the model's config fields ``model_fields``."""
 
     @abc.abstractmethod
-    def describe(self, dataset: Dataset, data: Any) -> dict[str, Any]:
+    def describe(self, dataset: RunData, data: Any) -> dict[str, Any]:
         """This kind's facts for ``run.json`` (``data``): input shape, channel names, ..."""
 
     @abc.abstractmethod
@@ -195,11 +198,22 @@ class DataKind(abc.ABC):
     def read_preprocessing(self, values: dict[str, Any] | None, record: dict[str, Any]) -> Preprocessing:
         """The preprocessing saved as ``values`` (None: a format-1 run, see ``record``)."""
 
+    def feed(self, preprocessing: Preprocessing) -> dict[str, Any]:
+        """What of ``preprocessing`` a trained model's :class:`~dualbranch.registry.WeightConfig` records:
+        its per-channel ``mean`` / ``std`` and, where inputs are resized, ``interpolation`` / ``crop_pct``
+        (None where the preprocessing has none: the run's own feed replaces a published one's)."""
+        return {key: getattr(preprocessing, key, None) for key in ("mean", "std", "interpolation", "crop_pct")}
+
+    def fed_as(self, weights: WeightConfig) -> dict[str, Any]:
+        """This kind's data keys (``data.*``) that feed a fine-tuning run's inputs as ``weights`` were fed
+        (size, normalisation, crop); none by default: the run fits its own on its training data."""
+        return {}
+
     @abc.abstractmethod
     def loader_inputs(
         self, examples: Examples, preprocessing: Preprocessing, training: bool, augment: Any = None, seed: int = 0
     ) -> LoaderInputs:
-        """What the loader serves for ``examples`` (n, ...): a tensor, or a Dataset made on demand.
+        """What the loader serves for ``examples`` (n, ...): a tensor, or a torch Dataset made on demand.
         ``training``: these are a fold's training examples; ``augment`` (this kind's AugmentSection) and
         ``seed`` (the run's) are for augmentation made per example as it is loaded."""
 
@@ -216,10 +230,10 @@ class DataKind(abc.ABC):
         "error" an unreadable input is an error that names every one)."""
 
     @abc.abstractmethod
-    def default_model(self, dataset: Dataset) -> tuple[str, str]:
+    def default_model(self, dataset: RunData) -> tuple[str, str]:
         """The registered model that suits this data's shape (``model.name: auto``), and why."""
 
-    def folds(self, dataset: Dataset, data: Any, evaluation: EvaluationSection, seed: int) -> list[Fold]:
+    def folds(self, dataset: RunData, data: Any, evaluation: EvaluationSection, seed: int) -> list[Fold]:
         """The folds a run trains and tests on (deterministic given ``seed``): by default the protocol of
         ``evaluation`` over the classes of ``dataset`` (:func:`~dualbranch.evaluation.protocols.make_folds`)."""
         return make_folds(
@@ -233,19 +247,19 @@ class DataKind(abc.ABC):
         as kept in ``run.json``); by default as classes."""
         return ClassificationScoring(class_names, self.group_name(facts))
 
-    def recipe(self, dataset: Dataset, n_train: int, model_name: str) -> list[tuple[str, Any, str]]:
+    def recipe(self, dataset: RunData, n_train: int, model_name: str) -> list[tuple[str, Any, str]]:
         """This kind's recipe choices (dotted key, value, reason), e.g. augmentation that suits the data
         and the model ``model_name``; applied only to keys the user left at their defaults, and
         ``model.args.*`` keys only to a model with that option (:mod:`dualbranch.train.recipe`)."""
         return []
 
-    def schedule_recipe(self, dataset: Dataset, epochs: int) -> list[tuple[str, Any, str]]:
+    def schedule_recipe(self, dataset: RunData, epochs: int) -> list[tuple[str, Any, str]]:
         """Choices that depend on the length of the training schedule (``epochs`` passes over the data),
         made once the budget has set it, e.g. how hard to augment; applied as :meth:`recipe`'s are."""
         return []
 
     def group_name(self, facts: dict[str, Any]) -> str:
-        """What a group (``Dataset.groups``) is called in metrics and reports, given this kind's facts."""
+        """What a group (``RunData.groups``) is called in metrics and reports, given this kind's facts."""
         return "group"
 
     def extra_metrics(self, folds: list[FoldEvaluation], record: dict[str, Any]) -> dict[str, Any]:

@@ -80,13 +80,13 @@ class ForecastScoring(Scoring):
         return F.mse_loss(outputs, targets)
 
     def run_metrics(self, folds: Sequence[ScoredFold]) -> dict[str, Any]:
-        pred = np.concatenate([fold.logits.numpy() for fold in folds]).astype(np.float64)  # (n, H, C_t)
+        pred = np.concatenate([fold.outputs.numpy() for fold in folds]).astype(np.float64)  # (n, H, C_t)
         true = np.concatenate([fold.y for fold in folds]).astype(np.float64)
-        pred_o = np.concatenate([fold.preprocessing.original(fold.logits) for fold in folds])
+        pred_o = np.concatenate([fold.preprocessing.original(fold.outputs) for fold in folds])
         true_o = np.concatenate([fold.preprocessing.original(fold.y) for fold in folds])
         rows = [
             {"fold": fold.name, "n": len(fold.y),
-             **_errors(fold.logits.numpy(), fold.y, fold.preprocessing.original(fold.logits),
+             **_errors(fold.outputs.numpy(), fold.y, fold.preprocessing.original(fold.outputs),
                        fold.preprocessing.original(fold.y))}
             for fold in folds
         ]  # fmt: skip
@@ -120,7 +120,7 @@ class ForecastScoring(Scoring):
         for fold in folds:
             windows: SeriesWindows = fold.examples
             scaling: SeriesScaling = fold.preprocessing
-            pred = scaling.original(fold.logits)  # (n, H, C_t)
+            pred = scaling.original(fold.outputs)  # (n, H, C_t)
             columns = list(windows.target_indices or range(self.n_vars))
             keep = max(1, MAX_PREDICTION_ROWS // (self.pred_len * len(folds)))
             chosen = np.unique(np.linspace(0, len(pred) - 1, min(len(pred), keep)).round().astype(int))

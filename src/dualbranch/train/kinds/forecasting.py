@@ -43,21 +43,22 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from pydantic import Field
 
 from ...data.bundled_series import BUNDLED_SERIES, load_bundled
-from ...data.forecasting import PROTOCOLS, infer_protocol, prepare_forecasting, split_borders
+from ...data.forecasting import FORECAST_SPLIT_PROTOCOLS, infer_protocol, prepare_forecasting, split_borders
 from ...data.series_table import SeriesTable, load_series
 from ...errors import ConfigError, DataError
 from ...evaluation.protocols import Fold
 from .. import figures
 from ..scoring import Scoring
-from ..sections import AugmentSection, DataSection, EvaluationSection, one_of, option, positive
-from .base import DataKind, Dataset, FoldEvaluation, register_kind
+from ..sections import AugmentSection, DataSection, EvaluationSection, Positive
+from .base import DataKind, FoldEvaluation, RunData, register_kind
 from .forecast_marks import horizon_calendar, reads_future_marks, series_marks
 from .forecast_scoring import ForecastScoring
 from .series_windows import SeriesInputs, SeriesScaling, SeriesWindows, served_table, window_view
@@ -86,17 +87,18 @@ class ForecastDataSection(DataSection):
 
     # look-back L, rows the model reads; auto: 96 (the long-horizon papers'), shorter for a short training
     # part (at most half its rows after the horizon, so it still holds as many windows as L)
-    seq_len: int | str = option("auto", lambda v: v == "auto" or (isinstance(v, int) and v >= 1), "auto or ≥ 1")
-    pred_len: int = option(96, *positive)  # horizon H, rows it forecasts
+    seq_len: Annotated[Positive | Literal["auto"], Field(description="auto or ≥ 1")] = "auto"
+    pred_len: Positive = 96  # horizon H, rows it forecasts
     targets: list[str] | None = None  # the variables to forecast (one: the "MS" setting); null: every input
     columns: list[str] | None = None  # the input variables, in order; null: every column but the time column
-    stride: int = option(1, *positive)  # rows between consecutive windows, in every part (1: the protocol)
-    protocol: str = option("auto", *one_of("auto", *PROTOCOLS))  # borders; auto: ETTh*/ETTm* by file name, else ratio
+    stride: Positive = 1  # rows between consecutive windows, in every part (1: the protocol)
+    # borders; auto: ETTh*/ETTm* by file name, else ratio
+    protocol: Literal[("auto", *FORECAST_SPLIT_PROTOCOLS)] = "auto"
     time_column: str | None = "auto"  # auto: "date", else a first non-numeric column; null: none
     # calendar features of the time column fed beside the variables, never forecast (data/time_features.py):
     # timeF (hour, weekday, day of month, day of year, ... by frequency, as the official code); none;
     # auto: timeF when the time column holds dates
-    time_features: str = option("auto", *one_of("auto", "timeF", "none"))
+    time_features: Literal["auto", "timeF", "none"] = "auto"
     # serve the time features of the horizon rows too (never their values): set by the recipe for a model
     # whose decoder reads the calendar of the steps it forecasts (Informer, Autoformer: `future_marks`)
     horizon_marks: bool = False
@@ -106,7 +108,7 @@ class ForecastDataSection(DataSection):
 class ForecastAugmentSection(AugmentSection):
     """``augment`` of a forecasting run: none (the published recipes use none)."""
 
-    label_smoothing: float = option(0.0, lambda v: v == 0, "0 (forecasts have no classes)")
+    label_smoothing: Annotated[float, Field(ge=0, le=0, description="0 (forecasts have no classes)")] = 0.0
 
 
 def _table(data: ForecastDataSection) -> SeriesTable:
@@ -157,7 +159,7 @@ class ForecastingKind(DataKind):
     data_section = ForecastDataSection
     augment_section = ForecastAugmentSection
 
-    def load(self, data: ForecastDataSection, seed: int, progress: bool = True) -> Dataset:
+    def load(self, data: ForecastDataSection, seed: int, progress: bool = True) -> RunData:
         table = _table(data)
         seq_len, why = _look_back(table, data)
         try:
@@ -178,10 +180,10 @@ class ForecastingKind(DataKind):
         own_test = np.arange(n_train + n_val, len(starts))
         # the loader serves each window's first row beside it; the input pipeline makes the targets
         decided = [("data.seq_len", seq_len, why)] if why else []
-        return Dataset(examples, starts.copy(), (), None, own_test, own_val, decided)
+        return RunData(examples, starts.copy(), (), None, own_test, own_val, decided)
 
     def folds(  # type: ignore[override]
-        self, dataset: Dataset, data: ForecastDataSection, evaluation: EvaluationSection, seed: int
+        self, dataset: RunData, data: ForecastDataSection, evaluation: EvaluationSection, seed: int
     ) -> list[Fold]:
         if evaluation.protocol != "none":
             raise ConfigError(
@@ -200,14 +202,14 @@ class ForecastingKind(DataKind):
     def scoring(self, class_names: Sequence[str], facts: dict[str, Any]) -> Scoring:
         return ForecastScoring(facts)
 
-    def default_model(self, dataset: Dataset) -> tuple[str, str]:
+    def default_model(self, dataset: RunData) -> tuple[str, str]:
         windows: SeriesWindows = dataset.examples  # type: ignore[assignment]
         return "gateformer", (
             f"{len(windows.columns)} variables × look-back {windows.seq_len}: global and temporal branches gated per "
             "variate, then attention across variates"
         )
 
-    def recipe(self, dataset: Dataset, n_train: int, model_name: str) -> list[tuple[str, Any, str]]:
+    def recipe(self, dataset: RunData, n_train: int, model_name: str) -> list[tuple[str, Any, str]]:
         common = [
             ("objective.name", "mse", "forecasts: mean squared error on the standardised scale"),
             ("optim.weight_decay", 0.0, "no weight decay, as the forecasting reference code (Adam)"),
@@ -232,7 +234,7 @@ class ForecastingKind(DataKind):
             ("optim.warmup_epochs", 0.0, "no warm-up with the halving schedule"),
         ]
 
-    def model_args(self, dataset: Dataset, data: Any, model_fields: set[str], model_name: str) -> dict[str, Any]:
+    def model_args(self, dataset: RunData, data: Any, model_fields: set[str], model_name: str) -> dict[str, Any]:
         if "n_vars" not in model_fields:
             raise ConfigError(
                 f"model.name={model_name} is not a forecasting model; series windows need one such as gateformer, "
@@ -253,7 +255,7 @@ class ForecastingKind(DataKind):
                 "target_indices": targets, "n_marks": n_marks}  # fmt: skip
         return {k: v for k, v in args.items() if k in model_fields}
 
-    def describe(self, dataset: Dataset, data: ForecastDataSection) -> dict[str, Any]:
+    def describe(self, dataset: RunData, data: ForecastDataSection) -> dict[str, Any]:
         windows: SeriesWindows = dataset.examples  # type: ignore[assignment]
         summary = windows.summary
         n_marks = 0 if windows.marks is None else int(windows.marks.shape[1])
@@ -358,7 +360,7 @@ def _forecast_grid(fold: FoldEvaluation) -> str:
     """Look-back, truth and forecast of a few evenly spaced test windows per target variable."""
     windows: SeriesWindows = fold.examples  # type: ignore[assignment]
     scaling: SeriesScaling = fold.preprocessing
-    forecasts = scaling.original(fold.logits)  # (n, H, C_t)
+    forecasts = scaling.original(fold.outputs)  # (n, H, C_t)
     names = windows.target_columns[:PLOTTED_TARGETS]
     columns = list(windows.target_indices or range(len(windows.columns)))
     chosen = np.unique(np.linspace(0, len(forecasts) - 1, min(PLOTTED_WINDOWS, len(forecasts))).round().astype(int))

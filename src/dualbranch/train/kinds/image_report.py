@@ -23,7 +23,7 @@ def mistakes(folds: list[FoldEvaluation], class_names: list[str], count: int) ->
     """The most confident wrong answers over every fold, as thumbnails."""
     wrong = []  # (confidence, fold, example, true, predicted)
     for fold in folds:
-        probs = fold.logits.softmax(dim=1)
+        probs = fold.outputs.softmax(dim=1)
         confidence, predicted = probs.max(dim=1)
         for i in torch.nonzero(predicted != torch.from_numpy(fold.y)).flatten().tolist():
             wrong.append((float(confidence[i]), fold, i, int(fold.y[i]), int(predicted[i])))

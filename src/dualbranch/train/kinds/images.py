@@ -18,10 +18,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
+from pydantic import AfterValidator, Field
 
 from ...data.images import (
     FASHION_MNIST_DIR,
@@ -38,8 +39,9 @@ from ...data.shards import ImageShards, ShardStream
 from ...errors import ConfigError, DataError
 from ...evaluation.protocols import Fold
 from ...factory import create_model
-from ..sections import AugmentSection, DataSection, EvaluationSection, non_negative, one_of, option, probability
-from .base import DataKind, Dataset, FoldEvaluation, LoaderInputs, register_kind
+from ...registry import WeightConfig
+from ..sections import AugmentSection, DataSection, EvaluationSection, NonNegative, Positive, Probability
+from .base import DataKind, FoldEvaluation, LoaderInputs, RunData, register_kind
 from .image_choices import SMALL_IMAGE, choose_image_model, choose_photo_side, choose_pipeline, photo_augmentation
 from .image_inputs import NORMALIZATION_SAMPLE, ImageInputs, ImagePreprocessing
 from .image_loading import load_shards, memory_parts
@@ -50,30 +52,40 @@ __all__ = ["ImageAugmentSection", "ImageDataSection", "ImageKind"]
 log = logging.getLogger(__name__)
 
 
+def _ordered_shares(shares: tuple[float, float]) -> tuple[float, float]:
+    if not 0 < shares[0] <= shares[1] <= 1:
+        raise ValueError("not 0 < low <= high <= 1")
+    return shares
+
+
 @dataclass
 class ImageDataSection(DataSection):
     """``data`` of an image run: fashion_mnist | digits | image_folder | npz | image_shards."""
 
     val_path: str | None = None  # a separate validation folder / file (else split off by val_ratio)
-    img_size: tuple[int, int] | None = option(
-        None, lambda v: v is None or min(v) >= 1, "two positive integers [H, W], or null"
-    )  # in memory: resize to (H, W) (default: the data's own size); streamed: the crop size (default: the recipe's)
-    channels: int | None = option(None, *one_of(None, 1, 3))  # 1 or 3; default: the data's own
-    on_corrupt: str = option("error", *one_of("error", "skip"))  # for unreadable image files
+    # in memory: resize to (H, W) (default: the data's own size); streamed: the crop size (default: the recipe's)
+    img_size: Annotated[
+        tuple[Positive, Positive] | None, Field(description="two positive integers [H, W], or null")
+    ] = None
+    channels: Literal[1, 3] | None = None  # 1 or 3; default: the data's own
+    on_corrupt: Literal["error", "skip"] = "error"  # for unreadable image files
     # image folders: held in memory, or decoded as they are read; auto: from the files (train/kinds/image_choices.py)
-    pipeline: str = option("auto", *one_of("auto", "memory", "stream"))
-    crop_pct: float = option(0.875, lambda v: 0 < v <= 1, "in (0, 1]")  # streamed: centre crop / resized side
-    memory_budget_gb: float = option(4.0, lambda v: v > 0, "a positive number of GB")  # above it, images stream
+    pipeline: Literal["auto", "memory", "stream"] = "auto"
+    # streamed: centre crop / resized side
+    crop_pct: Annotated[float, Field(gt=0, le=1, description="in (0, 1]")] = 0.875
+    # above it, images stream
+    memory_budget_gb: Annotated[float, Field(gt=0, description="a positive number of GB")] = 4.0
     # image_shards on object storage: fsspec's options, e.g. {endpoint_url: http://127.0.0.1:9000, anon: false}
     storage_options: dict[str, Any] = dataclasses.field(default_factory=dict)
     # normalisation (one value per channel, in [0, 1] units); null: the training images' own. A fine-tuning
     # run (model.checkpoint) takes its checkpoint's, as the recipe prints
-    mean: list[float] | None = option(  # noqa: RUF009 (option returns a field)
-        None, lambda v: v is None or all(0 <= m <= 1 for m in v), "values in [0, 1], one per channel, or null"
-    )
-    std: list[float] | None = option(  # noqa: RUF009 (option returns a field)
-        None, lambda v: v is None or all(s > 0 for s in v), "positive values, one per channel, or null"
-    )
+    mean: Annotated[
+        list[Annotated[float, Field(ge=0, le=1)]] | None,
+        Field(description="values in [0, 1], one per channel, or null"),
+    ] = None
+    std: Annotated[
+        list[Annotated[float, Field(gt=0)]] | None, Field(description="positive values, one per channel, or null")
+    ] = None
 
 
 @dataclass
@@ -82,19 +94,21 @@ class ImageAugmentSection(AugmentSection):
     (:meth:`ImageKind.recipe`). In memory, flips are never chosen for you (they turn handwriting and
     digits into something else); streamed photos get random-resized crops, flips and TrivialAugment."""
 
-    mixup_alpha: float = option(0.0, *non_negative)  # 0 turns mixup off (DeiT: 0.8)
-    cutmix_alpha: float = option(0.0, *non_negative)  # 0 turns cutmix off (DeiT: 1.0)
-    mix_prob: float = option(1.0, *probability)  # probability a batch is mixed at all
-    switch_prob: float = option(0.5, *probability)  # cutmix instead of mixup when both are on
-    translate: int = option(0, lambda v: v >= 0, "0 or more pixels")  # shifts of whole small images (pad, crop)
-    hflip: float = option(0.0, *probability)
-    randaug_ops: int = option(0, *non_negative)  # RandAugment operations per image (0: off)
-    randaug_magnitude: float = option(9.0, lambda v: 0 <= v <= 10, "in [0, 10]")
-    erase_prob: float = option(0.0, *probability)
+    mixup_alpha: NonNegative = 0.0  # 0 turns mixup off (DeiT: 0.8)
+    cutmix_alpha: NonNegative = 0.0  # 0 turns cutmix off (DeiT: 1.0)
+    mix_prob: Probability = 1.0  # probability a batch is mixed at all
+    switch_prob: Probability = 0.5  # cutmix instead of mixup when both are on
+    translate: Annotated[int, Field(ge=0, description="0 or more pixels")] = 0  # shifts of whole small images
+    hflip: Probability = 0.0
+    randaug_ops: Annotated[int, Field(ge=0, description="0 or more")] = 0  # RandAugment operations per image (0: off)
+    randaug_magnitude: Annotated[float, Field(ge=0, le=10, description="in [0, 10]")] = 9.0
+    erase_prob: Probability = 0.0
     # streamed: the random-resized crop's share of the photo's area, and TrivialAugment instead of RandAugment
-    crop_scale: tuple[float, float] = option(
-        (0.08, 1.0), lambda v: 0 < v[0] <= v[1] <= 1, "two shares [low, high] with 0 < low <= high <= 1"
-    )
+    crop_scale: Annotated[
+        tuple[float, float],
+        AfterValidator(_ordered_shares),
+        Field(description="two shares [low, high] with 0 < low <= high <= 1"),
+    ] = (0.08, 1.0)
     trivial_augment: bool = False
 
 
@@ -103,7 +117,7 @@ def _are_photos(examples: Any) -> bool:
     return isinstance(examples, PhotoFiles | ImageShards) and examples.survey.largest_side > SMALL_IMAGE
 
 
-def _train_count(dataset: Dataset) -> int:
+def _train_count(dataset: RunData) -> int:
     return len(dataset) - (0 if dataset.own_test is None else len(dataset.own_test))
 
 
@@ -154,7 +168,7 @@ class ImageKind(DataKind):
         examples = dataclasses.replace(everything, channels=channels, on_corrupt=data.on_corrupt, survey=surveyed)
         return examples, [len(p) for p in files], [("data.pipeline", pipeline, why)]
 
-    def load(self, data: ImageDataSection, seed: int, progress: bool = True) -> Dataset:
+    def load(self, data: ImageDataSection, seed: int, progress: bool = True) -> RunData:
         installed = (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file()
         if data.name == "fashion_mnist" and data.path is None and not installed:
             log.warning(
@@ -180,9 +194,9 @@ class ImageKind(DataKind):
         own_val = np.arange(bounds[1], bounds[2]) if data.val_path else None
         has_test = data.test_path or data.name in ("fashion_mnist", "digits")
         own_test = np.arange(bounds[-2], bounds[-1]) if has_test else None
-        return Dataset(examples, examples.labels.numpy(), examples.class_names, None, own_test, own_val, decided)
+        return RunData(examples, examples.labels.numpy(), examples.class_names, None, own_test, own_val, decided)
 
-    def folds(self, dataset: Dataset, data: ImageDataSection, evaluation: EvaluationSection, seed: int) -> list[Fold]:  # type: ignore[override]
+    def folds(self, dataset: RunData, data: ImageDataSection, evaluation: EvaluationSection, seed: int) -> list[Fold]:  # type: ignore[override]
         if not isinstance(dataset.examples, ImageShards):
             return super().folds(dataset, data, evaluation, seed)
         if evaluation.protocol != "none" or data.limit_train or data.limit_eval:
@@ -199,14 +213,14 @@ class ImageKind(DataKind):
         train = np.setdiff1d(np.arange(len(dataset)), np.concatenate(held_out)) if held_out else np.arange(len(dataset))
         return [Fold("run", train, dataset.own_val, dataset.own_test)]
 
-    def default_model(self, dataset: Dataset) -> tuple[str, str]:
+    def default_model(self, dataset: RunData) -> tuple[str, str]:
         examples = dataset.examples
         if isinstance(examples, PhotoFiles | ImageShards):
             return choose_image_model(examples.survey.median_short_side, _train_count(dataset), streamed=True)  # type: ignore[union-attr]
         _, height, width = examples.shape  # type: ignore[attr-defined]
         return choose_image_model(min(height, width), _train_count(dataset), streamed=False)
 
-    def recipe(self, dataset: Dataset, n_train: int, model_name: str) -> list[tuple[str, Any, str]]:
+    def recipe(self, dataset: RunData, n_train: int, model_name: str) -> list[tuple[str, Any, str]]:
         examples = dataset.examples
         small_streamed: list[tuple[str, Any, str]] = []
         if isinstance(examples, PhotoFiles | ImageShards):
@@ -245,13 +259,13 @@ class ImageKind(DataKind):
             ("augment.hflip", 0.5, "photographs: a mirror image shows the same thing"),
         ]
 
-    def schedule_recipe(self, dataset: Dataset, epochs: int) -> list[tuple[str, Any, str]]:
+    def schedule_recipe(self, dataset: RunData, epochs: int) -> list[tuple[str, Any, str]]:
         examples = dataset.examples
         if not _are_photos(examples):
             return []
         return photo_augmentation(epochs)
 
-    def _shape(self, dataset: Dataset, data: ImageDataSection) -> tuple[int, int, int]:
+    def _shape(self, dataset: RunData, data: ImageDataSection) -> tuple[int, int, int]:
         examples = dataset.examples
         if not isinstance(examples, PhotoFiles | ImageShards):
             return tuple(examples.shape)  # type: ignore[attr-defined]
@@ -260,7 +274,7 @@ class ImageKind(DataKind):
         return (examples.channels, *data.img_size)
 
     def model_args(
-        self, dataset: Dataset, data: ImageDataSection, model_fields: set[str], model_name: str
+        self, dataset: RunData, data: ImageDataSection, model_fields: set[str], model_name: str
     ) -> dict[str, Any]:
         if "img_size" not in model_fields:
             raise ConfigError(
@@ -270,7 +284,7 @@ class ImageKind(DataKind):
         derived = {"num_classes": len(dataset.class_names), "in_chans": shape[0], "img_size": list(shape[1:])}
         return {k: v for k, v in derived.items() if k in model_fields}
 
-    def describe(self, dataset: Dataset, data: ImageDataSection) -> dict[str, Any]:
+    def describe(self, dataset: RunData, data: ImageDataSection) -> dict[str, Any]:
         streams = isinstance(dataset.examples, PhotoFiles | ImageShards)
         return {"input_shape": list(self._shape(dataset, data)), "pipeline": "stream" if streams else "memory"}
 
@@ -297,8 +311,22 @@ class ImageKind(DataKind):
         return ImagePreprocessing.fit(train.images)
 
     def read_preprocessing(self, values: dict[str, Any] | None, record: dict[str, Any]) -> ImagePreprocessing:
-        values = values if values is not None else record["data"]  # format 1 kept them in run.json
+        if values is None:
+            raise DataError("An image run keeps preprocessing.json beside each model; it is missing.")
         return ImagePreprocessing.from_json(values)
+
+    def fed_as(self, weights: WeightConfig) -> dict[str, Any]:
+        if weights.mean is None:  # weights that record no normalisation were not fed in a known way
+            return {}
+        fed = {
+            "img_size": weights.input_size[1:],
+            "mean": weights.mean,
+            "std": weights.std,
+            "crop_pct": weights.crop_pct,
+        }
+        return {
+            key: list(value) if isinstance(value, tuple) else value for key, value in fed.items() if value is not None
+        }
 
     def loader_inputs(  # type: ignore[override]
         self, examples: Any, preprocessing: ImagePreprocessing, training: bool, augment: Any = None, seed: int = 0

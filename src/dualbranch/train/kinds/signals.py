@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from pydantic import Field
 
 from ...data.eeg import EEGBCI_TASKS, load_eegbci
 from ...data.moabb import MOABB_GROUPS, MOABB_PARADIGMS, load_moabb
@@ -31,8 +32,8 @@ from ...errors import ConfigError, DataError, MissingFileError
 from ...signal_plots import has_positions, plot_channel_weights
 from .. import figures
 from ..mixup import mix_batch
-from ..sections import AugmentSection, DataSection, finite_non_negative, one_of, option
-from .base import DataKind, Dataset, FoldEvaluation, InputPipeline, register_kind
+from ..sections import AugmentSection, DataSection, Positive, Strength
+from .base import DataKind, FoldEvaluation, InputPipeline, RunData, register_kind
 
 __all__ = ["SignalAugmentSection", "SignalDataSection", "SignalInputs", "SignalKind"]
 
@@ -52,33 +53,33 @@ class SignalDataSection(DataSection):
 
     uea_name: str | None = None  # uea: a set bundled with aeon, e.g. BasicMotions, JapaneseVowels
     subjects: list[int] = field(default_factory=lambda: [1])  # eegbci: subject numbers 1–109
-    task: str = option("imagined_left_right", *one_of(*EEGBCI_TASKS))  # eegbci: which runs and classes
+    task: Literal[tuple(EEGBCI_TASKS)] = "imagined_left_right"  # eegbci: which runs and classes
     l_freq: float | None = 7.0  # eegbci band-pass, Hz
     h_freq: float | None = 30.0
     tmin: float = 0.0  # eegbci epoch window around the cue, seconds
     tmax: float = 4.0
     resample: float | None = None  # eegbci: new sampling rate, Hz
-    length_policy: str = option("pad", *one_of("pad", "resample", "error"))  # unequal lengths (pad: + mask)
-    length: int | None = option(None, lambda v: v is None or v >= 1, "a positive integer, or null")
-    alignment: str = option("none", *one_of("none", "euclidean"))  # per subject; test trials aligned online
-    standardize: str = option("channel", *one_of("channel", "trial", "none"))
+    length_policy: Literal["pad", "resample", "error"] = "pad"  # unequal lengths (pad: + mask)
+    length: Positive | None = None
+    alignment: Literal["none", "euclidean"] = "none"  # per subject; test trials aligned online
+    standardize: Literal["channel", "trial", "none"] = "channel"
     # moabb (also reads subjects, l_freq, h_freq, tmin, tmax, resample; path: where MOABB downloads to)
     moabb_dataset: str | None = None  # a MOABB dataset class: BNCI2014_001, BNCI2014_004, Zhou2016, ...
-    moabb_paradigm: str = option("motor_imagery", *one_of(*MOABB_PARADIGMS))
+    moabb_paradigm: Literal[tuple(MOABB_PARADIGMS)] = "motor_imagery"
     moabb_events: list[str] | None = None  # the classes, MOABB event names (left_hand, ...); null: all
     moabb_args: dict[str, Any] = field(default_factory=dict)  # options of the dataset class
     sessions: list[str | int] | None = None  # MOABB session names to keep (e.g. [0train]); null: all
-    groups: str = option("subject", *one_of(*MOABB_GROUPS))  # session: loso leaves one session out
+    groups: Literal[MOABB_GROUPS] = "subject"  # session: loso leaves one session out
 
 
 @dataclass
 class SignalAugmentSection(AugmentSection):
     """``augment`` of a signal run (see :mod:`dualbranch.data.signal_augment`); all off by default."""
 
-    shift: int = option(0, lambda v: v >= 0, "0 (off) or more samples")  # largest time shift, zero-filled
-    scale: float = option(0.0, *finite_non_negative)  # std of the log of a per-channel amplitude factor
-    jitter: float = option(0.0, *finite_non_negative)  # std of added Gaussian noise (inputs are standardised)
-    mixup: float = option(0.0, *finite_non_negative)  # Mixup Beta(α, α); 0 turns it off
+    shift: Annotated[int, Field(ge=0, description="0 (off) or more samples")] = 0  # largest time shift, zero-filled
+    scale: Strength = 0.0  # std of the log of a per-channel amplitude factor
+    jitter: Strength = 0.0  # std of added Gaussian noise (inputs are standardised)
+    mixup: Strength = 0.0  # Mixup Beta(α, α); 0 turns it off
 
 
 class SignalInputs(InputPipeline):
@@ -115,12 +116,12 @@ def _concat(parts: list[SignalData]) -> SignalData:
     return SignalData(x, y, first.class_names, first.sfreq, first.ch_names, groups, first.chs_info, masks)
 
 
-def _with_test(train: SignalData, test: SignalData) -> Dataset:
+def _with_test(train: SignalData, test: SignalData) -> RunData:
     data = _concat([train, test])
-    return Dataset(data, data.y, data.class_names, data.groups, own_test=np.arange(len(train), len(data)))
+    return RunData(data, data.y, data.class_names, data.groups, own_test=np.arange(len(train), len(data)))
 
 
-def _load_uea(data: SignalDataSection) -> Dataset:
+def _load_uea(data: SignalDataSection) -> RunData:
     if not data.uea_name:
         raise ConfigError("data.name=uea needs data.uea_name, e.g. BasicMotions or JapaneseVowels.")
     train, test = (load_uea(data.uea_name, s, data.length_policy, data.length) for s in ("train", "test"))
@@ -131,12 +132,12 @@ def _load_uea(data: SignalDataSection) -> Dataset:
     return _with_test(train, test)
 
 
-def _load_npz(data: SignalDataSection) -> Dataset:
+def _load_npz(data: SignalDataSection) -> RunData:
     if data.path is None:
         raise ConfigError("data.name=signal_npz needs data.path (an .npz with x (n, C, T) and y (n,)).")
     train = load_npz(data.path, data.length_policy, data.length)
     if data.test_path is None:
-        return Dataset(train, train.y, train.class_names, train.groups)
+        return RunData(train, train.y, train.class_names, train.groups)
     test = load_npz(data.test_path, data.length_policy, data.length or train.n_times)
     if test.class_names != train.class_names or test.n_chans != train.n_chans:
         raise ConfigError(
@@ -165,7 +166,7 @@ class SignalKind(DataKind):
     data_section = SignalDataSection
     augment_section = SignalAugmentSection
 
-    def load(self, data: SignalDataSection, seed: int, progress: bool = True) -> Dataset:
+    def load(self, data: SignalDataSection, seed: int, progress: bool = True) -> RunData:
         if data.name == "uea":
             return _load_uea(data)
         if data.name == "signal_npz":
@@ -175,22 +176,22 @@ class SignalKind(DataKind):
                 data.moabb_dataset, data.subjects, data.sessions, data.moabb_events, data.l_freq, data.h_freq,
                 data.tmin, data.tmax, data.resample, data.groups, data.path, data.moabb_args, data.moabb_paradigm,
             )  # fmt: skip
-            return Dataset(signals, signals.y, signals.class_names, signals.groups)
+            return RunData(signals, signals.y, signals.class_names, signals.groups)
         runs, class_names = EEGBCI_TASKS[data.task]
         signals = load_eegbci(
             data.subjects, runs, data.path or DEFAULT_EEG_ROOT, data.l_freq, data.h_freq, data.tmin, data.tmax,
             data.resample, class_names,
         )  # fmt: skip
-        return Dataset(signals, signals.y, signals.class_names, signals.groups)
+        return RunData(signals, signals.y, signals.class_names, signals.groups)
 
-    def default_model(self, dataset: Dataset) -> tuple[str, str]:
+    def default_model(self, dataset: RunData) -> tuple[str, str]:
         signals: SignalData = dataset.examples  # type: ignore[assignment]
         shape = f"{signals.n_chans} channels × {signals.n_times} samples"
         if _eeg_like(signals):
             return "dbconformer", f"{shape} at {signals.sfreq:g} Hz: EEG-like, the temporal + spatial dual branch"
         return "rocketformer", f"{shape}: ROCKET's random dilated kernels (ridge, closed form) + a patch Transformer"
 
-    def recipe(self, dataset: Dataset, n_train: int, model_name: str) -> list[tuple[str, Any, str]]:
+    def recipe(self, dataset: RunData, n_train: int, model_name: str) -> list[tuple[str, Any, str]]:
         signals: SignalData = dataset.examples  # type: ignore[assignment]
         shift = signals.n_times // 20
         choices: list[tuple[str, Any, str]] = [
@@ -201,10 +202,9 @@ class SignalKind(DataKind):
             ("model.args.global_pool", "avg", "each branch's head reads its mean patch token"),
         ]
         if model_name == "rocketformer":
-            # its kernel branch is fitted in closed form (ROCKET's ridge classifier does the heavy lifting);
-            # gradient updates train the Transformer branch only: 600 of them (a quarter of the 2,000-update
-            # floor) to keep a run of a few hundred series within two minutes on two cores. Not yet measured
-            # against 2,000 on accuracy (benchmarks/results/series_defaults.json: the machine was too busy)
+            # its kernel branch is fitted in closed form (ROCKET's ridge classifier does the heavy lifting), so
+            # gradient updates train the Transformer branch only and a quarter of the 2,000-update floor
+            # does (docs/recipes.md, "The measurements behind the choices")
             choices.append(("optim.budget", "600", "RocketFormer: the Transformer branch's updates"))
         if not _eeg_like(signals):
             # Mixup pays on small series sets that are not EEG (docs/recipes.md, "The measurements behind the
@@ -212,7 +212,7 @@ class SignalKind(DataKind):
             choices.append(("augment.mixup", SERIES_MIXUP, f"Mixup α={SERIES_MIXUP} between series of a batch"))
         return choices
 
-    def model_args(self, dataset: Dataset, data: Any, model_fields: set[str], model_name: str) -> dict[str, Any]:
+    def model_args(self, dataset: RunData, data: Any, model_fields: set[str], model_name: str) -> dict[str, Any]:
         if "n_chans" not in model_fields:
             raise ConfigError(
                 f"model.name={model_name} reads images; signal data needs a signal model (e.g. dbconformer, "
@@ -225,7 +225,7 @@ class SignalKind(DataKind):
         }  # fmt: skip
         return {k: v for k, v in args.items() if k in model_fields}
 
-    def describe(self, dataset: Dataset, data: SignalDataSection) -> dict[str, Any]:
+    def describe(self, dataset: RunData, data: SignalDataSection) -> dict[str, Any]:
         signals: SignalData = dataset.examples  # type: ignore[assignment]
         return {
             "input_shape": [signals.n_chans, signals.n_times],
