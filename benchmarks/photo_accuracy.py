@@ -99,7 +99,9 @@ def dualbranch_run(folder: Path, root: Path, seed: int, extra: list[str]) -> dic
     }  # fmt: skip
 
 
-def resnet_run(folder: Path, python: str, seconds: float, size: int, seed: int) -> dict:
+def resnet_run(folder: Path, python: str, run: dict, seed: int) -> dict:
+    """The ResNet-18 baseline given the wall time and input size of a dualbranch ``run``."""
+    seconds, size = run["seconds"], run["recipe"].get("data.img_size", [FEATURE_SIDE])[0]
     script = Path(__file__).with_name("timm_resnet_baseline.py")
     command = [python, str(script), str(folder / "train"), str(folder / "val"), "--seconds", str(seconds),
                "--size", str(size), "--threads", str(torch.get_num_threads()), "--seed", str(seed)]  # fmt: skip
@@ -140,8 +142,7 @@ def main() -> None:
                 _save(args.output, saved)  # each finished run is kept, whatever happens next
                 if args.timm_python:
                     run = entry["dualbranch"][-1]
-                    size = run["recipe"].get("data.img_size", [FEATURE_SIDE])[0]
-                    entry["resnet18"].append(resnet_run(folder, args.timm_python, run["seconds"], size, seed))
+                    entry["resnet18"].append(resnet_run(folder, args.timm_python, run, seed))
                     _save(args.output, saved)
         entry["dualbranch_mean"] = float(np.mean([r["accuracy"] for r in entry["dualbranch"]]))
         if entry["resnet18"]:
@@ -156,8 +157,7 @@ def _rerun_resnet(saved: dict, key: str, folder: Path, python: str | None, machi
         raise SystemExit(f"--resnet-only needs --timm-python and dualbranch runs of {key!r} in the results file")
     entry["resnet18"] = []
     for seed, run in enumerate(entry["dualbranch"]):
-        size = run["recipe"].get("data.img_size", [FEATURE_SIDE])[0]
-        entry["resnet18"].append(resnet_run(folder, python, run["seconds"], size, seed))
+        entry["resnet18"].append(resnet_run(folder, python, run, seed))
     entry["resnet18_mean"] = float(np.mean([r["accuracy"] for r in entry["resnet18"]]))
     entry["resnet18_machine"] = machine  # the ResNet ran in a later session than the dualbranch runs
     print(json.dumps({key: entry}, indent=1), flush=True)
