@@ -1,7 +1,7 @@
 """Real photo folders with dualbranch's defaults against classic baselines and a from-scratch ResNet-18
 given the same wall time, on the same split.
 
-    .venv/bin/python benchmarks/photo_accuracy.py /data/hymenoptera [--seeds 1] [--timm-python PY]
+    .venv/bin/python benchmarks/photo_accuracy.py /data/hymenoptera [--seeds 1] [--first-seed 0] [--timm-python PY]
         [--output benchmarks/results/photo_accuracy.json] [-- extra dualbranch overrides]
 
 FOLDER holds ``train/<class>/`` and ``val/<class>/``. Per folder:
@@ -94,7 +94,7 @@ def dualbranch_run(folder: Path, root: Path, seed: int, extra: list[str]) -> dic
     metrics = json.loads((run / "metrics.json").read_text())
     recipe = json.loads((run / "recipe.json").read_text())
     return {
-        "accuracy": metrics["accuracy"], "seconds": round(seconds, 1),
+        "seed": seed, "accuracy": metrics["accuracy"], "seconds": round(seconds, 1),
         "recipe": {c["key"]: c["value"] for c in recipe["choices"]},
     }  # fmt: skip
 
@@ -113,6 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folders", nargs="+", type=Path)
     parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run are first-seed … first-seed + seeds - 1")
     parser.add_argument("--timm-python", help="python of a venv with timm + torchvision, for the ResNet-18 baseline")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "photo_accuracy.json")
     parser.add_argument(
@@ -137,7 +138,7 @@ def main() -> None:
         entry["baselines"] = baselines(folder)
         saved["sets"][key] = entry
         with tempfile.TemporaryDirectory(prefix="photo-accuracy-") as root:
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 entry["dualbranch"].append(dualbranch_run(folder, Path(root), seed, args.extra))
                 _save(args.output, saved)  # each finished run is kept, whatever happens next
                 if args.timm_python:
@@ -157,7 +158,7 @@ def _rerun_resnet(saved: dict, key: str, folder: Path, python: str | None, machi
         raise SystemExit(f"--resnet-only needs --timm-python and dualbranch runs of {key!r} in the results file")
     entry["resnet18"] = []
     for seed, run in enumerate(entry["dualbranch"]):
-        entry["resnet18"].append(resnet_run(folder, python, run, seed))
+        entry["resnet18"].append(resnet_run(folder, python, run, run.get("seed", seed)))
     entry["resnet18_mean"] = float(np.mean([r["accuracy"] for r in entry["resnet18"]]))
     entry["resnet18_machine"] = machine  # the ResNet ran in a later session than the dualbranch runs
     print(json.dumps({key: entry}, indent=1), flush=True)
