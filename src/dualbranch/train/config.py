@@ -141,9 +141,11 @@ def _expected(hint: Any, index: tuple[int, ...] = ()) -> str:
         return _expected(args[0], index)
     if origin in (typing.Union, types.UnionType):
         return " or ".join(dict.fromkeys(words for arg in args if (words := _expected(arg, index))))
-    if index:  # an item of a list or tuple
-        return _expected(args[index[0]] if origin is tuple else args[0], index[1:]) if origin in (list, tuple) else ""
-    return f"a list of {len(args)} values" if origin is tuple else _WORDS.get(origin or hint, "valid")
+    if index:  # an item of a list or tuple; other types have none
+        return _expected(args[index[0]] if origin is tuple else args[0], index[1:]) if args else ""
+    if origin is tuple:
+        return f"a list of {len(args)} values"
+    return _WORDS.get(origin or hint, "valid")
 
 
 def _section(name: str, cls: type, values: Any, origins: dict[str, str], kind: DataKind) -> Any:
@@ -160,15 +162,15 @@ def _section(name: str, cls: type, values: Any, origins: dict[str, str], kind: D
         return TypeAdapter(cls).validate_json(json.dumps(values, default=str))
     except ValidationError as err:
         errors = err.errors()
-        key, kind_of_error = str(errors[0]["loc"][0]), errors[0]["type"]
+        key, problem = str(errors[0]["loc"][0]), errors[0]["type"]
         path = f"{name}.{key}"
         where = origins.get(path, where)
-        if kind_of_error in ("unexpected_keyword_argument", "extra_forbidden"):
+        if problem in ("unexpected_keyword_argument", "extra_forbidden"):
             raise ConfigError(f"{where}: {_unknown(path, [f.name for f in dataclasses.fields(cls)], kind)}") from None
         if any(e["type"] in _OUT_OF_RANGE for e in errors):
             raise ConfigError(f"{where}: {path} must be {sections.expect(hints[key])}, got {values[key]!r}.") from None
         # a wrong item of a list names the item's type; a wrong length (missing, too_long) the list's
-        index = () if kind_of_error in ("missing", "too_short", "too_long") else errors[0]["loc"][1:]
+        index = () if problem in ("missing", "too_short", "too_long") else errors[0]["loc"][1:]
         expected = _expected(hints[key], tuple(i for i in index if isinstance(i, int)))
         raise ConfigError(f"{where}: {path}: expected {expected}, got {values[key]!r}.") from None
 
@@ -226,9 +228,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     for key in merged:
         if key not in classes:  # a YAML key may be a number (`0:`): its origin is recorded under its text
             raise ConfigError(f"{origins[str(key)]}: {_unknown(str(key), list(classes), kind)}")
-    config = {
-        section: _section(section, cls, merged.get(section, {}), origins, kind) for section, cls in classes.items()
-    }
+    config = {s: _section(s, cls, merged.get(s, {}), origins, kind) for s, cls in classes.items()}
     return RunConfig(**config, explicit=frozenset(origins))
 
 
