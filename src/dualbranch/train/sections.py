@@ -1,14 +1,11 @@
-"""The sections of a run configuration, with each value's valid range declared beside it for pydantic.
+"""The sections of a run configuration, each value's valid range declared beside it for pydantic.
 
-A run config has the sections ``model``, ``data``, ``augment``, ``objective``, ``optim``,
-``evaluation``, ``trainer`` and ``output``. ``data`` and ``augment`` are chosen by the data kind
-(:mod:`dualbranch.train.kinds`): each kind subclasses :class:`DataSection` / :class:`AugmentSection`
-with its own keys, so an image run cannot carry signal options and vice versa. Every other section is
-the same for every kind and lives here.
-
-A range is a pydantic constraint in the field's type (``Annotated[float, Field(ge=0, lt=1, description=...)]``,
-or a ``Literal`` of the choices); its ``description`` says what a valid value is, and loading
-(:mod:`dualbranch.train.config`) quotes it (:func:`expect`) when a value is out of range.
+A run config has the sections ``model``, ``data``, ``augment``, ``objective``, ``optim``, ``evaluation``,
+``trainer`` and ``output``; ``data`` and ``augment`` are the data kind's subclasses of :class:`DataSection` /
+:class:`AugmentSection` (:mod:`dualbranch.train.kinds`), so an image run cannot carry signal options. A range is
+a pydantic constraint in the field's type (``Annotated[float, Field(ge=0, lt=1, description=...)]``, or a
+``Literal`` of the choices), whose description loading (:mod:`.config`) quotes (:func:`expect`) when a value is
+out of range; the comment beside a field says what the key means (the configuration reference shows both).
 """
 
 from __future__ import annotations
@@ -33,8 +30,6 @@ __all__ = [
 ]
 
 EVALUATION_PROTOCOLS = ("none", "holdout", "kfold", "loso")  # evaluation.protocol (evaluation/protocols.py)
-PRECISIONS = ("auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
-ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 SCHEDULES = ("cosine", "halving")  # optim.schedule (train/task.py)
 SEARCH_KEYS = ("lr", "drop_path_rate")  # what optim.search may choose on validation (train/search.py)
 
@@ -148,12 +143,12 @@ class EvaluationSection(_Section):
 
 @dataclass
 class TrainerSection(_Section):
-    accelerator: Literal[ACCELERATORS] = "auto"
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
     devices: Positive = 1  # processes (CPU) or GPUs per node
     num_nodes: Positive = 1
     strategy: str = "auto"  # auto | ddp
     # auto: bf16 mixed precision on GPUs, and on CPUs with AMX where it measures faster (train/precision.py)
-    precision: Literal[PRECISIONS] = "auto"
+    precision: Literal["auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true"] = "auto"
     seed: int = 0
     deterministic: bool = False
     threads: Positive | None = None  # null: all cores
