@@ -9,8 +9,8 @@ base branch alone. Cross-entropy rather than accuracy: on the few held-out examp
 leaves (4-41 on aeon's bundled sets), accuracy moves in steps of one example and ties or flips on noise,
 while cross-entropy also weighs how sure each answer is. Measured on RocketFormer's default runs (aeon's
 bundled classification sets, 3 seeds, the same trained models scored both ways,
-``benchmarks/series_fusion_rules.py``): equal on 8 of 9 sets, Covid3Month_disc 72.1 % against 70.5 %
-for best accuracy with ties by cross-entropy (``benchmarks/results/series_fusion_rules_all.json``).
+``benchmarks/series_fusion_rules.py``): equal on 9 of 10 sets, Covid3Month_disc 72.1 % against 70.5 %
+for best accuracy with ties by cross-entropy (``benchmarks/results/series_fusion_rules_all.md``).
 
 Shape legend: n held-out examples, K classes.
 """
