@@ -29,20 +29,36 @@ def _waves(n: int, length: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(x[:, None], dtype=torch.float32), torch.from_numpy(y)
 
 
-def test_grid_search_scores_every_weight_and_prefers_accuracy_then_cross_entropy():
+def _sure(labels: torch.Tensor, margin: torch.Tensor | float) -> torch.Tensor:
+    """Two-class logits (n, 2): the true class ``margin`` above the other (negative: wrong)."""
+    margin = torch.as_tensor(margin, dtype=torch.float32).expand(len(labels))
+    sign = 1.0 - 2.0 * labels.float()  # class 0: +, class 1: -
+    return torch.stack([margin * sign / 2, -margin * sign / 2], dim=1)
+
+
+def test_grid_search_scores_every_weight_and_chooses_the_lowest_cross_entropy():
     labels = torch.tensor([0, 1, 0, 1])
-    right = 3.0 * torch.nn.functional.one_hot(labels, 2).float() - 1.5  # confident and right
-    # the added branch confidently wrong: any weight of it loses accuracy, the base alone wins
+    right = _sure(labels, 3.0)  # confident and right
+    # the added branch confidently wrong: any weight of it loses, the base alone wins
     choice = choose_branch_weight(right, -4 * right, labels)
-    assert choice.weight == 0.0 and set(choice.accuracy) == set(BRANCH_WEIGHTS)
+    assert choice.weight == 0.0 and set(choice.accuracy) == set(BRANCH_WEIGHTS) == set(choice.cross_entropy)
     assert choice.accuracy[0.0] == 1.0 and choice.accuracy[1.0] == 0.0
     # a base that knows nothing (equal logits) and a right added branch: the most of it
     assert choose_branch_weight(torch.zeros(4, 2), right, labels).weight == max(BRANCH_WEIGHTS)
     # every weight ties (an added branch of zeros changes nothing): the smallest weight
     assert choose_branch_weight(right, torch.zeros(4, 2), labels).weight == 0.0
-    # accuracy ties, cross-entropy is the mean over the held-out examples of the weighted sum's
+    # cross-entropy is the mean over the held-out examples of the weighted sum's
     expected = torch.nn.functional.cross_entropy(right.double() + 0.5 * right.double(), labels)
     assert choose_branch_weight(right, right, labels).cross_entropy[0.5] == pytest.approx(float(expected))
+    # the base right on all 4 but barely (margin 0.1); the added branch surer, right on 3 and wrong on 1
+    # (margin -0.5): accuracy would keep the base alone (100 % against 75 %), cross-entropy takes the sum
+    # (mean log-loss 0.444 at w = 1 against 0.644 at w = 0)
+    base, added = _sure(labels, 0.1), _sure(labels, torch.tensor([1.0, 1.0, 1.0, -0.5]))
+    choice = choose_branch_weight(base, added, labels)
+    assert choice.accuracy[0.0] == 1.0 and choice.accuracy[1.0] == 0.75
+    assert choice.cross_entropy[1.0] == pytest.approx(0.444, abs=1e-3)
+    assert choice.cross_entropy[0.0] == pytest.approx(0.644, abs=1e-3)
+    assert choice.weight == 1.0
     with pytest.raises(ValueError, match="logits"):
         choose_branch_weight(torch.zeros(3, 2), torch.zeros(4, 2), labels)
 
@@ -148,3 +164,6 @@ def test_a_run_chooses_on_held_out_examples_prints_the_choice_and_saves_it(tmp_p
     saved = read_state_dict(run / "model.safetensors")
     assert float(saved["final_layer.transformer_weight"]) == pytest.approx(float(found.group(1)))
     assert float(found.group(1)) in BRANCH_WEIGHTS
+    # the held-out cross-entropy and accuracy at every weight are printed beside the choice
+    for w in BRANCH_WEIGHTS:
+        assert re.search(rf"cross_entropy_w{w:g} [\d.]+, .*accuracy_w{w:g} [\d.]+", out)

@@ -22,8 +22,8 @@ from .factory import create_model
 from .registry import get_model_entry
 from .safe_io import atomic_write_text
 from .train.calibrated import stored_int8
+from .train.fold_models import FoldModel, load_fold_models
 from .train.kinds import kind_named
-from .train.pipeline import FoldModel, load_fold_models
 from .train.run_folder import fold_dir, read_record
 
 __all__ = ["add_deploy_commands"]
@@ -61,7 +61,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _model_to_export(source: str, checkpoint: str | None, fold: str | None) -> tuple[Any, dict[str, str]]:
     """A run folder's fold model (its only fold, or ``fold``), or a registered model (random weights
-    unless ``checkpoint``; no preprocessing), in eval mode, as a :class:`~dualbranch.train.pipeline.FoldModel`
+    unless ``checkpoint``; no preprocessing), in eval mode, as a :class:`~dualbranch.train.fold_models.FoldModel`
     with metadata saying where it came from."""
     path = Path(source)
     if not path.is_dir():

@@ -21,10 +21,11 @@ that has one is fitted so). Gradient training then sees the Transformer branch's
 kernel branch has no parameters, and running 10,000 kernels on every batch would cost more than the
 whole fit — and inference adds the two: logits = τ · ridge scores + w · Transformer logits, a product of
 the two branches' class probabilities. The Transformer's weight w (1 until chosen) is chosen after
-training on examples held out of both branches' fits (:meth:`RocketFormer.choose_fusion`,
-:mod:`dualbranch.layers.branch_choice`): w = 0 where the Transformer branch would only hurt (a small set
-it overfits), the kernel branch then deciding alone; a training run holds out ``FUSION_HELD_OUT`` of
-its training examples for it (or uses its validation split), then fits the kernel branch again on all.
+training, by the lowest cross-entropy on examples held out of both branches' fits
+(:meth:`RocketFormer.choose_fusion`, :mod:`dualbranch.layers.branch_choice`): w = 0 where the
+Transformer branch would only hurt (a small set it overfits), the kernel branch then deciding alone; a
+training run holds out ``FUSION_HELD_OUT`` of its training examples for it (or uses its validation
+split), then fits the kernel branch again on all.
 Series of unequal lengths arrive zero-padded at the end: both branches read only the real samples (each
 example's length is up to its last non-zero sample).
 
@@ -221,7 +222,7 @@ class RocketFormer(SignalModel):
         was fitted on (:func:`~dualbranch.layers.branch_choice.choose_branch_weight`; w = 0: the kernel
         branch alone). Kept in the head's ``transformer_weight`` buffer, so saved with the weights.
         Returns w, the held-out accuracies of the kernel branch, the plain sum and the choice, and the held-out
-        cross-entropy at each weight of the grid."""
+        cross-entropy and accuracy at each weight of the grid."""
         if self.needs_closed_form_fit():
             raise ConfigError("choose_fusion needs the kernel branch fitted first: call fit_closed_form(x, labels).")
         head: RidgeFusionHead = self.final_layer  # type: ignore[assignment]
@@ -239,6 +240,7 @@ class RocketFormer(SignalModel):
             "transformer_weight": choice.weight, "held_out": len(labels), "kernel_accuracy": choice.accuracy[0.0],
             "sum_accuracy": choice.accuracy[1.0], "chosen_accuracy": choice.accuracy[choice.weight],
             **{f"cross_entropy_w{w:g}": ce for w, ce in choice.cross_entropy.items()},
+            **{f"accuracy_w{w:g}": a for w, a in choice.accuracy.items()},
         }  # fmt: skip
 
     def adapt_to_state_dict(self, state_dict: dict[str, Any]) -> None:

@@ -5,7 +5,8 @@ run, k for a protocol: :func:`dualbranch.evaluation.protocols.make_folds`) -> mo
 the data -> the run folder and its record -> per fold: preprocessing fitted on the fold's training
 part, the kind's input pipeline, the objective, the kind's scoring (:mod:`.scoring`: what is
 measured and which checkpoint is best), the Lightning trainer (:mod:`.engine`), the best weights ->
-``test``: every fold's model on its test part, ``metrics.json``, ``predictions.csv`` and the report.
+``test``: every fold's model (read back by :mod:`.fold_models`) on its test part, ``metrics.json``,
+``predictions.csv`` and the report.
 
 Nothing here asks which kind of data a run has; the kind (:mod:`.kinds`) answers every such question.
 """
@@ -28,12 +29,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checkpoint import load_checkpoint, load_for_finetuning, read_weight_config, save_checkpoint
+from ..checkpoint import load_checkpoint, load_for_finetuning, save_checkpoint
 from ..errors import ConfigError, RunFolderError
 from ..evaluation.protocols import Fold
 from ..factory import create_model
 from ..flops import count_macs
-from ..registry import WeightConfig, get_model_entry
+from ..registry import get_model_entry
 from ..safe_io import atomic_write_text
 from .budget import shared_step_rate
 from .callbacks import read_history
@@ -44,8 +45,9 @@ from .datamodule import ExamplesDataModule
 from .divergence import check_weights
 from .engine import make_trainer
 from .evaluate import evaluate_run
+from .fold_models import FoldModel, load_fold_models
 from .interrupt import RunInterrupted, stop_on_signals
-from .kinds import DataKind, LoaderInputs, RunData, kind_named, stack_items
+from .kinds import DataKind, LoaderInputs, RunData, stack_items
 from .memory import activation_bytes_per_example
 from .objectives import make_objective
 from .precision import choose_precision
@@ -364,66 +366,6 @@ def _train(plan: Plan, place: RunPlace, fresh: bool, callbacks: list | None) -> 
             print(f"{fold.name}: {len(fold.train)} train, {n_val} validation, {n_test} test")
         args = plan.args
         _fit_fold(config, config.kind, plan.dataset, fold, out, args, callbacks, plan.scoring, place.first_checkpoint)
-
-
-@dataclasses.dataclass
-class FoldModel:
-    """One fold's trained model (eval mode) with its preprocessing and the weight config its weights record."""
-
-    name: str
-    model: nn.Module
-    preprocessing: Any
-    weights: WeightConfig | None = None
-
-
-def load_fold_models(
-    run_dir: str | os.PathLike[str], folds: list[str] | None = None
-) -> tuple[list[FoldModel], RunRecord]:
-    """Every fold's best model (or those named in ``folds``) with its preprocessing, and the run record."""
-    run_dir = Path(run_dir)
-    record = read_record(run_dir)
-    kind = kind_named(record.kind)
-    get_model_entry(record.model_name)  # a clear error for a model this version does not have
-    unknown = sorted(set(folds or ()) - set(record.folds))
-    if unknown:
-        raise RunFolderError(f"{run_dir} has no fold {unknown[0]!r}; its folds are {', '.join(record.folds)}.")
-    loaded = []
-    for name in folds or record.folds:
-        out = fold_dir(run_dir, name)
-        if not (out / "model.safetensors").is_file():
-            raise RunFolderError(
-                f"{out} has no model.safetensors: the run did not finish; resume it with `dualbranch fit --resume`."
-            )
-        model = build_model(record.model_name, record.model_args, out / "model.safetensors").eval()
-        saved = out / "preprocessing.json"
-        values = _read_json(saved) if saved.is_file() else None
-        preprocessing = kind.read_preprocessing(values, record.to_dict())
-        weights = read_weight_config(out / "model.safetensors")
-        if weights is not None:
-            _check_fed(out, model, kind.feed(preprocessing), weights)
-        loaded.append(FoldModel(name, model, preprocessing, weights))
-    return loaded, record
-
-
-def _check_fed(out: Path, model: nn.Module, fed: dict[str, Any], weights: WeightConfig) -> None:
-    """The weights were trained on inputs as the fold's preprocessing makes them (its files belong together)."""
-    made = {
-        "input_size": tuple(model.input_shape),
-        **{k: tuple(v) if isinstance(v, list) else v for k, v in fed.items()},
-    }
-    differ = [key for key, value in made.items() if value is not None and value != getattr(weights, key)]
-    if differ:
-        raise RunFolderError(
-            f"{out}: model.safetensors records inputs fed otherwise than preprocessing.json and run.json make them "
-            f"({', '.join(differ)}): the files come from different runs. Restore the fold folder from one run."
-        )
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except ValueError as err:
-        raise RunFolderError(f"{path}: not valid JSON ({err}); the run folder is damaged.") from err
 
 
 def test(

@@ -32,8 +32,8 @@ from ..export import to_openvino
 from .calibrated import model_ready_batches, stored_int8
 from .engine_auto import SAMPLE_INPUTS, choose_engine
 from .evaluate import outputs_of
+from .fold_models import FoldModel, load_fold_models
 from .kinds import InputPipeline, LoaderInputs, kind_named, stack_items
-from .pipeline import FoldModel, load_fold_models
 from .predictions import write_csv
 
 __all__ = ["AUTO", "PREDICT_ENGINES", "predict"]
