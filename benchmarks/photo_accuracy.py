@@ -99,9 +99,18 @@ def dualbranch_run(folder: Path, root: Path, seed: int, extra: list[str]) -> dic
     }  # fmt: skip
 
 
+def _input_side(folder: Path, run: dict) -> int:
+    """The side dualbranch trained at: the recipe's ``data.img_size``, else (small photos kept in memory at
+    their own size) the shorter side of the first training photo."""
+    if "data.img_size" in run["recipe"]:
+        return run["recipe"]["data.img_size"][0]
+    first = index_image_folder(folder / "train").path(0)
+    return min(decode(first, 3).shape[:2])
+
+
 def resnet_run(folder: Path, python: str, run: dict, seed: int) -> dict:
     """The ResNet-18 baseline given the wall time and input size of a dualbranch ``run``."""
-    seconds, size = run["seconds"], run["recipe"].get("data.img_size", [FEATURE_SIDE])[0]
+    seconds, size = run["seconds"], _input_side(folder, run)
     script = Path(__file__).with_name("timm_resnet_baseline.py")
     command = [python, str(script), str(folder / "train"), str(folder / "val"), "--seconds", str(seconds),
                "--size", str(size), "--threads", str(torch.get_num_threads()), "--seed", str(seed)]  # fmt: skip
