@@ -17,7 +17,7 @@ from typing import Any
 
 from torch import nn
 
-from ..checkpoint import load_checkpoint, read_weight_config
+from ..checkpoint import read_weight_config
 from ..errors import RunFolderError
 from ..factory import create_model
 from ..registry import WeightConfig, get_model_entry
@@ -55,9 +55,8 @@ def load_fold_models(
             raise RunFolderError(
                 f"{out} has no model.safetensors: the run did not finish; resume it with `dualbranch fit --resume`."
             )
-        model = create_model(record.model_name, **record.model_args)
-        load_checkpoint(model, out / "model.safetensors", record.model_name)  # strictly
-        model.eval()
+        model = create_model(record.model_name, checkpoint_path=str(out / "model.safetensors"), **record.model_args)
+        model.eval()  # the weights were loaded strictly
         saved = out / "preprocessing.json"
         values = _read_json(saved) if saved.is_file() else None
         preprocessing = kind.read_preprocessing(values, record.to_dict())

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checkpoint import load_checkpoint, load_for_finetuning, save_checkpoint
+from ..checkpoint import load_for_finetuning, save_checkpoint
 from ..errors import ConfigError, RunFolderError
 from ..evaluation.protocols import Fold
 from ..factory import create_model
@@ -65,10 +65,7 @@ __all__ = ["FoldModel", "Plan", "build_model", "fit", "folds_of", "load_fold_mod
 
 def build_model(name: str, args: dict[str, Any], checkpoint: str | os.PathLike[str] | None = None) -> nn.Module:
     """A registered model with ``args``, optionally loading weights (strictly)."""
-    model = create_model(name, **args)
-    if checkpoint is not None:
-        load_checkpoint(model, checkpoint, name)
-    return model
+    return create_model(name, checkpoint_path=None if checkpoint is None else str(checkpoint), **args)
 
 
 def _probe(name: str) -> nn.Module:
