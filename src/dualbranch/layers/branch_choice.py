@@ -7,10 +7,8 @@ data set, so it is measured on held-out examples: the weight ``w`` of a short gr
 held-out cross-entropy is chosen, ties broken by the smaller weight (the simpler model). ``w = 0`` is the
 base branch alone. Cross-entropy rather than accuracy: on the few held-out examples a small training set
 leaves (4-41 on aeon's bundled sets), accuracy moves in steps of one example and ties or flips on noise,
-while cross-entropy also weighs how sure each answer is. Measured on RocketFormer's default runs (aeon's
-bundled classification sets, 3 seeds, the same trained models scored both ways,
-``benchmarks/series_fusion_rules.py``): equal on 9 of 10 sets, Covid3Month_disc 72.1 % against 70.5 %
-for best accuracy with ties by cross-entropy (``benchmarks/results/series_fusion_rules_all.md``).
+while cross-entropy also weighs how sure each answer is (the rules compared on the same trained models:
+``benchmarks/series_fusion_rules.py``, results in ``benchmarks/results/series_fusion_rules_all.md``).
 
 Shape legend: n held-out examples, K classes.
 """
