@@ -131,8 +131,11 @@ def main() -> None:
         help="run only the ResNet-18 baseline again, at the wall time of the dualbranch runs already in --output "
         "(their auto budget makes them the same bit for bit on any machine load)",
     )
-    parser.add_argument("extra", nargs="*", help="dualbranch overrides (ablations), after --")
-    args = parser.parse_args()
+    # argparse gives a positional after the folders nothing: the overrides are split off at "--" here
+    argv = sys.argv[1:]
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:split])
+    args.extra = argv[split + 1 :]
     saved = json.loads(args.output.read_text()) if args.output.is_file() else {"sets": {}}
     machine = {**machine_info(), "threads": torch.get_num_threads()}
     for folder in args.folders:

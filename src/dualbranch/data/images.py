@@ -91,6 +91,20 @@ class ImageData:
         """(C, H, W) of one image."""
         return tuple(self.images.shape[1:])  # type: ignore[return-value]
 
+    @staticmethod
+    def concat(parts: list[ImageData]) -> ImageData:
+        """One ImageData of ``parts`` (same classes, e.g. a folder's train / val / test); channels must agree."""
+        channels = {part.shape[0] for part in parts}
+        if len(channels) > 1:
+            raise ImageDataError(
+                f"The training, validation and test images have different channel counts {sorted(channels)}."
+            )
+        sources = None
+        if all(part.sources for part in parts):
+            sources = tuple(s for part in parts for s in part.sources)  # type: ignore[union-attr]
+        images = torch.cat([part.images for part in parts])
+        return ImageData(images, torch.cat([part.labels for part in parts]), parts[0].class_names, sources)
+
     def subset(self, index: torch.Tensor | np.ndarray) -> ImageData:
         index = torch.as_tensor(index, dtype=torch.long)
         sources = tuple(self.sources[i] for i in index.tolist()) if self.sources else None

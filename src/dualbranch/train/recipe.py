@@ -17,8 +17,8 @@ only keys left at their defaults are chosen here. The choices:
   small set still gets enough updates;
 * **regularisation** scales with the number of training examples (stochastic depth);
 * **augmentation** suits the data (the kind decides: e.g. translation a small fraction of the image,
-  no flips unless asked, since they change handwriting and digits into other classes; Mixup for
-  series that are not EEG-like).
+  flips only where mirror images keep their class, since they change handwriting and digits into other
+  classes; Mixup for series that are not EEG-like).
 
 Shape legend: none (this module handles configs, not tensors).
 """

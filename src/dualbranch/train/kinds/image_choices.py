@@ -10,6 +10,10 @@
 * **input size** of streamed photos (``data.img_size``): about the photos' own shorter side, capped by
   what the training set's size repays, and always a size the model's patches tile exactly (no rows or
   columns left unseen).
+* **flips** of images held in memory (and of small images streamed): only where a linear probe on
+  thumbnails recognises mirror images as well as the originals (:mod:`dualbranch.data.mirror_check`):
+  photos of things that face either way get them; handwriting, digits and sets whose classes face one
+  way do not. Streamed photos always get them.
 * **augmentation** of streamed photos, by the length of the schedule: a model that sees each photo
   many times needs the photos varied hard (TrivialAugment, random erasing, crops down to 8 % of the
   area: DeiT's recipe, Touvron et al. 2021); in a short schedule the same augmentation only keeps the
@@ -26,12 +30,16 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from ...data.photos import PhotoSurvey
+from ...data.images import ImageData, open_image
+from ...data.mirror_check import MAX_EXAMPLES, check_mirror
+from ...data.photos import READ_ERRORS, PhotoFiles, PhotoSurvey
 from ...factory import create_model
 
 __all__ = [
@@ -41,6 +49,7 @@ __all__ = [
     "SMALL_IMAGE",
     "SMALL_IMAGE_MODEL",
     "STRONG_AUGMENT_EPOCHS",
+    "choose_flips",
     "choose_image_model",
     "choose_photo_side",
     "choose_pipeline",
@@ -148,6 +157,36 @@ def choose_photo_side(
             return side, why
     side = max(MIN_PHOTO_SIDE, 16 * math.ceil(target / 16))
     return side, why + f"; no smaller size suits {model_name}"
+
+
+def _decoded_sample(files: PhotoFiles, index: np.ndarray, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Up to :data:`MAX_EXAMPLES` of ``files`` (at ``index``) decoded at their common size: (n, C, H, W), (n,)."""
+    picked = np.random.default_rng(seed).permutation(index)[:MAX_EXAMPLES]
+    mode, size = ("L" if files.channels == 1 else "RGB"), files.survey.common_size  # type: ignore[union-attr]
+    images, labels = [], []
+    for i in picked.tolist():
+        try:
+            images.append(torch.from_numpy(open_image(Path(files.path(i)), mode, size)))
+        except READ_ERRORS:  # unreadable files are the loader's to report or skip (data.on_corrupt)
+            continue
+        labels.append(int(files.labels[i]))
+    if not images:
+        return torch.zeros(0, files.channels, *size, dtype=torch.uint8), torch.zeros(0, dtype=torch.long)
+    return torch.stack(images), torch.tensor(labels)
+
+
+def choose_flips(examples: ImageData | PhotoFiles, train: np.ndarray, seed: int = 0) -> tuple[float, str]:
+    """(probability of a horizontal flip, why) for small images, from the training examples at ``train``
+    (the mirror check, :mod:`dualbranch.data.mirror_check`)."""
+    if isinstance(examples, ImageData):
+        index = torch.as_tensor(train, dtype=torch.long)
+        images, labels = examples.images[index], examples.labels[index]
+    else:
+        images, labels = _decoded_sample(examples, train, seed)
+    if len(images) < 2:
+        return 0.0, "no flips: too few images to check whether mirror images keep their class"
+    check = check_mirror(images, labels, seed=seed)
+    return (0.5 if check.allows_flips else 0.0), check.reason()
 
 
 def photo_augmentation(epochs: int) -> list[tuple[str, Any, str]]:

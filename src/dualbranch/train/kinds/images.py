@@ -42,7 +42,14 @@ from ...factory import create_model
 from ...registry import WeightConfig
 from ..sections import AugmentSection, DataSection, EvaluationSection, NonNegative, Positive, Probability
 from .base import DataKind, FoldEvaluation, LoaderInputs, RunData, register_kind
-from .image_choices import SMALL_IMAGE, choose_image_model, choose_photo_side, choose_pipeline, photo_augmentation
+from .image_choices import (
+    SMALL_IMAGE,
+    choose_flips,
+    choose_image_model,
+    choose_photo_side,
+    choose_pipeline,
+    photo_augmentation,
+)
 from .image_inputs import NORMALIZATION_SAMPLE, ImageInputs, ImagePreprocessing
 from .image_loading import load_shards, memory_parts
 from .image_report import attention_maps, mistakes
@@ -91,8 +98,9 @@ class ImageDataSection(DataSection):
 @dataclass
 class ImageAugmentSection(AugmentSection):
     """``augment`` of an image run: DeiT's parts, each off (0) unless asked for or chosen by the recipe
-    (:meth:`ImageKind.recipe`). In memory, flips are never chosen for you (they turn handwriting and
-    digits into something else); streamed photos get random-resized crops, flips and TrivialAugment."""
+    (:meth:`ImageKind.recipe`). Small images get flips only where mirror images keep their class (they
+    turn handwriting and digits into something else); streamed photos get random-resized crops, flips
+    and TrivialAugment."""
 
     mixup_alpha: NonNegative = 0.0  # 0 turns mixup off (DeiT: 0.8)
     cutmix_alpha: NonNegative = 0.0  # 0 turns cutmix off (DeiT: 1.0)
@@ -119,18 +127,6 @@ def _are_photos(examples: Any) -> bool:
 
 def _train_count(dataset: RunData) -> int:
     return len(dataset) - (0 if dataset.own_test is None else len(dataset.own_test))
-
-
-def _concat(parts: list[ImageData]) -> ImageData:
-    """One ImageData of ``parts`` (same classes); its channel count must agree."""
-    channels = {part.shape[0] for part in parts}
-    if len(channels) > 1:
-        raise DataError(f"The training, validation and test images have different channel counts {sorted(channels)}.")
-    sources = None
-    if all(part.sources for part in parts):
-        sources = tuple(s for part in parts for s in part.sources)  # type: ignore[union-attr]
-    images = torch.cat([part.images for part in parts])
-    return ImageData(images, torch.cat([part.labels for part in parts]), parts[0].class_names, sources)
 
 
 @register_kind
@@ -164,7 +160,7 @@ class ImageKind(DataKind):
         data.pipeline = pipeline  # resolved: the run's config.yaml says which path it took
         if pipeline == "memory":
             parts = memory_parts(data, progress)
-            return _concat(parts), [len(p) for p in parts], [("data.pipeline", pipeline, why)]
+            return ImageData.concat(parts), [len(p) for p in parts], [("data.pipeline", pipeline, why)]
         examples = dataclasses.replace(everything, channels=channels, on_corrupt=data.on_corrupt, survey=surveyed)
         return examples, [len(p) for p in files], [("data.pipeline", pipeline, why)]
 
@@ -189,7 +185,7 @@ class ImageKind(DataKind):
                 parts.append(self._load_arrays(data, data.val_path, "val", train.class_names))
             if data.test_path or data.name in ("fashion_mnist", "digits"):
                 parts.append(self._load_arrays(data, data.test_path or data.path, "test", train.class_names))
-            examples, sizes = (_concat(parts) if len(parts) > 1 else train), [len(p) for p in parts]
+            examples, sizes = (ImageData.concat(parts) if len(parts) > 1 else train), [len(p) for p in parts]
         bounds = np.cumsum([0, *sizes])
         own_val = np.arange(bounds[1], bounds[2]) if data.val_path else None
         has_test = data.test_path or data.name in ("fashion_mnist", "digits")
@@ -248,6 +244,9 @@ class ImageKind(DataKind):
         ]
         if side >= 64:
             choices.append(("augment.randaug_ops", 1, f"one RandAugment operation at {side} px"))
+        if not isinstance(examples, ImageShards):  # shards are read in order, not sampled
+            test = np.array([], dtype=np.int64) if dataset.own_test is None else dataset.own_test
+            choices.append(("augment.hflip", *choose_flips(examples, np.setdiff1d(np.arange(len(dataset)), test))))
         return choices
 
     def _photo_recipe(self, files: Any, n_train: int, model_name: str) -> list[tuple[str, Any, str]]:
