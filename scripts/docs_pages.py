@@ -163,7 +163,9 @@ def _section_rows(cls: type, inherited: set[str]) -> list[list[Any]]:
         if f.name in inherited:
             continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        expect = "" if (text := sections.expect(extras[f.name])) == "valid" else text
+        # what a constraint or a choice allows (a plain type's words would repeat the type column)
+        text = sections.expect(extras[f.name])
+        expect = text if text != sections.expect(hints[f.name]) or "Literal" in str(hints[f.name]) else ""
         rows.append([f"`{f.name}`", _type_text(hints[f.name]), f"`{json.dumps(default)}`", expect,
                      comments.get(f.name, "")])  # fmt: skip
     return rows

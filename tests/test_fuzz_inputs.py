@@ -26,12 +26,15 @@ from dualbranch.train.config import ConfigError, RunConfig, dump_config, load_co
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
-# the sections (RunConfig also records which keys were set: `explicit`)
-SECTIONS = {f.name: f.type for f in dataclasses.fields(RunConfig) if f.name != "explicit"}
+# the sections (RunConfig also records which keys were set: `explicit`); data and augment are the kind's
+# subclasses of their bound (DataSection, AugmentSection), whose keys every kind has
+HINTS = typing.get_type_hints(RunConfig)
+SECTIONS = {
+    f.name: getattr(HINTS[f.name], "__bound__", None) or HINTS[f.name] for f in dataclasses.fields(RunConfig) if f.init
+}
 KEYS = [
     f"{section}.{field.name}"
-    for section, section_type in typing.get_type_hints(RunConfig).items()
-    if section in SECTIONS
+    for section, section_type in SECTIONS.items()
     for field in dataclasses.fields(section_type)
 ]
 plain = st.recursive(
@@ -105,7 +108,7 @@ def valid_looking_configs(draw: st.DrawFn) -> dict:
     values: dict = {}
     for key in draw(st.lists(st.sampled_from(KEYS), max_size=8, unique=True)):
         section, name = key.split(".")
-        annotation = typing.get_type_hints(typing.get_type_hints(RunConfig)[section])[name]
+        annotation = typing.get_type_hints(SECTIONS[section])[name]
         values.setdefault(section, {})[name] = draw(_value_for(annotation))
     return values
 

@@ -1,9 +1,9 @@
-"""Run configuration: the sections (:mod:`.sections`, and the data kind's ``data`` / ``augment``), loaded from
-YAML plus ``section.key=value`` overrides and validated by pydantic, strictly (``"5"`` is not an integer).
+"""Run configuration: the sections (:mod:`.sections`, and the data kind's ``data`` / ``augment``), read from YAML
+plus ``section.key=value`` overrides and validated by pydantic, strictly (``"5"`` is not an integer).
 
 Errors say which key, where it was set (file and line, or the command line) and what is valid; a misspelt key gets
 a did-you-mean, a key of another data kind says which kind it belongs to. Only plain values: YAML tags that build
-Python objects (``!!python/...``) are refused, and floats are read as YAML 1.2 reads them (``1e-3`` is a number).
+Python objects (``!!python/...``) are refused, and ``1e-3`` is a number, as in YAML 1.2.
 """
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ import difflib
 import json
 import re
 import sys
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any, Generic, TypeVar
 
 import yaml
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from ..errors import ConfigError
 from . import sections
@@ -30,22 +29,27 @@ __all__ = ["ConfigError", "RunConfig", "config_to_dict", "dump_config", "load_co
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "fashion_mnist.yaml"
+D = TypeVar("D", bound=sections.DataSection)
+A = TypeVar("A", bound=sections.AugmentSection)
 
 
 @dataclass
-class RunConfig:
-    """A whole run. ``data`` and ``augment`` are the sections of the data kind of ``data.name``;
-    ``explicit`` holds the dotted keys the file or command line set (the recipe fills in only the rest)."""
+class RunConfig(Generic[D, A]):
+    """A whole run. ``data`` and ``augment`` are the sections of the data kind of ``data.name`` (the type
+    parameters, which pydantic validates them as); ``explicit`` holds the dotted keys the file or command line
+    set (the recipe fills in only the rest), recorded by :func:`load_config`, never read from a file."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid", strict=True)
 
     model: sections.ModelSection = field(default_factory=sections.ModelSection)
-    data: sections.DataSection = field(default_factory=sections.DataSection)
-    augment: sections.AugmentSection = field(default_factory=sections.AugmentSection)
+    data: D = field(default_factory=sections.DataSection)  # type: ignore[assignment]
+    augment: A = field(default_factory=sections.AugmentSection)  # type: ignore[assignment]
     objective: sections.ObjectiveSection = field(default_factory=sections.ObjectiveSection)
     optim: sections.OptimSection = field(default_factory=sections.OptimSection)
     evaluation: sections.EvaluationSection = field(default_factory=sections.EvaluationSection)
     trainer: sections.TrainerSection = field(default_factory=sections.TrainerSection)
     output: sections.OutputSection = field(default_factory=sections.OutputSection)
-    explicit: frozenset[str] = field(default_factory=frozenset, repr=False, compare=False)
+    explicit: frozenset[str] = field(default_factory=frozenset, init=False, repr=False, compare=False)
 
     @property
     def kind(self) -> DataKind:
@@ -54,7 +58,8 @@ class RunConfig:
 
 
 class _Loader(yaml.SafeLoader):
-    """The safe loader (no Python objects), with YAML 1.2's floats: ``1e-3`` is a float, not a string."""
+    """The safe loader (no Python objects), with YAML 1.2's floats: ``1e-3`` is a number (YAML 1.1 wants
+    ``1.0e-3``), ``1:30.5`` a string (YAML 1.1: 90.5)."""
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -72,16 +77,15 @@ def _parse(text: str, where: str, file: bool = True) -> tuple[Any, dict[str, int
         values = None if root is None else _Loader("").construct_document(root)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None) if file else None
-        problem = f"not valid YAML ({getattr(err, 'problem', None) or err})"
-        if "tag:yaml.org,2002:python/" in str(err):
-            tag = str(err.problem).split("'")[1].replace("tag:yaml.org,2002:", "!!")  # type: ignore[attr-defined]
-            problem = (
-                f"the YAML tag {tag} would build a Python object, which configs never do; give plain values (numbers, "
-                "strings, lists, mappings) and name models by their registered name (`dualbranch models`)"
-            )
-        raise ConfigError(f"{where}{f' line {mark.line + 1}' if mark else ''}: {problem}.") from err
-    lines: dict[str, int] = {}
-    stack = [(root, "")]
+        where += f" line {mark.line + 1}" if mark else ""
+        if tag := re.search(r"tag:yaml.org,2002:(python/[^']*)", str(err)):
+            raise ConfigError(
+                f"{where}: the YAML tag !!{tag[1]} would build a Python object, which configs never do; give plain "
+                "values (numbers, strings, lists, mappings) and name models by their registered name (`dualbranch "
+                "models`)."
+            ) from err
+        raise ConfigError(f"{where}: not valid YAML ({getattr(err, 'problem', None) or err}).") from err
+    lines, stack = {}, [(root, "")]
     while stack:
         node, prefix = stack.pop()
         for key, value in node.value if isinstance(node, yaml.MappingNode) else ():
@@ -105,7 +109,7 @@ def _override(item: str) -> dict[str, Any]:
 def _merge(into: dict, values: dict, where: str, lines: dict[str, int], origins: dict[str, str], prefix="") -> None:
     """Merge ``values`` into ``into`` key by key (``model.args.x=1`` keeps the file's other model.args)."""
     for key, value in values.items():
-        path = f"{prefix}{key}"
+        key, path = str(key), f"{prefix}{key}"  # a YAML key may be a number (`0:`): named by its text
         origins[path] = f"{where} line {lines[path]}" if path in lines else where
         if isinstance(value, dict):
             into[key] = into[key] if isinstance(into.get(key), dict) else {}
@@ -128,62 +132,38 @@ def _unknown(path: str, valid: list[str], kind: DataKind) -> str:
     return f"unknown key {path!r}{hint}. Valid keys here: {', '.join(valid)}."
 
 
-_WORDS = {int: "an integer", bool: "true or false", float: "a number", str: "a string", dict: "a mapping",
-          list: "a list", type(None): ""}  # fmt: skip
-_OUT_OF_RANGE = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "literal_error", "value_error",
-                 "finite_number"}  # fmt: skip
+def _validate(merged: dict[str, Any], origins: dict[str, str], kind: DataKind) -> RunConfig:
+    """``merged`` as a RunConfig of ``kind``'s sections, validated by pydantic; its first problem as a ConfigError."""
+    adapter = TypeAdapter(RunConfig[kind.data_section, kind.augment_section])
+    classes = {**typing.get_type_hints(RunConfig), "data": kind.data_section, "augment": kind.augment_section}
+    while True:
+        try:  # JSON mode: lists stand for tuples, as YAML has no tuples (dates and the like are strings)
+            return adapter.validate_json(json.dumps(merged, default=str))
+        except ValidationError as err:
+            error = err.errors()[0]
+        (section, *rest), problem, got = error["loc"], error["type"], error["input"]
+        index = tuple(i for i in rest if isinstance(i, int))
+        if problem == "list_type" and rest and not index and got is not None:
+            merged[section][rest[0]] = [got]  # one value where a list is expected is a list of one
+            continue
+        cls = classes.get(section)
+        path = ".".join(map(str, [section, *rest[:1]]))
+        where = origins.get(path, origins.get(section, "defaults"))
+        if problem == "unexpected_keyword_argument":
+            valid = [f.name for f in dataclasses.fields(cls if rest else RunConfig) if f.init]
+            raise ConfigError(f"{where}: {_unknown(path, valid, kind)}")
+        if not rest:
+            raise ConfigError(f"{where}: {section!r} is a section; give it a mapping of keys, got {got!r}.")
+        hint = typing.get_type_hints(cls, include_extras=True)[rest[0]]
+        if problem in ("missing", "too_short", "too_long") or sections.expect(hint, index) == sections.expect(hint):
+            index, got = (), merged[section][rest[0]]  # the value as a whole: its length, or words no item adds to
+        path += "".join(f"[{i}]" for i in index)
+        raise ConfigError(f"{where}: {path} must be {sections.expect(hint, index)}, got {got!r}.")
 
 
-def _expected(hint: Any, index: tuple[int, ...] = ()) -> str:
-    """What a value of type ``hint`` is, in words (``int | str``: an integer or a string), or its item at ``index``."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is Annotated:
-        return _expected(args[0], index)
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(dict.fromkeys(words for arg in args if (words := _expected(arg, index))))
-    if index:  # an item of a list or tuple; other types have none
-        return _expected(args[index[0]] if origin is tuple else args[0], index[1:]) if args else ""
-    if origin is tuple:
-        return f"a list of {len(args)} values"
-    return _WORDS.get(origin or hint, "valid")
-
-
-def _section(name: str, cls: type, values: Any, origins: dict[str, str], kind: DataKind) -> Any:
-    """``values`` as the dataclass ``cls``, validated by pydantic; its first problem as a ConfigError."""
-    where = origins.get(name, "defaults")
-    if not isinstance(values, dict):
-        raise ConfigError(f"{where}: {name!r} is a section; give it a mapping of keys, got {values!r}.")
-    hints = typing.get_type_hints(cls, include_extras=True)
-    for key, value in values.items():  # one value where a list is expected is a list of one
-        if "list[" in str(hints.get(key)) and value is not None and not isinstance(value, list):
-            values[key] = [value]
-    try:
-        # JSON mode: lists stand for tuples, as YAML has no tuples (dates and the like are strings)
-        return TypeAdapter(cls).validate_json(json.dumps(values, default=str))
-    except ValidationError as err:
-        errors = err.errors()
-        key, problem = str(errors[0]["loc"][0]), errors[0]["type"]
-        path = f"{name}.{key}"
-        where = origins.get(path, where)
-        if problem in ("unexpected_keyword_argument", "extra_forbidden"):
-            raise ConfigError(f"{where}: {_unknown(path, [f.name for f in dataclasses.fields(cls)], kind)}") from None
-        if any(e["type"] in _OUT_OF_RANGE for e in errors):
-            raise ConfigError(f"{where}: {path} must be {sections.expect(hints[key])}, got {values[key]!r}.") from None
-        # a wrong item of a list names the item's type; a wrong length (missing, too_long) the list's
-        index = () if problem in ("missing", "too_short", "too_long") else errors[0]["loc"][1:]
-        expected = _expected(hints[key], tuple(i for i in index if isinstance(i, int)))
-        raise ConfigError(f"{where}: {path}: expected {expected}, got {values[key]!r}.") from None
-
-
-def _dataset(values: dict[str, Any], where: str, default: str) -> tuple[str, DataKind]:
-    """``data.name`` in ``values`` (``default`` where unset) and its data kind."""
-    name = values["data"].get("name", default) if isinstance(values.get("data"), dict) else default
-    if not isinstance(name, str):
-        raise ConfigError(f"{where}: data.name: expected a string, got {name!r}.")
-    try:
-        return name, kind_for_dataset(name)
-    except ConfigError as err:
-        raise ConfigError(f"{where}: {err}") from err
+def _dataset(values: dict[str, Any], default: str) -> str:
+    """``data.name`` in ``values``, ``default`` where unset."""
+    return values["data"].get("name", default) if isinstance(values.get("data"), dict) else default
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
@@ -206,8 +186,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     values, cli = values or {}, {}
     for item in overrides:
         _merge(cli, _override(item), "command line", {}, {})
-    file_name, file_kind = _dataset(values, f"{source} line {lines.get('data.name')}", "fashion_mnist")
-    name, kind = _dataset(cli, "command line", file_name)
+    file_name = _dataset(values, "fashion_mnist")
+    file_kind = kind_for_dataset(file_name, f"{source} line {lines.get('data.name')}")
+    name = _dataset(cli, file_name)
+    kind = kind_for_dataset(name, "command line")
     if kind is not file_kind:
         if path is None:  # the default file is Fashion-MNIST's recipe (its gradient clipping, say): another
             values, lines = {}, {}  # kind's run starts from that kind's own defaults and recipe instead
@@ -219,17 +201,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         del model["args"]
         print(f"note: model.name={new}; the config file's model.args (for {model.get('name')}) are not used.",
               file=sys.stderr)  # fmt: skip
-    merged: dict[str, Any] = {"data": {"name": name}}
+    merged: dict[str, Any] = {"data": {"name": name}, "augment": {}}  # the kind's sections, even where unset
     origins: dict[str, str] = {}
     _merge(merged, values, str(source), lines, origins)
     _merge(merged, cli, "command line", {}, origins)
-    classes = {**typing.get_type_hints(RunConfig), "data": kind.data_section, "augment": kind.augment_section}
-    del classes["explicit"]
-    for key in merged:
-        if key not in classes:  # a YAML key may be a number (`0:`): its origin is recorded under its text
-            raise ConfigError(f"{origins[str(key)]}: {_unknown(str(key), list(classes), kind)}")
-    config = {s: _section(s, cls, merged.get(s, {}), origins, kind) for s, cls in classes.items()}
-    return RunConfig(**config, explicit=frozenset(origins))
+    config = _validate(merged, origins, kind)
+    config.explicit = frozenset(origins)
+    return config
 
 
 def config_to_dict(config: RunConfig) -> dict[str, Any]:

@@ -9,6 +9,7 @@ every fold of a signal run and a forecasting run are trained the same way.
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -23,8 +24,15 @@ from .checkpoints import RunCheckpoints
 from .config import RunConfig
 from .loggers import make_logger
 from .scoring import ACCURACY, StepMetric
+from .sections import TrainerSection
 
-__all__ = ["make_trainer"]
+__all__ = ["make_trainer", "shows_progress"]
+
+
+def shows_progress(trainer: TrainerSection) -> bool:
+    """Whether progress bars are drawn: ``trainer.progress_bar``, or (null) whether stderr is a terminal, so a
+    run piped to a file logs one line per epoch and no bars."""
+    return trainer.progress_bar if trainer.progress_bar is not None else sys.stderr.isatty()
 
 
 class _NoTips(logging.Filter):
@@ -81,7 +89,7 @@ def make_trainer(
         )
         every.append(stop)
     every += [EpochSummary(out_dir, metric), *(callbacks or [])]
-    progress = trainer_cfg.shows_progress()
+    progress = shows_progress(trainer_cfg)
     if progress:
         every.append(_Bars(leave=False))
     if config.optim.ema:

@@ -43,7 +43,7 @@ from .checkpoints import RunCheckpoints
 from .config import RunConfig, dump_config, load_config
 from .datamodule import ExamplesDataModule
 from .divergence import check_weights
-from .engine import make_trainer
+from .engine import make_trainer, shows_progress
 from .evaluate import evaluate_run
 from .fold_models import FoldModel, load_fold_models
 from .interrupt import RunInterrupted, stop_on_signals
@@ -252,7 +252,7 @@ def plan_run(config: RunConfig, resume: str | os.PathLike[str] | None = None, dr
         config.model.name = read_record(resume).model_name  # the run's own model, whatever config.yaml says
     if config.model.name != "auto":
         get_model_entry(config.model.name)  # an unknown model is named before any work
-    dataset = kind.load(config.data, config.trainer.seed, config.trainer.shows_progress())
+    dataset = kind.load(config.data, config.trainer.seed, shows_progress(config.trainer))
     n_test = 0 if dataset.own_test is None else len(dataset.own_test)
     early = None
     if dataset.own_val is None:  # data with a validation split of its own keeps it

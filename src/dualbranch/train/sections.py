@@ -1,53 +1,48 @@
 """The sections of a run configuration, each value's valid range declared beside it for pydantic.
 
-A run config has the sections ``model``, ``data``, ``augment``, ``objective``, ``optim``, ``evaluation``,
-``trainer`` and ``output``; ``data`` and ``augment`` are the data kind's subclasses of :class:`DataSection` /
-:class:`AugmentSection` (:mod:`dualbranch.train.kinds`), so an image run cannot carry signal options. A range is
-a pydantic constraint in the field's type (``Annotated[float, Field(ge=0, lt=1, description=...)]``, or a
-``Literal`` of the choices), whose description loading (:mod:`.config`) quotes (:func:`expect`) when a value is
-out of range; the comment beside a field says what the key means (the configuration reference shows both).
+``data`` and ``augment`` are the data kind's subclasses of :class:`DataSection` / :class:`AugmentSection`
+(:mod:`dualbranch.train.kinds`). A range is a constraint in the field's type (``Field(ge=0, description=...)``
+or a ``Literal``) that errors and the configuration reference quote (:func:`expect`); the comment beside a field
+says what the key means.
 """
 
 from __future__ import annotations
 
-import sys
+import types
 import typing
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field
 
-__all__ = [
-    "AugmentSection",
-    "DataSection",
-    "EvaluationSection",
-    "ModelSection",
-    "ObjectiveSection",
-    "OptimSection",
-    "OutputSection",
-    "TrainerSection",
-    "expect",
-]
+__all__ = ["AugmentSection", "DataSection", "EvaluationSection", "ModelSection", "ObjectiveSection", "OptimSection",
+           "OutputSection", "TrainerSection", "expect"]  # fmt: skip
 
 EVALUATION_PROTOCOLS = ("none", "holdout", "kfold", "loso")  # evaluation.protocol (evaluation/protocols.py)
-SCHEDULES = ("cosine", "halving")  # optim.schedule (train/task.py)
 SEARCH_KEYS = ("lr", "drop_path_rate")  # what optim.search may choose on validation (train/search.py)
 
 Positive = Annotated[int, Field(ge=1, description="a positive integer")]
 NonNegative = Annotated[float, Field(ge=0, description="0 or more")]
 Probability = Annotated[float, Field(ge=0, le=1, description="a probability in [0, 1]")]
 Strength = Annotated[float, Field(ge=0, allow_inf_nan=False, description="0 (off) or a positive number")]
+_TYPES = {int: "an integer", bool: "true or false", float: "a number", str: "a string", dict: "a mapping",
+          list: "a list"}  # fmt: skip
 
 
-def expect(hint: Any) -> str:
-    """What a valid value of a field declared as ``hint`` is: its description, or a Literal's choices."""
-    for part in (hint, *typing.get_args(hint)):
-        for meta in getattr(part, "__metadata__", ()):
-            if getattr(meta, "description", None):
-                return meta.description
-        if typing.get_origin(part) is Literal:
-            return "one of " + ", ".join(str(choice) for choice in typing.get_args(part))
-    return "valid"
+def expect(hint: Any, index: tuple[int, ...] = ()) -> str:
+    """What a valid value of a field declared as ``hint`` is, in words: the description of its constraint, a
+    Literal's choices, or its type (``int | str``: an integer or a string); of its item at ``index`` if given."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Annotated:
+        described = [meta.description for meta in hint.__metadata__ if getattr(meta, "description", None)]
+        return described[0] if described else expect(args[0], index)
+    if origin is Literal:
+        return "one of " + ", ".join(str(choice) for choice in args)
+    if origin in (typing.Union, types.UnionType):  # null goes unsaid: a description says where it is allowed
+        return " or ".join(dict.fromkeys(words for arg in args if (words := expect(arg, index))))
+    if index:  # an item of a list or tuple
+        return expect(args[index[0]] if origin is tuple else args[0], index[1:]) if args else ""
+    return f"a list of {len(args)} values" if origin is tuple else _TYPES.get(origin or hint, "")
 
 
 def _distinct(values: list) -> list:
@@ -57,8 +52,7 @@ def _distinct(values: list) -> list:
 
 
 class _Section:
-    """Base of every section: validation (pydantic, :mod:`.config`) is strict (``"5"`` is not an integer,
-    ``1`` not a boolean) and refuses keys the dataclass does not declare."""
+    """Base of every section: strict (``"5"`` is not an integer, ``1`` not a boolean), no undeclared keys."""
 
     __pydantic_config__ = ConfigDict(extra="forbid", strict=True)
 
@@ -82,8 +76,7 @@ class DataSection(_Section):
     )
     batch_size: Positive = 128
     eval_batch_size: Positive = 512
-    # DataLoader worker processes; null: none for data held in memory, one per CPU core (at most 12) for
-    # data made as it is read (photos decoded from files)
+    # DataLoader workers; null: none for data in memory, one per core (≤ 12) for data made as it is read (photos)
     num_workers: Annotated[int | None, Field(ge=0, description="0 or more, or null (automatic)")] = None
     shuffle: bool = True
     # a stratified random subset (quick runs, tests): n training examples, and n of each evaluation split
@@ -122,9 +115,9 @@ class OptimSection(_Section):
     betas: tuple[float, float] = (0.9, 0.999)
     warmup_epochs: NonNegative | None = None  # null: 5 % of the schedule
     min_lr: NonNegative = 1e-5
-    # cosine: warm-up then cosine decay to min_lr (DeiT); halving: the rate halves after each epoch, no
-    # warm-up (the forecasting papers' "type1" schedule); auto: the data kind's choice (train/recipe.py)
-    schedule: Literal[("auto", *SCHEDULES)] = "auto"
+    # cosine: warm-up then cosine decay to min_lr (DeiT); halving: the rate halves after each epoch, no warm-up
+    # (the forecasting papers' "type1"; both in train/task.py); auto: the data kind's choice (train/recipe.py)
+    schedule: Literal["auto", "cosine", "halving"] = "auto"
     # stop once the validation score has not improved for this many epochs; null: train every epoch
     patience: Positive | None = None
     grad_clip: Annotated[float | None, Field(gt=0, description="a positive number, or null for none")] = None
@@ -159,14 +152,8 @@ class TrainerSection(_Section):
     # last.ckpt (to resume from) is rewritten after a batch or an epoch once this many seconds passed since
     # the previous write (0: every batch); an interrupted run saves where it stands first (train/checkpoints.py)
     checkpoint_seconds: Strength = 30.0
-    # torch.compile the model for training (on a GPU: faster steps after a slow first one); the weights and
-    # their names are the same either way
+    # torch.compile the model for training (GPU: faster steps after a slow first one); weights and names unchanged
     compile: bool = False
-
-    def shows_progress(self) -> bool:
-        """Whether progress bars are drawn: ``progress_bar``, or (null) whether stderr is a terminal, so a
-        run piped to a file logs one line per epoch and no bars."""
-        return self.progress_bar if self.progress_bar is not None else sys.stderr.isatty()
 
 
 @dataclass

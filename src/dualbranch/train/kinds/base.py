@@ -286,8 +286,9 @@ def register_kind(kind: type[DataKind]) -> type[DataKind]:
     return kind
 
 
-def kind_for_dataset(name: str) -> DataKind:
-    """The kind serving ``data.name``; a ConfigError naming every known dataset otherwise."""
+def kind_for_dataset(name: str, where: str = "") -> DataKind:
+    """The kind serving ``data.name``; a ConfigError naming every known dataset otherwise (and ``where`` the name
+    was set: a file and line, or the command line)."""
     for kind in KINDS.values():
         if name in kind.datasets:
             return kind
@@ -295,7 +296,8 @@ def kind_for_dataset(name: str) -> DataKind:
     close = difflib.get_close_matches(str(name), known, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     listing = "; ".join(f"{kind.name}: {', '.join(kind.datasets)}" for kind in KINDS.values())
-    raise ConfigError(f"data.name: unknown dataset {name!r}{hint}. Known datasets — {listing}.")
+    where = f"{where}: " if where else ""
+    raise ConfigError(f"{where}data.name: unknown dataset {name!r}{hint}. Known datasets — {listing}.")
 
 
 def kind_named(name: str, where: Path | str = "run.json") -> DataKind:
