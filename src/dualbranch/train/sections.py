@@ -31,6 +31,7 @@ __all__ = [
 
 EVALUATION_PROTOCOLS = ("none", "holdout", "kfold", "loso")  # evaluation.protocol (evaluation/protocols.py)
 SCHEDULES = ("cosine", "halving")  # optim.schedule (train/task.py)
+OPTIMIZERS = ("adamw", "radam")  # optim.optimizer (train/task.py)
 SEARCH_KEYS = ("lr", "drop_path_rate")  # what optim.search may choose on validation (train/search.py)
 
 Positive = Annotated[int, Field(ge=1, description="a positive integer")]
@@ -110,6 +111,9 @@ class ObjectiveSection(_Section):
 class OptimSection(_Section):
     budget: int | str = "auto"  # updates ("4000") or wall time ("15m"), turned into epochs; see train/recipe.py
     epochs: Positive | None = None  # null: from the budget
+    # adamw: AdamW (DeiT's recipe); radam: RAdam (Liu et al., ICLR 2020) with the same decoupled weight
+    # decay, whose rectified first steps let ShapeFormer's official recipe start at lr 0.05 with no warm-up
+    optimizer: Literal[OPTIMIZERS] = "adamw"
     lr: Annotated[float, Field(gt=0, allow_inf_nan=False, description="a positive number")] = 1e-3
     # keys chosen on the validation split with part of the budget, e.g. [lr] (train/search.py)
     search: Annotated[
