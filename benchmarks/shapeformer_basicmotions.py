@@ -66,7 +66,7 @@ def main() -> None:
             epochs = len((run / "history.jsonl").read_text().splitlines())
             runs.append({
                 "seed": seed, "accuracy": metrics["accuracy"], "seconds": round(time.perf_counter() - started, 1),
-                "epochs_trained": epochs, "kept": metrics["kept"]["rule"],
+                "epochs_trained": epochs, "kept_epoch": metrics["kept"]["epoch"], "kept": metrics["kept"]["rule"],
                 "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
             })  # fmt: skip
             print(json.dumps(runs[-1]), flush=True)
