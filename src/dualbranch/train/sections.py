@@ -103,6 +103,8 @@ class ObjectiveSection(_Section):
 class OptimSection(_Section):
     budget: int | str = "auto"  # updates ("4000") or wall time ("15m"), turned into epochs; see train/recipe.py
     epochs: Positive | None = None  # null: from the budget
+    # adamw (DeiT's recipe) or radam (Liu et al., ICLR 2020; ShapeFormer's official recipe), decoupled decay
+    optimizer: Literal["adamw", "radam"] = "adamw"
     lr: Annotated[float, Field(gt=0, allow_inf_nan=False, description="a positive number")] = 1e-3
     # keys chosen on the validation split with part of the budget, e.g. [lr] (train/search.py)
     search: Annotated[

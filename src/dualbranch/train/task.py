@@ -2,8 +2,8 @@
 
 The model stays a plain ``nn.Module`` (``task.model``); this wrapper adds the data kind's input
 pipeline (:class:`~.kinds.InputPipeline`: normalisation, augmentation, targets), the training
-objective (:mod:`.objectives`), AdamW with a warm-up + cosine schedule (or the forecasting papers'
-halving one, ``optim.schedule``) and no weight decay on norms,
+objective (:mod:`.objectives`), AdamW (or RAdam, ``optim.optimizer``) with a warm-up + cosine
+schedule (or the forecasting papers' halving one, ``optim.schedule``) and no weight decay on norms,
 biases and learned tokens, and the kind's scoring (:mod:`.scoring`: the metric logged beside the loss
 and the validation loss; accuracy and cross-entropy for a classifier).
 
@@ -175,11 +175,11 @@ class TrainingTask(L.LightningModule):
         lr = optim.lr
         if optim.scale_lr_by_batch:
             lr = lr * self.config.data.batch_size * self.trainer.world_size / 512
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=lr,
-            betas=optim.betas,
-        )
+        groups = [{"params": decay, "weight_decay": optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        if optim.optimizer == "radam":
+            optimizer = torch.optim.RAdam(groups, lr=lr, betas=optim.betas, decoupled_weight_decay=True)
+        else:
+            optimizer = torch.optim.AdamW(groups, lr=lr, betas=optim.betas)
         total = max(1, optim.epochs * self.steps_per_epoch)
         warmup = int((optim.warmup_epochs or 0) * self.steps_per_epoch)
         min_ratio = optim.min_lr / lr if lr > 0 else 0.0
