@@ -176,8 +176,9 @@ def _decoded_sample(files: PhotoFiles, index: np.ndarray, seed: int) -> tuple[to
 
 
 def choose_flips(examples: ImageData | PhotoFiles, train: np.ndarray, seed: int = 0) -> tuple[float, str]:
-    """(probability of a horizontal flip, why) for small images, from the training examples at ``train``
-    (the mirror check, :mod:`dualbranch.data.mirror_check`)."""
+    """(probability of a horizontal flip, why) for small images, from the examples at ``train`` (the mirror
+    check, :mod:`dualbranch.data.mirror_check`): all but the data's own test split, so under cross-validation
+    the folds share one decision, as they share the rest of the recipe."""
     if isinstance(examples, ImageData):
         index = torch.as_tensor(train, dtype=torch.long)
         images, labels = examples.images[index], examples.labels[index]
