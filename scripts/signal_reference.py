@@ -1,19 +1,20 @@
-"""Record tests/data/signal_reference.json: the official EEG Conformer and MVCNet outputs the tests compare to.
+"""Record tests/data/signal_reference.json: the official DBConformer, EEG Conformer and MVCNet outputs.
 
+    git clone https://github.com/wzwvv/DBConformer /tmp/dbconformer         # PolyForm Noncommercial 1.0.0; 02cf632
     git clone https://github.com/eeyhsong/EEG-Conformer /tmp/eeg-conformer  # GPL-3.0; commit 9ae149b used
     git clone https://github.com/wzwvv/MVCNet /tmp/mvcnet                   # no licence file; commit 53e1229 used
-    pip install --target /tmp/refdeps einops                               # the EEG Conformer release needs it
-    PYTHONPATH=/tmp/refdeps .venv/bin/python scripts/signal_reference.py \\
+    pip install --target /tmp/refdeps einops                               # both Conformer releases need it
+    PYTHONPATH=/tmp/refdeps .venv/bin/python scripts/signal_reference.py dbconformer=/tmp/dbconformer \\
         eeg_conformer=/tmp/eeg-conformer mvcnet=/tmp/mvcnet [--check]
 
-Each ``model=checkout`` argument (re)records that model's cases and keeps the others; ``--check`` exits 1
-if the recorded outputs differ instead of writing. The official models are imported from the checkouts
-and run there; nothing of them is copied into this repository (the MVCNet release has no licence, so
-only its outputs, which are facts about a computation, are kept). Modules that the official files import
-and never use for the model are stood in for when absent: ``torchvision`` and ``torchsummary`` (EEG
-Conformer's training script shares the model's file) and ``timm`` (MVCNet's IFNet takes only
-``trunc_normal_`` from it, for the starting weights that the fixture replaces; ``torch.nn.init``'s is
-the stand-in).
+Each ``model=checkout`` argument (re)records that model's cases and keeps the others; ``--check`` exits
+1 if the recorded outputs differ instead of writing. The official models are imported from the checkouts
+and run there; nothing of them is copied into this repository (the DBConformer release's licence is
+noncommercial and MVCNet's release has none, so only their outputs, facts about a computation, are kept).
+Modules that the official files import and never use for the model are stood in for when absent:
+``torchvision`` and ``torchsummary`` (EEG Conformer's training script shares the model's file) and
+``timm`` (MVCNet's IFNet takes only ``trunc_normal_`` from it, as does DBConformer's file, for the
+starting weights that the fixture replaces; ``torch.nn.init``'s is the stand-in).
 
 Each case builds this library's model with ``args``, fills it with ``filled_state``
 (tests/test_signal_reference.py: every parameter ``fill_value`` of its name, BatchNorm statistics moved
@@ -25,6 +26,12 @@ mode and float64, the official outputs for ``signal_input`` (B = 2):
   spatial convolution (22 electrodes), fully-connected input (2440 = 61 tokens × 40) and 4 classes
   are fixed in the file, so the input is 22 × 1000; the logits and the encoder tokens averaged over time.
   The release's unused mean-pooling head (``clshead``) has no counterpart and does not reach the output.
+* ``dbconformer_eval``: the release's ``DBConformer`` (``branch="all"``, channel attention, positions,
+  no gate) at 4 channels × 65 samples, patch 16 (4 temporal tokens after the release drops the last
+  sample), depth 1 per branch, 8 spatial filters, 3 classes (the temporal kernel 63, spatial kernel 25,
+  width 40 and 10 heads are fixed in its file): the logits and the two halves of the fused vector. Its
+  scorer's output bias has no counterpart: the softmax over channels cancels it, and it stays at its
+  seeded start.
 * ``mvcnet_eval``: the release's IFNet (one band, ``radix=1``), classifier ``FC_xy``, Transformer
   ``encoder(nhead=2, nlayer=1)`` and ``projector`` as its training script wires them, at 4 channels × 65
   samples, 8 filters, kernel 15, patch 16 (4 tokens; the release drops the last sample as for its
@@ -81,9 +88,35 @@ MVCNET_RENAMES = [
     (r"^E\.layers\.(\d+)\.norm(\d)\.", r"transformer.\1.norm\2."),
     (r"^P\.", "projector."),
 ]
-UNUSED = ("2.clshead.", "F.fc.")  # official layers that never reach an output
+DBCONFORMER_RENAMES = [
+    (r"^embedding\.stem\.sconv\.conv\.", "temporal_embed.mix."),
+    (r"^embedding\.stem\.sconv\.bn\.", "temporal_embed.bn1."),
+    (r"^embedding\.stem\.tconv\.0\.conv\.", "temporal_embed.depthwise."),
+    (r"^embedding\.stem\.tconv\.0\.bn\.", "temporal_embed.bn2."),
+    (r"^channel_embedding\.encoder\.0\.", "spatial_embed.conv."),
+    (r"^channel_embedding\.encoder\.4\.", "spatial_embed.proj."),
+    (r"^pos_embedding_(temporal|spatial)$", r"\1_pos"),
+    (r"^(temporal|spatial)_transformer\.(\d+)\.", r"\1_blocks.\2."),
+    (r"_blocks\.(\d+)\.0\.fn\.0\.", r"_blocks.\1.norm1."),
+    (r"_blocks\.(\d+)\.0\.fn\.1\.queries\.", r"_blocks.\1.attn.qkv[q]."),
+    (r"_blocks\.(\d+)\.0\.fn\.1\.keys\.", r"_blocks.\1.attn.qkv[k]."),
+    (r"_blocks\.(\d+)\.0\.fn\.1\.values\.", r"_blocks.\1.attn.qkv[v]."),
+    (r"_blocks\.(\d+)\.0\.fn\.1\.projection\.", r"_blocks.\1.attn.proj."),
+    (r"_blocks\.(\d+)\.1\.fn\.0\.", r"_blocks.\1.norm2."),
+    (r"_blocks\.(\d+)\.1\.fn\.1\.0\.", r"_blocks.\1.mlp.fc1."),
+    (r"_blocks\.(\d+)\.1\.fn\.1\.3\.", r"_blocks.\1.mlp.fc2."),
+    (r"^spatial_attn_pool\.0\.", "channel_attention.score_hidden."),
+    (r"^spatial_attn_pool\.2\.", "channel_attention.score_out."),
+    (r"^classifier\.fc\.6\.", "final_layer."),
+    (r"^classifier\.fc\.", "fc."),
+]
+# official tensors with no counterpart: layers that never reach an output, and DBConformer's scorer output
+# bias, a shift of every channel's score that the softmax over channels cancels (left at its seeded start)
+UNUSED = ("2.clshead.", "F.fc.", "spatial_attn_pool.2.bias")
 CASE_ARGS = {
     "eeg_conformer_eval": {"n_chans": 22, "n_times": 1000, "n_outputs": 4, "att_depth": 1},
+    "dbconformer_eval": {"n_chans": 4, "n_times": 65, "n_outputs": 3, "patch_size": 16, "depth": 1,
+                         "spatial_filters": 8},
     "mvcnet_eval": {"n_chans": 4, "n_times": 65, "n_outputs": 3, "n_filters": 8, "temporal_kernel": 15,
                     "patch_size": 16},
 }  # fmt: skip
@@ -185,7 +218,31 @@ def mvcnet(checkout: Path) -> dict:
     return {"mvcnet_eval": {"model": "mvcnet", "args": args, "training": False, "outputs": recorded}}
 
 
-RECORDERS: dict[str, Callable[[Path], dict]] = {"eeg_conformer": eeg_conformer, "mvcnet": mvcnet}
+def dbconformer(checkout: Path) -> dict:
+    stand_in("timm", "timm.models", "timm.models.layers", trunc_normal_=nn.init.trunc_normal_)
+    release = import_official(checkout, "models.DBConformer")
+    args = CASE_ARGS["dbconformer_eval"]
+    ours = dualbranch.create_model("dbconformer", **args).double()
+    config = types.SimpleNamespace(
+        data_name="BNCI2014001", chn=args["n_chans"], patch_size=args["patch_size"], time_sample_num=args["n_times"],
+        class_num=args["n_outputs"], spa_dim=args["spatial_filters"], gate_flag=False, posemb_flag=True,
+        branch="all", chn_atten_flag=True,
+    )  # fmt: skip
+    official = release.DBConformer(config, emb_size=40, tem_depth=args["depth"], chn_depth=args["depth"],
+                                   chn=args["n_chans"], n_classes=args["n_outputs"]).double()  # fmt: skip
+    load_renamed(official, filled_state(ours), DBCONFORMER_RENAMES)
+    official.eval()
+    with torch.no_grad():
+        fused, logits = official(signal_input(args).unsqueeze(1))  # (B, 1, C, T) -> (B, 2D), (B, n_outputs)
+    recorded = {"logits": logits.tolist(), "embedding": fused[:, :40].tolist(), "projection": fused[:, 40:].tolist()}
+    return {"dbconformer_eval": {"model": "dbconformer", "args": args, "training": False, "outputs": recorded}}
+
+
+RECORDERS: dict[str, Callable[[Path], dict]] = {
+    "dbconformer": dbconformer,
+    "eeg_conformer": eeg_conformer,
+    "mvcnet": mvcnet,
+}
 
 
 def main(argv: list[str]) -> int:
@@ -194,6 +251,7 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     recorded: dict = {}
+    torch.manual_seed(0)  # the official layers without a counterpart start from seeded draws
     for model, checkout in checkouts.items():
         recorded.update(RECORDERS[model](Path(checkout)))
     saved = json.loads(REFERENCE.read_text()) if REFERENCE.is_file() else {}
@@ -207,7 +265,8 @@ def main(argv: list[str]) -> int:
         print(f"{REFERENCE} is {'stale: ' + ', '.join(sorted(set(stale))) if stale else 'up to date'}.")
         return int(bool(stale))
     saved["_note"] = (
-        "Outputs (B=2) of the official EEG Conformer (github.com/eeyhsong/EEG-Conformer, commit 9ae149b, GPL-3.0) "
+        "Outputs (B=2) of the official DBConformer (github.com/wzwvv/DBConformer, commit 02cf632, PolyForm "
+        "Noncommercial 1.0.0), EEG Conformer (github.com/eeyhsong/EEG-Conformer, commit 9ae149b, GPL-3.0) "
         "and MVCNet (github.com/wzwvv/MVCNet, commit 53e1229, no licence) in float64, evaluation mode; weights = "
         "tests/test_signal_reference.filled_state under this library's names, input = signal_input; see "
         "scripts/signal_reference.py and tests/data/README.md."

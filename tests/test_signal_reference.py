@@ -22,7 +22,7 @@ from torch import nn
 import dualbranch
 
 REFERENCE = Path(__file__).parent / "data" / "signal_reference.json"
-CASES = ["eeg_conformer_eval", "mvcnet_eval"]
+CASES = ["dbconformer_eval", "eeg_conformer_eval", "mvcnet_eval"]
 
 
 def fill_value(name: str, shape: tuple[int, ...]) -> torch.Tensor:
@@ -73,9 +73,13 @@ def outputs(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
 
     EEG Conformer: ``tokens``, the encoder's tokens averaged over time (B, D). MVCNet: ``embedding`` h
     and ``projection`` z of :meth:`~dualbranch.models.mvcnet.MVCNet.forward_views` (B, E) each.
+    DBConformer: the two halves of the fused vector, ``embedding`` the temporal tokens' mean and
+    ``projection`` the channel-attention pool (B, D) each, as ``forward_train`` names them.
     """
     if hasattr(model, "forward_views"):
         return dict(model.forward_views(x))
+    if model.num_branches == 2:
+        return dict(model.forward_train(x))
     tokens = model.forward_features(x)[0]  # (B, N, D)
     return {"logits": model.forward_head([tokens]), "tokens": tokens.mean(dim=1)}
 
