@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 ORACLE = ROOT / "tests" / "data" / "crossvit_reference.json"
 ENCDEC_REFERENCE = ROOT / "tests" / "data" / "encdec_reference.json"  # official Time-Series-Library outputs
+SIGNAL_REFERENCE = ROOT / "tests" / "data" / "signal_reference.json"  # official EEG models' outputs
 MAX_ROWS = 40  # rows of one generated table before the rest is summarised
 
 
@@ -74,8 +75,8 @@ def _fidelity(name: str, paper: str, weights_url: str | None, oracle: set[str], 
 
 def zoo_page() -> str:
     oracle = set(json.loads(ORACLE.read_text())["variants"]) if ORACLE.is_file() else set()
-    cases = json.loads(ENCDEC_REFERENCE.read_text()) if ENCDEC_REFERENCE.is_file() else {}
-    official = {case["model"] for case in cases.values() if isinstance(case, dict)}
+    cases = [json.loads(f.read_text()) for f in (ENCDEC_REFERENCE, SIGNAL_REFERENCE) if f.is_file()]
+    official = {case["model"] for fixture in cases for case in fixture.values() if isinstance(case, dict)}
     out = [
         "# Model zoo\n\n",
         "Generated from the registry at build time (`dualbranch models --json` gives the same counts). "

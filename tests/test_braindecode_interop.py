@@ -20,7 +20,7 @@ CH_NAMES = ["FC3", "FC4", "C3", "Cz", "C4", "CP3", "CP4", "Pz"]
 SFREQ, N_TIMES = 125.0, 250  # 2 s
 # small versions of the models (braindecode fills in n_chans, n_times, n_outputs, sfreq, chs_info)
 MODELS = {
-    "dbconformer": {"depth": 1},
+    "dbconformer": {"depth": 1, "patch_size": 50},  # 5 temporal tokens of 250 samples
     "mvcnet": {"n_filters": 8, "patch_size": 50, "temporal_kernel": 31},
 }
 

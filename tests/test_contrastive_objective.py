@@ -25,7 +25,8 @@ def _mvcnet(**overrides) -> nn.Module:
 
 def _dbconformer(**overrides) -> nn.Module:
     torch.manual_seed(0)
-    args = {"n_chans": 4, "n_outputs": 2, "n_times": 64, "sfreq": 64.0, "chs_info": CHS_INFO, "drop_prob": 0.0}
+    args = {"n_chans": 4, "n_outputs": 2, "n_times": 64, "sfreq": 64.0, "chs_info": CHS_INFO, "drop_prob": 0.0,
+            "patch_size": 16, "temporal_kernel": 15}  # fmt: skip
     return dualbranch.create_model("dbconformer", **{**args, **overrides})
 
 

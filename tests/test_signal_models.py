@@ -11,6 +11,7 @@ import torch
 
 import dualbranch
 from dualbranch.models import DBConformer, EEGConformer
+from dualbranch.models.dbconformer import PUBLISHED_UNUSED_PARAMS as DB_UNUSED
 from dualbranch.models.eeg_conformer import PUBLISHED_UNUSED_PARAMS
 
 matplotlib.use("Agg")
@@ -28,14 +29,14 @@ def _block(d: int) -> int:
     return 2 * d + (3 * d * d + 3 * d) + (d * d + d) + 2 * d + (4 * d * d + 4 * d) + (4 * d * d + d)
 
 
-def _dbconformer_formula(c: int, t: int, k: int, patch: int = 50, d: int = 40, depth: int = 2) -> int:
+def _dbconformer_formula(c: int, t: int, k: int, patch: int = 125, d: int = 40, depth: int = 2) -> int:
     """DBConformer's parameters, part by part as in the module docstring's table."""
     temporal = c * d + 2 * d + 63 * d + 2 * d + (t // patch) * d  # 1×1 mix, BN, depthwise 63, BN, positions
-    spatial = 32 * 25 + 32 + 32 * d + d + c * d  # Conv1d 1→32 (k 25), Linear 32→d, positions
+    spatial = 16 * 25 + 16 + 16 * d + d + c * d  # Conv1d 1→16 (k 25), Linear 16→d, positions
     blocks = 2 * depth * _block(d)
-    norms_and_attention = 2 * 2 * d + (d * 16 + 16) + 16 + 1  # final LNs, scorer d→16→1, temperature
-    head = (2 * d * 2 * d + 2 * d) + (2 * d * k + k)  # Linear 2d→2d, Linear 2d→k
-    return temporal + spatial + blocks + norms_and_attention + head
+    attention = d * d + d + d  # scorer d→d→1, no output bias
+    head = (2 * d * 64 + 64) + (64 * 32 + 32) + (32 * k + k)  # fully connected 2d→64→32, final_layer 32→k
+    return temporal + spatial + blocks + attention + head
 
 
 def _eeg_conformer_formula(c: int, t: int, k: int, f: int = 40, depth: int = 6) -> int:
@@ -54,7 +55,10 @@ def test_parameter_counts_follow_the_architecture(size):
 
 
 def test_dbconformer_matches_the_papers_parameter_count():
-    assert _params(dualbranch.create_model("dbconformer", **REFERENCE)) == 93_747
+    # the paper's 93,747 is the release's count, which includes a scorer output bias the softmax cancels
+    model = dualbranch.create_model("dbconformer", **REFERENCE)
+    assert model.num_temporal_tokens == 8
+    assert _params(model) + DB_UNUSED["score_out_bias"] == 93_747
 
 
 def test_eeg_conformer_parameter_count():

@@ -33,6 +33,7 @@ class Attention(nn.Module):
         attn_drop: dropout on the attention weights (training only).
         proj_drop: dropout after the output projection.
         cross: use separate query/key/value projections (see above).
+        scale: factor on the query-key products before the softmax (None: 1/√Dh, the standard one).
     """
 
     def __init__(
@@ -43,12 +44,14 @@ class Attention(nn.Module):
         attn_drop: float = 0.0,
         proj_drop: float = 0.0,
         cross: bool = False,
+        scale: float | None = None,
     ) -> None:
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"Attention width {dim} is not divisible by num_heads={num_heads}.")
         self.num_heads = num_heads
         self.cross = cross
+        self.scale = (dim // num_heads) ** -0.5 if scale is None else scale
         self.attn_drop = attn_drop
         if cross:
             self.wq = nn.Linear(dim, dim, bias=qkv_bias)
@@ -77,7 +80,7 @@ class Attention(nn.Module):
             q, k, v = self.qkv(x).chunk(3, dim=-1)
         q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)
         dropout = self.attn_drop if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)  # (B, H, Nq, Dh)
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, scale=self.scale)  # (B, H, Nq, Dh)
         out = out.transpose(1, 2).reshape(batch, n_query, width)  # (B, Nq, D)
         return self.proj_drop(self.proj(out))
 
@@ -89,5 +92,4 @@ class Attention(nn.Module):
         else:
             q, k, _ = self.qkv(x).chunk(3, dim=-1)
         q, k = self._split_heads(q), self._split_heads(k)
-        scale = q.shape[-1] ** -0.5
-        return (q @ k.transpose(-2, -1) * scale).softmax(dim=-1)
+        return (q @ k.transpose(-2, -1) * self.scale).softmax(dim=-1)

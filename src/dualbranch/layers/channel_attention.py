@@ -16,27 +16,26 @@ __all__ = ["ChannelAttentionPool"]
 
 
 class ChannelAttentionPool(nn.Module):
-    """Additive attention over channel tokens: w = softmax_c(τ · v·tanh(W z_c + b)), pooled = Σ_c w_c z_c.
+    """Additive attention over channel tokens: w = softmax_c(v·tanh(W z_c + b)), pooled = Σ_c w_c z_c.
 
-    The scorer's output layer has no bias, since softmax ignores a shift shared by all channels (it
-    would get no gradient). τ = exp(log_temperature) is a learned sharpness (one parameter, starting
-    at 1), so the model can move from near-uniform weights to picking a few electrodes.
+    As DBConformer's release, with a scorer as wide as the tokens (H = D). The release's output layer
+    also has a bias; softmax ignores a shift shared by all channels, so that bias can never learn
+    (its gradient is zero) and is left out: the weights are the same for any value of it.
 
     Args:
         dim: token width D.
-        hidden: scorer width H.
+        hidden: scorer width H (None: D).
     """
 
-    def __init__(self, dim: int, hidden: int = 16) -> None:
+    def __init__(self, dim: int, hidden: int | None = None) -> None:
         super().__init__()
-        self.score_hidden = nn.Linear(dim, hidden)
-        self.score_out = nn.Linear(hidden, 1, bias=False)
-        self.log_temperature = nn.Parameter(torch.zeros(()))
+        self.score_hidden = nn.Linear(dim, hidden or dim)
+        self.score_out = nn.Linear(hidden or dim, 1, bias=False)
 
     def weights(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, C, D) -> attention weights (B, C), non-negative, summing to 1 over channels."""
         scores = self.score_out(torch.tanh(self.score_hidden(tokens))).squeeze(-1)  # (B, C)
-        return (scores * self.log_temperature.exp()).softmax(dim=-1)
+        return scores.softmax(dim=-1)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, C, D) -> (B, D), the attention-weighted mean of the channel tokens."""

@@ -87,7 +87,7 @@ class TemporalPatchTokens(nn.Module):
     odd length ``kernel`` with "same" padding (a per-channel band-pass learned from data), BatchNorm,
     activation, then non-overlapping average pooling of ``patch_size`` samples. The convolutions have
     no bias because the BatchNorm right after each would cancel it. The last ``T mod patch_size``
-    samples do not reach a token; pick ``patch_size`` accordingly (1001 samples, patch 50: one).
+    samples do not reach a token; pick ``patch_size`` accordingly (1001 samples, patch 125: one).
 
     Args:
         n_chans: electrodes C.
@@ -125,28 +125,29 @@ class TemporalPatchTokens(nn.Module):
 class ChannelTokens(nn.Module):
     """DBConformer's spatial tokeniser: (B, C, T) -> (B, C, D), one token per electrode.
 
-    Each channel's series (B·C, 1, T) goes through the same strided Conv1d 1 -> F, an activation and
-    an average over time, then a Linear F -> D. Sharing the convolution across channels keeps it
-    tiny and makes the token of a channel a function of that channel alone.
+    Each channel's series (B·C, 1, T) goes through the same strided Conv1d 1 -> F (zero-padded by
+    ⌊kernel / 2⌋ on both sides, as the release), an activation and an average over time, then a
+    Linear F -> D. Sharing the convolution across channels keeps it tiny and makes the token of a
+    channel a function of that channel alone.
 
     Args:
         embed_dim: D (40).
-        n_filters: F (32).
+        n_filters: F (16).
         kernel, stride: of the temporal convolution (25 and 5).
-        activation: class of the non-linearity (GELU).
+        activation: class of the non-linearity (ELU).
     """
 
     def __init__(
         self,
         embed_dim: int = 40,
-        n_filters: int = 32,
+        n_filters: int = 16,
         kernel: int = 25,
         stride: int = 5,
-        activation: type[nn.Module] = nn.GELU,
+        activation: type[nn.Module] = nn.ELU,
     ) -> None:
         super().__init__()
         self.kernel = kernel
-        self.conv = nn.Conv1d(1, n_filters, kernel, stride=stride)
+        self.conv = nn.Conv1d(1, n_filters, kernel, stride=stride, padding=kernel // 2)
         self.act = activation()
         self.proj = nn.Linear(n_filters, embed_dim)
 

@@ -19,7 +19,7 @@ __all__ = ["Block"]
 class Block(nn.Module):
     """``x + attn(norm1(x))`` then ``x + mlp(norm2(x))``, each residual with stochastic depth.
 
-    Input and output: (B, N, D).
+    Input and output: (B, N, D). ``attn_scale``: the attention's score factor (None: 1/√(head width)).
     """
 
     def __init__(
@@ -33,10 +33,11 @@ class Block(nn.Module):
         drop_path: float = 0.0,
         act_layer: type[nn.Module] = nn.GELU,
         norm_layer: Callable[[int], nn.Module] = nn.LayerNorm,
+        attn_scale: float | None = None,
     ) -> None:
         super().__init__()
         self.norm1 = norm_layer(dim)
-        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop)
+        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop, scale=attn_scale)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.norm2 = norm_layer(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=act_layer, drop=drop)

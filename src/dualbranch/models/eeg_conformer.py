@@ -22,8 +22,13 @@ The DBConformer paper quotes 789,668 for this model: 162 more, which is exactly 
 a Linear(40, 2) (80 + 82). The EEG Conformer release defines such a mean-pooling classifier next to
 the fully-connected one but never calls it, so those parameters are counted but never trained; an
 unused layer has no place here (and would fail the contract's every-parameter-gets-a-gradient check).
-:data:`PUBLISHED_UNUSED_PARAMS` records the difference. Attention uses the standard 1/√(head width)
-scaling.
+:data:`PUBLISHED_UNUSED_PARAMS` records the difference.
+
+Attention divides the query-key products by √D = √40, the token width, as the release (and braindecode)
+does, not by √(head width) = 2 as the standard Transformer would: with 10 heads the softmax is √10
+times flatter. This is the model the paper's numbers come from, so it is the default; ``att_scale``
+picks another factor. In float64 the outputs equal the release's (github.com/eeyhsong/EEG-Conformer,
+``scripts/signal_reference.py``, ``tests/test_signal_reference.py``).
 
 Shape legend
     B batch   C channels (n_chans)   T samples (n_times)   N tokens   D = 40 token width
@@ -66,6 +71,8 @@ class EEGConformer(SignalModel):
         att_depth, att_heads, att_drop_prob: Transformer blocks (6), heads (10), attention dropout (0.5).
         fc_hidden: widths of the fully-connected block (256, 32); fc_drop_prob: dropout after each.
         activation: stem and fully-connected non-linearity (ELU); activation_transformer: GELU.
+        att_scale: factor on the attention scores (None: 1/√n_filters_time, the release's; see the
+            module docstring).
     """
 
     def __init__(
@@ -87,6 +94,7 @@ class EEGConformer(SignalModel):
         fc_drop_prob: tuple[float, float] = (0.5, 0.3),
         activation: type[nn.Module] = nn.ELU,
         activation_transformer: type[nn.Module] = nn.GELU,
+        att_scale: float | None = None,
     ) -> None:
         super().__init__(n_chans, n_outputs, n_times, sfreq, chs_info)
         self.patch_embedding = ShallowConvTokens(
@@ -117,6 +125,7 @@ class EEGConformer(SignalModel):
                 drop=drop_prob,
                 attn_drop=att_drop_prob,
                 act_layer=activation_transformer,
+                attn_scale=n_filters_time**-0.5 if att_scale is None else att_scale,
             )
             for _ in range(att_depth)
         )

@@ -52,7 +52,8 @@ _build_rocketformer = signal_builder(RocketFormer)
     weights=WeightConfig((22, 1001), first_conv=("temporal_embed.mix",), classifier=("final_layer",)),
 )
 def dbconformer(**overrides: Any) -> DBConformer:
-    """DBConformer, 93,747 parameters at 22 channels × 1001 samples, 2 classes. See models/dbconformer.py."""
+    """DBConformer, 93,746 parameters at 22 channels × 1001 samples, 2 classes (the paper: 93,747 with a
+    bias the softmax cancels). See models/dbconformer.py."""
     return _build_dbconformer(**overrides)
 
 
