@@ -97,8 +97,9 @@ class EtsFit:
     forecast: np.ndarray
 
 
-def _fit(history: np.ndarray, spec: EtsSpec, pred_len: int) -> EtsFit | None:
-    """``spec`` fitted on ``history`` (T,) by maximum likelihood; None when statsmodels cannot fit it."""
+def _fit(history: np.ndarray, spec: EtsSpec, pred_len: int, start: dict[str, float] | None = None) -> EtsFit | None:
+    """``spec`` fitted on ``history`` (T,) by maximum likelihood (from the parameters ``start`` when given);
+    None when statsmodels cannot fit it."""
     model_class = _ets_model_class()
     try:
         with warnings.catch_warnings():
@@ -107,7 +108,8 @@ def _fit(history: np.ndarray, spec: EtsSpec, pred_len: int) -> EtsFit | None:
                 history, error=spec.error, trend=spec.trend, damped_trend=spec.damped, seasonal=spec.seasonal,
                 seasonal_periods=spec.season if spec.seasonal else None, initialization_method="estimated",
             )  # fmt: skip
-            result = model.fit(disp=False, maxiter=MAX_ITER)
+            begin = None if start is None else np.array([start[name] for name in model.param_names])
+            result = model.fit(start_params=begin, disp=False, maxiter=MAX_ITER)
             forecast = np.asarray(result.forecast(pred_len), dtype=np.float64)
     except (ValueError, np.linalg.LinAlgError):
         return None
@@ -148,8 +150,12 @@ def auto_ets(history: np.ndarray, pred_len: int, season: int) -> EtsFit:
     return min(fits, key=lambda fit: fit.aicc)
 
 
-def ets_forecast(history: np.ndarray, pred_len: int, spec: EtsSpec) -> np.ndarray:
-    """The forecast (H,) of the ETS form ``spec`` with its parameters fitted on ``history`` (T,)."""
+def ets_forecast(
+    history: np.ndarray, pred_len: int, spec: EtsSpec, start: dict[str, float] | None = None
+) -> np.ndarray:
+    """The forecast (H,) of the ETS form ``spec`` with its parameters fitted on ``history`` (T,), starting from
+    ``start`` (a fit's parameters, e.g. the training part's: the likelihood of a short series is flat enough
+    that a start from elsewhere can end elsewhere on the same data)."""
     history = np.asarray(history, dtype=np.float64).ravel()
     if (spec.error == "mul" or spec.seasonal == "mul") and not (history > 0).all():
         raise DataError(f"{spec.name} has multiplicative parts and needs positive values; this series has values "
@@ -157,7 +163,7 @@ def ets_forecast(history: np.ndarray, pred_len: int, spec: EtsSpec) -> np.ndarra
     if spec.seasonal and len(history) < 2 * spec.season + 2:
         raise ConfigError(f"{spec.name} with season {spec.season} needs {2 * spec.season + 2} points of history; "
                           f"got {len(history)}.")  # fmt: skip
-    fit = _fit(history, spec, pred_len)
+    fit = _fit(history, spec, pred_len, start)
     if fit is None:
         raise DataError(f"{spec.name} could not be fitted to this series of {len(history)} points.")
     return fit.forecast

@@ -19,8 +19,9 @@ A statistical model's look-back is the whole training part (a statistical model 
 not on windows of it): the test forecast is the model fitted on every training row. The season m is the
 time column's calendar season, else the most autocorrelated lag
 (:func:`dualbranch.data.forecast_baselines.infer_season`). The ETS form (error, trend, damping, season) is
-chosen by AICc on the training part and saved; each forecast refits its parameters on the rows it reads
-(the look-back, or in ``predict`` the file's last ``seq_len`` rows). A fold folder keeps
+chosen by AICc on the training part and saved with its parameters; each forecast refits the parameters on
+the rows it reads (the look-back, or in ``predict`` the file's last ``seq_len`` rows), starting from the
+saved ones. A fold folder keeps
 ``statistical.json`` (the method, season, ETS form per target and the training fit's parameters and
 AICc) beside ``preprocessing.json``; :class:`StatisticalForecaster` is the model read back from them.
 
@@ -60,10 +61,16 @@ class StatisticalForecaster(nn.Module):
     scale (ETS's multiplicative forms need it) from each window's look-back. No trainable weights."""
 
     def __init__(
-        self, method: str, season: int, pred_len: int, scaling: SeriesScaling, specs: list[EtsSpec] | None = None
+        self,
+        method: str,
+        season: int,
+        pred_len: int,
+        scaling: SeriesScaling,
+        specs: list[EtsSpec] | None = None,
+        params: list[dict[str, float]] | None = None,
     ) -> None:
         super().__init__()
-        self.method, self.season, self.pred_len, self.specs = method, season, pred_len, specs
+        self.method, self.season, self.pred_len, self.specs, self.params = method, season, pred_len, specs, params
         n_vars = len(scaling.mean)
         self.targets = list(scaling.target_indices) if scaling.target_indices is not None else list(range(n_vars))
         self.mean = np.asarray(scaling.mean, np.float64)[self.targets]  # (C_t,)
@@ -76,7 +83,8 @@ class StatisticalForecaster(nn.Module):
         if self.method == "seasonal_naive":
             return seasonal_naive_series(history, self.pred_len, self.season)
         assert self.specs is not None
-        return ets_forecast(history, self.pred_len, self.specs[target])
+        start = None if self.params is None else self.params[target]  # the training fit's parameters
+        return ets_forecast(history, self.pred_len, self.specs[target], start)
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -124,7 +132,8 @@ def fit_statistical(
         saved["targets"] = [{"column": windows.columns[t]} for t in targets]
         print(f"seasonal naive with season {season}", flush=True)
     atomic_write_text(Path(out) / STATISTICAL_FILE, json.dumps(saved, indent=2))
-    return StatisticalForecaster(method, season, pred_len, scaling, specs)
+    params = None if specs is None else [t["params"] for t in saved["targets"]]
+    return StatisticalForecaster(method, season, pred_len, scaling, specs, params)
 
 
 def load_statistical(out: Path, scaling: SeriesScaling) -> StatisticalForecaster:
@@ -134,8 +143,12 @@ def load_statistical(out: Path, scaling: SeriesScaling) -> StatisticalForecaster
         raise RunFolderError(f"{out} has no {STATISTICAL_FILE}: the run did not finish; run `dualbranch fit` again.")
     try:
         saved = json.loads(path.read_text())
-        specs = [EtsSpec.from_json(t["spec"]) for t in saved["targets"]] if saved["method"] == "ets" else None
-        return StatisticalForecaster(saved["method"], int(saved["season"]), int(saved["pred_len"]), scaling, specs)
+        ets = saved["method"] == "ets"
+        specs = [EtsSpec.from_json(t["spec"]) for t in saved["targets"]] if ets else None
+        params = [{k: float(v) for k, v in t["params"].items()} for t in saved["targets"]] if ets else None
+        return StatisticalForecaster(
+            saved["method"], int(saved["season"]), int(saved["pred_len"]), scaling, specs, params
+        )
     except (ValueError, KeyError, TypeError) as err:
         raise RunFolderError(f"{path}: not a statistical model ({err}); the run folder is damaged.") from err
 
