@@ -50,8 +50,9 @@ from .interrupt import RunInterrupted, stop_on_signals
 from .kinds import DataKind, FoldEvaluation, LoaderInputs, RunData, stack_items
 from .memory import activation_bytes_per_example
 from .objectives import make_objective
+from .own_models import compare_own_models, fit_own_model
 from .precision import choose_precision
-from .recipe import Choice, Recipe, resolve_recipe, resolve_validation, set_key
+from .recipe import Choice, Recipe, resolve_recipe, resolve_validation
 from .run_folder import RunRecord, fold_dir, is_primary_process, read_record
 from .run_lock import lock_run
 from .run_place import RunPlace, default_run_name, open_run, resume_note, resume_run
@@ -233,15 +234,6 @@ def _validation_scores(
         return score_fold(config, kind, dataset, fold, FoldModel(fold.name, model, preprocessing))
 
 
-def _fit_own(config: RunConfig, kind: DataKind, dataset: RunData, fold: Fold, out: Path) -> None:
-    """The kind's own model (no training) fitted on the fold's training part, saved with its preprocessing."""
-    out.mkdir(parents=True, exist_ok=True)
-    preprocessing = kind.fit_preprocessing(dataset.examples.subset(fold.train), config.data)
-    if is_primary_process():
-        atomic_write_text(out / "preprocessing.json", json.dumps(preprocessing.to_json()))
-        kind.fit_own_model(dataset, fold, config.data, preprocessing, out)
-
-
 def _finished(out: Path, config: RunConfig) -> bool:
     """Whether a fold trained all its epochs (a resumed run keeps it); a stopped one continues."""
     history = read_history(out)
@@ -302,21 +294,15 @@ def plan_run(config: RunConfig, resume: str | os.PathLike[str] | None = None, dr
             activation_bytes=lambda c: activation_bytes_per_example(model_of(c)), precision=precision_of,
         )  # fmt: skip
     if not dry and resume is None and own is None:
-        chosen = kind.choose_own_model(
-            dataset, config.data, folds[0], config.model.name,
-            lambda fold: _validation_scores(config, kind, dataset, fold, scoring_of(config)),
-        )  # fmt: skip
-        if chosen is not None:
-            key, value, why = chosen
-            print(f"{key} = {value}   ({why})", flush=True)
-            again = copy.deepcopy(given)
-            set_key(again, key, value)
-            if kind.own_model(again.data) is not None:  # the kind's model won: a run of it instead
-                plan = plan_run(again, dry=True)
-                plan.recipe.choices.insert(0, Choice(key, value, why))
-                return plan
-            set_key(config, key, value)
-            recipe.choices.append(Choice(key, value, why))
+        found = compare_own_models(
+            config, given, dataset, folds[0], lambda f: _validation_scores(config, kind, dataset, f, scoring_of(config))
+        )
+        if found is not None and found[1] is not None:  # the kind's own model won: a run of it instead
+            plan = plan_run(found[1], dry=True)
+            plan.recipe.choices.insert(0, found[0])
+            return plan
+        if found is not None:
+            recipe.choices.append(found[0])
     # the data's facts after the recipe: it may choose what they depend on (streamed photos' input size)
     facts = kind.describe(dataset, config.data)
     input_shape = facts.pop("input_shape")
@@ -405,7 +391,7 @@ def _train(plan: Plan, place: RunPlace, fresh: bool, callbacks: list | None) -> 
             n_test = 0 if fold.test is None else len(fold.test)
             print(f"{fold.name}: {len(fold.train)} train, {n_val} validation, {n_test} test")
         if config.kind.own_model(config.data) is not None:
-            _fit_own(config, config.kind, plan.dataset, fold, out)
+            fit_own_model(config, config.kind, plan.dataset, fold, out)
             continue
         args = plan.args
         _fit_fold(config, config.kind, plan.dataset, fold, out, args, callbacks, plan.scoring, place.first_checkpoint)

@@ -30,6 +30,13 @@ training windows (a short series) 10 epochs would be a few dozen updates: such a
 recipe's schedule (:mod:`dualbranch.train.recipe`: at least 2,000 updates, warm-up + cosine, a small
 batch), still without clipping or weight decay.
 
+Short series (:mod:`.forecast_statistical`, ``data.statistical``): a short univariate series (under 1,000
+training windows, as above) first compares the global model with seasonal naive and AutoETS on the last
+horizon of its training part and keeps the best; a statistical winner, refitted on the whole training
+part, is the run's model (its look-back: the whole training part), saved as JSON and read back by
+``test`` and ``predict``. ``data.statistical=none`` keeps the global model; ``ets`` or
+``seasonal_naive`` forces that one.
+
 ``predict`` reads CSV / parquet / ``.npz`` files with the run's columns and forecasts the horizon
 after each file's last ``seq_len`` rows, on the original scale.
 
