@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from dualbranch.cli import main
-from dualbranch.data.statistical_forecast import auto_ets, seasonal_naive_series
+from dualbranch.data.statistical_forecast import EtsSpec, auto_ets, ets_forecast, seasonal_naive_series
 from dualbranch.errors import MissingDependencyError
 from dualbranch.train.config import load_config
 from dualbranch.train.kinds.forecasting import ForecastingKind
@@ -160,6 +160,10 @@ def test_data_statistical_forces_autoets_refitted_on_the_training_part(tmp_path)
     assert saved["targets"][0]["name"] == expected.spec.name
     np.testing.assert_allclose(_forecast(run), expected.forecast, rtol=1e-4)
     assert not (run / "model.safetensors").exists()
+    # predict: the saved form refitted on the file's last seq_len (48) rows, from the saved parameters
+    rows = predict(run, [str(path)])
+    again = ets_forecast(values[-48:], H, EtsSpec.from_json(saved["targets"][0]["spec"]), saved["targets"][0]["params"])
+    np.testing.assert_allclose([float(r["y"]) for r in rows], again, rtol=1e-4)
 
 
 def test_ets_without_statsmodels_is_a_one_line_error(tmp_path, monkeypatch, capsys):
