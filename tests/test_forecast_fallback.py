@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from dualbranch.cli import main
+from dualbranch.data.forecast_baselines import cycle_season
 from dualbranch.data.statistical_forecast import EtsSpec, auto_ets, ets_forecast, seasonal_naive_series
 from dualbranch.errors import MissingDependencyError
 from dualbranch.train.config import load_config
@@ -188,3 +189,15 @@ def test_ets_without_statsmodels_is_a_one_line_error(tmp_path, monkeypatch, caps
     choice = next(c for c in json.loads((tmp_path / "n" / "recipe.json").read_text())["choices"]
                   if c["key"] == "data.statistical")  # fmt: skip
     assert "AutoETS left out: statsmodels is not installed" in choice["reason"]
+
+
+def test_the_cycle_of_a_short_series_is_its_first_autocorrelation_peak():
+    t = np.arange(110)
+    rng = np.random.default_rng(4)
+    cycle = 1000 + 800 * np.sin(2 * np.pi * t / 10) + rng.normal(0, 50, 110)  # Lynx-like: a 10-step cycle
+    assert cycle_season(cycle[:, None], 55) == 10  # not 20 or 30, its multiples
+    trend = 100 + 3 * t + 20 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 2, 110)  # Airline-like: trend and season
+    assert cycle_season(trend[:, None], 55) == 12
+    walk = np.cumsum(rng.normal(size=110))  # persistent, no cycle: every level autocorrelation is high
+    assert cycle_season(walk[:, None], 55) == 1
+    assert cycle_season(cycle[:8, None], 4) == 1  # too short to see a cycle three times

@@ -7,7 +7,8 @@ AutoETS: the exponential smoothing state-space models of Hyndman, Koehler, Ord &
 with Exponential Smoothing*, Springer 2008), each fitted by maximum likelihood (statsmodels' ``ETSModel``,
 initial states estimated) for every error / trend / damping / season combination that suits the data,
 the lowest AICc kept, as R's ``forecast::ets`` and statsforecast's AutoETS choose. Multiplicative error
-or season only for a positive series; a season only with at least two of them plus two points. An
+or season only for a positive series; a season only with at least two of them plus two points, and
+of at most 24 steps. An
 :class:`EtsSpec` is the chosen form; :func:`ets_forecast` fits its parameters on a history and forecasts.
 
 statsmodels is an optional dependency (``pip install 'dualbranch[forecasting]'``); without it
@@ -29,6 +30,7 @@ from ..errors import ConfigError, DataError, MissingDependencyError
 
 __all__ = ["EtsFit", "EtsSpec", "auto_ets", "ets_forecast", "has_statsmodels", "seasonal_naive_series"]
 
+MAX_ETS_SEASON = 24
 MAX_ITER = 2000  # the optimiser's iterations for one ETS fit (statsmodels' default 1000 stops short on some)
 
 
@@ -122,7 +124,8 @@ def _fit(history: np.ndarray, spec: EtsSpec, pred_len: int, start: dict[str, flo
 def candidate_specs(history: np.ndarray, season: int) -> list[EtsSpec]:
     """The ETS forms that suit ``history`` (T,) with season ``season`` (1: none)."""
     positive = bool((np.asarray(history) > 0).all())
-    seasonal_ok = season > 1 and len(history) >= 2 * season + 2
+    # a season of at most 24 (as forecast::ets): a longer one has more states than a short series can estimate
+    seasonal_ok = 1 < season <= MAX_ETS_SEASON and len(history) >= 2 * season + 2
     specs = []
     for error, trend, damped, seasonal in itertools.product(
         ("add", "mul") if positive else ("add",),

@@ -18,7 +18,8 @@ between them and the trained (global) model for a short series.
 A statistical model's look-back is the whole training part (a statistical model is fitted on a series,
 not on windows of it): the test forecast is the model fitted on every training row. The season m is the
 time column's calendar season, else the most autocorrelated lag
-(:func:`dualbranch.data.forecast_baselines.infer_season`). The ETS form (error, trend, damping, season) is
+(the first autocorrelation peak:
+:func:`dualbranch.data.forecast_baselines.cycle_season`). The ETS form (error, trend, damping, season) is
 chosen by AICc on the training part and saved with its parameters; each forecast refits the parameters on
 the rows it reads (the look-back, or in ``predict`` the file's last ``seq_len`` rows), starting from the
 saved ones. A fold folder keeps
@@ -39,7 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...data.forecast_baselines import calendar_season, infer_season
+from ...data.forecast_baselines import calendar_season, cycle_season
 from ...data.statistical_forecast import EtsSpec, auto_ets, ets_forecast, has_statsmodels, seasonal_naive_series
 from ...errors import RunFolderError
 from ...evaluation.protocols import Fold
@@ -98,14 +99,14 @@ class StatisticalForecaster(nn.Module):
 
 def _season(windows: SeriesWindows) -> int:
     """The season of the training rows' target variables: the time column's calendar season when the training
-    part holds one, else the most autocorrelated lag up to half of it (:func:`infer_season`)."""
+    part holds one, else the first autocorrelation peak up to half of it (:func:`cycle_season`)."""
     assert windows.fit_rows is not None
     stop = windows.fit_rows[1]
     calendar = calendar_season(None if windows.timestamps is None else windows.timestamps[:stop])
     if calendar is not None and calendar <= stop:
         return calendar
     rows = windows.values[:stop, list(windows.target_indices or range(len(windows.columns)))]
-    return infer_season(rows, None, max_period=max(2, stop // 2))
+    return cycle_season(rows, max_period=stop // 2)
 
 
 def fit_statistical(
