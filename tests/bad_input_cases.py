@@ -12,6 +12,7 @@ exit code is 2 and that no traceback was printed.
 
 from __future__ import annotations
 
+import builtins
 import errno
 import json
 import re
@@ -65,6 +66,26 @@ class Case:
     trigger: Callable[[Path], object]
     error: type[BaseException]
     match: str
+
+
+def _without_statsmodels(trigger: Callable[[Path], object]) -> Callable[[Path], object]:
+    """``trigger`` run where ``import statsmodels`` fails, as where it is not installed."""
+
+    def run(tmp: Path) -> object:
+        real = builtins.__import__
+
+        def blocked(name: str, *args: object, **kwargs: object) -> object:
+            if name.startswith("statsmodels"):
+                raise ImportError(f"No module named {name!r}")
+            return real(name, *args, **kwargs)  # type: ignore[arg-type]
+
+        builtins.__import__ = blocked  # type: ignore[assignment]
+        try:
+            return trigger(tmp)
+        finally:
+            builtins.__import__ = real
+
+    return run
 
 
 def _series_csv(tmp: Path, name: str, times: list[str] | None, n: int = 60) -> Path:
@@ -357,6 +378,11 @@ CASES: list[Case] = [
                       "data.path={tmp}/short.csv", "data.pred_len=20", "data.protocol=last",
                       "output.root={tmp}/runs")(tmp)),
          CliFailure, r"The training part has 10 rows, too few for a horizon of 20 \(data\.pred_len\) and a look-back"),
+    Case("cli-forecast-ets-without-statsmodels", "data", "data.statistical=ets where statsmodels is not installed",
+         lambda tmp: (_series_csv(tmp, "monthly.csv", None, 60), _without_statsmodels(cli("fit", "data.name=series",
+                      "data.path={tmp}/monthly.csv", "data.pred_len=12", "data.statistical=ets",
+                      "output.root={tmp}/runs"))(tmp)),
+         CliFailure, r"ETS forecasts need statsmodels: pip install 'dualbranch\[forecasting\]'"),
     Case("cli-forecast-horizon-marks-unread", "data", "data.horizon_marks=true for a model that reads no calendar of "
          "the horizon (iTransformer)",
          lambda tmp: (_series_csv(tmp, "monthly.csv", None, 120), cli("fit", "data.name=series",

@@ -111,9 +111,10 @@ def test_look_back_adapts_to_a_short_training_part(hourly_csv, tmp_path):
 def test_a_24_point_series_with_a_12_step_hold_out_trains_without_validation(tmp_path):
     # shampoo sales' shape: 36 months, the last 12 held out; 24 to train on
     path = _monthly_csv(tmp_path, 36)
+    # the global model itself (the defaults would compare it with the statistical models: test_forecast_fallback.py)
     argv = ["fit", "data.name=series", f"data.path={path}", "data.pred_len=12", "data.protocol=last",
-            "data.val_ratio=0", "model.name=dlinear", "optim.epochs=3", *QUIET, f"output.root={tmp_path}",
-            "output.name=s"]  # fmt: skip
+            "data.val_ratio=0", "model.name=dlinear", "optim.epochs=3", "data.statistical=none", *QUIET,
+            f"output.root={tmp_path}", "output.name=s"]  # fmt: skip
     assert main(argv) == 0
     record = json.loads((tmp_path / "s" / "run.json").read_text())
     assert record["data"]["seq_len"] == (24 - 12 + 1) // 2

@@ -22,10 +22,11 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["calendar_season", "infer_season", "seasonal_naive"]
+__all__ = ["calendar_season", "cycle_season", "infer_season", "seasonal_naive"]
 
 _DAY = 24 * 3600.0
 _MIN_CORRELATION = 0.2  # below this the "season" found in the data is noise: use the naive forecast
+_MIN_CYCLE_CORRELATION = 0.3  # of the differences, for a short series (cycle_season): its noise is larger
 _QUARTER = re.compile(r"^\d{4}\s*-?Q[1-4]$", re.IGNORECASE)
 
 
@@ -75,6 +76,28 @@ def infer_season(values: np.ndarray, timestamps: Sequence[str] | np.ndarray | No
     correlation = np.array([np.mean(z[lag:] * z[:-lag]) for lag in lags])
     best = int(np.argmax(correlation))
     return int(lags[best]) if correlation[best] > _MIN_CORRELATION else 1
+
+
+def cycle_season(values: np.ndarray, max_period: int) -> int:
+    """The cycle of a short series' rows ``values`` (T, C): the first lag in 2..``max_period`` (and at most a
+    third of T: a cycle seen three times) where the
+    autocorrelation of the first differences (a trend removed; mean over the standardised variables)
+    peaks, higher than at the lags either side and above 0.3; else 1. The first peak, not the highest:
+    a cycle's multiples peak too (Lynx's 9–10-year cycle also near 19 and 38 years); the differences,
+    not the levels: a trend or a persistent level (the Nile's flow) keeps every level autocorrelation
+    high and hides the cycle (Airline's 12 months) or makes one up."""
+    steps = np.diff(np.asarray(values, dtype=np.float64), axis=0)
+    top = min(max_period, len(steps) // 3)  # a cycle seen at least three times
+    if top < 3:
+        return 1
+    std = steps.std(axis=0)
+    z = (steps - steps.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    correlation = np.array([np.mean(z[lag:] * z[:-lag]) for lag in range(1, top + 2)])  # lags 1..top + 1
+    for lag in range(2, top + 1):
+        here = correlation[lag - 1]
+        if here > _MIN_CYCLE_CORRELATION and here > correlation[lag - 2] and here >= correlation[lag]:
+            return lag
+    return 1
 
 
 def seasonal_naive(

@@ -258,6 +258,7 @@ def prepare_forecasting(
     protocol: str = "auto",
     ratios: Sequence[float] = (0.7, 0.1, 0.2),
     scale: bool = True,
+    train_windows: bool = True,
 ) -> ForecastingData:
     """Split ``series`` into train/val/test windows by ``protocol``, standardised on the training rows.
 
@@ -270,6 +271,8 @@ def prepare_forecasting(
         protocol: "auto" (by file name: ETTh*, ETTm*, else ratio), "ett_hour", "ett_minute", "ratio".
         ratios: train/val/test fractions of the "ratio" protocol.
         scale: standardise with the training rows' mean and std (the published protocol).
+        train_windows: whether the training part must hold a window; False for a model fitted on the training
+            rows themselves (a statistical forecaster, whose look-back may be the whole training part).
 
     Raises:
         ConfigError: bad sizes, ratios, protocol or targets. DataError: a part too short for one window.
@@ -281,7 +284,9 @@ def prepare_forecasting(
     where = series.source or "the table"
     targets_at = None if targets is None else tuple(column_indices(series.columns, targets, where))
     for part, (start, stop) in borders.items():
-        if part != "val" and count_windows(stop - start, seq_len, pred_len, stride) < 1:
+        if (part == "test" or (part == "train" and train_windows)) and count_windows(
+            stop - start, seq_len, pred_len, stride
+        ) < 1:
             raise DataError(
                 f"The {part} part ({stop - start} rows with its look-back) holds no window of seq_len + pred_len = "
                 f"{seq_len + pred_len} rows; the table ({len(series.values)} rows) is too short for this split."
@@ -308,6 +313,7 @@ def load_forecasting(
     protocol: str = "auto",
     ratios: Sequence[float] = (0.7, 0.1, 0.2),
     scale: bool = True,
+    train_windows: bool = True,
 ) -> ForecastingData:
     """:func:`load_series` then :func:`prepare_forecasting`: a benchmark file as windows, in one call."""
     series = load_series(path, columns=columns, time_column=time_column)

@@ -36,7 +36,7 @@ from .predictions import write_csv
 from .report import write_report
 from .run_folder import RunRecord, fold_dir
 
-__all__ = ["batches_of", "evaluate_run", "kept_epochs", "outputs_of"]
+__all__ = ["batches_of", "evaluate_run", "kept_epochs", "outputs_of", "score_fold"]
 
 
 def batches_of(
@@ -70,7 +70,9 @@ def outputs_of(
     return torch.cat(outputs), torch.cat(targets)
 
 
-def _score_fold(config: RunConfig, kind: DataKind, dataset: RunData, fold: Fold, fold_model: Any) -> FoldEvaluation:
+def score_fold(config: RunConfig, kind: DataKind, dataset: RunData, fold: Fold, fold_model: Any) -> FoldEvaluation:
+    """``fold_model`` (a :class:`~.fold_models.FoldModel`) on the fold's test part (validation part where there is
+    none)."""
     index = fold.test if fold.test is not None else fold.val
     examples = dataset.examples.subset(index)
     preprocessing = fold_model.preprocessing
@@ -93,6 +95,8 @@ def kept_epochs(run_dir: Path, folds: list[str]) -> dict[str, Any] | None:
     for several; None for a run made before this was recorded."""
     found = []
     for name in folds:
+        if not (fold_dir(run_dir, name) / "model.safetensors").is_file():
+            return None  # a model the data kind fitted itself (no epochs)
         text = read_metadata(fold_dir(run_dir, name) / "model.safetensors").get("kept")
         if text is None:
             return None
@@ -114,7 +118,7 @@ def evaluate_run(
     """Score each fold's model on its test part; write predictions, metrics and the report."""
     split = "test" if all(fold.test is not None for fold in folds) else "validation"
     scoring = kind.scoring(record.class_names, record.data)
-    scored = [_score_fold(config, kind, dataset, fold, m) for fold, m in zip(folds, models)]
+    scored = [score_fold(config, kind, dataset, fold, m) for fold, m in zip(folds, models)]
     metrics: dict[str, Any] = {"protocol": record.protocol, "split": split, **scoring.run_metrics(scored)}
     metrics.update(kind.extra_metrics(scored, record.to_dict()))
     kept = kept_epochs(run_dir, [fold.name for fold in folds])

@@ -44,13 +44,19 @@ def load_fold_models(
     run_dir = Path(run_dir)
     record = read_record(run_dir)
     kind = kind_named(record.kind)
-    get_model_entry(record.model_name)  # a clear error for a model this version does not have
+    own = record.model_name in kind.own_models  # a model the kind fitted itself (no weights)
+    if not own:
+        get_model_entry(record.model_name)  # a clear error for a model this version does not have
     unknown = sorted(set(folds or ()) - set(record.folds))
     if unknown:
         raise RunFolderError(f"{run_dir} has no fold {unknown[0]!r}; its folds are {', '.join(record.folds)}.")
     loaded = []
     for name in folds or record.folds:
         out = fold_dir(run_dir, name)
+        if own:
+            preprocessing = kind.read_preprocessing(_read_json(out / "preprocessing.json"), record.to_dict())
+            loaded.append(FoldModel(name, kind.load_own_model(out, preprocessing, record.to_dict()), preprocessing))
+            continue
         if not (out / "model.safetensors").is_file():
             raise RunFolderError(
                 f"{out} has no model.safetensors: the run did not finish; resume it with `dualbranch fit --resume`."

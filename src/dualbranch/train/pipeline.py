@@ -44,14 +44,15 @@ from .config import RunConfig, dump_config, load_config
 from .datamodule import ExamplesDataModule
 from .divergence import check_weights
 from .engine import make_trainer, shows_progress
-from .evaluate import evaluate_run
+from .evaluate import evaluate_run, score_fold
 from .fold_models import FoldModel, load_fold_models
 from .interrupt import RunInterrupted, stop_on_signals
-from .kinds import DataKind, LoaderInputs, RunData, stack_items
+from .kinds import DataKind, FoldEvaluation, LoaderInputs, RunData, stack_items
 from .memory import activation_bytes_per_example
 from .objectives import make_objective
+from .own_models import compare_own_models, fit_own_model
 from .precision import choose_precision
-from .recipe import Recipe, resolve_recipe, resolve_validation
+from .recipe import Choice, Recipe, resolve_recipe, resolve_validation
 from .run_folder import RunRecord, fold_dir, is_primary_process, read_record
 from .run_lock import lock_run
 from .run_place import RunPlace, default_run_name, open_run, resume_note, resume_run
@@ -220,6 +221,19 @@ def _fit_fold(
         save_checkpoint(model, out / "model.safetensors", metadata=metadata, weights=weights)
 
 
+def _validation_scores(
+    config: RunConfig, kind: DataKind, dataset: RunData, fold: Fold, scoring: Scoring
+) -> FoldEvaluation:
+    """``config``'s model trained on ``fold.train`` in a scratch folder, scored on ``fold.test`` (a kind's
+    comparison with its own models, :meth:`DataKind.choose_own_model`)."""
+    args = _model_args(config, kind, dataset)
+    with tempfile.TemporaryDirectory(prefix="dualbranch-validation-") as scratch:
+        _fit_fold(config, kind, dataset, fold, Path(scratch), args, None, scoring)
+        preprocessing = kind.read_preprocessing(json.loads((Path(scratch) / "preprocessing.json").read_text()), {})
+        model = build_model(config.model.name, args, Path(scratch) / "model.safetensors").eval()
+        return score_fold(config, kind, dataset, fold, FoldModel(fold.name, model, preprocessing))
+
+
 def _finished(out: Path, config: RunConfig) -> bool:
     """Whether a fold trained all its epochs (a resumed run keeps it); a stopped one continues."""
     history = read_history(out)
@@ -246,11 +260,12 @@ def plan_run(config: RunConfig, resume: str | os.PathLike[str] | None = None, dr
     run folder ``resume``. ``dry`` trains nothing: no ``optim.search`` trials, no measurement for a
     wall-time budget (``--print-config``). Mistakes in the config or the data stop here, before a
     folder is made."""
-    kind = config.kind
+    kind, given = config.kind, config
     config = copy.deepcopy(config)  # the recipe fills in the caller's open keys on a copy
-    if resume is not None:
+    own = kind.own_model(config.data)  # a model the kind fits itself (no training), or None
+    if resume is not None and own is None:
         config.model.name = read_record(resume).model_name  # the run's own model, whatever config.yaml says
-    if config.model.name != "auto":
+    if config.model.name != "auto" and own is None:
         get_model_entry(config.model.name)  # an unknown model is named before any work
     dataset = kind.load(config.data, config.trainer.seed, shows_progress(config.trainer))
     n_test = 0 if dataset.own_test is None else len(dataset.own_test)
@@ -269,12 +284,25 @@ def plan_run(config: RunConfig, resume: str | os.PathLike[str] | None = None, dr
         key = f"{c.model.name} {json.dumps(_model_args(c, kind, dataset), sort_keys=True)}"
         return choose_precision(c.trainer.accelerator, model_of(c), key)
 
-    recipe = resolve_recipe(
-        config, kind, dataset, len(folds[0].train), model_options,
-        None if dry else lambda c: shared_step_rate(lambda: _step_rate(c, kind, dataset, folds[0], scoring_of(c))),
-        lambda c: model_macs(c, kind, dataset), early=(early,) if early else (),
-        activation_bytes=lambda c: activation_bytes_per_example(model_of(c)), precision=precision_of,
-    )  # fmt: skip
+    if own is not None:  # nothing to train: no schedule, batch or precision to choose
+        recipe = Recipe(config.optim.budget, [Choice(k, v, why) for k, v, why in dataset.decided])
+    else:
+        recipe = resolve_recipe(
+            config, kind, dataset, len(folds[0].train), model_options,
+            None if dry else lambda c: shared_step_rate(lambda: _step_rate(c, kind, dataset, folds[0], scoring_of(c))),
+            lambda c: model_macs(c, kind, dataset), early=(early,) if early else (),
+            activation_bytes=lambda c: activation_bytes_per_example(model_of(c)), precision=precision_of,
+        )  # fmt: skip
+    if not dry and resume is None and own is None:
+        found = compare_own_models(
+            config, given, dataset, folds[0], lambda f: _validation_scores(config, kind, dataset, f, scoring_of(config))
+        )
+        if found is not None and found[1] is not None:  # the kind's own model won: a run of it instead
+            plan = plan_run(found[1], dry=True)
+            plan.recipe.choices.insert(0, found[0])
+            return plan
+        if found is not None:
+            recipe.choices.append(found[0])
     # the data's facts after the recipe: it may choose what they depend on (streamed photos' input size)
     facts = kind.describe(dataset, config.data)
     input_shape = facts.pop("input_shape")
@@ -287,14 +315,15 @@ def plan_run(config: RunConfig, resume: str | os.PathLike[str] | None = None, dr
             config, folds[0].val is not None and len(folds[0].val) > 0, model_options,
             lambda c: _trial_score(c, kind, dataset, folds[0], scoring), maximize=scoring.mode == "max",
         )  # fmt: skip
-    args = _model_args(config, kind, dataset)
+    args = {} if own is not None else _model_args(config, kind, dataset)
     record = RunRecord(
-        kind.name, config.model.name, args, list(dataset.class_names), input_shape,
+        kind.name, own or config.model.name, args, list(dataset.class_names), input_shape,
         config.evaluation.protocol, [fold.name for fold in folds], facts,
     )  # fmt: skip
-    with torch.device("meta"):
-        shape = tuple(getattr(build_model(config.model.name, args), "input_shape", input_shape))
-    if list(shape) != list(input_shape):
+    if own is None:
+        with torch.device("meta"):
+            shape = tuple(getattr(build_model(config.model.name, args), "input_shape", input_shape))
+    if own is None and list(shape) != list(input_shape):
         raise ConfigError(
             f"The model expects inputs {shape} but the data is {tuple(input_shape)}; remove the input size from "
             f"model.args (the data sets it), or change the data to agree."
@@ -332,7 +361,7 @@ def fit(config: RunConfig, resume: str | os.PathLike[str] | None = None, callbac
             if plan.recipe.choices and not plan.config.optim.search:
                 print(plan.recipe.describe(), flush=True)
             if place is None:
-                place = open_run(plan.config.output, default_run_name(plan.config.model.name, plan.config.data.name))
+                place = open_run(plan.config.output, default_run_name(plan.record.model_name, plan.config.data.name))
             _train(plan, place, resume is None, callbacks)
             if is_primary_process():
                 test(place.final, config=plan.config, dataset=plan.dataset, folds=plan.folds)
@@ -361,6 +390,9 @@ def _train(plan: Plan, place: RunPlace, fresh: bool, callbacks: list | None) -> 
             n_val = 0 if fold.val is None else len(fold.val)
             n_test = 0 if fold.test is None else len(fold.test)
             print(f"{fold.name}: {len(fold.train)} train, {n_val} validation, {n_test} test")
+        if config.kind.own_model(config.data) is not None:
+            fit_own_model(config, config.kind, plan.dataset, fold, out)
+            continue
         args = plan.args
         _fit_fold(config, config.kind, plan.dataset, fold, out, args, callbacks, plan.scoring, place.first_checkpoint)
 

@@ -18,7 +18,11 @@ A kind is a plugin of the one run pipeline (:mod:`dualbranch.train.pipeline`). I
   a map-style torch Dataset that makes each example on demand, e.g. photos decoded in DataLoader
   workers) and gives the :class:`InputPipeline` that makes model input from a batch of them
   (normalisation, training-time augmentation, soft targets);
-* reads raw inputs for ``predict`` and contributes its own report sections and metrics.
+* reads raw inputs for ``predict`` and contributes its own report sections and metrics;
+* may fit models of its own without training (:attr:`DataKind.own_models`, e.g. the forecasting kind's
+  statistical forecasters): a run keeps one instead of training ``model.name`` when its data section says
+  so (:meth:`DataKind.own_model`), or when the kind's comparison on a validation period prefers it
+  (:meth:`DataKind.choose_own_model`); the kind saves it in the fold folder and reads it back.
 
 Nothing outside a kind's module asks which kind a run is: the pipeline only calls this protocol.
 
@@ -29,7 +33,7 @@ from __future__ import annotations
 
 import abc
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -176,6 +180,9 @@ class DataKind(abc.ABC):
     data_section: ClassVar[type[DataSection]]
     augment_section: ClassVar[type[AugmentSection]]
 
+    #: Models this kind fits itself, without training (names a run record may hold instead of a registered model).
+    own_models: ClassVar[tuple[str, ...]] = ()
+
     @abc.abstractmethod
     def load(self, data: Any, seed: int, progress: bool = True) -> RunData:
         """Every example of the dataset ``data`` (this kind's DataSection) describes (``progress``: show
@@ -241,6 +248,29 @@ class DataKind(abc.ABC):
             val_ratio=data.val_ratio, folds=evaluation.folds, test_fraction=evaluation.test_fraction, seed=seed,
             limit_train=data.limit_train, limit_eval=data.limit_eval, class_names=dataset.class_names,
         )  # fmt: skip
+
+    def own_model(self, data: Any) -> str | None:
+        """The model of :attr:`own_models` that the run configured by ``data`` (this kind's DataSection) fits
+        instead of training ``model.name``; None (the default): the run trains."""
+        return None
+
+    def choose_own_model(
+        self, dataset: RunData, data: Any, fold: Fold, model_name: str, validate: Callable[[Fold], FoldEvaluation]
+    ) -> tuple[str, Any, str] | None:
+        """A choice (dotted key, value, reason) made by comparing ``model_name`` with this kind's own models on
+        a validation period of ``fold``'s training part: ``validate(inner_fold)`` trains ``model_name`` on
+        ``inner_fold.train`` and scores it on ``inner_fold.test``. None (the default): no comparison. A value
+        that makes :meth:`own_model` name a model makes the run fit that one instead."""
+        return None
+
+    def fit_own_model(self, dataset: RunData, fold: Fold, data: Any, preprocessing: Preprocessing, out: Path) -> None:
+        """Fit :meth:`own_model` on ``fold``'s training part and save it in the fold folder ``out``."""
+        raise NotImplementedError(f"The {self.name} kind has no models of its own.")
+
+    def load_own_model(self, out: Path, preprocessing: Preprocessing, record: dict[str, Any]) -> nn.Module:
+        """The model of :attr:`own_models` saved in the fold folder ``out``: fed ``preprocessing``'s inputs
+        (as a trained model is), it gives outputs scored as a trained model's."""
+        raise NotImplementedError(f"The {self.name} kind has no models of its own.")
 
     def scoring(self, class_names: Sequence[str], facts: dict[str, Any]) -> Scoring:
         """How this kind's outputs are scored, given the run's classes and this kind's facts (``describe``,

@@ -30,6 +30,13 @@ training windows (a short series) 10 epochs would be a few dozen updates: such a
 recipe's schedule (:mod:`dualbranch.train.recipe`: at least 2,000 updates, warm-up + cosine, a small
 batch), still without clipping or weight decay.
 
+Short series (:mod:`.forecast_statistical`, ``data.statistical``): a short univariate series (under 1,000
+training windows, as above) first compares the global model with seasonal naive and AutoETS on the last
+horizon of its training part and keeps the best; a statistical winner, refitted on the whole training
+part, is the run's model (its look-back: the whole training part), saved as JSON and read back by
+``test`` and ``predict``. ``data.statistical=none`` keeps the global model; ``ets`` or
+``seasonal_naive`` forces that one.
+
 ``predict`` reads CSV / parquet / ``.npz`` files with the run's columns and forecasts the horizon
 after each file's last ``seq_len`` rows, on the original scale.
 
@@ -40,12 +47,11 @@ M time features.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from pydantic import Field
@@ -60,7 +66,9 @@ from ..scoring import Scoring
 from ..sections import AugmentSection, DataSection, EvaluationSection, Positive
 from .base import DataKind, FoldEvaluation, RunData, register_kind
 from .forecast_marks import horizon_calendar, reads_future_marks, series_marks
+from .forecast_report import forecast_grid, gate_bars
 from .forecast_scoring import ForecastScoring
+from .forecast_statistical import METHODS, NAMES, choose_statistical, fit_statistical, load_statistical
 from .series_windows import SeriesInputs, SeriesScaling, SeriesWindows, served_table, window_view
 
 __all__ = ["ForecastAugmentSection", "ForecastDataSection", "ForecastingKind"]
@@ -78,7 +86,6 @@ PAPER_LR: dict[str, tuple[float, str]] = {
     "dlinear": (1e-3, "measured on ETTh1-96: the published MSE at 1e-3 (a linear model takes larger steps)"),
     "gateformer": (1e-3, "the rate of dualbranch's measured ETTh1 / ETTm1-96 runs (issue 24)"),
 }
-PLOTTED_WINDOWS, PLOTTED_TARGETS = 3, 6  # the report's forecast-vs-truth grid: windows × target variables
 
 
 @dataclass
@@ -102,6 +109,10 @@ class ForecastDataSection(DataSection):
     # serve the time features of the horizon rows too (never their values): set by the recipe for a model
     # whose decoder reads the calendar of the steps it forecasts (Informer, Autoformer: `future_marks`)
     horizon_marks: bool = False
+    # a statistical model for a short series (train/kinds/forecast_statistical.py): auto compares the global
+    # model with seasonal naive and AutoETS on the training part's last horizon for a short univariate series
+    # and keeps the best; none: the global model; ets / seasonal_naive: that model
+    statistical: Literal["auto", "none", "ets", "seasonal_naive"] = "auto"
 
 
 @dataclass
@@ -133,6 +144,8 @@ def _look_back(table: SeriesTable, data: ForecastDataSection) -> tuple[int, str 
         return int(data.seq_len), None
     protocol = infer_protocol(table.source) if data.protocol == "auto" else data.protocol
     n_train = split_borders(len(table.values), 1, protocol, pred_len=data.pred_len)["train"][1]
+    if data.statistical in METHODS:
+        return n_train, f"{NAMES[data.statistical]} reads the whole training part ({n_train} rows)"
     fits = (n_train - data.pred_len + 1) // 2  # as many training windows as look-back rows
     if fits >= LONG_LOOK_BACK:
         return LONG_LOOK_BACK, "the long-horizon papers' look-back"
@@ -158,12 +171,16 @@ class ForecastingKind(DataKind):
     datasets = ("series", *BUNDLED_SERIES)
     data_section = ForecastDataSection
     augment_section = ForecastAugmentSection
+    own_models = METHODS
 
     def load(self, data: ForecastDataSection, seed: int, progress: bool = True) -> RunData:
         table = _table(data)
         seq_len, why = _look_back(table, data)
         try:
-            windows = prepare_forecasting(table, seq_len, data.pred_len, data.targets, data.stride, data.protocol)
+            windows = prepare_forecasting(
+                table, seq_len, data.pred_len, data.targets, data.stride, data.protocol,
+                train_windows=data.statistical not in METHODS,
+            )  # fmt: skip
         except DataError as err:
             raise DataError(f"{err} Set data.seq_len and data.pred_len smaller, or give a longer table.") from err
         marks, mark_facts = series_marks(table, data.time_features)
@@ -201,6 +218,30 @@ class ForecastingKind(DataKind):
 
     def scoring(self, class_names: Sequence[str], facts: dict[str, Any]) -> Scoring:
         return ForecastScoring(facts)
+
+    def own_model(self, data: ForecastDataSection) -> str | None:  # type: ignore[override]
+        return data.statistical if data.statistical in METHODS else None
+
+    def choose_own_model(  # type: ignore[override]
+        self, dataset: RunData, data: ForecastDataSection, fold: Fold, model_name: str,
+        validate: Callable[[Fold], FoldEvaluation],
+    ) -> tuple[str, Any, str] | None:  # fmt: skip
+        """For a short univariate series (the short-series rule of :meth:`recipe`: fewer training windows than
+        ``PAPER_MIN_WINDOWS``), the best of the global model, seasonal naive and AutoETS on the training
+        part's last horizon (:mod:`.forecast_statistical`)."""
+        windows: SeriesWindows = dataset.examples  # type: ignore[assignment]
+        if data.statistical != "auto" or len(windows.columns) != 1 or not 0 < len(fold.train) < PAPER_MIN_WINDOWS:
+            return None
+        chosen, why = choose_statistical(dataset, fold, model_name, validate)
+        return "data.statistical", chosen, why
+
+    def fit_own_model(  # type: ignore[override]
+        self, dataset: RunData, fold: Fold, data: ForecastDataSection, preprocessing: SeriesScaling, out: Path
+    ) -> None:
+        fit_statistical(data.statistical, dataset.examples, preprocessing, data.pred_len, out)  # type: ignore[arg-type]
+
+    def load_own_model(self, out: Path, preprocessing: SeriesScaling, record: dict[str, Any]) -> torch.nn.Module:  # type: ignore[override]
+        return load_statistical(out, preprocessing)
 
     def default_model(self, dataset: RunData) -> tuple[str, str]:
         windows: SeriesWindows = dataset.examples  # type: ignore[assignment]
@@ -340,7 +381,7 @@ class ForecastingKind(DataKind):
             "<h2>Forecasts and truth</h2>",
             '<p class="note">A few test windows, original scale: the look-back the model read, the truth after '
             "it and the forecast.</p>",
-            _forecast_grid(folds[0]),
+            forecast_grid(folds[0]),
         ]
         gates = metrics.get("gates")
         if gates:
@@ -351,47 +392,6 @@ class ForecastingKind(DataKind):
                 "only. Gate 2 weighs each variate's own representation against the cross-variate encoder's: 1 is "
                 "no information from other variates.</p>",
                 figures.table(["gate", "mean"], [[html.escape(name), f"{value:.3f}"] for name, value in gates.items()]),
-                _gate_bars(gates),
+                gate_bars(gates),
             ]
         return sections
-
-
-def _forecast_grid(fold: FoldEvaluation) -> str:
-    """Look-back, truth and forecast of a few evenly spaced test windows per target variable."""
-    windows: SeriesWindows = fold.examples  # type: ignore[assignment]
-    scaling: SeriesScaling = fold.preprocessing
-    forecasts = scaling.original(fold.outputs)  # (n, H, C_t)
-    names = windows.target_columns[:PLOTTED_TARGETS]
-    columns = list(windows.target_indices or range(len(windows.columns)))
-    chosen = np.unique(np.linspace(0, len(forecasts) - 1, min(PLOTTED_WINDOWS, len(forecasts))).round().astype(int))
-    fig, axes = plt.subplots(
-        len(names), len(chosen), figsize=(3.6 * len(chosen), 2.2 * len(names)), squeeze=False, sharex=True
-    )
-    seq_len, horizon = windows.seq_len, forecasts.shape[1]
-    steps = np.arange(-seq_len + 1, horizon + 1)  # 0 is the last look-back row
-    for col, i in enumerate(chosen.tolist()):
-        start = int(windows.starts[i])
-        for row, name in enumerate(names):
-            actual = windows.values[start : start + seq_len + horizon, columns[row]]
-            ax = axes[row, col]
-            ax.plot(steps[:seq_len], actual[:seq_len], color="#8a8f99", lw=1, label="look-back")
-            ax.plot(steps[seq_len - 1 :], actual[seq_len - 1 :], color="#1d2330", lw=1.2, label="truth")
-            ax.plot(steps[seq_len:], forecasts[i, :, row], color="#d1495b", lw=1.4, label="forecast")
-            ax.axvline(0.5, color="#ccd", lw=0.8)
-            if col == 0:
-                ax.set_ylabel(name[:18], fontsize=8)
-            if row == 0:
-                ax.set_title(f"window {int(fold.index[i])}", fontsize=8)
-            ax.tick_params(labelsize=7)
-    axes[0, 0].legend(fontsize=7, loc="best")
-    for ax in axes[-1]:
-        ax.set_xlabel("step (0: last row read)", fontsize=8)
-    return figures.png(fig)
-
-
-def _gate_bars(gates: dict[str, float]) -> str:
-    fig, ax = plt.subplots(figsize=(4.5, 0.5 * len(gates) + 1))
-    bars = ax.barh(list(gates)[::-1], list(gates.values())[::-1], color="#4c72b0")
-    ax.bar_label(bars, fmt="%.3f", fontsize=8, padding=2)
-    ax.set(xlim=(0, 1.05), xlabel="mean gate value", title="which branch the model relied on")
-    return figures.png(fig)
