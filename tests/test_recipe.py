@@ -4,6 +4,7 @@ what the user set is kept, and the choices are printed and stored with the run."
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import torch
 from dualbranch.data.images import ImageData
 from dualbranch.data.signal import SignalData
 from dualbranch.errors import ConfigError
+from dualbranch.factory import create_model
 from dualbranch.train.budget import CAP_FLOOR, MIN_UPDATES, auto_updates
 from dualbranch.train.config import load_config
 from dualbranch.train.kinds import RunData
@@ -56,11 +58,23 @@ def test_a_bad_budget_says_what_a_budget_is():
 
 def test_small_images_get_small_shifts_no_flips_and_no_erasing():
     config, chosen = _recipe(["data.name=digits"], _images(1300, 8), 1300)
-    assert chosen["model.name"] == "hybrid_vgg_vit_tiny"
+    assert chosen["model.name"] == "hybrid_vgg_vit_tiny_patch8"  # 8-px patches cover 8×8 digits, 7-px ones do not
     assert chosen["augment.translate"] == 0 and chosen["augment.erase_prob"] == 0.0
     assert chosen["augment.hflip"] == 0.0  # blank images: the mirror check cannot tell, so no flips
     assert config.augment.mixup_alpha == 0.0
     assert chosen["data.batch_size"] == 128
+
+
+@pytest.mark.parametrize(
+    ("side", "expected"),
+    [(28, "hybrid_vgg_vit_tiny"), (32, "hybrid_vgg_vit_tiny_patch8"), (64, "hybrid_vgg_vit_tiny_patch8")],
+)
+def test_small_images_get_a_hybrid_whose_patches_cover_them(side, expected):
+    _, chosen = _recipe(["data.name=npz", "data.path=x"], _images(200, side), 200)
+    assert chosen["model.name"] == expected
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a patch grid that leaves rows unseen warns
+        create_model(expected, img_size=side, in_chans=1)
 
 
 def test_larger_images_in_memory_get_proportionate_augmentation_and_the_photo_hybrid():
@@ -123,7 +137,7 @@ def test_the_recipe_is_printed_and_stored_with_the_run(tmp_path, capsys):
     run = fit(load_config(None, overrides))
     assert "recipe (budget 10;" in capsys.readouterr().out
     stored = {c["key"]: c["value"] for c in json.loads((run / "recipe.json").read_text())["choices"]}
-    assert stored["model.name"] == "hybrid_vgg_vit_tiny" and stored["optim.epochs"] >= 1
+    assert stored["model.name"] == "hybrid_vgg_vit_tiny_patch8" and stored["optim.epochs"] >= 1
     assert load_config(run / "config.yaml").optim.epochs == stored["optim.epochs"]  # resume needs nothing new
 
 

@@ -24,7 +24,13 @@ from ..registry import WeightConfig, register_model
 from .builder import MultiBranchNet
 from .builder_config import BranchConfig, MultiBranchConfig
 
-__all__ = ["HYBRID_CNN_VIT_TINY", "HYBRID_VGG_VIT_PHOTO", "HYBRID_VGG_VIT_SMALL", "HYBRID_VGG_VIT_TINY"]
+__all__ = [
+    "HYBRID_CNN_VIT_TINY",
+    "HYBRID_VGG_VIT_PHOTO",
+    "HYBRID_VGG_VIT_SMALL",
+    "HYBRID_VGG_VIT_TINY",
+    "HYBRID_VGG_VIT_TINY_PATCH8",
+]
 
 PAPER = "Generic dualbranch builder; fusion from Chen, Fan, Panda. CrossViT. ICCV 2021 (arXiv:2103.14899)"
 # both branches read the image: the CNN tokenizer's first convolution and the patch embedding; one head each
@@ -85,6 +91,21 @@ def hybrid_vgg_vit_tiny(**overrides: Any) -> MultiBranchNet:
     train near a CPU's GEMM rate; the coarse Transformer branch adds a global view at little cost.
     """
     return MultiBranchNet(HYBRID_VGG_VIT_TINY, **overrides)
+
+
+HYBRID_VGG_VIT_TINY_PATCH8 = dataclasses.replace(
+    HYBRID_VGG_VIT_TINY,
+    branches=(HYBRID_VGG_VIT_TINY.branches[0], dataclasses.replace(HYBRID_VGG_VIT_TINY.branches[1], patch_size=8)),
+    img_size=32,
+    in_chans=3,
+)
+
+
+@register_model(paper=PAPER, tiny={"num_classes": 10}, weights=WeightConfig((3, 32, 32), **_ENDS))
+def hybrid_vgg_vit_tiny_patch8(**overrides: Any) -> MultiBranchNet:
+    """``hybrid_vgg_vit_tiny`` with 8-px patches, for small images whose side is a multiple of 8 (CIFAR's
+    32 px: 4×4 tokens; 64 px: 8×8), which 7-px patches would not cover; 32×32×3 input by default."""
+    return MultiBranchNet(HYBRID_VGG_VIT_TINY_PATCH8, **overrides)
 
 
 HYBRID_VGG_VIT_SMALL = MultiBranchConfig(

@@ -48,6 +48,7 @@ __all__ = [
     "SHORT_SCHEDULE_CROP",
     "SMALL_IMAGE",
     "SMALL_IMAGE_MODEL",
+    "SMALL_IMAGE_MODELS",
     "STRONG_AUGMENT_EPOCHS",
     "choose_flips",
     "choose_image_model",
@@ -59,6 +60,8 @@ __all__ = [
 
 SMALL_IMAGE = 64  # px: up to this side, images of one size are held in memory and get the small-image model
 SMALL_IMAGE_MODEL = "hybrid_vgg_vit_tiny"
+# tried in order: 7-px patches tile Fashion-MNIST's 28 px, 8-px ones CIFAR's 32 and 64
+SMALL_IMAGE_MODELS = (SMALL_IMAGE_MODEL, "hybrid_vgg_vit_tiny_patch8")
 IMAGE_MODEL = "hybrid_vgg_vit_small"  # larger images held in memory (at most a memory budget of them)
 PHOTO_MODEL = "hybrid_vgg_vit_photo"
 LARGE_PHOTO_MODEL = "crossvit_9_240"
@@ -95,10 +98,15 @@ def choose_pipeline(
     )
 
 
-def choose_image_model(side: int, n_train: int, streamed: bool) -> tuple[str, str]:
-    """(registered model, why) for images of shorter side ``side`` px, ``n_train`` training images, held in
-    memory or ``streamed``."""
+def choose_image_model(size: tuple[int, int], n_train: int, streamed: bool, channels: int = 3) -> tuple[str, str]:
+    """(registered model, why) for (H, W) images (streamed: the median photo's shorter side twice),
+    ``n_train`` training images, held in memory or ``streamed``. Small images get the first small-image
+    hybrid whose patches cover them exactly."""
+    side = min(size)
     if side <= SMALL_IMAGE:
+        for name in SMALL_IMAGE_MODELS:
+            if _fits(name, size, channels):
+                return name, f"{size[0]}×{size[1]} images: the small-image hybrid, whose patches cover them"
         return SMALL_IMAGE_MODEL, f"{side}-px images: the small-image hybrid"
     if n_train >= LARGE_PHOTO_SET:
         return LARGE_PHOTO_MODEL, f"{n_train:,} training photos: a published CrossViT, trained from scratch"
@@ -123,12 +131,13 @@ def tiles_exactly(model: nn.Module) -> bool:
     return True
 
 
-def _fits(model_name: str, side: int, channels: int) -> bool:
+def _fits(model_name: str, size: int | tuple[int, int], channels: int) -> bool:
+    size = (size, size) if isinstance(size, int) else tuple(size)
     try:
         # probing sizes: the model's warning about unseen rows is the answer here, not news for the user
         with torch.device("meta"), warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            model = create_model(model_name, img_size=(side, side), in_chans=channels)
+            model = create_model(model_name, img_size=size, in_chans=channels)
     except (ValueError, TypeError):  # too small for the model, or a model without these options
         return False
     return tiles_exactly(model)
@@ -166,7 +175,7 @@ def _decoded_sample(files: PhotoFiles, index: np.ndarray, seed: int) -> tuple[to
     images, labels = [], []
     for i in picked.tolist():
         try:
-            images.append(torch.from_numpy(open_image(Path(files.path(i)), mode, size)))
+            images.append(torch.tensor(open_image(Path(files.path(i)), mode, size)))
         except READ_ERRORS:  # unreadable files are the loader's to report or skip (data.on_corrupt)
             continue
         labels.append(int(files.labels[i]))

@@ -212,9 +212,11 @@ class ImageKind(DataKind):
     def default_model(self, dataset: RunData) -> tuple[str, str]:
         examples = dataset.examples
         if isinstance(examples, PhotoFiles | ImageShards):
-            return choose_image_model(examples.survey.median_short_side, _train_count(dataset), streamed=True)  # type: ignore[union-attr]
-        _, height, width = examples.shape  # type: ignore[attr-defined]
-        return choose_image_model(min(height, width), _train_count(dataset), streamed=False)
+            surveyed = examples.survey  # type: ignore[union-attr]
+            size = surveyed.common_size if not _are_photos(examples) else (surveyed.median_short_side,) * 2
+            return choose_image_model(size, _train_count(dataset), True, examples.channels)  # type: ignore[arg-type]
+        channels, height, width = examples.shape  # type: ignore[attr-defined]
+        return choose_image_model((height, width), _train_count(dataset), False, channels)
 
     def recipe(self, dataset: RunData, n_train: int, model_name: str) -> list[tuple[str, Any, str]]:
         examples = dataset.examples
