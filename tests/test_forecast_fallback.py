@@ -25,6 +25,8 @@ from dualbranch.data.forecast_baselines import cycle_season
 from dualbranch.data.statistical_forecast import EtsSpec, auto_ets, ets_forecast, seasonal_naive_series
 from dualbranch.errors import MissingDependencyError
 from dualbranch.train.config import load_config
+from dualbranch.train.kinds import KINDS
+from dualbranch.train.kinds.base import DataKind, register_kind
 from dualbranch.train.kinds.forecasting import ForecastingKind
 from dualbranch.train.pipeline import folds_of
 from dualbranch.train.predict import predict
@@ -201,3 +203,13 @@ def test_the_cycle_of_a_short_series_is_its_first_autocorrelation_peak():
     walk = np.cumsum(rng.normal(size=110))  # persistent, no cycle: every level autocorrelation is high
     assert cycle_season(walk[:, None], 55) == 1
     assert cycle_season(cycle[:8, None], 4) == 1  # too short to see a cycle three times
+
+
+def test_a_kind_with_own_models_must_fit_and_load_them():
+    class HalfDone(ForecastingKind):  # declares the forecasting kind's own models, but fits them nowhere
+        name, datasets = "half_done", ("half_done_series",)
+        fit_own_model = DataKind.fit_own_model  # the default, which fits nothing
+
+    with pytest.raises(TypeError, match="'half_done' declares own_models but does not implement fit_own_model"):
+        register_kind(HalfDone)
+    assert "half_done" not in KINDS

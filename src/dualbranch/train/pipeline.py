@@ -323,11 +323,11 @@ def plan_run(config: RunConfig, resume: str | os.PathLike[str] | None = None, dr
     if own is None:
         with torch.device("meta"):
             shape = tuple(getattr(build_model(config.model.name, args), "input_shape", input_shape))
-    if own is None and list(shape) != list(input_shape):
-        raise ConfigError(
-            f"The model expects inputs {shape} but the data is {tuple(input_shape)}; remove the input size from "
-            f"model.args (the data sets it), or change the data to agree."
-        )
+        if list(shape) != list(input_shape):
+            raise ConfigError(
+                f"The model expects inputs {shape} but the data is {tuple(input_shape)}; remove the input size "
+                f"from model.args (the data sets it), or change the data to agree."
+            )
     if resume is not None:
         saved = read_record(resume)
         if saved.folds != record.folds or saved.class_names != record.class_names:

@@ -264,7 +264,8 @@ class DataKind(abc.ABC):
         return None
 
     def fit_own_model(self, dataset: RunData, fold: Fold, data: Any, preprocessing: Preprocessing, out: Path) -> None:
-        """Fit :meth:`own_model` on ``fold``'s training part and save it in the fold folder ``out``."""
+        """Fit :meth:`own_model` on ``fold``'s training part and save it in the fold folder ``out``. Reached only
+        through a kind with :attr:`own_models`, which :func:`register_kind` makes implement it."""
         raise NotImplementedError(f"The {self.name} kind has no models of its own.")
 
     def load_own_model(self, out: Path, preprocessing: Preprocessing, record: dict[str, Any]) -> nn.Module:
@@ -312,6 +313,10 @@ def register_kind(kind: type[DataKind]) -> type[DataKind]:
     clash = taken.intersection(kind.datasets)
     if kind.name in KINDS or clash:
         raise ValueError(f"Data kind {kind.name!r} or dataset(s) {sorted(clash)} registered twice.")
+    hooks = ("own_model", "fit_own_model", "load_own_model")
+    missing = [hook for hook in hooks if kind.own_models and getattr(kind, hook) is getattr(DataKind, hook)]
+    if missing:
+        raise TypeError(f"Data kind {kind.name!r} declares own_models but does not implement {', '.join(missing)}.")
     KINDS[kind.name] = kind()
     return kind
 
