@@ -59,20 +59,26 @@ sys.path.insert(0, str(ROOT / "tests"))
 import dualbranch  # noqa: E402
 from test_signal_reference import REFERENCE, filled_state, signal_input  # noqa: E402
 
-# official parameter names -> this library's; "[q]", "[k]", "[v]" take a third of the fused qkv projection
+# official parameter names -> this library's, applied in order; "[q]", "[k]", "[v]" take a third of the fused
+# qkv projection. Both Conformer releases build the same Transformer block: its names are renamed once the
+# block's prefix reads "blocks.N." (EEG Conformer) or "<branch>_blocks.N." (DBConformer)
+CONFORMER_BLOCK_RENAMES = [
+    (r"blocks\.(\d+)\.0\.fn\.0\.", r"blocks.\1.norm1."),
+    (r"blocks\.(\d+)\.0\.fn\.1\.queries\.", r"blocks.\1.attn.qkv[q]."),
+    (r"blocks\.(\d+)\.0\.fn\.1\.keys\.", r"blocks.\1.attn.qkv[k]."),
+    (r"blocks\.(\d+)\.0\.fn\.1\.values\.", r"blocks.\1.attn.qkv[v]."),
+    (r"blocks\.(\d+)\.0\.fn\.1\.projection\.", r"blocks.\1.attn.proj."),
+    (r"blocks\.(\d+)\.1\.fn\.0\.", r"blocks.\1.norm2."),
+    (r"blocks\.(\d+)\.1\.fn\.1\.0\.", r"blocks.\1.mlp.fc1."),
+    (r"blocks\.(\d+)\.1\.fn\.1\.3\.", r"blocks.\1.mlp.fc2."),
+]
 EEG_CONFORMER_RENAMES = [
     (r"^0\.shallownet\.0\.", "patch_embedding.temporal."),
     (r"^0\.shallownet\.1\.", "patch_embedding.spatial."),
     (r"^0\.shallownet\.2\.", "patch_embedding.bn."),
     (r"^0\.projection\.0\.", "patch_embedding.projection."),
-    (r"^1\.(\d+)\.0\.fn\.0\.", r"blocks.\1.norm1."),
-    (r"^1\.(\d+)\.0\.fn\.1\.queries\.", r"blocks.\1.attn.qkv[q]."),
-    (r"^1\.(\d+)\.0\.fn\.1\.keys\.", r"blocks.\1.attn.qkv[k]."),
-    (r"^1\.(\d+)\.0\.fn\.1\.values\.", r"blocks.\1.attn.qkv[v]."),
-    (r"^1\.(\d+)\.0\.fn\.1\.projection\.", r"blocks.\1.attn.proj."),
-    (r"^1\.(\d+)\.1\.fn\.0\.", r"blocks.\1.norm2."),
-    (r"^1\.(\d+)\.1\.fn\.1\.0\.", r"blocks.\1.mlp.fc1."),
-    (r"^1\.(\d+)\.1\.fn\.1\.3\.", r"blocks.\1.mlp.fc2."),
+    (r"^1\.(\d+)\.", r"blocks.\1."),
+    *CONFORMER_BLOCK_RENAMES,
     (r"^2\.fc\.6\.", "final_layer."),
     (r"^2\.fc\.", "fc."),
 ]
@@ -97,14 +103,7 @@ DBCONFORMER_RENAMES = [
     (r"^channel_embedding\.encoder\.4\.", "spatial_embed.proj."),
     (r"^pos_embedding_(temporal|spatial)$", r"\1_pos"),
     (r"^(temporal|spatial)_transformer\.(\d+)\.", r"\1_blocks.\2."),
-    (r"_blocks\.(\d+)\.0\.fn\.0\.", r"_blocks.\1.norm1."),
-    (r"_blocks\.(\d+)\.0\.fn\.1\.queries\.", r"_blocks.\1.attn.qkv[q]."),
-    (r"_blocks\.(\d+)\.0\.fn\.1\.keys\.", r"_blocks.\1.attn.qkv[k]."),
-    (r"_blocks\.(\d+)\.0\.fn\.1\.values\.", r"_blocks.\1.attn.qkv[v]."),
-    (r"_blocks\.(\d+)\.0\.fn\.1\.projection\.", r"_blocks.\1.attn.proj."),
-    (r"_blocks\.(\d+)\.1\.fn\.0\.", r"_blocks.\1.norm2."),
-    (r"_blocks\.(\d+)\.1\.fn\.1\.0\.", r"_blocks.\1.mlp.fc1."),
-    (r"_blocks\.(\d+)\.1\.fn\.1\.3\.", r"_blocks.\1.mlp.fc2."),
+    *CONFORMER_BLOCK_RENAMES,
     (r"^spatial_attn_pool\.0\.", "channel_attention.score_hidden."),
     (r"^spatial_attn_pool\.2\.", "channel_attention.score_out."),
     (r"^classifier\.fc\.6\.", "final_layer."),
