@@ -69,9 +69,9 @@ def test_print_config_shows_the_resolved_recipe_without_training(tmp_path, capsy
     argv = ["fit", "--print-config", "data.name=digits", "data.limit_train=300", f"output.root={tmp_path}"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "#   model.name = hybrid_vgg_vit_tiny_patch8" in printed and "#   data.batch_size = 32" in printed
+    assert "#   model.name = hybrid_vgg_vit_tiny_patch8_hog" in printed and "#   data.batch_size = 32" in printed
     config = yaml.safe_load(printed)  # the comments aside, it is the config the run would use
-    assert config["model"]["name"] == "hybrid_vgg_vit_tiny_patch8" and config["data"]["batch_size"] == 32
+    assert config["model"]["name"] == "hybrid_vgg_vit_tiny_patch8_hog" and config["data"]["batch_size"] == 32
     assert config["optim"]["epochs"] == 200  # 2,000 updates of 10 per epoch
     assert not any(tmp_path.iterdir())  # nothing trained, nothing written
     assert main([*argv, "optim.budget=2m"]) == 0  # a wall-time budget is measured only when the run starts

@@ -55,7 +55,7 @@ def test_train_and_test_folders_of_different_sizes_stream(streamed_run):
     assert "different sizes" in recipe["data.pipeline"]["reason"]
     metrics = json.loads((streamed_run / "metrics.json").read_text())
     assert metrics["n"] == 8 and 0 <= metrics["accuracy"] <= 1
-    assert recipe["model.name"]["value"] == "hybrid_vgg_vit_photo"
+    assert recipe["model.name"]["value"] == "hybrid_vgg_vit_photo_hog"  # a few photos: with gradient histograms
     # a schedule of a few passes: crops and flips, none of DeiT's heavier augmentation
     assert recipe["augment.trivial_augment"]["value"] is False and recipe["augment.erase_prob"]["value"] == 0.0
     assert "over the photos (fewer than 30)" in recipe["augment.erase_prob"]["reason"]

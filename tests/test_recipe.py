@@ -58,7 +58,8 @@ def test_a_bad_budget_says_what_a_budget_is():
 
 def test_small_images_get_small_shifts_no_flips_and_no_erasing():
     config, chosen = _recipe(["data.name=digits"], _images(1300, 8), 1300)
-    assert chosen["model.name"] == "hybrid_vgg_vit_tiny_patch8"  # 8-px patches cover 8×8 digits, 7-px ones do not
+    # 8-px patches cover 8×8 digits, 7-px ones do not; 1,300 images also get the gradient-histogram branch
+    assert chosen["model.name"] == "hybrid_vgg_vit_tiny_patch8_hog"
     assert chosen["augment.translate"] == 0 and chosen["augment.erase_prob"] == 0.0
     assert chosen["augment.hflip"] == 0.0  # blank images: the mirror check cannot tell, so no flips
     assert config.augment.mixup_alpha == 0.0
@@ -67,7 +68,7 @@ def test_small_images_get_small_shifts_no_flips_and_no_erasing():
 
 @pytest.mark.parametrize(
     ("side", "expected"),
-    [(28, "hybrid_vgg_vit_tiny"), (32, "hybrid_vgg_vit_tiny_patch8"), (64, "hybrid_vgg_vit_tiny_patch8")],
+    [(28, "hybrid_vgg_vit_tiny_hog"), (32, "hybrid_vgg_vit_tiny_patch8_hog"), (64, "hybrid_vgg_vit_tiny_patch8_hog")],
 )
 def test_small_images_get_a_hybrid_whose_patches_cover_them(side, expected):
     _, chosen = _recipe(["data.name=npz", "data.path=x"], _images(200, side), 200)
@@ -137,7 +138,7 @@ def test_the_recipe_is_printed_and_stored_with_the_run(tmp_path, capsys):
     run = fit(load_config(None, overrides))
     assert "recipe (budget 10;" in capsys.readouterr().out
     stored = {c["key"]: c["value"] for c in json.loads((run / "recipe.json").read_text())["choices"]}
-    assert stored["model.name"] == "hybrid_vgg_vit_tiny_patch8" and stored["optim.epochs"] >= 1
+    assert stored["model.name"] == "hybrid_vgg_vit_tiny_patch8_hog" and stored["optim.epochs"] >= 1
     assert load_config(run / "config.yaml").optim.epochs == stored["optim.epochs"]  # resume needs nothing new
 
 

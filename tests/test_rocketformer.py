@@ -91,11 +91,12 @@ def test_multi_view_kernels_split_the_kernels_and_read_each_view_with_its_own_dr
     assert [v.num_kernels for v in MultiViewKernels(1, 40, 2).views] == [1, 1]
 
 
-def test_ridge_equals_scikit_learn_and_brute_force_leave_one_out():
+@pytest.mark.parametrize("features", [200, 8], ids=["fewer-examples-than-features", "more-examples-than-features"])
+def test_ridge_equals_scikit_learn_and_brute_force_leave_one_out(features):
     from sklearn.linear_model import Ridge, RidgeClassifierCV
 
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(30, 200))
+    x = rng.normal(size=(30, features))
     y = rng.integers(0, 3, 30)
     x[:, 0] += 2 * y
     fit = fit_ridge_classifier(torch.from_numpy(x), torch.from_numpy(y), 3)

@@ -337,6 +337,14 @@ def load_for_finetuning(model: nn.Module, path: str | os.PathLike[str], name: st
     state = _to_model_keys(model, read_state_dict(path))
     expected = model.state_dict()
     notes: list[str] = []
+    # what was fitted in closed form to the checkpoint's data stays behind; the model's own is fitted anew
+    source = read_weight_config(path)
+    left = WeightConfig.parameters_under(list(state), ends.fitted + (source.fitted if source else ()))
+    for key in left:
+        del state[key]
+    refitted = set(WeightConfig.parameters_under(expected, ends.fitted))
+    if left:
+        notes.append("the classifier fitted in closed form to the checkpoint's data is left out: it is fitted anew")
     grids = [tuple(m.grid_size) for m in model.modules() if hasattr(m, "grid_size")]
     head = WeightConfig.parameters_under(expected, ends.classifier)
     dropped = [k for k in head if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
@@ -361,7 +369,7 @@ def load_for_finetuning(model: nn.Module, path: str | os.PathLike[str], name: st
             (had, now) = next((a, b) for a, b in zip(weights.shape, target) if a != b)
             notes.append(f"{key}: first convolution adapted from {had} to {now} input channels")
     missing, unexpected, mismatched = _shape_report(model, state)
-    missing = [k for k in missing if k not in dropped]
+    missing = [k for k in missing if k not in dropped and k not in refitted]
     if missing or unexpected or mismatched:
         if (other := _made_for_another(path, model, name, missing, mismatched)) is not None:
             raise other

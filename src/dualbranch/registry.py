@@ -48,6 +48,9 @@ class WeightConfig:
         classifier: the head(s) (``final_layer`` by convention; CrossViT and the hybrids keep timm's
             ``head.<branch>``; forecasting models map to the horizon, or, for Informer and Autoformer, each
             decoder step to the variates). Fine-tuning replaces them.
+        fitted: state fitted in closed form to the training data (the ``_hog`` hybrids' kernel classifier: its
+            landmarks are training images' descriptors). Fine-tuning never carries it over: the new run fits
+            its own.
 
     ``first_conv`` and ``classifier`` are module paths, or parameter names for layers held as bare
     parameters (DLinear's); a ``*`` stands for one module name (``decoder.*.trend_projection``: that layer
@@ -64,11 +67,12 @@ class WeightConfig:
     std: tuple[float, ...] | None = None
     interpolation: str | None = None
     crop_pct: float | None = None
+    fitted: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.first_conv or not self.classifier:
             raise ValueError("A WeightConfig names the model's first_conv and classifier.")
-        for name in ("input_size", "first_conv", "classifier", "mean", "std"):  # JSON gives lists
+        for name in ("input_size", "first_conv", "classifier", "mean", "std", "fitted"):  # JSON gives lists
             if (value := getattr(self, name)) is not None:
                 object.__setattr__(self, name, tuple(value))
 

@@ -48,13 +48,29 @@ def fit_ridge_classifier(
     features: torch.Tensor, labels: torch.Tensor, num_classes: int, alphas: tuple[float, ...] = RIDGE_ALPHAS
 ) -> RidgeFit:
     """Ridge classifier on ``features`` (n, F) and ``labels`` (n,) integer classes; α by leave-one-out
-    squared error (as ``RidgeClassifierCV``). Computed in float64 on the n × n Gram matrix (n ≤ F is
-    the case ROCKET's features are made for; the cost is O(n² F + n³))."""
+    squared error (as ``RidgeClassifierCV``). Computed in float64 from the eigendecomposition of the
+    smaller of the n × n Gram matrix (n ≤ F, the case ROCKET's features are made for) and the F × F
+    covariance: O(min(n, F)² · max(n, F))."""
     x = features.double()
     targets = -torch.ones(len(labels), num_classes, dtype=torch.float64, device=x.device)
     targets[torch.arange(len(labels)), labels.long()] = 1.0
     x_mean, y_mean = x.mean(dim=0), targets.mean(dim=0)
     xc, yc = x - x_mean, targets - y_mean  # (n, F), (n, K)
+    solve = _loo_dual if len(x) <= x.shape[1] else _loo_primal
+    alpha, weight, loo = solve(xc, yc, alphas)  # weight (K, F), loo (n, K) centred leave-one-out scores
+    bias = y_mean - weight @ x_mean  # (K,)
+    loo_scores = loo + y_mean
+    rows, truth = torch.arange(len(labels)), labels.long()
+    log_likelihood = torch.stack([torch.log_softmax(t * loo_scores, dim=1)[rows, truth].mean() for t in TEMPERATURES])
+    temperature = TEMPERATURES[int(log_likelihood.argmax())]
+    accuracy = float((loo_scores.argmax(dim=1) == labels.to(x.device)).double().mean())
+    return RidgeFit(weight.float(), bias.float(), alpha, loo_scores.float(), temperature, accuracy)
+
+
+def _loo_dual(
+    xc: torch.Tensor, yc: torch.Tensor, alphas: tuple[float, ...]
+) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """Centred (n, F) features and (n, K) targets, n ≤ F: (α, weight (K, F), leave-one-out scores (n, K))."""
     eigenvalues, q = torch.linalg.eigh(xc @ xc.T)  # (n,), (n, n)
     eigenvalues = eigenvalues.clamp(min=0)
     qty = q.T @ yc  # (n, K)
@@ -72,11 +88,27 @@ def fit_ridge_classifier(
         if best is None or error < best[0]:
             best = (error, alpha, dual, yc - residual)
     _, alpha, dual, loo = best  # type: ignore[misc]
-    weight = dual.T @ xc  # (K, F)
-    bias = y_mean - weight @ x_mean  # (K,)
-    loo_scores = loo + y_mean
-    rows, truth = torch.arange(len(labels)), labels.long()
-    log_likelihood = torch.stack([torch.log_softmax(t * loo_scores, dim=1)[rows, truth].mean() for t in TEMPERATURES])
-    temperature = TEMPERATURES[int(log_likelihood.argmax())]
-    accuracy = float((loo_scores.argmax(dim=1) == labels.to(x.device)).double().mean())
-    return RidgeFit(weight.float(), bias.float(), alpha, loo_scores.float(), temperature, accuracy)
+    return alpha, dual.T @ xc, loo
+
+
+def _loo_primal(
+    xc: torch.Tensor, yc: torch.Tensor, alphas: tuple[float, ...]
+) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """Centred (n, F) features and (n, K) targets, n > F: the same fit from the covariance's
+    eigendecomposition. The hat matrix with an unpenalised intercept is 11ᵀ/n + Z diag(1 / (s + α)) Zᵀ
+    (Z = X V), and the leave-one-out residual of example i is its residual over 1 − H_ii."""
+    eigenvalues, v = torch.linalg.eigh(xc.T @ xc)  # (F,), (F, F)
+    eigenvalues = eigenvalues.clamp(min=0)
+    z = xc @ v  # (n, F)
+    zty = z.T @ yc  # (F, K)
+    best = None
+    for alpha in alphas:
+        inverse = 1.0 / (eigenvalues + alpha)  # (F,)
+        coefficients = inverse[:, None] * zty  # (F, K) in the eigenbasis
+        leverage = 1.0 / len(xc) + (z.square() * inverse).sum(dim=1)  # (n,): diag of the hat matrix
+        residual = (yc - z @ coefficients) / (1.0 - leverage)[:, None]
+        error = float(residual.square().mean())
+        if best is None or error < best[0]:
+            best = (error, alpha, coefficients, yc - residual)
+    _, alpha, coefficients, loo = best  # type: ignore[misc]
+    return alpha, (v @ coefficients).T, loo

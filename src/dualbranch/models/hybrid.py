@@ -26,6 +26,7 @@ from .builder_config import BranchConfig, MultiBranchConfig
 
 __all__ = [
     "HYBRID_CNN_VIT_TINY",
+    "HYBRID_ENDS",
     "HYBRID_VGG_VIT_PHOTO",
     "HYBRID_VGG_VIT_SMALL",
     "HYBRID_VGG_VIT_TINY",
@@ -34,7 +35,7 @@ __all__ = [
 
 PAPER = "Generic dualbranch builder; fusion from Chen, Fan, Panda. CrossViT. ICCV 2021 (arXiv:2103.14899)"
 # both branches read the image: the CNN tokenizer's first convolution and the patch embedding; one head each
-_ENDS = {"first_conv": ("embed.0.tokenizer.proj", "embed.1.tokenizer.proj"), "classifier": ("head.0", "head.1")}
+HYBRID_ENDS = {"first_conv": ("embed.0.tokenizer.proj", "embed.1.tokenizer.proj"), "classifier": ("head.0", "head.1")}
 
 HYBRID_CNN_VIT_TINY = MultiBranchConfig(
     branches=(
@@ -52,7 +53,7 @@ HYBRID_CNN_VIT_TINY = MultiBranchConfig(
 )
 
 
-@register_model(paper=PAPER, tiny={"num_classes": 10}, weights=WeightConfig((1, 28, 28), **_ENDS))
+@register_model(paper=PAPER, tiny={"num_classes": 10}, weights=WeightConfig((1, 28, 28), **HYBRID_ENDS))
 def hybrid_cnn_vit_tiny(**overrides: Any) -> MultiBranchNet:
     """CNN branch (14×14 tokens) + ViT branch (7×7 tokens), cross-attention fusion; 28×28×1 input."""
     return MultiBranchNet(HYBRID_CNN_VIT_TINY, **overrides)
@@ -80,7 +81,7 @@ HYBRID_VGG_VIT_TINY = MultiBranchConfig(
 )
 
 
-@register_model(paper=PAPER, tiny={"num_classes": 10}, weights=WeightConfig((1, 28, 28), **_ENDS))
+@register_model(paper=PAPER, tiny={"num_classes": 10}, weights=WeightConfig((1, 28, 28), **HYBRID_ENDS))
 def hybrid_vgg_vit_tiny(**overrides: Any) -> MultiBranchNet:
     """The small-image default: a CNN branch (VGG tokens 7×7, width 64, ResNet blocks) and a Transformer
     branch (7-px patches, 4×4 tokens, width 64), joined by cross-attention after each of 2 stages; 28×28×1
@@ -101,7 +102,7 @@ HYBRID_VGG_VIT_TINY_PATCH8 = dataclasses.replace(
 )
 
 
-@register_model(paper=PAPER, tiny={"num_classes": 10}, weights=WeightConfig((3, 32, 32), **_ENDS))
+@register_model(paper=PAPER, tiny={"num_classes": 10}, weights=WeightConfig((3, 32, 32), **HYBRID_ENDS))
 def hybrid_vgg_vit_tiny_patch8(**overrides: Any) -> MultiBranchNet:
     """``hybrid_vgg_vit_tiny`` with 8-px patches, for small images whose side is a multiple of 8 (CIFAR's
     32 px: 4×4 tokens; 64 px: 8×8), which 7-px patches would not cover; 32×32×3 input by default."""
@@ -130,7 +131,7 @@ HYBRID_VGG_VIT_SMALL = MultiBranchConfig(
 )
 
 
-@register_model(paper=PAPER, tiny={"num_classes": 10}, weights=WeightConfig((3, 128, 128), **_ENDS))
+@register_model(paper=PAPER, tiny={"num_classes": 10}, weights=WeightConfig((3, 128, 128), **HYBRID_ENDS))
 def hybrid_vgg_vit_small(**overrides: Any) -> MultiBranchNet:
     """The photo default for collections trained from scratch: a CNN branch (VGG tokens on an 8-px grid,
     width 128, ResNet blocks) and a Transformer branch (16-px patches, width 128), joined by
@@ -152,7 +153,7 @@ HYBRID_VGG_VIT_PHOTO = dataclasses.replace(
 )
 
 
-@register_model(paper=PAPER, tiny={"num_classes": 10}, weights=WeightConfig((3, 128, 128), **_ENDS))
+@register_model(paper=PAPER, tiny={"num_classes": 10}, weights=WeightConfig((3, 128, 128), **HYBRID_ENDS))
 def hybrid_vgg_vit_photo(**overrides: Any) -> MultiBranchNet:
     """The photo default: ``hybrid_vgg_vit_small`` with a strided first convolution (ResNet's stem idea,
     He et al., CVPR 2016) in place of the tokenizer's last pool — the same 8-px token grid, 353 M instead

@@ -39,7 +39,7 @@ from ..machine import machine_identity
 from ..quantize import quantize_openvino_int8
 from ..safe_io import atomic_write, atomic_write_text, sha256_chunks, sha256_file
 from .config import load_config
-from .evaluate import batches_of
+from .datamodule import batches_of
 from .kinds import InputPipeline, LoaderInputs
 from .pipeline import folds_of
 from .run_folder import fold_dir

@@ -31,7 +31,15 @@ from ..data.streams import ExampleStream
 from .kinds.base import LoaderInputs
 from .sections import DataSection
 
-__all__ = ["MAX_AUTO_WORKERS", "ExamplesDataModule", "ResumableLoader", "auto_workers", "is_lazy", "loader_for"]
+__all__ = [
+    "MAX_AUTO_WORKERS",
+    "ExamplesDataModule",
+    "ResumableLoader",
+    "auto_workers",
+    "batches_of",
+    "is_lazy",
+    "loader_for",
+]
 
 MAX_AUTO_WORKERS = 12  # decoding workers by default: enough to feed a GPU, not a whole many-core node
 
@@ -190,3 +198,15 @@ class ExamplesDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader | list:
         return [] if self.val_data is None else self._loader(self.val_data, self.section.eval_batch_size, False)
+
+
+def batches_of(
+    loader_inputs: LoaderInputs, labels: torch.Tensor, batch_size: int, workers: int | None = None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(inputs (B, ...), labels (B,)) batches in order: slices of a tensor, or a loader's batches of a
+    Dataset made on demand (decoded in ``workers`` worker processes; None: automatic)."""
+    if not is_lazy(loader_inputs):
+        for start in range(0, len(labels), batch_size):
+            yield loader_inputs[start : start + batch_size], labels[start : start + batch_size]  # type: ignore[index]
+        return
+    yield from loader_for(loader_inputs, labels, batch_size, workers)

@@ -20,7 +20,6 @@ Shape legend: n examples, K classes.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,25 +29,13 @@ from ..checkpoint import read_metadata
 from ..evaluation.protocols import Fold
 from ..safe_io import atomic_write_text, strict_json
 from .config import RunConfig
-from .datamodule import is_lazy, loader_for
+from .datamodule import batches_of
 from .kinds import DataKind, FoldEvaluation, InputPipeline, LoaderInputs, RunData
 from .predictions import write_csv
 from .report import write_report
 from .run_folder import RunRecord, fold_dir
 
-__all__ = ["batches_of", "evaluate_run", "kept_epochs", "outputs_of", "score_fold"]
-
-
-def batches_of(
-    loader_inputs: LoaderInputs, labels: torch.Tensor, batch_size: int, workers: int | None = None
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(inputs (B, ...), labels (B,)) batches in order: slices of a tensor, or a loader's batches of a
-    Dataset made on demand (decoded in ``workers`` worker processes; None: automatic)."""
-    if not is_lazy(loader_inputs):
-        for start in range(0, len(labels), batch_size):
-            yield loader_inputs[start : start + batch_size], labels[start : start + batch_size]  # type: ignore[index]
-        return
-    yield from loader_for(loader_inputs, labels, batch_size, workers)
+__all__ = ["evaluate_run", "kept_epochs", "outputs_of", "score_fold"]
 
 
 @torch.no_grad()

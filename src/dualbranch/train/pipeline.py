@@ -169,9 +169,10 @@ def _fit_fold(
     if is_primary_process():
         atomic_write_text(out / "preprocessing.json", json.dumps(preprocessing.to_json()))
 
-    def served(index: np.ndarray, training: bool) -> tuple[LoaderInputs, torch.Tensor]:
+    def served(index: np.ndarray, training: bool, augmented: bool = True) -> tuple[LoaderInputs, torch.Tensor]:
         examples = train if index is fold.train else dataset.examples.subset(index)
-        inputs = kind.loader_inputs(examples, preprocessing, training, config.augment, config.trainer.seed)
+        augment = config.augment if augmented else None
+        inputs = kind.loader_inputs(examples, preprocessing, training, augment, config.trainer.seed)
         return inputs, torch.from_numpy(dataset.y[index])
 
     model = build_model(config.model.name, args)
@@ -192,7 +193,9 @@ def _fit_fold(
     if config.trainer.compile:
         model.compile()  # in place: the state dict keeps its names
     objective = make_objective(config.objective.name, config.objective.args)
-    task = TrainingTask(model, config, scoring, inputs, objective, steps_per_epoch)
+    # parts fitted in closed form see the training examples as served for training, unaugmented
+    closed_form = served(fitted, True, augmented=False) if hasattr(model, "fit_closed_form") else None
+    task = TrainingTask(model, config, scoring, inputs, objective, steps_per_epoch, closed_form)
     trainer = make_trainer(
         config, out, callbacks, validate=val is not None, steps_per_epoch=steps_per_epoch,
         monitor=(scoring.monitor, scoring.mode), metric=scoring.step_metric, on_first_write=on_first_write,
@@ -208,8 +211,8 @@ def _fit_fold(
         if kept is not None:
             task.load_state_dict(kept)
         if hasattr(model, "choose_fusion") and (held is not None or val is not None):
-            refit = None if held is None else served(fold.train, True)
-            task.choose_fusion(served(held, True) if held is not None else val, refit)  # type: ignore[arg-type]
+            refit = None if held is None else served(fold.train, True, augmented=False)
+            task.choose_fusion(served(held, True, augmented=False) if held is not None else val, refit)
         info = checkpoints.kept(trainer.current_epoch)
         check_weights(model, f"the kept epoch {info['epoch']} of {info['of']}", config)
         # how to feed these weights (input size, normalisation, crop) and where they begin and end: predict,

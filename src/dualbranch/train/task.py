@@ -25,8 +25,9 @@ from torch import nn
 from ..errors import ConfigError
 from ..evaluation.protocols import hold_out
 from .config import RunConfig
+from .datamodule import batches_of
 from .divergence import diverged
-from .kinds import InputPipeline
+from .kinds import InputPipeline, LoaderInputs
 from .objectives import Objective
 from .scoring import Scoring
 
@@ -75,9 +76,11 @@ class TrainingTask(L.LightningModule):
         inputs: InputPipeline,
         objective: Objective,
         steps_per_epoch: int,
+        closed_form_examples: tuple[LoaderInputs, torch.Tensor] | None = None,
     ) -> None:
         super().__init__()
         self.model = model
+        self.closed_form_examples = closed_form_examples
         self.objective = objective
         self.config = config
         self.scoring = scoring
@@ -92,31 +95,45 @@ class TrainingTask(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         """A model with parts fitted in closed form (``needs_closed_form_fit`` / ``fit_closed_form``:
-        RocketFormer's ridge classifier, ShapeFormer's shapelets) fits them to the prepared, unaugmented
-        training examples here, before the optimizer is made (the fit may add parameters) and before a
-        resumed run's checkpoint is restored over them."""
+        RocketFormer's ridge classifier, ShapeFormer's shapelets, the HOG hybrids' kernel classifier) fits
+        them to the prepared, unaugmented training examples (``closed_form_examples``: loader inputs,
+        labels; the training loader's batches without them) here, before the optimizer is made (the fit may
+        add parameters) and before a resumed run's checkpoint is restored over them."""
         needs = getattr(self.model, "needs_closed_form_fit", None)
         if stage != "fit" or needs is None or not needs():
             return
-        inputs, labels = [], []
-        for batch, batch_labels in self.trainer.datamodule.train_dataloader():  # type: ignore[attr-defined]
-            inputs.append(self.inputs.prepare(batch))
-            labels.append(batch_labels)
-        chosen = self.model.fit_closed_form(torch.cat(inputs), torch.cat(labels))  # type: ignore[operator]
+        if self.closed_form_examples is not None:
+            chosen = self.model.fit_closed_form(*self._gathered(self.closed_form_examples, "closed_form_inputs"))  # type: ignore[operator]
+        else:
+            batches = self.trainer.datamodule.train_dataloader()  # type: ignore[attr-defined]
+            inputs, labels = zip(*[(self.inputs.prepare(b), y) for b, y in batches], strict=True)
+            chosen = self.model.fit_closed_form(torch.cat(inputs), torch.cat(labels))  # type: ignore[operator]
         if self.trainer.is_global_zero:
             print("fitted in closed form: " + ", ".join(f"{k} {v:.4g}" for k, v in chosen.items()), flush=True)
 
     @torch.no_grad()
+    def _gathered(self, examples: tuple[LoaderInputs, torch.Tensor], encoder: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loader inputs, labels) as model input, batch by batch, each batch passed through the model's
+        ``encoder`` method where it has one (what its closed-form fit or fusion choice reads, e.g. an image's
+        gradient histograms instead of its pixels): (n, ...), (n,)."""
+        encode = getattr(self.model, encoder, None)
+        outputs = []
+        for batch, _ in batches_of(*examples, self.config.data.eval_batch_size):
+            prepared = self.inputs.prepare(batch)
+            outputs.append(prepared if encode is None else encode(prepared))
+        return torch.cat(outputs), examples[1]
+
+    @torch.no_grad()
     def choose_fusion(
-        self, held: tuple[torch.Tensor, torch.Tensor], refit: tuple[torch.Tensor, torch.Tensor] | None = None
+        self, held: tuple[LoaderInputs, torch.Tensor], refit: tuple[LoaderInputs, torch.Tensor] | None = None
     ) -> dict[str, float]:
         """Let the model choose how to fuse its branches (``model.choose_fusion``) on ``held`` (loader inputs,
         labels) that it was not fitted on, then, given ``refit`` (all the fold's training examples, ``held``
         among them), fit its closed-form parts again on all of them. Printed; returns what was chosen."""
-        chosen = self.model.choose_fusion(self.inputs.prepare(held[0]), held[1])  # type: ignore[operator]
+        chosen = self.model.choose_fusion(*self._gathered(held, "fusion_inputs"))  # type: ignore[operator]
         print("fusion chosen on held-out examples: " + ", ".join(f"{k} {v:.4g}" for k, v in chosen.items()), flush=True)
         if refit is not None:
-            again = self.model.fit_closed_form(self.inputs.prepare(refit[0]), refit[1])  # type: ignore[operator]
+            again = self.model.fit_closed_form(*self._gathered(refit, "closed_form_inputs"))  # type: ignore[operator]
             print(
                 "fitted in closed form on all training examples: "
                 + ", ".join(f"{k} {v:.4g}" for k, v in again.items()),

@@ -39,6 +39,7 @@ from ...data.shards import ImageShards, ShardStream
 from ...errors import ConfigError, DataError
 from ...evaluation.protocols import Fold
 from ...factory import create_model
+from ...models.hog_fusion import LANDMARKS
 from ...registry import WeightConfig
 from ..sections import AugmentSection, DataSection, EvaluationSection, NonNegative, Positive, Probability
 from .base import DataKind, FoldEvaluation, LoaderInputs, RunData, register_kind
@@ -282,7 +283,11 @@ class ImageKind(DataKind):
                 f"model.name={model_name} does not read images; pick an image model (`dualbranch models`)."
             )
         shape = self._shape(dataset, data)
-        derived = {"num_classes": len(dataset.class_names), "in_chans": shape[0], "img_size": list(shape[1:])}
+        derived = {
+            "num_classes": len(dataset.class_names), "in_chans": shape[0], "img_size": list(shape[1:]),
+            # a kernel classifier keeps every training image as a landmark, up to its own number
+            "landmarks": min(_train_count(dataset), LANDMARKS),
+        }  # fmt: skip
         return {k: v for k, v in derived.items() if k in model_fields}
 
     def describe(self, dataset: RunData, data: ImageDataSection) -> dict[str, Any]:
