@@ -97,17 +97,17 @@ class TrainingTask(L.LightningModule):
         """A model with parts fitted in closed form (``needs_closed_form_fit`` / ``fit_closed_form``:
         RocketFormer's ridge classifier, ShapeFormer's shapelets, the HOG hybrids' kernel classifier) fits
         them to the prepared, unaugmented training examples (``closed_form_examples``: loader inputs,
-        labels; the training loader's batches without them) here, before the optimizer is made (the fit may
-        add parameters) and before a resumed run's checkpoint is restored over them."""
+        labels) here, before the optimizer is made (the fit may add parameters) and before a resumed run's
+        checkpoint is restored over them."""
         needs = getattr(self.model, "needs_closed_form_fit", None)
         if stage != "fit" or needs is None or not needs():
             return
-        if self.closed_form_examples is not None:
-            chosen = self.model.fit_closed_form(*self._gathered(self.closed_form_examples, "closed_form_inputs"))  # type: ignore[operator]
-        else:
-            batches = self.trainer.datamodule.train_dataloader()  # type: ignore[attr-defined]
-            inputs, labels = zip(*[(self.inputs.prepare(b), y) for b, y in batches], strict=True)
-            chosen = self.model.fit_closed_form(torch.cat(inputs), torch.cat(labels))  # type: ignore[operator]
+        if self.closed_form_examples is None:
+            raise ConfigError(
+                f"{type(self.model).__name__} fits parts in closed form: give TrainingTask its training examples "
+                "(closed_form_examples=(loader inputs, labels))."
+            )
+        chosen = self.model.fit_closed_form(*self._gathered(self.closed_form_examples, "closed_form_inputs"))  # type: ignore[operator]
         if self.trainer.is_global_zero:
             print("fitted in closed form: " + ", ".join(f"{k} {v:.4g}" for k, v in chosen.items()), flush=True)
 
