@@ -54,12 +54,11 @@ class HogFusionNet(MultiBranchNet):
         landmarks: m, training images the kernel classifier compares with (its size in the weights:
             m × F floats).
         **overrides: fields of ``config`` (``img_size``, ``num_classes``, ``in_chans``, ...).
-    """
 
-    # without a validation split nothing is held out of the learned branches' training (a few hundred photos
-    # cannot spare a fifth): the calibrated sum stays, and a kernel branch that learned nothing has a
-    # temperature near 0 (hymenoptera's 196 photos: τ = 0.1 at α = 1000), so it adds next to nothing
-    fusion_held_out = 0.0
+    Unlike RocketFormer it declares no ``fusion_held_out``: without a validation split nothing is held out
+    of the learned branches' training (a few hundred photos cannot spare a fifth), and the calibrated sum
+    stays, a kernel branch that learned nothing having a temperature near 0.
+    """
 
     def __init__(self, config: MultiBranchConfig | None = None, landmarks: int = LANDMARKS, **overrides: Any) -> None:
         super().__init__(config, **overrides)
