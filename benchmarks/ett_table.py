@@ -14,7 +14,7 @@ paper's full-results table (Liu et al., ICLR 2024) for iTransformer, PatchTST an
 96 (``../shared/references/forecasting-published.md``). Each run records its epochs, the best (kept)
 epoch and its wall time; the machine and its load are recorded before and after. Results are merged
 into benchmarks/results/ett_table.json (one entry per data set, horizon, model and seed), so several
-invocations (e.g. one per core) fill one table.
+invocations (e.g. one per core) fill one table; a cell already there is kept (``--again`` reruns it).
 
 Shape legend: N test windows, L look-back, H horizon, C variables.
 """
@@ -158,6 +158,7 @@ def main() -> dict[str, Any]:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the folder holding ETTh1.csv, ...")
     parser.add_argument("--override", nargs="*", default=[], help="extra key=value settings (not the defaults)")
     parser.add_argument("--table", action="store_true", help="print the saved results as a Markdown table")
+    parser.add_argument("--again", action="store_true", help="rerun cells already in the results (kept otherwise)")
     args = parser.parse_args()
     if args.table:
         print(table(json.loads(RESULTS.read_text())))
@@ -173,6 +174,9 @@ def main() -> dict[str, Any]:
                 entry["published"] = {m: list(v) for m, v in PUBLISHED[name][horizon].items()}
                 for model in args.models:
                     for seed in range(args.seeds):
+                        key = model + ("" if not args.override else " " + " ".join(args.override))
+                        if not args.again and str(seed) in entry.get(key, {}):
+                            continue
                         result = run_one(Path(folder), path, model, horizon, seed, args.override)
                         if result["windows"] != entry["baselines"]["windows"]:
                             raise RuntimeError(f"{name}-{horizon} {model}: scored on other windows than the baselines")
@@ -180,7 +184,6 @@ def main() -> dict[str, Any]:
                             "cpu": machine["cpu"], "torch": machine["torch"], "load_before": machine["load_average"],
                             "load_after": machine_info()["load_average"],
                         }  # fmt: skip
-                        key = model + ("" if not args.override else " " + " ".join(args.override))
                         entry.setdefault(key, {})[str(seed)] = result
                         published = PUBLISHED[name][horizon].get(model)
                         gap = f"  published {published[0]:.3f} / {published[1]:.3f}" if published else ""

@@ -15,8 +15,8 @@ from dualbranch.data.photos import index_image_folder, survey
 from dualbranch.train.config import load_config
 from dualbranch.train.kinds import RunData
 from dualbranch.train.kinds.image_choices import choose_flips
-from dualbranch.train.pipeline import model_macs, model_options
 from dualbranch.train.recipe import resolve_recipe
+from dualbranch.train.run_model import model_macs, model_options
 
 SIDE = 28  # a size the small-image model's patches tile
 

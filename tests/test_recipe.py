@@ -17,8 +17,9 @@ from dualbranch.factory import create_model
 from dualbranch.train.budget import CAP_FLOOR, MIN_UPDATES, auto_updates
 from dualbranch.train.config import load_config
 from dualbranch.train.kinds import RunData
-from dualbranch.train.pipeline import fit, model_macs, model_options
+from dualbranch.train.pipeline import fit
 from dualbranch.train.recipe import parse_budget, resolve_recipe, resolve_validation
+from dualbranch.train.run_model import model_macs, model_options
 
 
 def _images(n: int, side: int) -> RunData:

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import inspect
 import json
 import os
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,8 +30,6 @@ from torch import nn
 from ..checkpoint import load_for_finetuning, save_checkpoint
 from ..errors import ConfigError, RunFolderError
 from ..evaluation.protocols import Fold
-from ..factory import create_model
-from ..flops import count_macs
 from ..registry import get_model_entry
 from ..safe_io import atomic_write_text
 from .budget import shared_step_rate
@@ -47,7 +43,7 @@ from .engine import make_trainer, shows_progress
 from .evaluate import evaluate_run, score_fold
 from .fold_models import FoldModel, load_fold_models
 from .interrupt import RunInterrupted, stop_on_signals
-from .kinds import DataKind, FoldEvaluation, LoaderInputs, RunData, stack_items
+from .kinds import DataKind, FoldEvaluation, LoaderInputs, RunData
 from .memory import activation_bytes_per_example
 from .objectives import make_objective
 from .own_models import compare_own_models, fit_own_model
@@ -55,86 +51,19 @@ from .precision import choose_precision
 from .recipe import Choice, Recipe, resolve_recipe, resolve_validation
 from .run_folder import RunRecord, fold_dir, is_primary_process, read_record
 from .run_lock import lock_run
+from .run_model import build_model, model_args, model_macs, model_options, step_rate
 from .run_place import RunPlace, default_run_name, open_run, resume_note, resume_run
 from .scoring import Scoring
 from .search import run_search
 from .task import TrainingTask, fusion_split
 
-__all__ = ["FoldModel", "Plan", "build_model", "fit", "folds_of", "load_fold_models", "model_options", "plan_run",
-           "test"]  # fmt: skip
-
-
-def build_model(name: str, args: dict[str, Any], checkpoint: str | os.PathLike[str] | None = None) -> nn.Module:
-    """A registered model with ``args``, optionally loading weights (strictly)."""
-    return create_model(name, checkpoint_path=None if checkpoint is None else str(checkpoint), **args)
-
-
-def _probe(name: str) -> nn.Module:
-    with torch.device("meta"):  # no weights are allocated
-        return create_model(name)
-
-
-def model_options(name: str) -> set[str]:
-    """The option names a registered model takes (its config fields, or its constructor's arguments)."""
-    probe = _probe(name)
-    model_config = getattr(probe, "config", None)
-    if dataclasses.is_dataclass(model_config):  # models built from a config dataclass
-        return {f.name for f in dataclasses.fields(model_config)}
-    # models built from constructor arguments (the signal models, braindecode's convention)
-    return set(inspect.signature(type(probe).__init__).parameters) - {"self"}
-
-
-def _model_args(config: RunConfig, kind: DataKind, dataset: RunData) -> dict[str, Any]:
-    """What the data implies for the model (the kind decides), with ``model.args`` on top."""
-    sizes = getattr(type(_probe(config.model.name)), "sizes_for_length", None)  # models that fit short inputs
-    args = kind.model_args(dataset, config.data, model_options(config.model.name), config.model.name)
-    if sizes is not None and "n_times" in args:
-        args.update(sizes(args["n_times"]))
-    return {**args, **config.model.args}
-
-
-def model_macs(config: RunConfig, kind: DataKind, dataset: RunData) -> int:
-    """Multiply-adds of the model's forward pass on one example (counted on meta: no weights, no timing)."""
-    with torch.device("meta"):
-        return count_macs(build_model(config.model.name, _model_args(config, kind, dataset)))
-
-
-def _step_rate(config: RunConfig, kind: DataKind, dataset: RunData, fold: Fold, scoring: Scoring) -> float:
-    """Training updates per second of this run's model and input pipeline, measured on a few batches (for a
-    wall-time budget only: the default budget comes from the data, :mod:`.budget`)."""
-    sample = fold.train[: min(len(fold.train), 4 * config.data.batch_size)]
-    examples = dataset.examples.subset(sample)
-    preprocessing = kind.fit_preprocessing(examples, config.data)
-    inputs = kind.input_pipeline(preprocessing, config.augment)
-    served = kind.loader_inputs(examples, preprocessing, True, config.augment, config.trainer.seed)
-    x, y = stack_items(served, np.arange(len(sample))), torch.from_numpy(dataset.y[sample])
-    model = build_model(config.model.name, _model_args(config, kind, dataset)).train()
-    objective = make_objective(config.objective.name, config.objective.args)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    generator = torch.Generator().manual_seed(0)
-    batches = [
-        (x[i : i + config.data.batch_size], y[i : i + config.data.batch_size])
-        for i in range(0, len(x), config.data.batch_size)
-    ]
-
-    def step(batch: tuple[torch.Tensor, torch.Tensor]) -> None:
-        model_input, targets = inputs.train_batch(*batch, scoring.num_classes, generator)
-        optimizer.zero_grad()
-        objective(model, model_input, targets).loss.backward()
-        optimizer.step()
-
-    step(batches[0])  # warm-up: allocations, one-time kernels
-    started, count = time.perf_counter(), 0
-    while count < 3 or time.perf_counter() - started < 2.0:
-        step(batches[count % len(batches)])
-        count += 1
-    return count / (time.perf_counter() - started)
+__all__ = ["FoldModel", "Plan", "fit", "folds_of", "load_fold_models", "plan_run", "test"]
 
 
 def _trial_score(config: RunConfig, kind: DataKind, dataset: RunData, fold: Fold, scoring: Scoring) -> float:
     """An ``optim.search`` trial: train ``config`` on ``fold`` in a scratch folder; its best validation score."""
     with tempfile.TemporaryDirectory(prefix="dualbranch-search-") as scratch:
-        _fit_fold(config, kind, dataset, fold, Path(scratch), _model_args(config, kind, dataset), None, scoring)
+        _fit_fold(config, kind, dataset, fold, Path(scratch), model_args(config, kind, dataset), None, scoring)
         scores = [row[scoring.monitor] for row in read_history(Path(scratch)) if row.get(scoring.monitor) is not None]
     return max(scores) if scoring.mode == "max" else min(scores)
 
@@ -229,7 +158,7 @@ def _validation_scores(
 ) -> FoldEvaluation:
     """``config``'s model trained on ``fold.train`` in a scratch folder, scored on ``fold.test`` (a kind's
     comparison with its own models, :meth:`DataKind.choose_own_model`)."""
-    args = _model_args(config, kind, dataset)
+    args = model_args(config, kind, dataset)
     with tempfile.TemporaryDirectory(prefix="dualbranch-validation-") as scratch:
         _fit_fold(config, kind, dataset, fold, Path(scratch), args, None, scoring)
         preprocessing = kind.read_preprocessing(json.loads((Path(scratch) / "preprocessing.json").read_text()), {})
@@ -281,10 +210,10 @@ def plan_run(config: RunConfig, resume: str | os.PathLike[str] | None = None, dr
         return kind.scoring(dataset.class_names, kind.describe(dataset, c.data))
 
     def model_of(c: RunConfig) -> Callable[[], nn.Module]:
-        return lambda: build_model(c.model.name, _model_args(c, kind, dataset))
+        return lambda: build_model(c.model.name, model_args(c, kind, dataset))
 
     def precision_of(c: RunConfig) -> tuple[str, str]:
-        key = f"{c.model.name} {json.dumps(_model_args(c, kind, dataset), sort_keys=True)}"
+        key = f"{c.model.name} {json.dumps(model_args(c, kind, dataset), sort_keys=True)}"
         return choose_precision(c.trainer.accelerator, model_of(c), key)
 
     if own is not None:  # nothing to train: no schedule, batch or precision to choose
@@ -292,7 +221,7 @@ def plan_run(config: RunConfig, resume: str | os.PathLike[str] | None = None, dr
     else:
         recipe = resolve_recipe(
             config, kind, dataset, len(folds[0].train), model_options,
-            None if dry else lambda c: shared_step_rate(lambda: _step_rate(c, kind, dataset, folds[0], scoring_of(c))),
+            None if dry else lambda c: shared_step_rate(lambda: step_rate(c, kind, dataset, folds[0], scoring_of(c))),
             lambda c: model_macs(c, kind, dataset), early=(early,) if early else (),
             activation_bytes=lambda c: activation_bytes_per_example(model_of(c)), precision=precision_of,
         )  # fmt: skip
@@ -318,7 +247,7 @@ def plan_run(config: RunConfig, resume: str | os.PathLike[str] | None = None, dr
             config, folds[0].val is not None and len(folds[0].val) > 0, model_options,
             lambda c: _trial_score(c, kind, dataset, folds[0], scoring), maximize=scoring.mode == "max",
         )  # fmt: skip
-    args = {} if own is not None else _model_args(config, kind, dataset)
+    args = {} if own is not None else model_args(config, kind, dataset)
     record = RunRecord(
         kind.name, own or config.model.name, args, list(dataset.class_names), input_shape,
         config.evaluation.protocol, [fold.name for fold in folds], facts,
