@@ -81,10 +81,9 @@ PAPER_MIN_WINDOWS = 1000
 DEFAULT_LR = 1e-4  # the reference code's --learning_rate default
 #: Learning rates of a model's own ETTh1 script where it differs from the default, or where measured better.
 PAPER_LR: dict[str, tuple[float, str]] = {
-    # ETTh1-96 through the CLI (benchmarks/results/ett_table.json): MSE 0.386 at 1e-3, 0.411 at the 5e-3 of
-    # DLinear's own look-back-336 script
+    # the rates compared: benchmarks/results/forecasting_issue24.md
     "dlinear": (1e-3, "measured on ETTh1-96: the published MSE at 1e-3 (a linear model takes larger steps)"),
-    "gateformer": (1e-3, "the rate of dualbranch's measured ETTh1 / ETTm1-96 runs (issue 24)"),
+    "gateformer": (1e-3, "measured on ETTh1-96 and ETTm1-96 (the forecasting benchmarks in the docs)"),
 }
 
 

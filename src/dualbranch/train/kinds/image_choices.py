@@ -76,7 +76,7 @@ LARGE_PHOTO_SET = 100_000  # training photos from which a published CrossViT tra
 _SIDE_CAPS = ((10_000, 128), (LARGE_PHOTO_SET, 160))
 MIN_PHOTO_SIDE = 32
 # up to this many training images a network trained from scratch still lacks what hand-made gradient
-# histograms know (Caltech-101's 5,206: HOG + RBF SVM 67 %, the photo hybrid 53 %, the two fused 72 %)
+# histograms know (measured: benchmarks/results/photo_hog_branch.md)
 GRADIENT_BRANCH_SET = 10_000
 GRADIENT_BRANCH_SUFFIX = "_hog"
 STRONG_AUGMENT_EPOCHS = 30  # from this many passes over the photos on, DeiT's augmentation pays off
