@@ -93,6 +93,11 @@ def main() -> None:
             run = fit(load_config(None, [*overrides, f"trainer.seed={seed}"]), callbacks=[tested])
             metrics = json.loads((run / "metrics.json").read_text())
             epochs = len((run / "history.jsonl").read_text().splitlines())
+            # the callback feeds the raw test series in sorted-label order; where the run kept its last epoch,
+            # its own test (the run's preprocessing and class order) must agree, or the per-epoch figures are wrong
+            if metrics["kept"]["epoch"] == epochs and abs(tested.accuracy[-1] - metrics["accuracy"]) > 1e-6:
+                raise RuntimeError(f"seed {seed}: the per-epoch test ({tested.accuracy[-1]:.4f}) disagrees with the "
+                                   f"run's own test of the same weights ({metrics['accuracy']:.4f})")  # fmt: skip
             best = int(np.argmax(tested.accuracy))
             runs.append({
                 "seed": seed, "accuracy": metrics["accuracy"], "seconds": round(time.perf_counter() - started, 1),
