@@ -1,9 +1,8 @@
 """Run configuration: the sections (:mod:`.sections`, and the data kind's ``data`` / ``augment``), read from YAML
-plus ``section.key=value`` overrides and validated by pydantic, strictly (``"5"`` is not an integer).
+plus ``section.key=value`` overrides and validated strictly by pydantic (``"5"`` is not an integer).
 
-Errors say which key, where it was set (file and line, or the command line) and what is valid; a misspelt key gets
-a did-you-mean, a key of another data kind says which kind it belongs to. Only plain values: YAML tags that build
-Python objects (``!!python/...``) are refused, and ``1e-3`` is a number, as in YAML 1.2.
+Errors name the key, where it was set (file and line, or the command line) and what is valid, with a did-you-mean
+or the data kind the key belongs to. Only plain values: YAML tags that build Python objects are refused.
 """
 
 from __future__ import annotations
@@ -58,16 +57,11 @@ class RunConfig(Generic[D, A]):
 
 
 class _Loader(yaml.SafeLoader):
-    """The safe loader (no Python objects), with YAML 1.2's floats: ``1e-3`` is a number (YAML 1.1 wants
-    ``1.0e-3``), ``1:30.5`` a string (YAML 1.1: 90.5)."""
+    """The safe loader (no Python objects) where ``1e-3`` is a number, as in YAML 1.2 (YAML 1.1 wants ``1.0e-3``)."""
 
 
-_Loader.yaml_implicit_resolvers = {
-    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:float"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_FLOAT = r"[-+]?(\d[\d_]*(\.[\d_]*)?([eE][-+]?\d+)?|\.\d[\d_]*([eE][-+]?\d+)?|\.(inf|Inf|INF))|\.(nan|NaN|NAN)"
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(f"^(?:{_FLOAT})$"), list("-+0123456789."))
+_EXPONENT = r"^[-+]?(\d[\d_]*(\.[\d_]*)?|\.\d[\d_]*)[eE][-+]?\d+$"  # floats YAML 1.1 reads as strings
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(_EXPONENT), list("-+0123456789."))
 
 
 def _parse(text: str, where: str, file: bool = True) -> tuple[Any, dict[str, int]]:
@@ -161,11 +155,6 @@ def _validate(merged: dict[str, Any], origins: dict[str, str], kind: DataKind) -
         raise ConfigError(f"{where}: {path} must be {sections.expect(hint, index)}, got {got!r}.")
 
 
-def _dataset(values: dict[str, Any], default: str) -> str:
-    """``data.name`` in ``values``, ``default`` where unset."""
-    return values["data"].get("name", default) if isinstance(values.get("data"), dict) else default
-
-
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
     """The default config, updated from a YAML file (a path, or the name of a built-in config such as
     ``"basicmotions"``), then from ``section.key=value`` overrides."""
@@ -186,9 +175,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     values, cli = values or {}, {}
     for item in overrides:
         _merge(cli, _override(item), "command line", {}, {})
-    file_name = _dataset(values, "fashion_mnist")
+    file_name = values["data"].get("name", "fashion_mnist") if isinstance(values.get("data"), dict) else "fashion_mnist"
     file_kind = kind_for_dataset(file_name, f"{source} line {lines.get('data.name')}")
-    name = _dataset(cli, file_name)
+    name = cli["data"].get("name", file_name) if isinstance(cli.get("data"), dict) else file_name
     kind = kind_for_dataset(name, "command line")
     if kind is not file_kind:
         if path is None:  # the default file is Fashion-MNIST's recipe (its gradient clipping, say): another

@@ -1,9 +1,9 @@
-"""The sections of a run configuration, each value's valid range declared beside it for pydantic.
+"""The sections of a run configuration, each value's valid range declared beside it for pydantic (strict, no
+undeclared keys: :class:`~dualbranch.train.config.RunConfig`'s settings, which every section inherits).
 
-``data`` and ``augment`` are the data kind's subclasses of :class:`DataSection` / :class:`AugmentSection`
-(:mod:`dualbranch.train.kinds`). A range is a constraint in the field's type (``Field(ge=0, description=...)``
-or a ``Literal``) that errors and the configuration reference quote (:func:`expect`); the comment beside a field
-says what the key means.
+A range is a constraint in the field's type (``Field(ge=0, description=...)`` or a ``Literal``) that errors and the
+configuration reference quote (:func:`expect`); the comment beside a field says what the key means. ``data`` and
+``augment`` are the data kind's subclasses of :class:`DataSection` / :class:`AugmentSection` (:mod:`.kinds`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field
+from pydantic import AfterValidator, Field
 
 __all__ = ["AugmentSection", "DataSection", "EvaluationSection", "ModelSection", "ObjectiveSection", "OptimSection",
            "OutputSection", "TrainerSection", "expect"]  # fmt: skip
@@ -51,21 +51,15 @@ def _distinct(values: list) -> list:
     return values
 
 
-class _Section:
-    """Base of every section: strict (``"5"`` is not an integer, ``1`` not a boolean), no undeclared keys."""
-
-    __pydantic_config__ = ConfigDict(extra="forbid", strict=True)
-
-
 @dataclass
-class ModelSection(_Section):
+class ModelSection:
     name: str = "auto"  # a registered model (`dualbranch models`); auto: chosen from the data (train/recipe.py)
     args: dict[str, Any] = field(default_factory=dict)  # config overrides for create_model
     checkpoint: str | None = None  # weights to start from (.safetensors / .pth)
 
 
 @dataclass
-class DataSection(_Section):
+class DataSection:
     """Keys every data kind has; a kind's own section subclasses this one."""
 
     name: str = "fashion_mnist"  # a dataset of some data kind (`dualbranch fit --help` lists them)
@@ -85,14 +79,14 @@ class DataSection(_Section):
 
 
 @dataclass
-class AugmentSection(_Section):
+class AugmentSection:
     """Keys every kind's augmentation has; a kind's own section subclasses this one."""
 
     label_smoothing: Annotated[float, Field(ge=0, lt=1, description="in [0, 1)")] = 0.1
 
 
 @dataclass
-class ObjectiveSection(_Section):
+class ObjectiveSection:
     """The training objective (:mod:`dualbranch.train.objectives`): its name and its options."""
 
     name: str = "cross_entropy"
@@ -100,7 +94,7 @@ class ObjectiveSection(_Section):
 
 
 @dataclass
-class OptimSection(_Section):
+class OptimSection:
     budget: int | str = "auto"  # updates ("4000") or wall time ("15m"), turned into epochs; see train/recipe.py
     epochs: Positive | None = None  # null: from the budget
     # adamw (DeiT's recipe) or radam (Liu et al., ICLR 2020; ShapeFormer's official recipe), decoupled decay
@@ -128,7 +122,7 @@ class OptimSection(_Section):
 
 
 @dataclass
-class EvaluationSection(_Section):
+class EvaluationSection:
     """How a run is evaluated: one split (``none``), or a protocol with one model per fold (any kind)."""
 
     protocol: Literal[EVALUATION_PROTOCOLS] = "none"  # none: the data's own test split
@@ -137,7 +131,7 @@ class EvaluationSection(_Section):
 
 
 @dataclass
-class TrainerSection(_Section):
+class TrainerSection:
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
     devices: Positive = 1  # processes (CPU) or GPUs per node
     num_nodes: Positive = 1
@@ -159,7 +153,7 @@ class TrainerSection(_Section):
 
 
 @dataclass
-class OutputSection(_Section):
+class OutputSection:
     root: str = "runs"
     name: str | None = None  # run folder name; default: <model>-<data>-<timestamp>
     overwrite: bool = False  # replace an existing run folder (never done silently)
