@@ -22,10 +22,12 @@ import argparse
 import json
 import statistics
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
+from dualbranch.bench import machine_info
 from dualbranch.data.series import load_uea
 from dualbranch.train.config import config_to_dict, load_config
 from dualbranch.train.pipeline import fit
@@ -87,9 +89,12 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", metavar="section.key=value")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="uea-acc-"))
+    out = Path(__file__).parent / "results" / "uea_accuracy.json"
+    previous = json.loads(out.read_text()) if out.is_file() else {"results": {}}
     results = {}
     for dataset in args.datasets:
-        validation = {}
+        # without a new choice, the record of the choice that made the shipped config is kept
+        validation = previous["results"].get(dataset, {}).get("validation", {}) if args.no_select else {}
         chosen = "shipped"
         if not args.no_select:
             for name, candidate in CANDIDATES.items():
@@ -103,7 +108,7 @@ def main() -> None:
             # the best validation accuracy; with a few dozen held-out series accuracies often tie, and
             # the tie goes to the lower validation loss
             chosen = max(validation, key=lambda n: (validation[n]["mean"], -validation[n]["loss"]))
-        accuracies = []
+        accuracies, started = [], time.perf_counter()
         for seed in range(args.seeds):
             overrides = [*CANDIDATES[chosen], f"trainer.seed={seed}", *QUIET, *args.overrides]
             where = [f"output.root={root}", f"output.name={dataset}-{seed}"]
@@ -118,13 +123,12 @@ def main() -> None:
             "test_accuracy": accuracies,
             "mean": statistics.mean(accuracies),
             "std": statistics.pstdev(accuracies),
+            "seconds_per_run": round((time.perf_counter() - started) / args.seeds, 1),
         }
-    out = Path(__file__).parent / "results" / "uea_accuracy.json"
-    if set(args.datasets) != set(CONFIGS) and out.is_file():  # a partial rerun keeps the other sets' results
-        previous = json.loads(out.read_text())
-        if previous.get("seeds") == args.seeds:
-            results = {**previous["results"], **results}
-    text = json.dumps({"model": "dbconformer", "seeds": args.seeds, "results": results}, indent=2)
+    if set(args.datasets) != set(CONFIGS) and previous.get("seeds") == args.seeds:  # a partial rerun keeps the rest
+        results = {**previous["results"], **results}
+    record = {"model": "dbconformer", "seeds": args.seeds, "machine": machine_info(), "results": results}
+    text = json.dumps(record, indent=2)
     print(text)
     out.write_text(text + "\n")
 
