@@ -41,11 +41,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from .checkpoint import save_checkpoint
 from .engine_names import EXPORT_FORMATS, OPENVINO_PRECISION
 from .errors import ConfigError, MissingDependencyError, MissingFileError, OutputExistsError
 from .registry import WeightConfig
 from .signal_stack import kept_signal_stack
+from .weight_files import save_checkpoint
 
 __all__ = [
     "FORMATS",

@@ -12,10 +12,11 @@ from typing import Any
 from torch import nn
 
 from . import models as _models  # noqa: F401  (registers every model: the registry is read here)
-from .checkpoint import download_weights, load_checkpoint
+from .checkpoint import load_checkpoint
 from .errors import ConfigError
 from .features import FeatureExtractor
 from .registry import get_model_entry
+from .weight_files import download_weights
 
 __all__ = ["create_model"]
 

@@ -23,8 +23,9 @@ from typing import Any
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from ..checkpoint import CheckpointError, torch_load_weights_only
+from ..errors import CheckpointError
 from ..safe_io import atomic_write_bytes, atomic_write_text, sha256_chunks, sha256_file
+from ..weight_files import torch_load_weights_only
 
 __all__ = ["ChecksummedCheckpointIO", "load_training_checkpoint", "verify_checkpoint"]
 

@@ -25,9 +25,9 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import read_metadata
 from ..evaluation.protocols import Fold
 from ..safe_io import atomic_write_text, strict_json
+from ..weight_files import read_metadata
 from .config import RunConfig
 from .datamodule import batches_of
 from .kinds import DataKind, FoldEvaluation, InputPipeline, LoaderInputs, RunData

@@ -27,11 +27,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checkpoint import load_for_finetuning, save_checkpoint
+from ..checkpoint import load_for_finetuning
 from ..errors import ConfigError, RunFolderError
 from ..evaluation.protocols import Fold
 from ..registry import get_model_entry
 from ..safe_io import atomic_write_text
+from ..weight_files import save_checkpoint
 from .budget import shared_step_rate
 from .callbacks import read_history
 from .checkpoint_io import verify_checkpoint
