@@ -18,8 +18,8 @@ import pytest
 from dualbranch.cli import main
 from dualbranch.train.callbacks import read_history
 from dualbranch.train.config import load_config
-from dualbranch.train.kinds.forecasting import PAPER_LR
-from dualbranch.train.pipeline import _finished
+from dualbranch.train.kinds.forecast_recipe import PAPER_LR
+from dualbranch.train.pipeline import _finished, plan_run
 from dualbranch.train.task import halving
 
 QUIET = ["trainer.progress_bar=false", "trainer.threads=1"]
@@ -137,3 +137,27 @@ def test_a_fold_stopped_early_counts_as_finished_when_resumed(tmp_path):
     rows[-1]["early_stop"] = True
     (tmp_path / "history.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     assert _finished(tmp_path, config)
+
+
+def test_patchtst_takes_its_official_large_data_sizes_from_enough_windows_and_variates(tmp_path):
+    """PatchTST's scripts give d_model 128 to the large sets (ETTm1 on): 1,077 training windows × 100 variates are
+    over the recipe's 100,000; 3 variates are not, and a model without such sizes gets none."""
+    pd = pytest.importorskip("pandas")
+    t = np.arange(1600)[:, None]
+    wide = pd.DataFrame(np.sin(2 * np.pi * t / 24 + np.arange(100)) + 0.01 * t, columns=[f"v{k}" for k in range(100)])
+    paths = {"wide": tmp_path / "wide.csv", "narrow": tmp_path / "narrow.csv"}
+    wide.to_csv(paths["wide"], index=False)
+    wide.iloc[:, :3].to_csv(paths["narrow"], index=False)
+
+    def planned(table: str, model: str) -> tuple[dict, dict]:
+        config = load_config(None, ["data.name=series", f"data.path={paths[table]}", f"model.name={model}",
+                                    "data.seq_len=24", "data.pred_len=12", *QUIET])  # fmt: skip
+        plan = plan_run(config, dry=True)  # the recipe as `fit` resolves it, without training
+        return {c.key: c.value for c in plan.recipe.choices if c.key.startswith("model.args.")}, plan.args
+
+    sizes, args = planned("wide", "patchtst")
+    assert sizes == {"model.args.d_model": 128, "model.args.n_heads": 16, "model.args.d_ff": 256,
+                     "model.args.dropout": 0.2}  # fmt: skip
+    assert (args["d_model"], args["n_heads"], args["d_ff"], args["dropout"]) == (128, 16, 256, 0.2)  # the model built
+    assert planned("narrow", "patchtst")[0] == {}  # 1,077 × 3: the ETTh1-sized defaults
+    assert planned("wide", "dlinear")[0] == {}

@@ -23,12 +23,11 @@ too: the recipe sets ``data.horizon_marks`` for it, and its input is the look-ba
 with their variate values replaced by zeros (:mod:`.series_windows`); ``predict`` extends each file's
 time column by the horizon at the data's step.
 
-Training protocol (:meth:`ForecastingKind.recipe`): the long-horizon papers' — batch 32, at most 10
-epochs, early stopping on validation MSE with patience 3 (the kept model is the best validation
-epoch), the learning rate halved after each epoch, no gradient clipping, no weight decay. Below 1,000
-training windows (a short series) 10 epochs would be a few dozen updates: such a run keeps the general
-recipe's schedule (:mod:`dualbranch.train.recipe`: at least 2,000 updates, warm-up + cosine, a small
-batch), still without clipping or weight decay.
+Training protocol (:mod:`.forecast_recipe`): the long-horizon papers' — batch 32, at most 10 epochs, early
+stopping on validation MSE with patience 3 (the kept model is the best validation epoch), the learning rate
+halved after each epoch, no gradient clipping, no weight decay, and the sizes a model's official scripts give
+large data sets. A short series (under 1,000 training windows) keeps the general recipe's schedule
+(:mod:`dualbranch.train.recipe`: at least 2,000 updates, warm-up + cosine, a small batch).
 
 Short series (:mod:`.forecast_statistical`, ``data.statistical``): a short univariate series (under 1,000
 training windows, as above) first compares the global model with seasonal naive and AutoETS on the last
@@ -66,25 +65,13 @@ from ..scoring import Scoring
 from ..sections import AugmentSection, DataSection, EvaluationSection, Positive
 from .base import DataKind, FoldEvaluation, RunData, register_kind
 from .forecast_marks import horizon_calendar, reads_future_marks, series_marks
+from .forecast_recipe import PAPER_MIN_WINDOWS, forecast_recipe
 from .forecast_report import forecast_grid, gate_bars
 from .forecast_scoring import ForecastScoring
 from .forecast_statistical import METHODS, NAMES, choose_statistical, fit_statistical, load_statistical
 from .series_windows import SeriesInputs, SeriesScaling, SeriesWindows, served_table, window_view
 
 __all__ = ["ForecastAugmentSection", "ForecastDataSection", "ForecastingKind"]
-
-#: The protocol of the long-horizon papers' code (Informer, Autoformer, iTransformer, PatchTST, Gateformer):
-#: batch 32, at most 10 epochs, early stopping with patience 3 on validation MSE, the rate halved each epoch.
-PAPER_BATCH, PAPER_EPOCHS, PAPER_PATIENCE = 32, 10, 3
-#: Fewer training windows than this (a short series) keep the general recipe's schedule instead.
-PAPER_MIN_WINDOWS = 1000
-DEFAULT_LR = 1e-4  # the reference code's --learning_rate default
-#: Learning rates of a model's own ETTh1 script where it differs from the default, or where measured better.
-PAPER_LR: dict[str, tuple[float, str]] = {
-    # the rates compared: benchmarks/results/forecasting_issue24.md
-    "dlinear": (1e-3, "measured on ETTh1-96: the published MSE at 1e-3 (a linear model takes larger steps)"),
-    "gateformer": (1e-3, "measured on ETTh1-96 and ETTm1-96 (the forecasting benchmarks in the docs)"),
-}
 
 
 @dataclass
@@ -250,29 +237,7 @@ class ForecastingKind(DataKind):
         )
 
     def recipe(self, dataset: RunData, n_train: int, model_name: str) -> list[tuple[str, Any, str]]:
-        common = [
-            ("objective.name", "mse", "forecasts: mean squared error on the standardised scale"),
-            ("optim.weight_decay", 0.0, "no weight decay, as the forecasting reference code (Adam)"),
-            ("optim.grad_clip", None, "no gradient clipping, as the official forecasting code"),
-        ]
-        windows: SeriesWindows = dataset.examples  # type: ignore[assignment]
-        if windows.marks is not None and windows.marks.shape[1] > 0 and reads_future_marks(model_name):
-            reason = f"{model_name}'s decoder reads the calendar of the steps it forecasts (known in advance)"
-            common.append(("data.horizon_marks", True, reason))
-        if n_train < PAPER_MIN_WINDOWS:
-            # 10 epochs of a few dozen windows are a few dozen updates: a short series keeps the general
-            # recipe's schedule (at least 2,000 updates, warm-up + cosine) and its small batch
-            return common
-        lr, source = PAPER_LR.get(model_name, (DEFAULT_LR, "the forecasting reference code's default"))
-        return [
-            *common,
-            ("optim.lr", lr, source),
-            ("data.batch_size", PAPER_BATCH, "the forecasting papers' batch (Informer to iTransformer)"),
-            ("optim.epochs", PAPER_EPOCHS, "at most 10 epochs, as the forecasting papers (never a timing)"),
-            ("optim.patience", PAPER_PATIENCE, "early stopping on validation MSE after 3 epochs without a better one"),
-            ("optim.schedule", "halving", "the learning rate halves after each epoch (the papers' 'type1')"),
-            ("optim.warmup_epochs", 0.0, "no warm-up with the halving schedule"),
-        ]
+        return forecast_recipe(dataset.examples, n_train, model_name)  # type: ignore[arg-type]
 
     def model_args(self, dataset: RunData, data: Any, model_fields: set[str], model_name: str) -> dict[str, Any]:
         if "n_vars" not in model_fields:
