@@ -155,6 +155,11 @@ def _validate(merged: dict[str, Any], origins: dict[str, str], kind: DataKind) -
         raise ConfigError(f"{where}: {path} must be {sections.expect(hint, index)}, got {got!r}.")
 
 
+def _dataset(values: dict[str, Any], default: str) -> str:
+    """``data.name`` in ``values``, ``default`` where unset."""
+    return values["data"].get("name", default) if isinstance(values.get("data"), dict) else default
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
     """The default config, updated from a YAML file (a path, or the name of a built-in config such as
     ``"basicmotions"``), then from ``section.key=value`` overrides."""
@@ -175,9 +180,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     values, cli = values or {}, {}
     for item in overrides:
         _merge(cli, _override(item), "command line", {}, {})
-    file_name = values["data"].get("name", "fashion_mnist") if isinstance(values.get("data"), dict) else "fashion_mnist"
+    file_name = _dataset(values, "fashion_mnist")
     file_kind = kind_for_dataset(file_name, f"{source} line {lines.get('data.name')}")
-    name = cli["data"].get("name", file_name) if isinstance(cli.get("data"), dict) else file_name
+    name = _dataset(cli, file_name)
     kind = kind_for_dataset(name, "command line")
     if kind is not file_kind:
         if path is None:  # the default file is Fashion-MNIST's recipe (its gradient clipping, say): another
