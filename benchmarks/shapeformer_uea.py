@@ -6,27 +6,27 @@
 The paper (Le et al., KDD 2024, Table 2) reports 1.000 test accuracy on BasicMotions and 0.997 on
 JapaneseVowels (the JapaneseVowels figure as reprinted from the paper by a third-party README,
 DCajiao/BasicMotions-classification-with-ShapeFormer; the table itself is not on this machine). Each run is
-``dualbranch fit data.name=uea data.uea_name=SET model.name=shapeformer`` with the official
-main.py / Training.py training settings: 200 epochs, batch 8, RAdam at lr 0.05 with decoupled weight
-decay 5e-4, cosine decay to 1e-3 without warm-up, gradients clipped to norm 4, dropout 0.4, no
-normalisation of the series (``data.standardize=none``), no augmentation, and the official README's
-per-set shapelet settings (``window_size`` and ``num_shapelet``: 100 and 10 on BasicMotions, 10 and 1 on
-JapaneseVowels). (The library's own weight
-decay spares norms, biases and the shapelets, the official code decays every parameter; its cosine
-steps once per epoch, the library's once per update.) The shapelets are discovered from the whole
-official training split (the official code discovers them on an 80 % split, then trains on all of it).
-The last epoch is scored on the official test split (the official code keeps the epoch with the best
-*test* accuracy, which this benchmark does not do). Baselines on the same split, in the same script:
-1-NN DTW and aeon's ROCKET (10,000 kernels; not run on series of unequal lengths, as in aeon). Each run's
-wall time depends on the machine's load (the
-runs share 2 cores with other work at low priority), so each run records the load average around it.
-``--val-ratio R`` holds a stratified share R of the training series out of training (and out of the
-discovery) and keeps the epoch with the best validation accuracy, ties broken by the lowest validation
-loss, instead of the last. Every run also scores the test split after each epoch (a callback; it changes
-no weights and draws no random numbers) and records the epoch with the best test accuracy: the official
-code's report, so the paper's figure is compared like with like. That is a choice made on the test split
-and never a figure of the library's. Writes benchmarks/results/shapeformer_uea_<set>.json (with
-``--val-ratio``: shapeformer_uea_<set>_val<R>.json; set in lower case).
+``dualbranch fit data.name=uea data.uea_name=SET model.name=shapeformer`` with the official main.py /
+Training.py training settings: 200 epochs, batch 8, RAdam at lr 0.05 with decoupled weight decay 5e-4, cosine
+decay to 1e-3 without warm-up, gradients clipped to norm 4, dropout 0.4, no normalisation of the series
+(``data.standardize=none``), no augmentation, and the official README's per-set shapelet settings
+(``window_size`` and ``num_shapelet``: 100 and 10 on BasicMotions, 10 and 1 on JapaneseVowels). (The library's
+own weight decay spares norms, biases and the shapelets, the official code decays every parameter; its cosine
+steps once per epoch, the library's once per update.) The shapelets are discovered from the whole official
+training split (the official code discovers them on an 80 % split, then trains on all of it). The last epoch
+is scored on the official test split (the official code keeps the epoch with the best *test* accuracy, which
+this benchmark does not do). Baselines on the same split, in the same script: 1-NN DTW and aeon's ROCKET
+(10,000 kernels; not run on series of unequal lengths, as in aeon). Each run's wall time depends on the
+machine's load (the runs share 2 cores with other work at low priority), so each run records the load average
+around it. The test series are zero-padded at the end to the longest of both splits, as the run pads them (and
+as the official loader does).
+``--val-ratio R`` holds a stratified share R of the training series out of training (and out of the discovery)
+and keeps the epoch with the best validation accuracy, ties broken by the lowest validation loss, instead of
+the last. Every run also scores the test split after each epoch (a callback; it changes no weights and draws
+no random numbers) and records the epoch with the best test accuracy: the official code's report, so the
+paper's figure is compared like with like. That is a choice made on the test split and never a figure of the
+library's. Writes benchmarks/results/shapeformer_uea_<set>.json (with ``--val-ratio``:
+shapeformer_uea_<set>_val<R>.json; set in lower case).
 """
 
 from __future__ import annotations
