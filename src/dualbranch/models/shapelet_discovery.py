@@ -23,7 +23,9 @@ Classification", KDD 2024 (arXiv:2405.14608), section 4.1, as the official code
    by default so the discovered shapelets are the official ones.)
 4. **Selection.** Per class, the candidates of every channel ranked by gain (numpy's default sort, as
    the official code), the best taken that overlap no taken shapelet of the same channel, up to
-   ``num_shapelets``; then ordered by start.
+   ``num_shapelets``; then ordered by start. Many gains tie, and numpy orders ties by the sort kernel it
+   dispatches to on the CPU (AVX-512, AVX2 or its baseline): the shapelets are the official code's on the
+   same kind of machine, and differ between kinds as the official code's do.
 
 A shapelet is described by a row ``[series, start, end, gain, class, channel]`` (float).
 
