@@ -18,8 +18,10 @@ Three paths, each on a copy (the fp32 model is left untouched):
   weights; norms and softmax stay in floating point), the mixed preset (symmetric int8 weights,
   asymmetric activations, which suits GELU outputs), NNCF's full bias correction (layer by layer on the
   quantized graph: more top-1 agreement than the fast variant for more calibration time and the same int8
-  graph; the figures are in docs/deployment.md), and the
-  cheap but sensitive layers left in fp32 (:data:`KEEP_FP32`). Needs ``nncf`` and ``openvino``.
+  graph; the figures are in docs/deployment.md), NNCF's overflow fix on every layer where the CPU quantizing
+  the model has no VNNI (7-bit weights, which the 16-bit sums of int8 products without VNNI cannot
+  overflow), and the cheap but sensitive layers left in fp32 (:data:`KEEP_FP32`). Needs ``nncf`` and
+  ``openvino``.
 
 :func:`top1_agreement` measures the fraction of images where the fp32 and the quantized model predict
 the same class: the figure a deployment cares about (the benchmark uses the Fashion-MNIST test set).
@@ -39,6 +41,7 @@ import torch
 from torch import nn
 
 from .errors import DataError, MissingDependencyError
+from .hardware import cpu_features
 from .signal_stack import kept_signal_stack
 
 __all__ = [
@@ -161,6 +164,9 @@ def quantize_openvino_int8(
     if not images:
         raise DataError("OpenVINO int8 quantization needs at least one calibration batch of real images.")
     nncf.set_log_level(logging.ERROR)  # it logs every step of its pipeline at INFO
+    # without VNNI, int8 products are summed in pairs into saturating 16-bit integers: NNCF's overflow fix
+    # then quantizes the weights to 7 bits so that no pair overflows (with VNNI only the first layer needs it)
+    overflow_fix = nncf.OverflowFix.FIRST_LAYER if cpu_features()["VNNI"] else nncf.OverflowFix.ENABLE
     # its progress bars go to stdout, where `dualbranch predict` writes its CSV: send them to stderr
     # it compiles models with OpenVINO, whose CPU plugin swaps the thread's signal stack (see signal_stack)
     with contextlib.redirect_stdout(sys.stderr), kept_signal_stack():
@@ -174,6 +180,7 @@ def quantize_openvino_int8(
             fast_bias_correction=False,  # the full algorithm: more agreement (see above)
             # validate=False: a model without CrossViT's fusion (DBConformer, ...) simply has nothing to keep
             ignored_scope=nncf.IgnoredScope(patterns=list(keep_fp32), validate=False),
+            advanced_parameters=nncf.AdvancedQuantizationParameters(overflow_fix=overflow_fix),
         )
 
 
