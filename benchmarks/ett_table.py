@@ -188,8 +188,8 @@ def main() -> dict[str, Any]:
                         if result["windows"] != entry["baselines"]["windows"]:
                             raise RuntimeError(f"{name}-{horizon} {model}: scored on other windows than the baselines")
                         result["machine"] = {
-                            "cpu": machine["cpu"], "torch": machine["torch"], "load_before": machine["load_average"],
-                            "load_after": machine_info()["load_average"],
+                            "cpu": machine["cpu"], "cpu_features": machine["cpu_features"], "torch": machine["torch"],
+                            "load_before": machine["load_average"], "load_after": machine_info()["load_average"],
                         }  # fmt: skip
                         entry.setdefault(key, {})[str(seed)] = result
                         published = PUBLISHED[name][horizon].get(model)
@@ -203,6 +203,7 @@ def main() -> dict[str, Any]:
                         cell = latest["results"].setdefault(name, {}).setdefault(str(horizon), {})
                         cell.update({k: v for k, v in entry.items() if k in ("baselines", "published")})
                         cell.setdefault(key, {})[str(seed)] = result
+                        # the machine of the latest run written (each run records its own CPU and features)
                         latest["machine"] = {k: machine[k] for k in ("cpu", "cpu_features", "logical_cpus", "torch")}
                         latest["threads"] = 1
                         RESULTS.parent.mkdir(parents=True, exist_ok=True)
