@@ -20,6 +20,7 @@ import io
 import json
 import re
 import tokenize
+import types
 import typing
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,7 +41,8 @@ SIGNAL_REFERENCE = ROOT / "tests" / "data" / "signal_reference.json"  # official
 MAX_ROWS = 40  # rows of one generated table before the rest is summarised
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, limit: int | None = 160) -> str:
+    """A table cell: numbers to 4 digits, long lists summarised, text cut at ``limit`` characters (None: whole)."""
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value) and len(value) > 8:
@@ -49,12 +51,12 @@ def _cell(value: Any) -> str:
         return ", ".join(f"{k} {_cell(v)}" for k, v in value.items())
     text = json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else str(value)
     text = text.replace("|", "\\|").replace("\n", " ")
-    return text if len(text) <= 160 else text[:157] + "..."
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> str:
+def _table(header: list[str], rows: list[list[Any]], limit: int | None = 160) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows[:MAX_ROWS]]
+    lines += ["| " + " | ".join(_cell(v, limit) for v in row) + " |" for row in rows[:MAX_ROWS]]
     if len(rows) > MAX_ROWS:
         lines.append(f"| … {len(rows) - MAX_ROWS} more rows in the JSON file |" + " |" * (len(header) - 1))
     return "\n".join(lines) + "\n"
@@ -150,7 +152,17 @@ def _field_comments(cls: type) -> dict[str, str]:
 
 
 def _type_text(annotation: Any) -> str:
-    return str(annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
+    """A field's type as written in the source: ``int | None`` for every optional (``typing.Optional`` too)."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_text(arg) for arg in args)
+    if origin is typing.Literal:
+        return f"Literal[{', '.join(map(repr, args))}]"
+    if annotation is type(None):
+        return "None"
+    if origin is not None:
+        return f"{getattr(origin, '__name__', origin)}[{', '.join(map(_type_text, args))}]"
+    return getattr(annotation, "__name__", str(annotation))
 
 
 def _section_rows(cls: type, inherited: set[str]) -> list[list[Any]]:
@@ -159,7 +171,7 @@ def _section_rows(cls: type, inherited: set[str]) -> list[list[Any]]:
     for klass in reversed(cls.__mro__):
         if dataclasses.is_dataclass(klass):
             comments.update(_field_comments(klass))
-    rows = []
+    rows = []  # a meaning's {mapping} is shown as code: Markdown's attribute lists would swallow it
     for f in dataclasses.fields(cls):
         if f.name in inherited:
             continue
@@ -168,12 +180,16 @@ def _section_rows(cls: type, inherited: set[str]) -> list[list[Any]]:
         text = sections.expect(extras[f.name])
         expect = text if text != sections.expect(hints[f.name]) or "Literal" in str(hints[f.name]) else ""
         rows.append([f"`{f.name}`", _type_text(hints[f.name]), f"`{json.dumps(default)}`", expect,
-                     comments.get(f.name, "")])  # fmt: skip
+                     re.sub(r"(\{[^}]*\})", r"`\1`", comments.get(f.name, ""))])  # fmt: skip
     return rows
 
 
 def config_page() -> str:
     header = ["key", "type", "default", "valid values", "meaning"]
+
+    def table(rows: list[list[Any]]) -> str:
+        return _table(header, rows, limit=None)  # a key's meaning is never cut
+
     out = [
         "# Configuration reference\n\n",
         "Generated at build time from the config's dataclasses (`dualbranch.train.sections` and each data "
@@ -189,16 +205,16 @@ def config_page() -> str:
     ]  # fmt: skip
     base_data = {f.name for f in dataclasses.fields(sections.DataSection)}
     base_augment = {f.name for f in dataclasses.fields(sections.AugmentSection)}
-    out.append("## `data` (every kind)\n\n" + _table(header, _section_rows(sections.DataSection, set())) + "\n")
-    out.append("## `augment` (every kind)\n\n" + _table(header, _section_rows(sections.AugmentSection, set())))
+    out.append("## `data` (every kind)\n\n" + table(_section_rows(sections.DataSection, set())) + "\n")
+    out.append("## `augment` (every kind)\n\n" + table(_section_rows(sections.AugmentSection, set())))
     for kind in KINDS.values():
         names = ", ".join(f"`{d}`" for d in kind.datasets)
         out.append(f"\n## The {kind.name} kind\n\n`data.name`: {names}.\n\n")
-        out.append(f"### `data` ({kind.name})\n\n" + _table(header, _section_rows(kind.data_section, base_data)))
+        out.append(f"### `data` ({kind.name})\n\n" + table(_section_rows(kind.data_section, base_data)))
         rows = _section_rows(kind.augment_section, base_augment)
-        out.append(f"\n### `augment` ({kind.name})\n\n" + (_table(header, rows) if rows else "No keys of its own.\n"))
+        out.append(f"\n### `augment` ({kind.name})\n\n" + (table(rows) if rows else "No keys of its own.\n"))
     for name, cls in common:
-        out.append(f"\n## `{name}`\n\n" + _table(header, _section_rows(cls, set())))
+        out.append(f"\n## `{name}`\n\n" + table(_section_rows(cls, set())))
     return "".join(out)
 
 
