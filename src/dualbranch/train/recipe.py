@@ -5,7 +5,7 @@ Nothing the user set is changed: a key given in the config file or on the comman
 only keys left at their defaults are chosen here. The choices:
 
 * **model** (``model.name: auto``): the data kind picks a model that suits the data's shape (e.g. a
-  convolutional dual-branch model for small images, CrossViT-1D for short or few-channel series);
+  convolutional dual-branch model for small images, RocketFormer for series that are not EEG-like);
 * **schedule** (``optim.schedule``: warm-up + cosine unless the kind chooses otherwise, e.g.
   forecasting's halving rate, at most 10 epochs and early stopping; ``optim.budget``, :mod:`.budget`):
   ``auto`` comes from the data (about 30 epochs, 2,000 to 6,000 updates, at most 41 T multiply-adds of
