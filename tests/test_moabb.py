@@ -135,21 +135,31 @@ def test_config_checks_the_moabb_keys():
 
 
 def test_a_real_dataset_goes_to_moabbs_download_into_data_path(monkeypatch, tmp_path):
-    # the real code path up to the network: MOABB asks for BNCI2014_001 subject 1 under data.path
+    # the real code path up to the network: MOABB asks for BNCI2014_001 subject 1 under data.path, from
+    # NEMAR first where this MOABB has it (1.7 on), then from the dataset's own server
+    import moabb.datasets.base as base
     import moabb.datasets.download as download
 
     asked = {}
+
+    def nemar(nemar_id, dataset_code, path=None, **kwargs):
+        asked.update(nemar=download.nemar_store(dataset_code, nemar_id, path))
+        raise download.NemarDownloadError("downloads are disabled in the tests")
 
     def retrieve(url, known_hash, fname, path, **kwargs):
         asked.update(url=url, path=path, env=os.environ.get("MNE_DATA"))
         raise OSError("downloads are disabled in the tests")
 
+    if hasattr(base, "nemar_sourcedata_dl"):  # without it, a retried request to a server the tests cannot reach
+        monkeypatch.setattr(base, "nemar_sourcedata_dl", nemar)
     monkeypatch.setattr(download, "retrieve", retrieve)
     before = os.environ.get("MNE_DATA")
     with pytest.raises(DataError, match="could not read or download BNCI2014_001 subject"):
         load_moabb("BNCI2014_001", subjects=[1], events=["left_hand", "right_hand"], path=str(tmp_path))
     assert Path(asked["path"]).is_relative_to(tmp_path) and asked["env"] == str(tmp_path)
     assert asked["url"].startswith("http")
+    if hasattr(base, "nemar_sourcedata_dl"):
+        assert Path(asked["nemar"]).is_relative_to(tmp_path), asked
     assert os.environ.get("MNE_DATA") == before  # the setting was for the call alone
 
 

@@ -8,10 +8,9 @@ half as they are and mirrored. Where the mirror images are recognised as well as
 classes do not depend on left and right, and flips are a safe augmentation. The two halves swap
 roles, so every sampled image is scored once.
 
-Measured on sets on this machine (``benchmarks/results/mirror_check.json``): the share of the probe's
-above-chance accuracy that the mirror images keep is about 1.0 on CIFAR-10 photos, 0.8 on Caltech-101
-at 32 px, 0.63 on Fashion-MNIST and 0.25 on scikit-learn's digits; flips are chosen from
-:data:`MIN_KEPT`, so only sets without a preferred orientation get them.
+Flips are chosen from :data:`MIN_KEPT` of the probe's above-chance accuracy kept on the mirror images,
+so only sets without a preferred orientation get them; the share each measured set keeps, and the
+threshold it was set from, are in docs/recipes.md (``benchmarks/results/mirror_check.json``).
 
 Shape legend: n images, C channels, H×W image, F = C·h·w thumbnail features, K classes.
 """

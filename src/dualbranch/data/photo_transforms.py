@@ -1,10 +1,9 @@
 """What one photo becomes before batching: a random-resized crop and an augmentation policy for
 training, an aspect-preserving resize and a centre crop for evaluation.
 
-Built on albumentations (OpenCV underneath), chosen by measurement (benchmarks/photo_input_speed.py):
-decoding with libjpeg-turbo and cropping, flipping and augmenting with albumentations ran at about
-1,250 images/s per worker on 400×300 JPEGs (2-core AMD EPYC), against about 400–500 for the same with
-kornia's RandAugment / TrivialAugment on single images.
+Built on albumentations (OpenCV underneath), which augments one image at a time in a loader worker
+without a tensor round trip; the images per second per worker against timm's loader on the same folder
+are in docs/guides/photos.md (benchmarks/photo_input_speed.py).
 
 * **Training** (the ImageNet recipe of every CrossViT / DeiT run): ``RandomResizedCrop`` (a random
   8–100 % of the area, aspect 3/4–4/3, by default; Szegedy et al., CVPR 2015), a horizontal flip with

@@ -116,7 +116,7 @@ def crossvit_fmnist(**overrides: Any) -> CrossViT:
 
     Two branches with the three-convolution (†) stem: 4-px patches on the 28×28 image (7×7 tokens,
     width 64) and 8-px patches on the image resized to 32×32 (4×4 tokens, width 128), K = 3 stages
-    of (1, 2) blocks with MLP ratio 2: 1.37 M parameters, 26 M MACs, sized so 12 epochs fit in
-    30 minutes on a 2-core CPU.
+    of (1, 2) blocks with MLP ratio 2: 1.37 M parameters, 26 M MACs, sized for a CPU-only default run
+    (its timing: docs/recipes.md, "Results of the default run").
     """
     return CrossViT(_FMNIST, **overrides)

@@ -10,9 +10,9 @@
   - at most :data:`TRAIN_MACS` multiply-adds of training: an update costs about three forward passes
     (forward, and a backward of twice its cost) of the model on a batch, the model's MACs counted on
     the meta device (:func:`dualbranch.flops.count_macs`), so a large model on large inputs gets fewer
-    updates — but never fewer than :data:`CAP_FLOOR`. On this project's 2-core AVX-512 machine the
-    cap is about 15 minutes of training: Fashion-MNIST's default model at batch 128 gets 3,821
-    updates (9 epochs; the README's default run: 93.10 % test top-1 in 15.3 minutes).
+    updates — but never fewer than :data:`CAP_FLOOR`. The cap is sized so that the README's default
+    run (Fashion-MNIST's default model at batch 128) keeps its 9 epochs; its updates, accuracy and
+    minutes are in docs/recipes.md ("Results of the default run").
 
 * ``4000`` / ``4000 steps``: that many updates, the same work everywhere.
 * ``15m`` / ``1h`` / ``90s``: the updates that fit in that wall time, from a short measurement of the
@@ -42,9 +42,7 @@ __all__ = [
 ]
 
 AUTO_EPOCHS, MIN_UPDATES, MAX_UPDATES = 30, 2000, 6000
-# Calibrated on the README's default run: 3,800 updates of hybrid_vgg_vit_tiny (27.9 M MACs per 28×28
-# image) at batch 128 took 15 minutes at 2 threads, under the 18-minute cap of the measured budget it
-# replaces; 41 T keeps those 9 epochs.
+# the README's default run keeps its 9 epochs under this cap (docs/recipes.md, "Results of the default run")
 TRAIN_MACS = 41e12
 CAP_FLOOR = 600  # the compute cap never cuts a schedule below this many updates
 _STEP_RATE_VARIABLE = "DUALBRANCH_STEP_RATE"

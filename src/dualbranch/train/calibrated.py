@@ -1,9 +1,9 @@
 """A run's OpenVINO int8 models: calibrated once on the fold's training data, stored in the run, reused.
 
-NNCF calibration reads up to :data:`CALIBRATION_EXAMPLES` of a fold's training examples and costs most
-of an ``openvino-int8`` prediction (53 s against 15 s for the other engines on 1,000 images). It runs
-once per fold, at ``dualbranch export RUN --format openvino-int8`` or at the first
-``predict --engine openvino-int8`` (or ``auto``), and the quantized model is kept in the fold's folder::
+NNCF calibration reads up to :data:`CALIBRATION_EXAMPLES` of a fold's training examples and costs more
+than the predictions it serves, so it runs once per fold, at ``dualbranch export RUN --format
+openvino-int8`` or at the first ``predict --engine openvino-int8`` (or ``auto``), and the quantized
+model is kept in the fold's folder::
 
     <fold folder>/engines/openvino-int8/
         calibration.json         the record (written last): the fold, the SHA-256 of the calibration

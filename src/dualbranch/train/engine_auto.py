@@ -19,8 +19,8 @@ On the run's first fold model and a seeded sample of the inputs being predicted 
    does a call with more inputs than the choice was measured on (up to :data:`SAMPLE_INPUTS`): a
    choice made on a handful of inputs is replaced by one made on more.
 
-The floors: 99 % top-1 agreement is what the int8 engines reach on converged models (99.73 % for
-OpenVINO int8 on the default Fashion-MNIST run, benchmarks/int8_agreement.py), so a model on which an
+The floors: 99 % top-1 agreement is what the int8 engines reach on converged models (docs/deployment.md,
+benchmarks/results/int8_agreement.json), so a model on which an
 engine flips more than one class in a hundred keeps fp32. bf16 keeps 8 significant bits: a chain of
 bf16 matrix multiplies ends about 0.5 % off in relative terms, so a 1 % ceiling admits bf16 forecasts
 and refuses an engine that distorts them, while the forecasting models' own errors are tens of percent.

@@ -109,7 +109,7 @@ class ImageInputs(InputPipeline):
     photos had theirs in the loader's workers, so only erasing and Mixup / CutMix run here.
     """
 
-    # channels-last convolutions train ~1.15–1.2× faster on a CPU (hybrid_vgg_vit_tiny, 2 cores)
+    # CPU convolution kernels prefer channels-last (both layouts timed: docs/recipes.md, benchmarks/train_step_speed.py)
     memory_format = torch.channels_last
 
     def __init__(self, preprocessing: ImagePreprocessing, augment: Any) -> None:
