@@ -1,7 +1,7 @@
 """Series defaults against ROCKET and 1-NN DTW on every classification set bundled with aeon.
 
     nice -n 15 .venv/bin/python benchmarks/series_defaults.py [--sets ACSF1 ...] [--seeds 3]
-        [--label after] [--model crossvit_1d] [--threads 2] [--no-baselines]
+        [--label after] [--model crossvit_1d] [--threads 2] [--no-baselines] [--path FOLDER]
 
 Each set is fitted as a new user would: ``dualbranch fit data.name=uea data.uea_name=NAME`` and nothing
 else (``--model`` names a model instead of the recipe's; ``--label before --model crossvit_1d`` is what
@@ -15,6 +15,9 @@ test; ``transformer_weight``: RocketFormer's choice, 0 where the kernel branch d
 more about the other jobs than about the run). Prints JSON lines and writes
 benchmarks/results/series_defaults.json (entries of other sets and labels are kept), with the machine,
 thread count and load, and beside it the same name in .md: the table of ``--label`` against the baselines.
+
+``--path`` reads downloaded sets instead (the folder a UEA/UCR archive unpacks to, ``NAME/NAME_TRAIN.ts``),
+as ``data.path`` does, for the baselines too.
 
 Sets: ``bundled_uea_datasets()`` — ACSF1, ArrowHead, BasicMotions, Covid3Month_disc, GunPoint,
 ItalyPowerDemand, JapaneseVowels, OSULeaf, PickupGestureWiimoteZ, UnitTest in aeon 1.x.
@@ -33,7 +36,7 @@ import numpy as np
 
 from dualbranch.bench import machine_info
 from dualbranch.checkpoint import read_state_dict
-from dualbranch.data.series import bundled_uea_datasets
+from dualbranch.data.series import bundled_uea_datasets, uea_folder
 from dualbranch.train.config import load_config
 from dualbranch.train.pipeline import fit
 
@@ -67,14 +70,15 @@ def _dualbranch(name: str, seed: int, root: Path, extra: list[str]) -> dict:
     return entry
 
 
-def _baselines(name: str, seeds: int) -> dict:
+def _baselines(name: str, seeds: int, path: Path | None = None) -> dict:
     """1-NN DTW (deterministic) and ROCKET over ``seeds`` draws of its kernels, on the official splits."""
     from aeon.classification.convolution_based import RocketClassifier
     from aeon.classification.distance_based import KNeighborsTimeSeriesClassifier
     from aeon.datasets import load_classification
 
-    train_x, train_y = load_classification(name, split="train")
-    test_x, test_y = load_classification(name, split="test")
+    where = {"extract_path": str(uea_folder(name, path))} if path else {}
+    train_x, train_y = load_classification(name, split="train", **where)
+    test_x, test_y = load_classification(name, split="test", **where)
     started = time.perf_counter()
     dtw = KNeighborsTimeSeriesClassifier(n_neighbors=1, distance="dtw").fit(train_x, train_y)
     result = {"1nn_dtw": {"accuracy": float(dtw.score(test_x, test_y)), "seconds": 0.0}}
@@ -146,9 +150,12 @@ def main() -> None:
     parser.add_argument("--model", help="a model instead of the recipe's choice (e.g. crossvit_1d: before)")
     parser.add_argument("--threads", type=int, help="torch threads of each run (default: all logical CPUs)")
     parser.add_argument("--no-baselines", action="store_true", help="skip ROCKET and 1-NN DTW")
+    parser.add_argument("--path", type=Path, help="a folder of downloaded sets (NAME/NAME_TRAIN.ts)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     extra = [f"model.name={args.model}"] if args.model else []
+    if args.path:
+        extra.append(f"data.path={args.path}")
     if args.threads:
         extra.append(f"trainer.threads={args.threads}")
     sets = args.sets or bundled_uea_datasets()
@@ -169,7 +176,7 @@ def main() -> None:
         here = results["sets"].setdefault(name, {})
         here[args.label] = entry
         if not args.no_baselines:
-            here["baselines"] = _baselines(name, args.rocket_seeds)
+            here["baselines"] = _baselines(name, args.rocket_seeds, args.path)
         args.output.write_text(json.dumps(results, indent=2) + "\n")
         write_markdown(results, args.label, args.output.with_suffix(".md"))
         print(name, json.dumps({k: v for k, v in here.items() if k != "runs"}), flush=True)

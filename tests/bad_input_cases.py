@@ -40,13 +40,14 @@ from bad_input_fixtures import (
     signals,
     small_model,
     truncate,
+    ts_folder,
     with_value,
     yaml_file,
 )
 from dualbranch.checkpoint import CheckpointError, CheckpointMismatchError, load_checkpoint, save_checkpoint
 from dualbranch.data.images import ImageDataError, load_image_folder, load_npz
 from dualbranch.data.series import load_npz as load_series_npz
-from dualbranch.data.series import pad_series, stack_series
+from dualbranch.data.series import load_uea, pad_series, stack_series
 from dualbranch.data.signal import SignalData
 from dualbranch.export import to_openvino
 from dualbranch.registry import get_model_entry
@@ -426,6 +427,12 @@ CASES: list[Case] = [
     Case("series-npz-truncated", "signal", "a truncated series .npz",
          lambda tmp: load_series_npz(truncate(npz(tmp, x=np.zeros((4, 2, 8)), y=[0, 1, 0, 1]))), ValueError,
          r"data\.npz is not a readable \.npz file .*truncated"),
+    Case("series-uea-folder-without-the-set", "signal", "data.path a folder without Epilepsy/Epilepsy_TRAIN.ts",
+         cli("fit", "data.name=uea", "data.uea_name=Epilepsy", "data.path={tmp}"), CliFailure,
+         r"holds no Epilepsy/Epilepsy_TRAIN\.ts and Epilepsy/Epilepsy_TEST\.ts; give the folder"),
+    Case("series-uea-ts-unreadable", "signal", "a .ts file that is not in the .ts format",
+         lambda tmp: load_uea("Broken", "train", extract_path=ts_folder(tmp, "Broken", "not a ts file\n")),
+         ValueError, r"Broken in .*: not a readable \.ts classification set \("),
     # ------------------------------------------------------------------ config
     Case("config-unknown-key", "config", "misspelt key lrr on line 3 of a YAML file",
          lambda tmp: load_config(yaml_file(tmp, "optim:\n  epochs: 3\n  lrr: 0.1\n")), ConfigError,

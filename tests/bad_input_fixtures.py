@@ -91,6 +91,14 @@ def npz(tmp: Path, name: str = "data.npz", **arrays: object) -> Path:
     return path
 
 
+def ts_folder(tmp: Path, name: str, text: str) -> Path:
+    """A folder in the UEA/UCR archives' layout, ``name/name_TRAIN.ts`` and ``name/name_TEST.ts`` holding ``text``."""
+    (tmp / name).mkdir()
+    for split in ("TRAIN", "TEST"):
+        (tmp / name / f"{name}_{split}.ts").write_text(text)
+    return tmp
+
+
 def images(n: int = 6, size: int = 8) -> np.ndarray:
     return np.random.default_rng(0).integers(0, 256, (n, size, size), dtype=np.uint8)
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
+import aeon.datasets
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -17,6 +21,8 @@ from dualbranch.data.signal_transforms import (
     mean_covariance,
     zscore_trials,
 )
+from dualbranch.errors import MissingFileError
+from dualbranch.train.config import load_config
 
 
 def _data(n=6, c=3, t=20, k=2, **kw):
@@ -75,6 +81,37 @@ def test_basic_motions_and_unknown_dataset():
     assert data.x.shape == (40, 6, 100) and data.n_classes == 4
     with pytest.raises(ValueError, match="download"):
         load_uea("FaceDetection")
+
+
+def _downloaded_as(tmp_path: Path, bundled: str, name: str) -> Path:
+    """aeon's bundled ``bundled`` set written as a download of the UEA/UCR archive named ``name`` would be."""
+    (tmp_path / name).mkdir()
+    for split in ("TRAIN", "TEST"):
+        source = Path(aeon.datasets.__file__).parent / "data" / bundled / f"{bundled}_{split}.ts"
+        shutil.copy(source, tmp_path / name / f"{name}_{split}.ts")
+    return tmp_path
+
+
+def test_a_downloaded_uea_set_is_read_from_its_folder_or_the_archive_folder(tmp_path):
+    root = _downloaded_as(tmp_path, "UnitTest", "MyUnitTest")
+    files = {p: p.read_bytes() if p.is_file() else None for p in root.rglob("*")}
+    expected = load_uea("UnitTest", "test")
+    for folder in (root, root / "MyUnitTest"):
+        got = load_uea("MyUnitTest", "test", extract_path=folder)
+        np.testing.assert_array_equal(got.x, expected.x)
+        np.testing.assert_array_equal(got.y, expected.y)
+        assert got.class_names == expected.class_names
+    assert {p: p.read_bytes() if p.is_file() else None for p in root.rglob("*")} == files  # read only
+    # the CLI's data.path: both splits, the official test split kept as the run's test
+    config = load_config(None, ["data.name=uea", "data.uea_name=MyUnitTest", f"data.path={root}"])
+    run_data = config.kind.load(config.data, 0, progress=False)
+    assert len(run_data.examples.y) == 20 + 22 and list(run_data.own_test) == list(range(20, 42))
+
+
+def test_a_folder_without_the_set_is_refused_and_never_created(tmp_path):
+    with pytest.raises(MissingFileError, match=r"holds no Epilepsy/Epilepsy_TRAIN\.ts"):
+        load_uea("Epilepsy", "train", extract_path=tmp_path / "absent")
+    assert not (tmp_path / "absent").exists()  # aeon would have made it and downloaded into it
 
 
 def test_pad_and_resample_helpers():

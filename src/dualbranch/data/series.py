@@ -26,7 +26,15 @@ import numpy as np
 from ..errors import ConfigError, DataError, MissingFileError
 from .signal import SignalData, encode_labels
 
-__all__ = ["bundled_uea_datasets", "load_npz", "load_uea", "pad_series", "resample_series", "stack_series"]
+__all__ = [
+    "bundled_uea_datasets",
+    "load_npz",
+    "load_uea",
+    "pad_series",
+    "resample_series",
+    "stack_series",
+    "uea_folder",
+]
 
 LengthPolicy = Literal["pad", "resample", "error"]
 
@@ -118,6 +126,19 @@ def bundled_uea_datasets() -> list[str]:
     )
 
 
+def uea_folder(name: str, path: str | Path) -> Path:
+    """The folder that holds ``name/name_TRAIN.ts`` and ``name/name_TEST.ts`` (the layout of the UEA/UCR
+    archives): ``path`` itself, or its parent where ``path`` is the set's own folder."""
+    path = Path(path)
+    for root in (path, path.parent):
+        if all((root / name / f"{name}_{split}.ts").is_file() for split in ("TRAIN", "TEST")):
+            return root
+    raise MissingFileError(
+        f"{path} holds no {name}/{name}_TRAIN.ts and {name}/{name}_TEST.ts; give the folder of the downloaded "
+        f"archive's sets (or {name}'s own folder), as the UEA/UCR archives unpack."
+    )
+
+
 def load_uea(
     name: str,
     split: Literal["train", "test"] | None = None,
@@ -129,7 +150,9 @@ def load_uea(
 
     Args:
         name: "BasicMotions" (6 channels × 100), "JapaneseVowels" (12 × 7–29), or any set in
-            ``bundled_uea_datasets()``; with ``extract_path``, a folder holding ``name/name_TRAIN.ts``.
+            ``bundled_uea_datasets()``; with ``extract_path``, any set downloaded there.
+        extract_path: a folder holding ``name/name_TRAIN.ts`` and ``name/name_TEST.ts``, or the set's own
+            folder (:func:`uea_folder`); read only, never downloaded into.
         split: "train", "test" or None (both, train first; the first ``n_train`` are the train set).
         length_policy, length: how unequal lengths are made equal (see the module docstring).
     """
@@ -138,18 +161,34 @@ def load_uea(
     if extract_path is None and name not in bundled_uea_datasets():
         raise ConfigError(
             f"UEA dataset {name!r} is not bundled with aeon, and loading it would download it. "
-            f"Bundled: {', '.join(bundled_uea_datasets())}. Download it yourself and pass "
-            "extract_path=<folder with name/name_TRAIN.ts>."
+            f"Bundled: {', '.join(bundled_uea_datasets())}. Download it yourself and give its folder "
+            f"(holding {name}/{name}_TRAIN.ts): data.path=<folder> on the command line, extract_path= in Python."
         )
     if split not in (None, "train", "test"):
         raise ConfigError(f"split must be 'train', 'test' or None, got {split!r}.")
-    kwargs = {"extract_path": str(extract_path)} if extract_path is not None else {}
-    series, labels = load_classification(name, split=split, **kwargs)
+    folder = None if extract_path is None else str(uea_folder(name, extract_path))  # aeon downloads what it lacks
+
+    def read(part: str | None) -> tuple:
+        if folder is None:  # aeon's own bundled files: not the user's input
+            return load_classification(name, split=part)
+        try:
+            read = load_classification(name, split=part, extract_path=folder)
+        except (OSError, ValueError, UnicodeDecodeError) as err:
+            reason = " ".join(str(err).split())
+            raise DataError(f"{name} in {folder}: not a readable .ts classification set ({reason}).") from err
+        if len(read[1]) == 0:
+            raise DataError(
+                f"{name} in {folder}: not a readable .ts classification set (no series read; a .ts file has a "
+                "header of @ lines, then @data and one series per line)."
+            )
+        return read
+
+    series, labels = read(split)
     x, mask = stack_series(series, length_policy, length)
     y, class_names = encode_labels(labels)
     if split is not None:
         # code the classes of both splits, so train and test agree on what label 3 means
-        both = np.concatenate([load_classification(name, split=s, **kwargs)[1] for s in ("train", "test")])
+        both = np.concatenate([read(s)[1] for s in ("train", "test")])
         class_names = tuple(str(c) for c in np.unique(both))
         y = np.searchsorted(np.asarray(class_names), np.asarray(labels).astype(str)).astype(np.int64)
     return SignalData(x=x, y=y, class_names=class_names, mask=mask, require_all_classes=split is None)

@@ -203,7 +203,8 @@ class DataKind(abc.ABC):
 
     @abc.abstractmethod
     def read_preprocessing(self, values: dict[str, Any] | None, record: dict[str, Any]) -> Preprocessing:
-        """The preprocessing saved as ``values`` (None: a format-1 run, see ``record``)."""
+        """The preprocessing saved as ``values`` (None: the fold has no ``preprocessing.json``; ``record`` is the
+        run's ``run.json``)."""
 
     def feed(self, preprocessing: Preprocessing) -> dict[str, Any]:
         """What of ``preprocessing`` a trained model's :class:`~dualbranch.registry.WeightConfig` records:

@@ -51,7 +51,8 @@ def _eeg_like(signals: SignalData) -> bool:
 class SignalDataSection(DataSection):
     """``data`` of a signal run: eegbci | uea | signal_npz."""
 
-    uea_name: str | None = None  # uea: a set bundled with aeon, e.g. BasicMotions, JapaneseVowels
+    # uea: a set bundled with aeon (e.g. BasicMotions, JapaneseVowels), or any UEA/UCR set downloaded into data.path
+    uea_name: str | None = None
     subjects: list[int] = field(default_factory=lambda: [1])  # eegbci: subject numbers 1–109
     task: Literal[tuple(EEGBCI_TASKS)] = "imagined_left_right"  # eegbci: which runs and classes
     l_freq: float | None = 7.0  # eegbci band-pass, Hz
@@ -124,11 +125,12 @@ def _with_test(train: SignalData, test: SignalData) -> RunData:
 def _load_uea(data: SignalDataSection) -> RunData:
     if not data.uea_name:
         raise ConfigError("data.name=uea needs data.uea_name, e.g. BasicMotions or JapaneseVowels.")
-    train, test = (load_uea(data.uea_name, s, data.length_policy, data.length) for s in ("train", "test"))
+    parts = ("train", "test")
+    train, test = (load_uea(data.uea_name, s, data.length_policy, data.length, data.path) for s in parts)
     if train.n_times != test.n_times:
         # bring both splits to the longer length (padding or resampling, never cutting)
         length = max(train.n_times, test.n_times)
-        train, test = (load_uea(data.uea_name, s, data.length_policy, length) for s in ("train", "test"))
+        train, test = (load_uea(data.uea_name, s, data.length_policy, length, data.path) for s in parts)
     return _with_test(train, test)
 
 
