@@ -160,8 +160,8 @@ def test_predict_engines_give_the_same_classes_as_torch(run_dir, engine):
     if engine == "onnx":  # fp32: same classes and probabilities; int8 may differ on near ties of random weights
         assert [r["label"] for r in rows] == [r["label"] for r in reference]
         assert np.allclose([r["probability"] for r in rows], [r["probability"] for r in reference], atol=1e-4)
-    else:
-        assert np.allclose([r["probability"] for r in rows], [r["probability"] for r in reference], atol=0.05)
+    else:  # the untrained fixture's probabilities are all near 1/10: a tolerance far below their spread
+        assert np.allclose([r["probability"] for r in rows], [r["probability"] for r in reference], atol=5e-3)
 
 
 def test_bench_cli_json_has_the_documented_fields(capsys):

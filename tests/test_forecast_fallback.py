@@ -213,3 +213,17 @@ def test_a_kind_with_own_models_must_fit_and_load_them():
     with pytest.raises(TypeError, match="'half_done' declares own_models but does not implement fit_own_model"):
         register_kind(HalfDone)
     assert "half_done" not in KINDS
+
+
+def test_autoets_finds_the_form_and_continues_a_known_trend_and_season():
+    # analytic oracles: a line continues as a line (ETS with additive trend), a season repeats (additive
+    # season without trend); the noise (sd 0.01) only keeps the likelihood finite
+    rng = np.random.default_rng(0)
+    t = np.arange(40.0)
+    trend = auto_ets(10 + 2 * t + rng.normal(0, 0.01, 40), 5, 1)
+    assert trend.spec.trend == "add" and trend.spec.seasonal is None
+    np.testing.assert_allclose(trend.forecast, 10 + 2 * np.arange(40, 45), atol=0.05)
+    pattern = np.array([5.0, 9.0, 7.0, 3.0])
+    seasonal = auto_ets(20 + np.tile(pattern, 12) + rng.normal(0, 0.01, 48), 8, 4)
+    assert seasonal.spec.seasonal is not None and seasonal.spec.trend is None
+    np.testing.assert_allclose(seasonal.forecast, 20 + np.tile(pattern, 2), atol=0.05)

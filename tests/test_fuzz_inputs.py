@@ -45,12 +45,16 @@ plain = st.recursive(
 
 
 def _load_text(tmp_path: Path, text: str) -> RunConfig | None:
+    """The config of a YAML text, or None where it is refused with a ConfigError that names the file."""
     path = tmp_path / "fuzz.yaml"
     path.write_text(text, encoding="utf-8")
     try:
-        return load_config(path)
-    except ConfigError:
+        config = load_config(path)
+    except ConfigError as err:
+        assert str(path) in str(err) and "\n" not in str(err), str(err)  # one line, and where the problem is
         return None
+    assert isinstance(config, RunConfig)
+    return config
 
 
 @FUZZ

@@ -105,8 +105,26 @@ def test_precision_on_amx_is_measured_once_and_kept(monkeypatch, tmp_path):
     assert (tmp_path / "dualbranch" / "precision.json").is_file()
 
 
-def test_the_speedup_measurement_runs_both_precisions():
-    assert precision_module.training_step_speedup(_Linear, repeats=1) > 0
+def test_the_speedup_measurement_alternates_fp32_and_bf16_steps_and_divides_their_medians(monkeypatch):
+    dtypes = []
+
+    class Recording(_Linear):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            hidden = self.a(x)
+            dtypes.append(hidden.dtype)  # bfloat16 under autocast
+            return self.b(torch.relu(hidden))
+
+    clock, calls = [0.0], []
+
+    def perf_counter() -> float:  # a step lasts 2 s in fp32 and 1 s under bf16 autocast
+        calls.append(None)
+        if len(calls) % 2 == 0:  # a step's end
+            clock[0] += 2.0 if dtypes[-1] == torch.float32 else 1.0
+        return clock[0]
+
+    monkeypatch.setattr(precision_module.time, "perf_counter", perf_counter)
+    assert precision_module.training_step_speedup(Recording, repeats=3) == 2.0
+    assert dtypes == [torch.float32, torch.bfloat16] * 4  # a warm-up pair, then 3 alternated pairs
 
 
 def test_trainer_compile_compiles_the_model_in_place_and_keeps_its_weight_names(monkeypatch, tmp_path):

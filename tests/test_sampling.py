@@ -26,7 +26,8 @@ def test_every_example_once_and_the_same_batches_on_every_rank(n, world, batch):
 def test_ddp_steps_hold_the_global_batch_of_one_process():
     single = list(ExactBatchSampler(96, 32, shuffle=True, seed=1))
     ranks = [list(ExactBatchSampler(96, 16, rank, 2, shuffle=True, seed=1)) for rank in range(2)]
-    for step, together in enumerate(zip(*ranks)):
+    assert len(ranks[0]) == len(ranks[1]) == len(single) == 3  # zip below would hide a rank with fewer steps
+    for step, together in enumerate(zip(*ranks, strict=True)):
         assert sorted(i for b in together for i, _ in b) == sorted(i for i, _ in single[step])
 
 
