@@ -48,11 +48,12 @@ def _trials(n: int = 60, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _epochs(x: np.ndarray) -> Any:
+    """``x`` (in µV, as the arrays the other tests feed) as mne.Epochs, which hold volts as real EEG does."""
     import mne
 
     info = mne.create_info(CH_NAMES, SFREQ, ch_types="eeg")
     info.set_montage("standard_1020")
-    return mne.EpochsArray(x, info, verbose="error")
+    return mne.EpochsArray(x * 1e-6, info, verbose="error")
 
 
 def _classifier(braindecode: Any, model: str, epochs: int = 20, **module_args: Any) -> Any:
@@ -102,3 +103,33 @@ def test_cross_val_score_with_a_dualbranch_model(braindecode, model):
     print(f"{model}: balanced accuracy per fold {np.round(scores, 3).tolist()}")
     assert scores.shape == (3,) and np.isfinite(scores).all()
     assert scores.mean() > 0.7  # the lateralised rhythm is easy to find; chance is 0.5
+
+
+def test_eegclassifier_trains_a_dualbranch_model_instance_on_arrays(braindecode):
+    from dualbranch.models import DBConformer
+
+    torch.manual_seed(0)
+    x, y = _trials(n=16)
+    model = DBConformer(n_chans=len(CH_NAMES), n_outputs=2, n_times=N_TIMES, depth=1, patch_size=50)
+    clf = braindecode.EEGClassifier(model, max_epochs=1, batch_size=8, train_split=None, verbose=0).fit(x, y)
+    assert clf.module_ is model  # the instance itself, trained in place
+    assert clf.predict_proba(x).shape == (16, 2)
+
+
+def test_eegclassifier_takes_a_model_trained_by_dualbranch_fit(braindecode, tmp_path):
+    from dualbranch.cli import main
+    from dualbranch.train.pipeline import load_fold_models
+
+    x, y = _trials(n=40)
+    np.savez(tmp_path / "trials.npz", x=x, y=y)
+    argv = ["fit", "data.name=signal_npz", f"data.path={tmp_path / 'trials.npz'}", "model.name=dbconformer",
+            "model.args.depth=1", "model.args.patch_size=50", "optim.epochs=1", "data.val_ratio=0.25",
+            "trainer.threads=1", "trainer.progress_bar=false", "output.report=false", f"output.root={tmp_path}",
+            "output.name=run"]  # fmt: skip
+    assert main(argv) == 0
+    [fold], _ = load_fold_models(tmp_path / "run")
+    model = fold.model.eval()
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).softmax(dim=1).numpy()
+    clf = braindecode.EEGClassifier(model, max_epochs=1, batch_size=8, train_split=None, verbose=0).initialize()
+    np.testing.assert_allclose(clf.predict_proba(x), expected, atol=1e-6)  # the saved weights, as trained

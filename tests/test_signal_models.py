@@ -161,15 +161,6 @@ def test_plot_channel_weights_bar_and_topomap(monkeypatch):
         plot_channel_weights([0.5, 0.5], chs_info=[{"ch_name": "a", "loc": np.zeros(12)}] * 2, kind="topomap")
 
 
-def test_braindecode_eegclassifier_trains_one_epoch():
-    braindecode = pytest.importorskip("braindecode")
-    model = DBConformer(n_chans=4, n_outputs=2, n_times=128, patch_size=16)
-    clf = braindecode.EEGClassifier(model, max_epochs=1, batch_size=8, train_split=None, verbose=0)
-    x = np.random.default_rng(0).standard_normal((16, 4, 128)).astype(np.float32)
-    clf.fit(x, np.arange(16) % 2)
-    assert clf.predict(x).shape == (16,)
-
-
 def test_crossvit_1d_pools_by_cls_or_patch_mean():
     torch.manual_seed(0)
     token = dualbranch.create_model("crossvit_1d", n_times=48, n_outputs=3, drop_rate=0.0, drop_path_rate=0.0).eval()

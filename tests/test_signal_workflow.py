@@ -18,7 +18,7 @@ from dualbranch.data.signal_transforms import mean_covariance
 from dualbranch.evaluation.metrics import classification_metrics
 from dualbranch.evaluation.protocols import make_folds
 from dualbranch.train.config import ConfigError, load_config
-from dualbranch.train.pipeline import fit, load_fold_models
+from dualbranch.train.pipeline import fit
 
 EEG_DIR = Path("/work/shared/data")
 QUICK = ["trainer.threads=1", "trainer.progress_bar=false", "optim.warmup_epochs=0.5"]
@@ -160,16 +160,6 @@ def test_eeg_resume_keeps_finished_folds(eeg_run):
     assert main(["fit", "--resume", str(eeg_run)]) == 0
     assert fold_0.read_text() == before  # not retrained
     assert (eeg_run / "folds" / "fold_1" / "model.safetensors").is_file() and (eeg_run / "metrics.json").is_file()
-
-
-def test_braindecode_eegclassifier_accepts_a_trained_dbconformer(motions_run):
-    braindecode = pytest.importorskip("braindecode", reason="braindecode is not installed (optional dependency)")
-    [fold], _ = load_fold_models(motions_run)
-    model = fold.model
-    x = np.random.default_rng(0).standard_normal((8, 6, 100)).astype(np.float32)
-    clf = braindecode.EEGClassifier(model, max_epochs=1, batch_size=4, train_split=None, verbose=0)
-    clf.fit(x, np.arange(8) % 4)
-    assert clf.predict(x).shape == (8,)
 
 
 # ---------------------------------------------------------------- preprocessing and folds
