@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.metrics import balanced_accuracy_score
 
 from dualbranch.cli import main
 from dualbranch.errors import ConfigError, DataError
@@ -208,7 +209,10 @@ def test_cli_fit_test_predict_and_report_with_the_contrastive_objective(tmp_path
     report = (run / "report.html").read_text()
     assert "Per-session results" in report and "Per-subject" not in report  # groups=session is said so
     with (run / "predictions.csv").open() as handle:
-        assert "session" in next(csv.DictReader(handle))
+        predictions = list(csv.DictReader(handle))
+    assert len(predictions) == 40 and "session" in predictions[0]
+    truth, predicted = [r["true"] for r in predictions], [r["predicted"] for r in predictions]
+    assert metrics["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(truth, predicted))  # every fold's
     assert main(["test", str(run)]) == 0
     assert json.loads((run / "metrics.json").read_text())["accuracy"] == metrics["accuracy"]
     x = load_moabb("FakeDataset", subjects=[1], tmax=2.0, dataset_args=FAKE).x[:5]
