@@ -172,16 +172,16 @@ def load_uea(
         if folder is None:  # aeon's own bundled files: not the user's input
             return load_classification(name, split=part)
         try:
-            read = load_classification(name, split=part, extract_path=folder)
+            loaded = load_classification(name, split=part, extract_path=folder)
         except (OSError, ValueError, UnicodeDecodeError) as err:
             reason = " ".join(str(err).split())
             raise DataError(f"{name} in {folder}: not a readable .ts classification set ({reason}).") from err
-        if len(read[1]) == 0:
+        if len(loaded[1]) == 0:
             raise DataError(
                 f"{name} in {folder}: not a readable .ts classification set (no series read; a .ts file has a "
                 "header of @ lines, then @data and one series per line)."
             )
-        return read
+        return loaded
 
     series, labels = read(split)
     x, mask = stack_series(series, length_policy, length)
