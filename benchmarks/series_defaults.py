@@ -16,8 +16,8 @@ more about the other jobs than about the run). Prints JSON lines and writes
 benchmarks/results/series_defaults.json (entries of other sets and labels are kept), with the machine,
 thread count and load, and beside it the same name in .md: the table of ``--label`` against the baselines.
 
-``--path`` reads downloaded sets instead (the folder a UEA/UCR archive unpacks to, ``NAME/NAME_TRAIN.ts``),
-as ``data.path`` does, for the baselines too.
+``--path`` reads downloaded sets instead (the folder a UEA/UCR archive unpacks to, ``NAME/NAME_TRAIN.ts``;
+every set in it unless ``--sets`` names some), as ``data.path`` does, for the baselines too.
 
 Sets: ``bundled_uea_datasets()`` — ACSF1, ArrowHead, BasicMotions, Covid3Month_disc, GunPoint,
 ItalyPowerDemand, JapaneseVowels, OSULeaf, PickupGestureWiimoteZ, UnitTest in aeon 1.x.
@@ -74,11 +74,15 @@ def _baselines(name: str, seeds: int, path: Path | None = None) -> dict:
     """1-NN DTW (deterministic) and ROCKET over ``seeds`` draws of its kernels, on the official splits."""
     from aeon.classification.convolution_based import RocketClassifier
     from aeon.classification.distance_based import KNeighborsTimeSeriesClassifier
-    from aeon.datasets import load_classification
+    from aeon.datasets import load_classification, load_from_ts_file
 
-    where = {"extract_path": str(uea_folder(name, path))} if path else {}
-    train_x, train_y = load_classification(name, split="train", **where)
-    test_x, test_y = load_classification(name, split="test", **where)
+    if path:  # the files themselves (aeon's loader would download into the folder what it lacks there)
+        folder = uea_folder(name, path) / name
+        train_x, train_y = load_from_ts_file(str(folder / f"{name}_TRAIN.ts"))
+        test_x, test_y = load_from_ts_file(str(folder / f"{name}_TEST.ts"))
+    else:
+        train_x, train_y = load_classification(name, split="train")
+        test_x, test_y = load_classification(name, split="test")
     started = time.perf_counter()
     dtw = KNeighborsTimeSeriesClassifier(n_neighbors=1, distance="dtw").fit(train_x, train_y)
     result = {"1nn_dtw": {"accuracy": float(dtw.score(test_x, test_y)), "seconds": 0.0}}
@@ -158,7 +162,9 @@ def main() -> None:
         extra.append(f"data.path={args.path}")
     if args.threads:
         extra.append(f"trainer.threads={args.threads}")
-    sets = args.sets or bundled_uea_datasets()
+    folders = args.path.iterdir() if args.path else ()
+    downloaded = sorted(p.name for p in folders if (p / f"{p.name}_TRAIN.ts").is_file())
+    sets = args.sets or downloaded or bundled_uea_datasets()
     for name in sets:
         with tempfile.TemporaryDirectory(prefix=f"series-{name}-") as folder:
             runs = [_dualbranch(name, seed, Path(folder), extra) for seed in range(args.seeds)]

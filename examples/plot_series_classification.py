@@ -1,12 +1,12 @@
 """
 # Classify series: BasicMotions with the defaults, and what RocketFormer chose
 
-`data.name=uea data.uea_name=NAME` reads a UEA/UCR set bundled with aeon (offline); your own series come
-as an `.npz` of `x` (n, C, T) and `y` (`data.name=signal_npz`, the series guide). The recipe picks
-RocketFormer: random dilated kernels (ROCKET's idea) fitted in closed form, fused with a patch
-Transformer whose weight is chosen on held-out training examples. BasicMotions (Clements et al.; 4
-activities, 6 accelerometer and gyroscope channels, 100 samples, 40 training and 40 test series) trains
-in seconds.
+`data.name=uea data.uea_name=NAME` reads a UEA/UCR set bundled with aeon (offline), or one you
+downloaded (`data.path`); your own series come as an `.npz` of `x` (n, C, T) and `y`
+(`data.name=signal_npz`, the series guide). The recipe picks RocketFormer: random dilated kernels
+(ROCKET's idea) with a ridge classifier fitted in closed form, fused with a patch Transformer whose
+weight is chosen on held-out training examples. BasicMotions (Clements et al.; 4 activities, 6
+accelerometer and gyroscope channels, 100 samples, 40 training and 40 test series) trains in seconds.
 """
 
 import json

@@ -58,6 +58,8 @@ from run_triggers import diverging_run, made_for_another_model, output_root_deni
 
 __all__ = ["CASES", "Case", "CliFailure", "message_of"]
 
+TS_HEADER = "@problemName x\n@timeStamps false\n@univariate true\n@classLabel true a b\n@data\n"
+
 
 @dataclass(frozen=True)
 class Case:
@@ -432,7 +434,14 @@ CASES: list[Case] = [
          r"holds no Epilepsy/Epilepsy_TRAIN\.ts and Epilepsy/Epilepsy_TEST\.ts; give the folder"),
     Case("series-uea-ts-unreadable", "signal", "a .ts file that is not in the .ts format",
          lambda tmp: load_uea("Broken", "train", extract_path=ts_folder(tmp, "Broken", "not a ts file\n")),
-         ValueError, r"Broken in .*: not a readable \.ts classification set \("),
+         ValueError, r"Broken_TRAIN\.ts: no series read; a \.ts file has a header of @ lines, then @data"),
+    Case("series-uea-ts-bad-value", "signal", "a .ts series with a value that is not a number",
+         lambda tmp: load_uea("Broken", "train", extract_path=ts_folder(tmp, "Broken", TS_HEADER + "1,x,3:a\n")),
+         ValueError, r"Broken_TRAIN\.ts: not a readable \.ts file \(.*could not convert string to float"),
+    Case("series-uea-regression-set", "signal", "a downloaded regression set (@targetLabel) as data.name=uea",
+         lambda tmp: load_uea("Prices", "train", extract_path=ts_folder(
+             tmp, "Prices", TS_HEADER.replace("@classLabel true a b", "@targetLabel true") + "1,2,3:0.5\n")),
+         ValueError, r"Prices_TRAIN\.ts declares no class labels \(@classLabel true\): it is not a classification"),
     # ------------------------------------------------------------------ config
     Case("config-unknown-key", "config", "misspelt key lrr on line 3 of a YAML file",
          lambda tmp: load_config(yaml_file(tmp, "optim:\n  epochs: 3\n  lrr: 0.1\n")), ConfigError,

@@ -109,9 +109,17 @@ def test_a_downloaded_uea_set_is_read_from_its_folder_or_the_archive_folder(tmp_
 
 
 def test_a_folder_without_the_set_is_refused_and_never_created(tmp_path):
-    with pytest.raises(MissingFileError, match=r"holds no Epilepsy/Epilepsy_TRAIN\.ts"):
+    with pytest.raises(MissingFileError, match=r"absent does not exist; give the folder that holds Epilepsy/"):
         load_uea("Epilepsy", "train", extract_path=tmp_path / "absent")
     assert not (tmp_path / "absent").exists()  # aeon would have made it and downloaded into it
+    with pytest.raises(MissingFileError, match=r"holds no Epilepsy/Epilepsy_TRAIN\.ts"):
+        load_uea("Epilepsy", "train", extract_path=tmp_path)
+    # aeon strips _eq from a name and would download the set without it: the files named are the files read
+    _downloaded_as(tmp_path, "BasicMotions", "BasicMotions_eq")
+    data = load_uea("BasicMotions_eq", "train", extract_path=tmp_path)
+    assert data.x.shape == (40, 6, 100) and not (tmp_path / "BasicMotions").exists()
+    with pytest.raises(MissingFileError, match=r"is a file; give the folder"):
+        load_uea("BasicMotions_eq", "train", extract_path=tmp_path / "BasicMotions_eq" / "BasicMotions_eq_TRAIN.ts")
 
 
 def test_pad_and_resample_helpers():

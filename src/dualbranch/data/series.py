@@ -130,6 +130,10 @@ def uea_folder(name: str, path: str | Path) -> Path:
     """The folder that holds ``name/name_TRAIN.ts`` and ``name/name_TEST.ts`` (the layout of the UEA/UCR
     archives): ``path`` itself, or its parent where ``path`` is the set's own folder."""
     path = Path(path)
+    if path.is_file():
+        raise MissingFileError(f"{path} is a file; give the folder that holds {name}/{name}_TRAIN.ts (data.path).")
+    if not path.exists():
+        raise MissingFileError(f"{path} does not exist; give the folder that holds {name}/{name}_TRAIN.ts.")
     for root in (path, path.parent):
         if all((root / name / f"{name}_{split}.ts").is_file() for split in ("TRAIN", "TEST")):
             return root
@@ -137,6 +141,31 @@ def uea_folder(name: str, path: str | Path) -> Path:
         f"{path} holds no {name}/{name}_TRAIN.ts and {name}/{name}_TEST.ts; give the folder of the downloaded "
         f"archive's sets (or {name}'s own folder), as the UEA/UCR archives unpack."
     )
+
+
+Series = list[np.ndarray] | np.ndarray  # (n, C, T) or n arrays (C, T_i)
+
+
+def _read_ts(name: str, folder: Path | None, split: str) -> tuple[Series, np.ndarray]:
+    """The series and class labels of one split: aeon's bundled files, or the user's ``.ts`` file in
+    ``folder`` read directly (aeon's own loader would download into the folder what it does not find)."""
+    from aeon.datasets import load_classification, load_from_ts_file
+
+    if folder is None:
+        return load_classification(name, split=split)
+    file = folder / name / f"{name}_{split.upper()}.ts"
+    try:
+        series, labels, meta = load_from_ts_file(str(file), return_meta_data=True)
+    except (OSError, ValueError) as err:
+        raise DataError(f"{file}: not a readable .ts file ({' '.join(str(err).split())}).") from err
+    if not meta.get("classlabel"):
+        raise DataError(f"{file} declares no class labels (@classLabel true): it is not a classification set.")
+    if len(labels) == 0 or any(np.shape(s)[0] == 0 for s in series):
+        raise DataError(
+            f"{file}: no series read; a .ts file has a header of @ lines, then @data and one series per line, "
+            "its channels separated by ':' and its class label last."
+        )
+    return series, np.asarray(labels)
 
 
 def load_uea(
@@ -151,13 +180,11 @@ def load_uea(
     Args:
         name: "BasicMotions" (6 channels × 100), "JapaneseVowels" (12 × 7–29), or any set in
             ``bundled_uea_datasets()``; with ``extract_path``, any set downloaded there.
-        extract_path: a folder holding ``name/name_TRAIN.ts`` and ``name/name_TEST.ts``, or the set's own
-            folder (:func:`uea_folder`); read only, never downloaded into.
         split: "train", "test" or None (both, train first; the first ``n_train`` are the train set).
         length_policy, length: how unequal lengths are made equal (see the module docstring).
+        extract_path: a folder holding ``name/name_TRAIN.ts`` and ``name/name_TEST.ts``, or the set's own
+            folder (:func:`uea_folder`); its files are only read.
     """
-    from aeon.datasets import load_classification
-
     if extract_path is None and name not in bundled_uea_datasets():
         raise ConfigError(
             f"UEA dataset {name!r} is not bundled with aeon, and loading it would download it. "
@@ -166,31 +193,18 @@ def load_uea(
         )
     if split not in (None, "train", "test"):
         raise ConfigError(f"split must be 'train', 'test' or None, got {split!r}.")
-    folder = None if extract_path is None else str(uea_folder(name, extract_path))  # aeon downloads what it lacks
-
-    def read(part: str | None) -> tuple:
-        if folder is None:  # aeon's own bundled files: not the user's input
-            return load_classification(name, split=part)
-        try:
-            loaded = load_classification(name, split=part, extract_path=folder)
-        except (OSError, ValueError, UnicodeDecodeError) as err:
-            reason = " ".join(str(err).split())
-            raise DataError(f"{name} in {folder}: not a readable .ts classification set ({reason}).") from err
-        if len(loaded[1]) == 0:
-            raise DataError(
-                f"{name} in {folder}: not a readable .ts classification set (no series read; a .ts file has a "
-                "header of @ lines, then @data and one series per line)."
-            )
-        return loaded
-
-    series, labels = read(split)
+    folder = None if extract_path is None else uea_folder(name, extract_path)
+    # both splits, so that train and test agree on what label 3 means
+    (train, train_labels), (test, test_labels) = (_read_ts(name, folder, part) for part in ("train", "test"))
+    if split is None:
+        same = isinstance(train, np.ndarray) and isinstance(test, np.ndarray) and train.shape[1:] == test.shape[1:]
+        series: Series = np.concatenate([train, test]) if same else [*train, *test]
+        labels = np.concatenate([train_labels, test_labels])
+    else:
+        series, labels = (train, train_labels) if split == "train" else (test, test_labels)
     x, mask = stack_series(series, length_policy, length)
-    y, class_names = encode_labels(labels)
-    if split is not None:
-        # code the classes of both splits, so train and test agree on what label 3 means
-        both = np.concatenate([read(s)[1] for s in ("train", "test")])
-        class_names = tuple(str(c) for c in np.unique(both))
-        y = np.searchsorted(np.asarray(class_names), np.asarray(labels).astype(str)).astype(np.int64)
+    class_names = tuple(str(c) for c in np.unique(np.concatenate([train_labels, test_labels]).astype(str)))
+    y = np.searchsorted(np.asarray(class_names), labels.astype(str)).astype(np.int64)
     return SignalData(x=x, y=y, class_names=class_names, mask=mask, require_all_classes=split is None)
 
 

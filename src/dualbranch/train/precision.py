@@ -6,9 +6,9 @@
   autocast alternated, and ``bf16-mixed`` if it is at least :data:`MIN_SPEEDUP` × faster. The ratio of
   alternated steps hardly moves with machine load, and the decision is kept per machine, model and
   input (``~/.cache/dualbranch/precision.json``), so the same command decides the same way again.
-* On other CPUs, AVX512-BF16 ones included: ``32-true``. Without AMX's tiles bf16 has little speed to
-  offer for its rounding, and without AVX512-BF16 its autocast is many times slower than fp32 (the bf16
-  row of ``benchmarks/train_step_speed.py``; figures in docs/recipes.md).
+* On other CPUs, AVX512-BF16 ones included: ``32-true``, with no measurement. Without AVX512-BF16, bf16
+  autocast trains many times slower than fp32 (the bf16 row of ``benchmarks/train_step_speed.py``;
+  figures in docs/recipes.md); with it but without AMX's tiles, fp32 is kept as the safe choice.
 
 Shape legend: B batch; the input shape is the model's own.
 """
@@ -74,7 +74,7 @@ def choose_precision(
             return "bf16-mixed", "a GPU with bfloat16: mixed precision"
         return "16-mixed", "a GPU without bfloat16: float16 mixed precision"
     if not cpu_features()["AMX"]:
-        return "32-true", "a CPU without AMX: bf16 would gain too little for its rounding"
+        return "32-true", "a CPU without AMX: full precision, bf16 is measured only where AMX can pay for it"
     cache = _cache_file()
     saved = json.loads(cache.read_text()) if cache.is_file() else {}
     entry = f"{key}|{torch.__version__}|{torch.get_num_threads()} threads"
