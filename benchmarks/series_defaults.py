@@ -36,7 +36,7 @@ import numpy as np
 
 from dualbranch.bench import machine_info
 from dualbranch.checkpoint import read_state_dict
-from dualbranch.data.series import bundled_uea_datasets, uea_folder
+from dualbranch.data.series import bundled_uea_datasets, read_uea_split
 from dualbranch.train.config import load_config
 from dualbranch.train.pipeline import fit
 
@@ -74,15 +74,9 @@ def _baselines(name: str, seeds: int, path: Path | None = None) -> dict:
     """1-NN DTW (deterministic) and ROCKET over ``seeds`` draws of its kernels, on the official splits."""
     from aeon.classification.convolution_based import RocketClassifier
     from aeon.classification.distance_based import KNeighborsTimeSeriesClassifier
-    from aeon.datasets import load_classification, load_from_ts_file
 
-    if path:  # the files themselves (aeon's loader would download into the folder what it lacks there)
-        folder = uea_folder(name, path) / name
-        train_x, train_y = load_from_ts_file(str(folder / f"{name}_TRAIN.ts"))
-        test_x, test_y = load_from_ts_file(str(folder / f"{name}_TEST.ts"))
-    else:
-        train_x, train_y = load_classification(name, split="train")
-        test_x, test_y = load_classification(name, split="test")
+    train_x, train_y = read_uea_split(name, "train", path)  # as the archive holds them: unequal lengths unpadded
+    test_x, test_y = read_uea_split(name, "test", path)
     started = time.perf_counter()
     dtw = KNeighborsTimeSeriesClassifier(n_neighbors=1, distance="dtw").fit(train_x, train_y)
     result = {"1nn_dtw": {"accuracy": float(dtw.score(test_x, test_y)), "seconds": 0.0}}

@@ -30,7 +30,9 @@ __all__ = [
     "bundled_uea_datasets",
     "load_npz",
     "load_uea",
+    "load_uea_splits",
     "pad_series",
+    "read_uea_split",
     "resample_series",
     "stack_series",
     "uea_folder",
@@ -146,14 +148,25 @@ def uea_folder(name: str, path: str | Path) -> Path:
 Series = list[np.ndarray] | np.ndarray  # (n, C, T) or n arrays (C, T_i)
 
 
-def _read_ts(name: str, folder: Path | None, split: str) -> tuple[Series, np.ndarray]:
-    """The series and class labels of one split: aeon's bundled files, or the user's ``.ts`` file in
-    ``folder`` read directly (aeon's own loader would download into the folder what it does not find)."""
+def read_uea_split(
+    name: str, split: Literal["train", "test"], extract_path: str | Path | None = None
+) -> tuple[Series, np.ndarray]:
+    """The series of one split as the archive holds them (unequal lengths unpadded) and their class labels:
+    aeon's bundled files, or the ``.ts`` file under ``extract_path`` (:func:`uea_folder`) read directly
+    (aeon's own loader would download into the folder what it does not find)."""
     from aeon.datasets import load_classification, load_from_ts_file
 
-    if folder is None:
+    if split not in ("train", "test"):
+        raise ConfigError(f"split must be 'train', 'test' or None, got {split!r}.")
+    if extract_path is None:
+        if name not in bundled_uea_datasets():
+            raise ConfigError(
+                f"UEA dataset {name!r} is not bundled with aeon, and loading it would download it. "
+                f"Bundled: {', '.join(bundled_uea_datasets())}. Download it yourself and give its folder "
+                f"(holding {name}/{name}_TRAIN.ts): data.path=<folder> on the command line, extract_path= in Python."
+            )
         return load_classification(name, split=split)
-    file = folder / name / f"{name}_{split.upper()}.ts"
+    file = uea_folder(name, extract_path) / name / f"{name}_{split.upper()}.ts"
     try:
         series, labels, meta = load_from_ts_file(str(file), return_meta_data=True)
     except (OSError, ValueError) as err:
@@ -166,6 +179,23 @@ def _read_ts(name: str, folder: Path | None, split: str) -> tuple[Series, np.nda
             "its channels separated by ':' and its class label last."
         )
     return series, np.asarray(labels)
+
+
+def _uea_parts(name: str, extract_path: str | Path | None) -> tuple[Series, np.ndarray, Series, np.ndarray, tuple]:
+    """Both splits, each file read once, and the class names they share (sorted), so that train and test
+    agree on what label 3 means."""
+    (train, train_labels), (test, test_labels) = (read_uea_split(name, s, extract_path) for s in ("train", "test"))
+    class_names = tuple(str(c) for c in np.unique(np.concatenate([train_labels, test_labels]).astype(str)))
+    return train, train_labels, test, test_labels, class_names
+
+
+def _uea_signals(
+    series: Series, labels: np.ndarray, class_names: tuple, length_policy: LengthPolicy, length: int | None,
+    require_all_classes: bool,
+) -> SignalData:  # fmt: skip
+    x, mask = stack_series(series, length_policy, length)
+    y = np.searchsorted(np.asarray(class_names), labels.astype(str)).astype(np.int64)
+    return SignalData(x=x, y=y, class_names=class_names, mask=mask, require_all_classes=require_all_classes)
 
 
 def load_uea(
@@ -185,27 +215,31 @@ def load_uea(
         extract_path: a folder holding ``name/name_TRAIN.ts`` and ``name/name_TEST.ts``, or the set's own
             folder (:func:`uea_folder`); its files are only read.
     """
-    if extract_path is None and name not in bundled_uea_datasets():
-        raise ConfigError(
-            f"UEA dataset {name!r} is not bundled with aeon, and loading it would download it. "
-            f"Bundled: {', '.join(bundled_uea_datasets())}. Download it yourself and give its folder "
-            f"(holding {name}/{name}_TRAIN.ts): data.path=<folder> on the command line, extract_path= in Python."
-        )
     if split not in (None, "train", "test"):
         raise ConfigError(f"split must be 'train', 'test' or None, got {split!r}.")
-    folder = None if extract_path is None else uea_folder(name, extract_path)
-    # both splits, so that train and test agree on what label 3 means
-    (train, train_labels), (test, test_labels) = (_read_ts(name, folder, part) for part in ("train", "test"))
+    train, train_labels, test, test_labels, class_names = _uea_parts(name, extract_path)
     if split is None:
         same = isinstance(train, np.ndarray) and isinstance(test, np.ndarray) and train.shape[1:] == test.shape[1:]
         series: Series = np.concatenate([train, test]) if same else [*train, *test]
         labels = np.concatenate([train_labels, test_labels])
     else:
         series, labels = (train, train_labels) if split == "train" else (test, test_labels)
-    x, mask = stack_series(series, length_policy, length)
-    class_names = tuple(str(c) for c in np.unique(np.concatenate([train_labels, test_labels]).astype(str)))
-    y = np.searchsorted(np.asarray(class_names), labels.astype(str)).astype(np.int64)
-    return SignalData(x=x, y=y, class_names=class_names, mask=mask, require_all_classes=split is None)
+    return _uea_signals(series, labels, class_names, length_policy, length, require_all_classes=split is None)
+
+
+def load_uea_splits(
+    name: str, length_policy: LengthPolicy = "pad", length: int | None = None, extract_path: str | Path | None = None
+) -> tuple[SignalData, SignalData]:
+    """The train and test splits of a UEA/UCR set (see :func:`load_uea`), each file read once and both
+    brought to one length: ``length``, or the longest series of either split (padding or resampling by
+    ``length_policy``, never cutting)."""
+    train, train_labels, test, test_labels, class_names = _uea_parts(name, extract_path)
+    if length is None:
+        length = max(np.shape(s)[-1] for part in (train, test) for s in part)  # (C, T_i) each
+    return (
+        _uea_signals(train, train_labels, class_names, length_policy, length, require_all_classes=False),
+        _uea_signals(test, test_labels, class_names, length_policy, length, require_all_classes=False),
+    )
 
 
 def load_npz(

@@ -24,7 +24,7 @@ from pydantic import Field
 
 from ...data.eeg import EEGBCI_TASKS, load_eegbci
 from ...data.moabb import MOABB_GROUPS, MOABB_PARADIGMS, load_moabb
-from ...data.series import load_npz, load_uea, stack_series
+from ...data.series import load_npz, load_uea_splits, stack_series
 from ...data.signal import SignalData
 from ...data.signal_augment import SignalAugment, augment_signals
 from ...data.signal_preprocessing import SignalPreprocessor
@@ -125,12 +125,7 @@ def _with_test(train: SignalData, test: SignalData) -> RunData:
 def _load_uea(data: SignalDataSection) -> RunData:
     if not data.uea_name:
         raise ConfigError("data.name=uea needs data.uea_name, e.g. BasicMotions or JapaneseVowels.")
-    parts = ("train", "test")
-    train, test = (load_uea(data.uea_name, s, data.length_policy, data.length, data.path) for s in parts)
-    if train.n_times != test.n_times:
-        # bring both splits to the longer length (padding or resampling, never cutting)
-        length = max(train.n_times, test.n_times)
-        train, test = (load_uea(data.uea_name, s, data.length_policy, length, data.path) for s in parts)
+    train, test = load_uea_splits(data.uea_name, data.length_policy, data.length, data.path)
     return _with_test(train, test)
 
 
