@@ -16,7 +16,8 @@ more about the other jobs than about the run). Prints JSON lines and writes
 benchmarks/results/series_defaults.json (entries of other sets and labels are kept), with the machine,
 thread count and load, and beside it the same name in .md: the table of ``--label`` against the baselines.
 
-``--path`` reads downloaded sets instead (the folder a UEA/UCR archive unpacks to, ``NAME/NAME_TRAIN.ts``;
+``--path`` reads downloaded sets instead (the folder a UEA/UCR archive unpacks to, ``NAME/NAME_TRAIN.ts``
+or the UCR archive's ``.tsv`` / ``.txt``;
 every set in it unless ``--sets`` names some), as ``data.path`` does, for the baselines too.
 
 Sets: ``bundled_uea_datasets()`` — ACSF1, ArrowHead, BasicMotions, Covid3Month_disc, GunPoint,
@@ -37,6 +38,7 @@ import numpy as np
 from dualbranch.bench import machine_info
 from dualbranch.checkpoint import read_state_dict
 from dualbranch.data.series import bundled_uea_datasets, read_uea_split
+from dualbranch.data.ucr_text import UCR_TEXT_SUFFIXES
 from dualbranch.train.config import load_config
 from dualbranch.train.pipeline import fit
 
@@ -148,7 +150,7 @@ def main() -> None:
     parser.add_argument("--model", help="a model instead of the recipe's choice (e.g. crossvit_1d: before)")
     parser.add_argument("--threads", type=int, help="torch threads of each run (default: all logical CPUs)")
     parser.add_argument("--no-baselines", action="store_true", help="skip ROCKET and 1-NN DTW")
-    parser.add_argument("--path", type=Path, help="a folder of downloaded sets (NAME/NAME_TRAIN.ts)")
+    parser.add_argument("--path", type=Path, help="a folder of downloaded sets (NAME/NAME_TRAIN.ts, .tsv or .txt)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     extra = [f"model.name={args.model}"] if args.model else []
@@ -157,7 +159,9 @@ def main() -> None:
     if args.threads:
         extra.append(f"trainer.threads={args.threads}")
     folders = args.path.iterdir() if args.path else ()
-    downloaded = sorted(p.name for p in folders if (p / f"{p.name}_TRAIN.ts").is_file())
+    downloaded = sorted(
+        p.name for p in folders if any((p / f"{p.name}_TRAIN{s}").is_file() for s in (".ts", *UCR_TEXT_SUFFIXES))
+    )
     sets = args.sets or downloaded or bundled_uea_datasets()
     for name in sets:
         with tempfile.TemporaryDirectory(prefix=f"series-{name}-") as folder:

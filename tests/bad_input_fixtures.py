@@ -91,11 +91,12 @@ def npz(tmp: Path, name: str = "data.npz", **arrays: object) -> Path:
     return path
 
 
-def ts_folder(tmp: Path, name: str, text: str) -> Path:
-    """A folder in the UEA/UCR archives' layout, ``name/name_TRAIN.ts`` and ``name/name_TEST.ts`` holding ``text``."""
+def ts_folder(tmp: Path, name: str, text: str, suffix: str = ".ts") -> Path:
+    """A folder in the UEA/UCR archives' layout, ``name/name_TRAIN.ts`` and ``name/name_TEST.ts`` (or the UCR
+    archive's ``.tsv``) holding ``text``."""
     (tmp / name).mkdir()
     for split in ("TRAIN", "TEST"):
-        (tmp / name / f"{name}_{split}.ts").write_text(text)
+        (tmp / name / f"{name}_{split}{suffix}").write_text(text)
     return tmp
 
 

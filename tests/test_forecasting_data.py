@@ -180,13 +180,20 @@ def test_a_multivariate_csv_with_a_timestamp_column():
     assert data.test[0][1].shape == (48, 1)
 
 
-def test_a_table_with_a_text_time_column_and_an_index_column():
+def test_a_table_with_a_text_time_column_and_an_index_column(tmp_path):
     path = _aeon_file("Uschange", "Uschange.csv")  # an unnamed index column, Quarter, five variables
-    with pytest.raises(DataError, match="Quarter"):
-        load_series(path)
     variables = ["Consumption", "Income", "Production", "Savings", "Unemployment"]
+    found = load_series(path)  # the row numbers to_csv wrote are no variable; the quarters are the time column
+    assert found.columns == tuple(variables) and found.timestamps[0] == "1970 Q1"
     table = load_series(path, columns=variables, time_column="Quarter")
     assert table.values.shape == (187, 5) and table.timestamps[0] == "1970 Q1"
+    np.testing.assert_array_equal(found.values, table.values)
+    with pytest.raises(DataError, match=r"column\(s\) \['Quarter'\] are not numeric"):
+        load_series(path, time_column=None)
+    index_only = tmp_path / "index.csv"
+    index_only.write_text('""\n0\n1\n2\n')  # a lone unnamed column of row numbers
+    with pytest.raises(DataError, match="holds only row numbers"):
+        load_series(index_only)
     assert load_series(path, columns="Income", time_column="Quarter").columns == ("Income",)
     data = prepare_forecasting(table, seq_len=16, pred_len=4, targets="Consumption")
     assert [len(w) for w in data.parts().values()] == [130 - 19, 20 + 16 - 19, 37 + 16 - 19]  # 130 / 20 / 37 rows

@@ -11,7 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dualbranch.data.series import load_npz, load_uea, pad_series, resample_series, stack_series
+from dualbranch.data.series import (
+    load_npz,
+    load_uea,
+    load_uea_splits,
+    pad_series,
+    read_uea_split,
+    resample_series,
+    stack_series,
+)
 from dualbranch.data.signal import SignalData
 from dualbranch.data.signal_transforms import (
     ChannelStandardizer,
@@ -106,6 +114,48 @@ def test_a_downloaded_uea_set_is_read_from_its_folder_or_the_archive_folder(tmp_
     config = load_config(None, ["data.name=uea", "data.uea_name=MyUnitTest", f"data.path={root}"])
     run_data = config.kind.load(config.data, 0, progress=False)
     assert len(run_data.examples.y) == 20 + 22 and list(run_data.own_test) == list(range(20, 42))
+
+
+def _ucr_text(path: Path, series: list, labels: np.ndarray, separator: str, label_format: str) -> None:
+    """Write univariate ``series`` as a UCR text split: the label first, the values after it, shorter
+    series padded with NaN at the end to the longest (as the 2018 archive does)."""
+    longest = max(s.shape[-1] for s in series)
+    rows = []
+    for values, label in zip(series, labels, strict=True):
+        padded = np.concatenate([values[0], np.full(longest - values.shape[-1], np.nan)])
+        rows.append(separator.join([label_format.format(float(label)), *(f"{v:.10g}" for v in padded)]))
+    path.write_text("\n".join(rows) + "\n")
+
+
+@pytest.mark.parametrize(("suffix", "separator", "label_format"), [(".tsv", "\t", "{:.0f}"), (".txt", "  ", "{:.7e}")])
+def test_ucr_text_splits_read_as_the_same_set_in_ts(tmp_path, suffix, separator, label_format):
+    # PickupGestureWiimoteZ: univariate, 10 classes, lengths 29-361 (the .tsv pads them with NaN)
+    (tmp_path / "Pickup").mkdir()
+    originals = {split: read_uea_split("PickupGestureWiimoteZ", split) for split in ("train", "test")}
+    for split, (series, labels) in originals.items():
+        _ucr_text(tmp_path / "Pickup" / f"Pickup_{split.upper()}{suffix}", series, labels, separator, label_format)
+    for split, (series, labels) in originals.items():
+        got_series, got_labels = read_uea_split("Pickup", split, tmp_path)
+        assert len(got_series) == len(series) and len({s.shape for s in got_series}) > 1  # unequal lengths kept
+        for got, expected in zip(got_series, series, strict=True):
+            np.testing.assert_allclose(got, expected, rtol=1e-9)
+        assert list(got_labels) == [str(int(float(x))) for x in labels]
+    train, test = load_uea_splits("Pickup", extract_path=tmp_path / "Pickup")
+    expected_train, expected_test = load_uea_splits("PickupGestureWiimoteZ")
+    np.testing.assert_allclose(test.x, expected_test.x, rtol=1e-9)
+    np.testing.assert_array_equal(train.mask, expected_train.mask)
+    assert train.class_names == tuple(sorted(str(i) for i in range(1, 11)))
+
+
+def test_ucr_text_equal_lengths_stack_and_missing_values_stay(tmp_path):
+    (tmp_path / "Tiny").mkdir()
+    (tmp_path / "Tiny" / "Tiny_TRAIN.tsv").write_text("1\t0.5\t1.5\t2\n\n-1\t3\tNaN\t4\n")
+    (tmp_path / "Tiny" / "Tiny_TEST.tsv").write_text("-1,1,2,3\n")
+    series, labels = read_uea_split("Tiny", "train", tmp_path)
+    assert series.shape == (2, 1, 3) and list(labels) == ["1", "-1"]
+    assert np.isnan(series[1, 0, 1])  # a missing value inside a series is kept, for the data checks to report
+    series, labels = read_uea_split("Tiny", "test", tmp_path)  # commas, as some copies of the archive have
+    np.testing.assert_array_equal(series, [[[1.0, 2.0, 3.0]]])
 
 
 def test_a_folder_without_the_set_is_refused_and_never_created(tmp_path):

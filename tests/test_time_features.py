@@ -69,6 +69,22 @@ def test_months_and_numbers():
     assert parse_times(np.array(["a", "b"])) is None
 
 
+def test_quarters_month_names_and_utc_offsets_are_dates(recwarn):
+    quarters = parse_times(np.array(["1970 Q1", "1970 Q2", "1970q3", "1970-Q4", "1971Q1"]))
+    np.testing.assert_array_equal(
+        quarters, np.array(["1970-01-01", "1970-04-01", "1970-07-01", "1970-10-01", "1971-01-01"], "datetime64[s]")
+    )
+    assert infer_frequency(quarters) == "quarter"
+    months = parse_times(np.array(["1991 Jul", "1991 Aug", "1992 Jan"]))
+    np.testing.assert_array_equal(months, np.array(["1991-07-01", "1991-08-01", "1992-01-01"], "datetime64[s]"))
+    # an offset is converted to UTC: 00:30+01:00 is 23:30 of the day before
+    utc = parse_times(np.array(["2021-05-01 00:00:00+00:00", "2021-05-01 00:30:00+01:00"]))
+    np.testing.assert_array_equal(utc, np.array(["2021-05-01T00:00", "2021-04-30T23:30"], "datetime64[s]"))
+    assert not [w for w in recwarn if "timezone" in str(w.message)]  # numpy's offset warning is not shown
+    assert parse_times(np.array(["1970 Q5", "1970 Q1"])) is None
+    assert parse_times(np.array(["Mon", "Tue"])) is None
+
+
 def test_itransformer_reads_time_features_as_tokens_dlinear_ignores_them():
     torch.manual_seed(0)
     x = torch.randn(2, 32, 3 + 4)  # (B, L, C + M)

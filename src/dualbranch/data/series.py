@@ -9,7 +9,8 @@ Variable-length series (e.g. JapaneseVowels, 7–29 samples) are never silently 
 * ``"error"``: refuse unequal lengths.
 
 UEA: Bagnall et al., "The UEA multivariate time series classification archive, 2018",
-arXiv:1811.00075; loaded through aeon (``aeon.datasets.load_classification``).
+arXiv:1811.00075; loaded through aeon (``aeon.datasets.load_classification``). Downloaded sets are read
+from their files: ``.ts`` (both archives), or the UCR archive's ``.tsv`` / ``.txt`` (:mod:`.ucr_text`).
 
 Shape legend: n series, C channels (dimensions), T samples.
 """
@@ -25,6 +26,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError, MissingFileError
 from .signal import SignalData, encode_labels
+from .ucr_text import UCR_TEXT_SUFFIXES, read_ucr_text
 
 __all__ = [
     "bundled_uea_datasets",
@@ -35,7 +37,7 @@ __all__ = [
     "read_uea_split",
     "resample_series",
     "stack_series",
-    "uea_folder",
+    "uea_split_files",
 ]
 
 LengthPolicy = Literal["pad", "resample", "error"]
@@ -128,20 +130,23 @@ def bundled_uea_datasets() -> list[str]:
     )
 
 
-def uea_folder(name: str, path: str | Path) -> Path:
-    """The folder that holds ``name/name_TRAIN.ts`` and ``name/name_TEST.ts`` (the layout of the UEA/UCR
-    archives): ``path`` itself, or its parent where ``path`` is the set's own folder."""
+def uea_split_files(name: str, path: str | Path) -> dict[str, Path]:
+    """``{"train": ..., "test": ...}``: the two split files of set ``name`` under ``path`` in the UEA/UCR
+    archives' layout, ``name/name_TRAIN.ts`` and ``name/name_TEST.ts`` (the UCR archive's ``.tsv`` and older
+    ``.txt`` splits also count); ``path`` is the archive's folder, or the set's own folder."""
     path = Path(path)
     if path.is_file():
         raise MissingFileError(f"{path} is a file; give the folder that holds {name}/{name}_TRAIN.ts (data.path).")
     if not path.exists():
         raise MissingFileError(f"{path} does not exist; give the folder that holds {name}/{name}_TRAIN.ts.")
     for root in (path, path.parent):
-        if all((root / name / f"{name}_{split}.ts").is_file() for split in ("TRAIN", "TEST")):
-            return root
+        for suffix in (".ts", *UCR_TEXT_SUFFIXES):
+            files = {split: root / name / f"{name}_{split.upper()}{suffix}" for split in ("train", "test")}
+            if all(f.is_file() for f in files.values()):
+                return files
     raise MissingFileError(
-        f"{path} holds no {name}/{name}_TRAIN.ts and {name}/{name}_TEST.ts; give the folder of the downloaded "
-        f"archive's sets (or {name}'s own folder), as the UEA/UCR archives unpack."
+        f"{path} holds no {name}/{name}_TRAIN.ts and {name}/{name}_TEST.ts (nor UCR .tsv or .txt splits); give "
+        f"the folder of the downloaded archive's sets (or {name}'s own folder), as the UEA/UCR archives unpack."
     )
 
 
@@ -152,8 +157,9 @@ def read_uea_split(
     name: str, split: Literal["train", "test"], extract_path: str | Path | None = None
 ) -> tuple[Series, np.ndarray]:
     """The series of one split as the archive holds them (unequal lengths unpadded) and their class labels:
-    aeon's bundled files, or the ``.ts`` file under ``extract_path`` (:func:`uea_folder`) read directly
-    (aeon's own loader would download into the folder what it does not find)."""
+    aeon's bundled files, or the ``.ts`` (or UCR ``.tsv`` / ``.txt``) file under ``extract_path``
+    (:func:`uea_split_files`) read directly (aeon's own loader would download into the folder what it does not
+    find)."""
     from aeon.datasets import load_classification, load_from_ts_file
 
     if split not in ("train", "test"):
@@ -166,7 +172,9 @@ def read_uea_split(
                 f"(holding {name}/{name}_TRAIN.ts): data.path=<folder> on the command line, extract_path= in Python."
             )
         return load_classification(name, split=split)
-    file = uea_folder(name, extract_path) / name / f"{name}_{split.upper()}.ts"
+    file = uea_split_files(name, extract_path)[split]
+    if file.suffix != ".ts":
+        return read_ucr_text(file)
     try:
         series, labels, meta = load_from_ts_file(str(file), return_meta_data=True)
     except (OSError, ValueError) as err:
@@ -213,7 +221,7 @@ def load_uea(
         split: "train", "test" or None (both, train first; the first ``n_train`` are the train set).
         length_policy, length: how unequal lengths are made equal (see the module docstring).
         extract_path: a folder holding ``name/name_TRAIN.ts`` and ``name/name_TEST.ts``, or the set's own
-            folder (:func:`uea_folder`); its files are only read.
+            folder (:func:`uea_split_files`); its files are only read.
     """
     if split not in (None, "train", "test"):
         raise ConfigError(f"split must be 'train', 'test' or None, got {split!r}.")

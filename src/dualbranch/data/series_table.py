@@ -119,7 +119,8 @@ def load_series(
             (C names) and ``timestamps`` (T,).
         columns: the variables to keep, in this order; None keeps every column but the time column.
         time_column: the time column's name; "auto" takes ``date`` if present, else the first column
-            if it is not numeric, else none; None: no time column.
+            if it is not numeric, else none; None: no time column. A first column with an empty header
+            holding the row numbers (the index ``DataFrame.to_csv`` writes) is neither time nor variable.
 
     Raises:
         MissingFileError: no such file. MissingDependencyError: parquet without pandas/pyarrow.
@@ -143,6 +144,10 @@ def load_series(
     names = list(data)
     if not names or len(data[names[0]]) == 0:
         raise DataError(f"{path} has no data rows.")
+    if _is_written_index(names[0], data[names[0]]):
+        names = names[1:]  # the row numbers pandas' to_csv writes first, under an empty header: no variable
+        if not names:
+            raise DataError(f"{path} holds only row numbers (an unnamed first column); give the series' columns.")
     if time_column == "auto":
         time_column = "date" if "date" in data else (names[0] if data[names[0]].dtype == object else None)
     elif time_column is not None and time_column not in data:
@@ -160,6 +165,14 @@ def load_series(
         )
     stamps = data[time_column].astype(str) if time_column is not None else None
     return SeriesTable(np.stack([data[n] for n in chosen], axis=1), tuple(chosen), stamps, str(path))
+
+
+def _is_written_index(name: str, values: np.ndarray) -> bool:
+    """Whether a column is a saved row index: an empty header (pandas reads it as ``Unnamed: 0``) over the
+    row numbers 0, 1, 2, ... (or 1, 2, 3, ...)."""
+    if not name.startswith("Unnamed: ") or values.dtype == object:
+        return False
+    return bool(np.array_equal(values, np.arange(len(values))) or np.array_equal(values, np.arange(1, len(values) + 1)))
 
 
 def _not_a_number(value: str) -> bool:

@@ -30,6 +30,8 @@ Shape legend: T time steps, M features.
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -93,16 +95,48 @@ FREQUENCIES: dict[str, tuple[float, tuple[str, ...]]] = {
 }
 
 
+_QUARTER = re.compile(r"^(\d{4})\s*-?\s*Q([1-4])$", re.IGNORECASE)
+
+
+def _quarters(texts: list[str]) -> np.ndarray | None:
+    """``"1970 Q1"`` / ``"1970Q1"`` / ``"1970-Q1"`` -> the first day of the quarter, or None if any is not one."""
+    found = [_QUARTER.match(t) for t in texts]
+    if not all(found):
+        return None
+    return np.asarray([f"{m[1]}-{3 * int(m[2]) - 2:02d}-01" for m in found if m], dtype="datetime64[s]")
+
+
+def _written_dates(texts: list[str]) -> np.ndarray | None:
+    """Dates in the other forms tables hold (``"1991 Jul"``, ``"01/05/2021 00:30"``, a UTC offset, which is
+    converted to UTC), parsed by pandas; None where pandas is absent or cannot read them all."""
+    try:
+        import pandas as pd
+    except ImportError:
+        return None
+    try:
+        parsed = pd.to_datetime(pd.Series(texts), utc=True, format="mixed")
+    except (ValueError, TypeError, OverflowError):  # pandas' parse errors are ValueErrors
+        return None
+    return parsed.dt.tz_localize(None).to_numpy().astype("datetime64[s]")
+
+
 def parse_times(timestamps: np.ndarray) -> np.ndarray | None:
-    """``timestamps`` (T,) as datetime64[s], or None when they are not all dates (numbers, labels)."""
+    """``timestamps`` (T,) as datetime64[s], or None when they are not all dates (numbers, labels).
+
+    ISO dates are read directly; quarters (``1970 Q1``), month names (``1991 Jul``) and time stamps with a UTC
+    offset (converted to UTC) are read too."""
     texts = [str(t).strip() for t in timestamps]
     if any(t.lstrip("-").isdigit() for t in texts):
         return None  # plain numbers count steps; they are no calendar
     try:
-        stamps = np.asarray([t.replace(" ", "T", 1) for t in texts], dtype="datetime64[s]")
-    except ValueError:
-        return None
-    return None if np.isnat(stamps).any() else stamps
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # numpy only warns on a UTC offset; those are read below
+            stamps = np.asarray([t.replace(" ", "T", 1) for t in texts], dtype="datetime64[s]")
+    except (ValueError, UserWarning, DeprecationWarning):
+        stamps = _quarters(texts)
+        if stamps is None:
+            stamps = _written_dates(texts)
+    return None if stamps is None or np.isnat(stamps).any() else stamps
 
 
 def infer_frequency(stamps: np.ndarray) -> str:
