@@ -431,7 +431,7 @@ CASES: list[Case] = [
          r"data\.npz is not a readable \.npz file .*truncated"),
     Case("series-uea-folder-without-the-set", "signal", "data.path a folder without Epilepsy/Epilepsy_TRAIN.ts",
          cli("fit", "data.name=uea", "data.uea_name=Epilepsy", "data.path={tmp}"), CliFailure,
-         r"holds no Epilepsy/Epilepsy_TRAIN\.ts and Epilepsy/Epilepsy_TEST\.ts \(nor UCR \.tsv or \.txt splits\); give"),
+         r"holds no Epilepsy/Epilepsy_TRAIN\.ts and Epilepsy/Epilepsy_TEST\.ts \(nor UCR \.tsv or \.txt splits\)"),
     Case("series-uea-ts-unreadable", "signal", "a .ts file that is not in the .ts format",
          lambda tmp: load_uea("Broken", "train", extract_path=ts_folder(tmp, "Broken", "not a ts file\n")),
          ValueError, r"Broken_TRAIN\.ts: no series read; a \.ts file has a header of @ lines, then @data"),

@@ -12,6 +12,8 @@ from dualbranch.layers.kernel_views import MultiViewKernels, series_views
 from dualbranch.layers.random_kernels import RandomDilatedKernels, real_lengths
 from dualbranch.layers.ridge import RIDGE_ALPHAS, fit_ridge_classifier
 from dualbranch.models.rocket_former import RocketFormer
+from dualbranch.train.config import load_config
+from dualbranch.train.run_model import build_model, model_args
 
 
 def _loop_transform(layer: RandomDilatedKernels, x: np.ndarray, length: int) -> np.ndarray:
@@ -164,3 +166,17 @@ def test_bad_options_are_named():
         RocketFormer(n_times=60, num_kernels=0)
     with pytest.raises(dualbranch.errors.ConfigError, match="depth"):
         RocketFormer(n_times=60, depth=1)
+
+
+def test_each_run_seed_draws_its_own_kernels_and_model_args_still_win():
+    def kernels(*overrides: str) -> torch.Tensor:
+        config = load_config(None, ["data.name=uea", "data.uea_name=UnitTest", "model.name=rocketformer", *overrides])
+        dataset = config.kind.load(config.data, config.trainer.seed, progress=False)
+        args = model_args(config, config.kind, dataset)
+        return args["kernel_seed"], build_model("rocketformer", args).kernels.state_dict()["views.0.weight_0"]
+
+    seed0, first = kernels()
+    seed3, third = kernels("trainer.seed=3")
+    assert (seed0, seed3) == (0, 3) and not torch.equal(first, third)
+    assert torch.equal(kernels("trainer.seed=3")[1], third)  # the same seed, the same kernels
+    assert kernels("trainer.seed=3", "model.args.kernel_seed=0")[0] == 0  # a set model.args.kernel_seed is kept

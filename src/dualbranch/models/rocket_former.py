@@ -101,7 +101,8 @@ class RocketFormer(SignalModel):
 
     Args (beyond :class:`~.signal_base.SignalModel`'s):
         num_kernels: ROCKET kernels over the three views (10,000, ROCKET's default; F = 2 × num_kernels).
-        kernel_seed: the draw of the kernels (the views draw from kernel_seed, + 1, + 2).
+        kernel_seed: the draw of the kernels (the views draw from kernel_seed, + 1, + 2); a run sets it to
+            ``trainer.seed``, so each seed draws its own kernels.
         embed_dim: D; depth: Transformer blocks (one stage each); num_heads: attention heads.
         patch_size: stem steps per token (default: about 32 tokens, ``sizes_for_length``).
         stem_width, stem_kernel: the convolutional stem (a series longer than ``MAX_STEM_STEPS`` is read

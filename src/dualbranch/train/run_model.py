@@ -45,9 +45,13 @@ def model_options(name: str) -> set[str]:
 
 
 def model_args(config: RunConfig, kind: DataKind, dataset: RunData) -> dict[str, Any]:
-    """What the data implies for the model (the kind decides), with ``model.args`` on top."""
+    """What the data implies for the model (the kind decides), a model's ``kernel_seed`` (its fixed random
+    kernels) from ``trainer.seed``, with ``model.args`` on top."""
     sizes = getattr(type(_probe(config.model.name)), "sizes_for_length", None)  # models that fit short inputs
-    args = kind.model_args(dataset, config.data, model_options(config.model.name), config.model.name)
+    options = model_options(config.model.name)
+    args = kind.model_args(dataset, config.data, options, config.model.name)
+    if "kernel_seed" in options:  # fixed random kernels are the run's randomness too: each seed draws its own
+        args["kernel_seed"] = config.trainer.seed
     if sizes is not None and "n_times" in args:
         args.update(sizes(args["n_times"]))
     return {**args, **config.model.args}
