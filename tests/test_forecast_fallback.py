@@ -227,3 +227,23 @@ def test_autoets_finds_the_form_and_continues_a_known_trend_and_season():
     seasonal = auto_ets(20 + np.tile(pattern, 12) + rng.normal(0, 0.01, 48), 8, 4)
     assert seasonal.spec.seasonal is not None and seasonal.spec.trend is None
     np.testing.assert_allclose(seasonal.forecast, 20 + np.tile(pattern, 2), atol=0.05)
+
+
+def test_a_constant_variable_is_forecast_as_that_constant(tmp_path):
+    # a flag that is 0 all through the training part: statsmodels fits no ETS form to it, the run must not fail
+    constant = auto_ets(np.zeros(40), 6, 12)
+    assert constant.spec.name == "ETS(A,N,N)" and constant.params == {}
+    np.testing.assert_array_equal(constant.forecast, np.zeros(6))
+    np.testing.assert_array_equal(ets_forecast(np.full(30, 2.5), 4, constant.spec, constant.params), np.full(4, 2.5))
+    # saved without parameters, the form is still refitted where predict's rows do vary
+    moving = ets_forecast(np.linspace(0.0, 1.0, 30), 4, constant.spec, constant.params)
+    assert moving.shape == (4,) and np.isfinite(moving).all() and moving[0] > 0.5
+    walk = _walk(60, seed=3)
+    table = pd.DataFrame({"y": walk, "flag": np.zeros(60)})
+    path = tmp_path / "flagged.csv"
+    table.to_csv(path, index=False)
+    args = ["fit", "data.name=series", f"data.path={path}", *QUICK, "data.statistical=ets", f"output.root={tmp_path}",
+            "output.name=c"]  # fmt: skip
+    assert main(args) == 0
+    saved = json.loads((tmp_path / "c" / "statistical.json").read_text())
+    assert [t["column"] for t in saved["targets"]] == ["y", "flag"] and saved["targets"][1]["params"] == {}

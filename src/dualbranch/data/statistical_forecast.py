@@ -110,7 +110,7 @@ def _fit(history: np.ndarray, spec: EtsSpec, pred_len: int, start: dict[str, flo
                 history, error=spec.error, trend=spec.trend, damped_trend=spec.damped, seasonal=spec.seasonal,
                 seasonal_periods=spec.season if spec.seasonal else None, initialization_method="estimated",
             )  # fmt: skip
-            begin = None if start is None else np.array([start[name] for name in model.param_names])
+            begin = np.array([start[name] for name in model.param_names]) if start else None  # {}: a constant's
             result = model.fit(start_params=begin, disp=False, maxiter=MAX_ITER)
             forecast = np.asarray(result.forecast(pred_len), dtype=np.float64)
     except (ValueError, np.linalg.LinAlgError):
@@ -141,11 +141,14 @@ def candidate_specs(history: np.ndarray, season: int) -> list[EtsSpec]:
 
 def auto_ets(history: np.ndarray, pred_len: int, season: int) -> EtsFit:
     """The lowest-AICc ETS model of ``history`` (T,) over error, trend, damping and season (``season`` m;
-    1: no season), with its forecast (H,)."""
+    1: no season), with its forecast (H,). A constant history (e.g. a flag that is 0 throughout the training
+    part) gets ETS(A,N,N) forecasting the constant, with no fitted parameters and AICc 0."""
     history = np.asarray(history, dtype=np.float64).ravel()
     if len(history) < 4 or not np.isfinite(history).all():
         raise DataError(f"AutoETS needs at least 4 finite points; the history has {len(history)} "
                         f"({int((~np.isfinite(history)).sum())} missing).")  # fmt: skip
+    if np.ptp(history) == 0:  # statsmodels fits no form to a constant; each would forecast it unchanged
+        return EtsFit(EtsSpec("add", None, False, None, 1), 0.0, {}, np.full(pred_len, history[-1]))
     fits = [fit for spec in candidate_specs(history, season) if (fit := _fit(history, spec, pred_len)) is not None]
     if not fits:
         raise DataError(f"No ETS model could be fitted to this series of {len(history)} points; use "
@@ -166,6 +169,8 @@ def ets_forecast(
     if spec.seasonal and len(history) < 2 * spec.season + 2:
         raise ConfigError(f"{spec.name} with season {spec.season} needs {2 * spec.season + 2} points of history; "
                           f"got {len(history)}.")  # fmt: skip
+    if np.ptp(history) == 0:
+        return np.full(pred_len, history[-1])  # statsmodels cannot fit a constant; any form forecasts it
     fit = _fit(history, spec, pred_len, start)
     if fit is None:
         raise DataError(f"{spec.name} could not be fitted to this series of {len(history)} points.")
