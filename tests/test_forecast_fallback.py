@@ -126,6 +126,32 @@ def test_the_comparison_keeps_a_global_model_that_forecasts_better(tmp_path):
     assert forced[0].choose_own_model(forced[2], forced[1].data, forced[3], "dlinear", perfect) is None
 
 
+def test_several_targets_are_compared_in_their_standard_deviations(tmp_path):
+    # two seasonal walks, one in units a thousand times larger: each target's error counts in its own spread
+    big, small = 1000 * _walk(120, seed=4), _walk(120, seed=5)
+    dates = pd.date_range("2000-01-01", periods=120, freq="MS").strftime("%Y-%m-%d")
+    path = tmp_path / "two.csv"
+    pd.DataFrame({"date": dates, "big": big, "small": small}).to_csv(path, index=False)
+    kind, config, dataset, fold = _dataset(path)
+    origin = 120 - H - H
+    history = np.stack([big, small], axis=1)[:origin]  # (T, 2)
+    truth = np.stack([big, small], axis=1)[origin : origin + H]
+    naive = np.stack([seasonal_naive_series(history[:, c], H, M) for c in (0, 1)], axis=1)  # (H, 2)
+
+    def off_by(offset):  # a global model whose forecast misses each target by offset standard deviations
+        def validate(inner):
+            forecast = (truth + offset * history.std(axis=0))[None]  # (1, H, 2)
+            return SimpleNamespace(outputs=forecast, preprocessing=SimpleNamespace(original=lambda x: x))
+
+        return validate
+
+    expected = np.mean(np.abs(naive - truth) / history.std(axis=0))  # seasonal naive's error, in deviations
+    _, value, why = kind.choose_own_model(dataset, config.data, fold, "dlinear", off_by(expected / 2))
+    assert value == "none" and why.startswith("MAE over 2 targets, each in its standard deviations, on the")
+    assert f"dlinear {expected / 2:.4g}" in why and f"seasonal naive (m=12) {expected:.4g}" in why
+    assert kind.choose_own_model(dataset, config.data, fold, "dlinear", off_by(2 * expected))[1] != "none"
+
+
 def test_the_validation_trains_the_global_model_and_the_run_keeps_the_winner(tmp_path):
     path = _csv(tmp_path / "long.csv", _walk(72, seed=2))
     args = ["fit", "data.name=series", f"data.path={path}", *QUICK, "model.name=dlinear", "optim.budget=30",

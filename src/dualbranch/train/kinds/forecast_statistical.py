@@ -3,15 +3,17 @@ between them and the trained (global) model for a short series.
 
 ``data.statistical`` (:class:`~.forecasting.ForecastDataSection`):
 
-* ``auto`` (default): on a short univariate series (fewer training windows than the papers' protocol is
-  for, the kind's short-series rule) the run first holds out the last horizon of its training part as a
-  validation period, as a forecaster would: the global model (``model.name``) is trained on the windows
-  before it and forecasts it; seasonal naive and AutoETS (:mod:`dualbranch.data.statistical_forecast`)
-  forecast it from the rows before it. The lowest MAE wins, printed with every candidate's error in the
-  recipe. A statistical winner is refitted on the whole training part and is the run's model (its test
-  forecasts, metrics, report, ``predict``); a global winner is trained as usual. Without statsmodels
-  AutoETS is left out of the comparison (noted in the recipe). A series too short for the global model's
-  validation (fewer than look-back + 2 horizons of training rows) keeps the statistical models only.
+* ``auto`` (default): on a short series (fewer training windows than the papers' protocol is for, the
+  kind's short-series rule; one variable or several) the run first holds out the last horizon of its
+  training part as a validation period, as a forecaster would: the global model (``model.name``) is
+  trained on the windows before it and forecasts it; seasonal naive and AutoETS
+  (:mod:`dualbranch.data.statistical_forecast`) forecast it from the rows before it, each target on its
+  own. The lowest MAE wins (with several targets, each target's error in its standard deviations, then
+  averaged), printed with every candidate's error in the recipe. A statistical winner is refitted on the
+  whole training part and is the run's model (its test forecasts, metrics, report, ``predict``); a global
+  winner is trained as usual. Without statsmodels AutoETS is left out of the comparison (noted in the
+  recipe). A series too short for the global model's validation (fewer than look-back + 2 horizons of
+  training rows) keeps the statistical models only.
 * ``none``: the global model, never a statistical one. ``ets`` / ``seasonal_naive``: that model, no
   comparison (``ets`` needs statsmodels: a one-line :class:`~dualbranch.errors.MissingDependencyError`).
 
@@ -159,14 +161,22 @@ def choose_statistical(
 ) -> tuple[str, str]:
     """Compare ``model_name`` (trained by ``validate`` on the fold's windows before the last horizon of the
     training part), seasonal naive and AutoETS on that horizon: the winner ("none" for the global model)
-    and why, with every candidate's validation MAE."""
+    and why, with every candidate's validation MAE — in the target's units for one target; for several,
+    each target's error divided by its standard deviation over the rows before, then averaged, so that no
+    variable counts more for its units."""
     windows: SeriesWindows = dataset.examples  # type: ignore[assignment]
     starts = windows.starts[fold.train]
     last = int(np.argmax(starts))
     origin = int(starts[last]) + windows.seq_len  # the validation period: [origin, origin + H)
     horizon = windows.span - windows.seq_len
-    target = (windows.target_indices or (0,))[0]
-    history, truth = windows.values[:origin, target], windows.values[origin : origin + horizon, target]
+    targets = list(windows.target_indices or range(len(windows.columns)))
+    history, truth = windows.values[:origin, targets], windows.values[origin : origin + horizon, targets]  # (T, C_t)
+    spread = history.std(axis=0) if len(targets) > 1 else np.ones(1)
+    scale = np.where(spread > 0, spread, 1.0)  # (C_t,)
+
+    def error(forecast: np.ndarray) -> float:  # forecast (H, C_t), original scale
+        return float(np.mean(np.abs(forecast - truth) / scale))
+
     season = _season(windows)  # of the whole training part: a calendar season, or the clearest cycle
     errors: dict[str, float] = {}
     notes = []
@@ -175,22 +185,25 @@ def choose_statistical(
         print(f"validating {model_name} on the last {horizon} training rows ({len(inner)} windows before them)",
               flush=True)  # fmt: skip
         scored = validate(Fold("validation", inner, None, fold.train[[last]]))
-        forecast = np.asarray(scored.preprocessing.original(scored.outputs))[0, :, 0]
-        errors[model_name] = float(np.mean(np.abs(forecast - truth)))
+        errors[model_name] = error(np.asarray(scored.preprocessing.original(scored.outputs))[0])
     else:
         notes.append(f"{model_name} not validated: {origin} rows before the validation period hold no window of "
                      f"{windows.seq_len} + {horizon} rows")  # fmt: skip
     labels = {model_name: model_name}
+    columns = range(len(targets))
     if season <= len(history):
-        errors["seasonal_naive"] = float(np.mean(np.abs(seasonal_naive_series(history, horizon, season) - truth)))
+        errors["seasonal_naive"] = error(
+            np.stack([seasonal_naive_series(history[:, t], horizon, season) for t in columns], axis=1)
+        )
         labels["seasonal_naive"] = f"seasonal naive (m={season})"
     if has_statsmodels():
-        fit = auto_ets(history, horizon, season)
-        errors["ets"] = float(np.mean(np.abs(fit.forecast - truth)))
-        labels["ets"] = f"AutoETS {fit.spec.name}"
+        fits = [auto_ets(history[:, t], horizon, season) for t in columns]
+        errors["ets"] = error(np.stack([fit.forecast for fit in fits], axis=1))
+        labels["ets"] = f"AutoETS {fits[0].spec.name}" if len(fits) == 1 else "AutoETS"
     else:
         notes.append("AutoETS left out: statsmodels is not installed (pip install 'dualbranch[forecasting]')")
     best = min(errors, key=errors.__getitem__)
     measured = ", ".join(f"{labels[k]} {v:.4g}" for k, v in sorted(errors.items(), key=lambda kv: kv[1]))
-    why = f"MAE on the training part's last {horizon} rows: {measured}" + "".join(f"; {n}" for n in notes)
+    what = "MAE" if len(targets) == 1 else f"MAE over {len(targets)} targets, each in its standard deviations,"
+    why = f"{what} on the training part's last {horizon} rows: {measured}" + "".join(f"; {n}" for n in notes)
     return ("none" if best == model_name else best), why

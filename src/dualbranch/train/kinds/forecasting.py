@@ -29,7 +29,7 @@ halved after each epoch, no gradient clipping, no weight decay, and the sizes a 
 large data sets. A short series (under 1,000 training windows) keeps the general recipe's schedule
 (:mod:`dualbranch.train.recipe`: at least 2,000 updates, warm-up + cosine, a small batch).
 
-Short series (:mod:`.forecast_statistical`, ``data.statistical``): a short univariate series (under 1,000
+Short series (:mod:`.forecast_statistical`, ``data.statistical``): a short series or table (under 1,000
 training windows, as above) first compares the global model with seasonal naive and AutoETS on the last
 horizon of its training part and keeps the best; a statistical winner, refitted on the whole training
 part, is the run's model (its look-back: the whole training part), saved as JSON and read back by
@@ -96,8 +96,9 @@ class ForecastDataSection(DataSection):
     # whose decoder reads the calendar of the steps it forecasts (Informer, Autoformer: `future_marks`)
     horizon_marks: bool = False
     # a statistical model for a short series (train/kinds/forecast_statistical.py): auto compares the global
-    # model with seasonal naive and AutoETS on the training part's last horizon for a short univariate series
-    # and keeps the best; none: the global model; ets / seasonal_naive: that model
+    # model with seasonal naive and AutoETS on the training part's last horizon for a short series (every
+    # target; several in their standard deviations) and keeps the best; none: the global model;
+    # ets / seasonal_naive: that model
     statistical: Literal["auto", "none", "ets", "seasonal_naive"] = "auto"
 
 
@@ -212,11 +213,10 @@ class ForecastingKind(DataKind):
         self, dataset: RunData, data: ForecastDataSection, fold: Fold, model_name: str,
         validate: Callable[[Fold], FoldEvaluation],
     ) -> tuple[str, Any, str] | None:  # fmt: skip
-        """For a short univariate series (the short-series rule of :meth:`recipe`: fewer training windows than
+        """For a short series (the short-series rule of :meth:`recipe`: fewer training windows than
         ``PAPER_MIN_WINDOWS``), the best of the global model, seasonal naive and AutoETS on the training
         part's last horizon (:mod:`.forecast_statistical`)."""
-        windows: SeriesWindows = dataset.examples  # type: ignore[assignment]
-        if data.statistical != "auto" or len(windows.columns) != 1 or not 0 < len(fold.train) < PAPER_MIN_WINDOWS:
+        if data.statistical != "auto" or not 0 < len(fold.train) < PAPER_MIN_WINDOWS:
             return None
         chosen, why = choose_statistical(dataset, fold, model_name, validate)
         return "data.statistical", chosen, why
