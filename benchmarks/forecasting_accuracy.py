@@ -76,6 +76,7 @@ def _run(root: Path, name: str, model: str, horizon: int, seed: int, setting: di
         f"data.batch_size={setting['batch_size']}", f"model.name={model}", f"model.args={json.dumps(MODELS[model])}",
         f"optim.epochs={epochs}", f"trainer.seed={seed}", *QUIET, f"output.root={root}",
         f"output.name={name}-{model}-{horizon}-{seed}",
+        "data.statistical=none",  # a comparison of the global models: no statistical model chosen instead
     ]  # fmt: skip
     if setting["limit_train"]:
         overrides.append(f"data.limit_train={setting['limit_train']}")
