@@ -93,6 +93,21 @@ def test_multi_view_kernels_split_the_kernels_and_read_each_view_with_its_own_dr
     assert [v.num_kernels for v in MultiViewKernels(1, 40, 2).views] == [1, 1]
 
 
+def test_features_of_mixed_lengths_equal_each_series_read_alone_at_the_full_length():
+    # kernel_features sorts series by length and reads each chunk only up to its longest: no feature changes
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(20, 300, size=40)
+    x = torch.zeros(40, 2, 300)
+    for i, n in enumerate(lengths):
+        x[i, :, :n] = torch.from_numpy(rng.normal(size=(2, n)).astype(np.float32))
+    model = RocketFormer(n_chans=2, n_outputs=3, n_times=300, num_kernels=300).eval()
+    alone = []
+    for i in range(40):
+        views = series_views(x[i : i + 1], real_lengths(x[i : i + 1]))  # full length 300, no cropping
+        alone.append(torch.cat([k(v, real_lengths(x[i : i + 1])) for k, v in zip(model.kernels.views, views)], 1))
+    torch.testing.assert_close(model.kernel_features(x), torch.cat(alone), atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("features", [200, 8], ids=["fewer-examples-than-features", "more-examples-than-features"])
 def test_ridge_equals_scikit_learn_and_brute_force_leave_one_out(features):
     from sklearn.linear_model import Ridge, RidgeClassifierCV

@@ -198,8 +198,12 @@ class RocketFormer(SignalModel):
 
     @torch.no_grad()
     def kernel_features(self, x: torch.Tensor) -> torch.Tensor:
-        """(n, C, T) -> (n, F) raw kernel features (PPV and max), computed in chunks."""
-        return torch.cat([self.kernels(part) for part in x.split(FIT_CHUNK)])
+        """(n, C, T) -> (n, F) raw kernel features (PPV and max), computed in chunks of series of similar
+        lengths: each chunk is read only up to its longest series (a set of unequal lengths pads every
+        series to the longest of all)."""
+        order = torch.argsort(real_lengths(x))  # (n,) shortest first
+        features = torch.cat([self.kernels(x[part]) for part in order.split(FIT_CHUNK)])  # (n, F) in that order
+        return features[torch.argsort(order)]
 
     @torch.no_grad()
     def fit_closed_form(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
