@@ -4,9 +4,9 @@ between them and the trained (global) model for a short series.
 ``data.statistical`` (:class:`~.forecasting.ForecastDataSection`):
 
 * ``auto`` (default): on a short series (fewer training windows than the papers' protocol is for, the
-  kind's short-series rule; one variable or several) the run first holds out the last horizon of its
-  training part as a validation period, as a forecaster would: the global model (``model.name``) is
-  trained on the windows before it and forecasts it; seasonal naive and AutoETS
+  kind's short-series rule; one variable or several; ``data.seq_len`` auto) the run first holds out the
+  last horizon of its training part as a validation period, as a forecaster would: the global model
+  (``model.name``) is trained on the windows before it and forecasts it; seasonal naive and AutoETS
   (:mod:`dualbranch.data.statistical_forecast`) forecast it from the rows before it, each target on its
   own. The lowest MAE wins (with several targets, each target's error in its standard deviations, then
   averaged), printed with every candidate's error in the recipe. A statistical winner is refitted on the

@@ -214,9 +214,10 @@ class ForecastingKind(DataKind):
         validate: Callable[[Fold], FoldEvaluation],
     ) -> tuple[str, Any, str] | None:  # fmt: skip
         """For a short series (the short-series rule of :meth:`recipe`: fewer training windows than
-        ``PAPER_MIN_WINDOWS``), the best of the global model, seasonal naive and AutoETS on the training
-        part's last horizon (:mod:`.forecast_statistical`)."""
-        if data.statistical != "auto" or not 0 < len(fold.train) < PAPER_MIN_WINDOWS:
+        ``PAPER_MIN_WINDOWS``) with the default look-back, the best of the global model, seasonal naive and
+        AutoETS on the training part's last horizon (:mod:`.forecast_statistical`). A ``data.seq_len`` set by
+        hand configures the global model's windows, too short a history for a statistical model: no comparison."""
+        if data.statistical != "auto" or data.seq_len != "auto" or not 0 < len(fold.train) < PAPER_MIN_WINDOWS:
             return None
         chosen, why = choose_statistical(dataset, fold, model_name, validate)
         return "data.statistical", chosen, why
