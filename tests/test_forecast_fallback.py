@@ -124,6 +124,8 @@ def test_the_comparison_keeps_a_global_model_that_forecasts_better(tmp_path):
     assert kind.choose_own_model(dataset, config.data, fold, "dlinear", poor)[1] in ("seasonal_naive", "ets")
     forced = _dataset(tmp_path / "long.csv", "data.statistical=none")
     assert forced[0].choose_own_model(forced[2], forced[1].data, forced[3], "dlinear", perfect) is None
+    by_hand = _dataset(tmp_path / "long.csv", "data.seq_len=24")  # a look-back set by hand: the global model's
+    assert by_hand[0].choose_own_model(by_hand[2], by_hand[1].data, by_hand[3], "dlinear", perfect) is None
 
 
 def test_several_targets_are_compared_in_their_standard_deviations(tmp_path):
