@@ -68,6 +68,5 @@ class MultiViewKernels(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """(B, C, T) -> (B, 2K); ``lengths`` (B,) real samples per example (default: from trailing zeros)."""
         lengths = real_lengths(x) if lengths is None else lengths
-        x = x[..., : int(lengths.max())]  # (B, C, T') the batch's longest: the zeros after it change no feature
         views = series_views(x, lengths)
         return torch.cat([kernels(view, lengths) for kernels, view in zip(self.views, views)], dim=1)

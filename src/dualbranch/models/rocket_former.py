@@ -201,8 +201,12 @@ class RocketFormer(SignalModel):
         """(n, C, T) -> (n, F) raw kernel features (PPV and max), computed in chunks of series of similar
         lengths: each chunk is read only up to its longest series (a set of unequal lengths pads every
         series to the longest of all)."""
-        order = torch.argsort(real_lengths(x))  # (n,) shortest first
-        features = torch.cat([self.kernels(x[part]) for part in order.split(FIT_CHUNK)])  # (n, F) in that order
+        lengths = real_lengths(x)  # (n,)
+        order = torch.argsort(lengths)  # shortest first
+        # a chunk's zeros after its longest series change no feature (the forward pass, which export and
+        # MAC counting trace, keeps the full length: the crop depends on the data)
+        chunks = [x[part][..., : int(lengths[part].max())] for part in order.split(FIT_CHUNK)]  # (b, C, T_b)
+        features = torch.cat([self.kernels(chunk) for chunk in chunks])  # (n, F) shortest first
         return features[torch.argsort(order)]
 
     @torch.no_grad()
