@@ -190,6 +190,10 @@ def test_a_table_with_a_text_time_column_and_an_index_column(tmp_path):
     np.testing.assert_array_equal(found.values, table.values)
     with pytest.raises(DataError, match=r"column\(s\) \['Quarter'\] are not numeric"):
         load_series(path, time_column=None)
+    sliced = tmp_path / "sliced.csv"
+    pd = pytest.importorskip("pandas")
+    pd.DataFrame({"y": np.arange(10.0) * 1.5}).iloc[3:].to_csv(sliced)  # row numbers 3..9 under an empty header
+    assert load_series(sliced).columns == ("y",)
     index_only = tmp_path / "index.csv"
     index_only.write_text('""\n0\n1\n2\n')  # a lone unnamed column of row numbers
     with pytest.raises(DataError, match="holds only row numbers"):

@@ -156,6 +156,14 @@ def test_ucr_text_equal_lengths_stack_and_missing_values_stay(tmp_path):
     assert np.isnan(series[1, 0, 1])  # a missing value inside a series is kept, for the data checks to report
     series, labels = read_uea_split("Tiny", "test", tmp_path)  # commas, as some copies of the archive have
     np.testing.assert_array_equal(series, [[[1.0, 2.0, 3.0]]])
+    # a byte-order mark, a trailing comma, an empty field (missing, not dropped), a label with a space
+    (tmp_path / "Tiny" / "Tiny_TEST.tsv").write_bytes("\ufeff1,1,2,3,\r\n1,4,,6\r\n".encode())
+    series, labels = read_uea_split("Tiny", "test", tmp_path)
+    assert list(labels) == ["1", "1"] and series.shape == (2, 1, 3)
+    np.testing.assert_array_equal(series[0, 0], [1.0, 2.0, 3.0])
+    assert series[1, 0, 0] == 4 and np.isnan(series[1, 0, 1]) and series[1, 0, 2] == 6
+    (tmp_path / "Tiny" / "Tiny_TEST.tsv").write_text("class A\t0.5\t0.25\n")
+    assert list(read_uea_split("Tiny", "test", tmp_path)[1]) == ["class A"]
 
 
 def test_a_folder_without_the_set_is_refused_and_never_created(tmp_path):

@@ -83,6 +83,11 @@ def test_quarters_month_names_and_utc_offsets_are_dates(recwarn):
     assert not [w for w in recwarn if "timezone" in str(w.message)]  # numpy's offset warning is not shown
     assert parse_times(np.array(["1970 Q5", "1970 Q1"])) is None
     assert parse_times(np.array(["Mon", "Tue"])) is None
+    # one format for the whole column: day first where month first would not increase (13 is no month)
+    day_first = parse_times(np.array(["01/05/2021", "02/05/2021", "13/05/2021"]))
+    np.testing.assert_array_equal(day_first, np.array(["2021-05-01", "2021-05-02", "2021-05-13"], "datetime64[s]"))
+    # no year: pandas would read a time of day as today's, and labels as dates of year 1
+    assert parse_times(np.array(["10:00", "11:00"])) is None and parse_times(np.array(["T1", "T2"])) is None
 
 
 def test_itransformer_reads_time_features_as_tokens_dlinear_ignores_them():

@@ -168,11 +168,11 @@ def load_series(
 
 
 def _is_written_index(name: str, values: np.ndarray) -> bool:
-    """Whether a column is a saved row index: an empty header (pandas reads it as ``Unnamed: 0``) over the
-    row numbers 0, 1, 2, ... (or 1, 2, 3, ...)."""
-    if not name.startswith("Unnamed: ") or values.dtype == object:
+    """Whether a column is a saved row index: an empty header (pandas reads it as ``Unnamed: 0``) over
+    increasing whole numbers (0, 1, 2, ...; or what is left of them after rows were dropped)."""
+    if not name.startswith("Unnamed: ") or values.dtype == object or not np.isfinite(values).all():
         return False
-    return bool(np.array_equal(values, np.arange(len(values))) or np.array_equal(values, np.arange(1, len(values) + 1)))
+    return bool((values == np.round(values)).all() and (np.diff(values) > 0).all())
 
 
 def _not_a_number(value: str) -> bool:

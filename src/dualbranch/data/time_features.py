@@ -106,18 +106,35 @@ def _quarters(texts: list[str]) -> np.ndarray | None:
     return np.asarray([f"{m[1]}-{3 * int(m[2]) - 2:02d}-01" for m in found if m], dtype="datetime64[s]")
 
 
+_YEAR = re.compile(r"\d{4}")
+_MONTH_NAMES = ("%Y %b", "%b %Y", "%Y-%b", "%b-%Y", "%Y %B", "%B %Y")  # "1991 Jul", "Jul 1991", ...
+
+
 def _written_dates(texts: list[str]) -> np.ndarray | None:
-    """Dates in the other forms tables hold (``"1991 Jul"``, ``"01/05/2021 00:30"``, a UTC offset, which is
-    converted to UTC), parsed by pandas; None where pandas is absent or cannot read them all."""
+    """Dates in the other forms tables hold (``"1991 Jul"``, ``"13/05/2021 00:30"``, a UTC offset, which is
+    converted to UTC), parsed by pandas with one format for the whole column: month names, then the format
+    pandas infers month first, then day first — the first reading that increases throughout (else the
+    first that parses, for the frequency check to refuse). None where pandas is absent, a value names no
+    year (``"10:00"`` would be read as today) or no format reads them all."""
+    if not all(_YEAR.search(t) for t in texts):
+        return None
     try:
         import pandas as pd
     except ImportError:
         return None
-    try:
-        parsed = pd.to_datetime(pd.Series(texts), utc=True, format="mixed")
-    except (ValueError, TypeError, OverflowError):  # pandas' parse errors are ValueErrors
-        return None
-    return parsed.dt.tz_localize(None).to_numpy().astype("datetime64[s]")
+    readings = []
+    for options in [{"format": f} for f in _MONTH_NAMES] + [{"dayfirst": False}, {"dayfirst": True}]:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # "could not infer format": pandas would guess value by value
+                parsed = pd.to_datetime(pd.Series(texts), utc=True, **options)
+        except (ValueError, TypeError, OverflowError, UserWarning):  # pandas' parse errors are ValueErrors
+            continue
+        stamps = parsed.dt.tz_localize(None).to_numpy().astype("datetime64[s]")
+        if (np.diff(stamps) > np.timedelta64(0, "s")).all():
+            return stamps
+        readings.append(stamps)
+    return readings[0] if readings else None
 
 
 def parse_times(timestamps: np.ndarray) -> np.ndarray | None:

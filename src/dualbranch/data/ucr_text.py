@@ -1,7 +1,8 @@
 """The UCR archive's text files: ``NAME_TRAIN.tsv`` (the 2018 archive) and ``NAME_TRAIN.txt`` (the 2015 one).
 
 One series per line, its class label first, then its values; the 2018 archive separates them by tabs,
-the 2015 one by commas or spaces, and pads series shorter than the longest with ``NaN`` at the end
+the 2015 one by commas or spaces (a line with a tab is split at tabs, else at commas, else at spaces, so
+a label may hold spaces in the first two), and pads series shorter than the longest with ``NaN`` at the end
 (those are cut here, so unequal lengths stay unequal). A ``NaN`` inside a series is a missing value and
 is kept: the data checks report it with its place.
 
@@ -12,7 +13,6 @@ Shape legend: n series, T_i the samples of series i (one channel: UCR sets are u
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,17 @@ __all__ = ["UCR_TEXT_SUFFIXES", "read_ucr_text"]
 #: Suffixes of the UCR archive's text splits, in the order they are looked for after ``.ts``.
 UCR_TEXT_SUFFIXES = (".tsv", ".txt")
 
-_SEPARATOR = re.compile(r"[\t,; ]+")
+
+def _fields(line: str) -> list[str]:
+    """A line's fields: split at tabs if it has any, else at commas, else at runs of spaces. One trailing
+    separator is dropped; an empty field between two separators is a missing value (``"nan"``)."""
+    for separator in ("\t", ","):
+        if separator in line:
+            fields = [field.strip() for field in line.split(separator)]
+            if fields[-1] == "":
+                fields.pop()
+            return [field or "nan" for field in fields]
+    return line.split()
 
 
 def _label(text: str) -> str:
@@ -42,11 +52,11 @@ def read_ucr_text(file: Path) -> tuple[list[np.ndarray] | np.ndarray, np.ndarray
     a line with no values."""
     series: list[np.ndarray] = []
     labels: list[str] = []
-    with file.open(encoding="utf-8", errors="replace") as f:
+    with file.open(encoding="utf-8-sig", errors="replace") as f:  # -sig: a byte-order mark is no label
         for number, line in enumerate(f, start=1):
-            fields = _SEPARATOR.split(line.strip())
-            if fields == [""]:
+            if not line.strip():
                 continue  # blank lines between series carry nothing
+            fields = _fields(line.strip("\r\n"))
             try:
                 values = np.asarray(fields[1:], dtype=np.float64)
             except ValueError as err:

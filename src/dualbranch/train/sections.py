@@ -138,7 +138,7 @@ class TrainerSection:
     strategy: str = "auto"  # auto | ddp
     # auto: bf16 mixed precision on GPUs, and on CPUs with AMX where it measures faster (train/precision.py)
     precision: Literal["auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true"] = "auto"
-    seed: int = 0
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1, description="an integer in [0, 2**32 - 1]")] = 0  # numpy's seeds
     deterministic: bool = False
     threads: Positive | None = None  # null: all cores
     max_time: str | None = None  # stop after "DD:HH:MM:SS", finishing the epoch cleanly
