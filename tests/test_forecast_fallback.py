@@ -23,9 +23,9 @@ import pytest
 from dualbranch.cli import main
 from dualbranch.data.forecast_baselines import cycle_season
 from dualbranch.data.statistical_forecast import EtsSpec, auto_ets, ets_forecast, seasonal_naive_series
-from dualbranch.errors import MissingDependencyError
+from dualbranch.errors import DataError, MissingDependencyError
 from dualbranch.train.config import load_config
-from dualbranch.train.kinds import KINDS
+from dualbranch.train.kinds import KINDS, forecast_statistical
 from dualbranch.train.kinds.base import DataKind, register_kind
 from dualbranch.train.kinds.forecasting import ForecastingKind
 from dualbranch.train.pipeline import folds_of
@@ -128,7 +128,7 @@ def test_the_comparison_keeps_a_global_model_that_forecasts_better(tmp_path):
     assert by_hand[0].choose_own_model(by_hand[2], by_hand[1].data, by_hand[3], "dlinear", perfect) is None
 
 
-def test_several_targets_are_compared_in_their_standard_deviations(tmp_path):
+def test_several_targets_are_compared_in_their_standard_deviations(tmp_path, monkeypatch):
     # two seasonal walks, one in units a thousand times larger: each target's error counts in its own spread
     big, small = 1000 * _walk(120, seed=4), _walk(120, seed=5)
     dates = pd.date_range("2000-01-01", periods=120, freq="MS").strftime("%Y-%m-%d")
@@ -152,6 +152,13 @@ def test_several_targets_are_compared_in_their_standard_deviations(tmp_path):
     assert value == "none" and why.startswith("MAE over 2 targets, each in its standard deviations, on the")
     assert f"dlinear {expected / 2:.4g}" in why and f"seasonal naive (m=12) {expected:.4g}" in why
     assert kind.choose_own_model(dataset, config.data, fold, "dlinear", off_by(2 * expected))[1] != "none"
+
+    def no_form_fits(history, horizon, season):
+        raise DataError(f"No ETS model could be fitted to this series of {len(history)} points")
+
+    monkeypatch.setattr(forecast_statistical, "auto_ets", no_form_fits)  # the others still compete
+    _, value, why = kind.choose_own_model(dataset, config.data, fold, "dlinear", off_by(2 * expected))
+    assert value == "seasonal_naive" and "AutoETS left out: No ETS model could be fitted" in why
 
 
 def test_the_validation_trains_the_global_model_and_the_run_keeps_the_winner(tmp_path):

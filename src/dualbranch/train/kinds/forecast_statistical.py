@@ -44,7 +44,7 @@ from torch import nn
 
 from ...data.forecast_baselines import calendar_season, cycle_season
 from ...data.statistical_forecast import EtsSpec, auto_ets, ets_forecast, has_statsmodels, seasonal_naive_series
-from ...errors import RunFolderError
+from ...errors import DataError, RunFolderError
 from ...evaluation.protocols import Fold
 from ...safe_io import atomic_write_text
 from .base import FoldEvaluation, RunData
@@ -197,9 +197,13 @@ def choose_statistical(
         )
         labels["seasonal_naive"] = f"seasonal naive (m={season})"
     if has_statsmodels():
-        fits = [auto_ets(history[:, t], horizon, season) for t in columns]
-        errors["ets"] = error(np.stack([fit.forecast for fit in fits], axis=1))
-        labels["ets"] = f"AutoETS {fits[0].spec.name}" if len(fits) == 1 else "AutoETS"
+        try:
+            fits = [auto_ets(history[:, t], horizon, season) for t in columns]
+        except DataError as err:  # no ETS form fits some target: the other candidates still compete
+            notes.append(f"AutoETS left out: {err}")
+        else:
+            errors["ets"] = error(np.stack([fit.forecast for fit in fits], axis=1))
+            labels["ets"] = f"AutoETS {fits[0].spec.name}" if len(fits) == 1 else "AutoETS"
     else:
         notes.append("AutoETS left out: statsmodels is not installed (pip install 'dualbranch[forecasting]')")
     best = min(errors, key=errors.__getitem__)
