@@ -37,8 +37,8 @@ import numpy as np
 
 from dualbranch.bench import machine_info
 from dualbranch.checkpoint import read_state_dict
-from dualbranch.data.series import bundled_uea_datasets, read_uea_split
-from dualbranch.data.ucr_text import UCR_TEXT_SUFFIXES
+from dualbranch.data.series import bundled_uea_datasets, read_uea_split, uea_split_files
+from dualbranch.errors import MissingFileError
 from dualbranch.train.config import load_config
 from dualbranch.train.pipeline import fit
 
@@ -95,6 +95,15 @@ def _baselines(name: str, seeds: int, path: Path | None = None) -> dict:
         runs.append({"seed": seed, "accuracy": accuracy, "seconds": round(time.perf_counter() - started, 1)})
     result["rocket"] = {"accuracy": float(np.mean([r["accuracy"] for r in runs])), "runs": runs}
     return result
+
+
+def _holds_a_set(folder: Path) -> bool:
+    """Whether ``folder`` is a set's own folder in the archives' layout (as ``data.path`` reads it)."""
+    try:
+        uea_split_files(folder.name, folder)
+    except MissingFileError:
+        return False
+    return True
 
 
 def _pct(values: list[float]) -> str:
@@ -159,9 +168,7 @@ def main() -> None:
     if args.threads:
         extra.append(f"trainer.threads={args.threads}")
     folders = args.path.iterdir() if args.path else ()
-    downloaded = sorted(
-        p.name for p in folders if any((p / f"{p.name}_TRAIN{s}").is_file() for s in (".ts", *UCR_TEXT_SUFFIXES))
-    )
+    downloaded = sorted(p.name for p in folders if _holds_a_set(p))
     sets = args.sets or downloaded or bundled_uea_datasets()
     for name in sets:
         with tempfile.TemporaryDirectory(prefix=f"series-{name}-") as folder:

@@ -22,12 +22,9 @@ Shape legend: T rows, C variables, H held-out steps.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +33,9 @@ import pandas as pd
 
 from dualbranch.bench import machine_info
 from dualbranch.data.statistical_forecast import auto_ets, seasonal_naive_series
-from dualbranch.train.config import load_config
-from dualbranch.train.pipeline import fit
+from short_series import fit_last_horizon  # the sibling script: run as benchmarks/short_multivariate.py
 
 RESULTS = Path(__file__).parent / "results" / "short_multivariate.json"
-QUIET = ["trainer.progress_bar=false", "output.report=false", "trainer.threads=1"]
 METHODS = ("defaults", "global", "auto_ets", "seasonal_naive")
 SETS = ("uschange", "macrodata", "interest_inflation", "danish_data")
 HORIZON, SEASON = 8, 4
@@ -77,20 +72,10 @@ def errors(train: np.ndarray, truth: np.ndarray, forecast: np.ndarray) -> dict[s
 def run_dualbranch(folder: Path, name: str, table: pd.DataFrame, extra: list[str], seed: int) -> dict[str, Any]:
     path = folder / f"{name}.csv"
     table.to_csv(path)
-    tag = "-".join(e.split("=")[-1] for e in extra) or "defaults"
-    overrides = [
-        "data.name=series", f"data.path={path}", f"data.pred_len={HORIZON}", "data.protocol=last",
-        f"trainer.seed={seed}", *QUIET, f"output.root={folder}", f"output.name={name}-{tag}-{seed}", *extra,
-    ]  # fmt: skip
-    started = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()):
-        run = fit(load_config(None, overrides))
+    run, facts = fit_last_horizon(folder, name, path, HORIZON, extra, seed)
     predictions = pd.read_csv(run / "predictions.csv")
     forecast = predictions[[f"pred_{c}" for c in table.columns]].to_numpy(np.float64)  # (H, C)
-    record = json.loads((run / "run.json").read_text())
-    choices = json.loads((run / "recipe.json").read_text())["choices"]
-    why = next((c["reason"] for c in choices if c["key"] == "data.statistical"), None)
-    return {"forecast": forecast, "seconds": time.perf_counter() - started, "model": record["model_name"], "why": why}
+    return {"forecast": forecast, **facts}
 
 
 def main() -> dict[str, Any]:

@@ -98,27 +98,37 @@ def errors(train: np.ndarray, truth: np.ndarray, forecast: np.ndarray, season: i
     return {"mae": mae, "smape": smape, "mase": mae / scale}
 
 
-def run_dualbranch(folder: Path, name: str, entry: dict[str, Any], extra: list[str], seed: int) -> dict[str, Any]:
-    import pandas as pd
-
-    path = folder / f"{name}.csv"
-    pd.DataFrame({"date": entry["dates"], name: entry["values"]}).to_csv(path, index=False)
+def fit_last_horizon(
+    folder: Path, name: str, path: Path, horizon: int, extra: list[str], seed: int
+) -> tuple[Path, dict[str, Any]]:
+    """``dualbranch fit`` on the table at ``path`` with its last ``horizon`` rows as the test window
+    (``data.protocol=last``), quietly: the run folder and {seconds, model, seq_len, why (the short-series
+    comparison's reason, or None)}. Shared with benchmarks/short_multivariate.py."""
     tag = "-".join(e.split("=")[-1] for e in extra) or "defaults"
     overrides = [
-        "data.name=series", f"data.path={path}", f"data.pred_len={entry['horizon']}", "data.protocol=last",
+        "data.name=series", f"data.path={path}", f"data.pred_len={horizon}", "data.protocol=last",
         f"trainer.seed={seed}", *QUIET, f"output.root={folder}", f"output.name={name}-{tag}-{seed}", *extra,
     ]  # fmt: skip
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
         run = fit(load_config(None, overrides))
-    lines = (run / "predictions.csv").read_text().splitlines()
-    pred_col = lines[0].split(",").index(f"pred_{name}")
-    forecast = np.array([float(r.split(",")[pred_col]) for r in lines[1:]])
     record = json.loads((run / "run.json").read_text())
     choices = json.loads((run / "recipe.json").read_text())["choices"]
     why = next((c["reason"] for c in choices if c["key"] == "data.statistical"), None)
-    return {"forecast": forecast, "seconds": time.perf_counter() - started, "model": record["model_name"],
-            "seq_len": record["data"]["seq_len"], "why": why}  # fmt: skip
+    return run, {"seconds": time.perf_counter() - started, "model": record["model_name"],
+                 "seq_len": record["data"]["seq_len"], "why": why}  # fmt: skip
+
+
+def run_dualbranch(folder: Path, name: str, entry: dict[str, Any], extra: list[str], seed: int) -> dict[str, Any]:
+    import pandas as pd
+
+    path = folder / f"{name}.csv"
+    pd.DataFrame({"date": entry["dates"], name: entry["values"]}).to_csv(path, index=False)
+    run, facts = fit_last_horizon(folder, name, path, entry["horizon"], extra, seed)
+    lines = (run / "predictions.csv").read_text().splitlines()
+    pred_col = lines[0].split(",").index(f"pred_{name}")
+    forecast = np.array([float(r.split(",")[pred_col]) for r in lines[1:]])
+    return {"forecast": forecast, **facts}
 
 
 def _summary(runs: list[dict[str, Any]], scores: list[dict[str, float]]) -> dict[str, Any]:

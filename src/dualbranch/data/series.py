@@ -163,7 +163,7 @@ def read_uea_split(
     from aeon.datasets import load_classification, load_from_ts_file
 
     if split not in ("train", "test"):
-        raise ConfigError(f"split must be 'train', 'test' or None, got {split!r}.")
+        raise ConfigError(f"split must be 'train' or 'test', got {split!r}.")
     if extract_path is None:
         if name not in bundled_uea_datasets():
             raise ConfigError(

@@ -101,7 +101,9 @@ class EtsFit:
 
 def _fit(history: np.ndarray, spec: EtsSpec, pred_len: int, start: dict[str, float] | None = None) -> EtsFit | None:
     """``spec`` fitted on ``history`` (T,) by maximum likelihood (from the parameters ``start`` when given);
-    None when statsmodels cannot fit it."""
+    None when statsmodels cannot fit it. A constant history forecasts that constant, with no parameters."""
+    if np.ptp(history) == 0:  # statsmodels fits no form to a constant; every form forecasts it unchanged
+        return EtsFit(spec, 0.0, {}, np.full(pred_len, history[-1]))
     model_class = _ets_model_class()
     try:
         with warnings.catch_warnings():
@@ -142,13 +144,12 @@ def candidate_specs(history: np.ndarray, season: int) -> list[EtsSpec]:
 def auto_ets(history: np.ndarray, pred_len: int, season: int) -> EtsFit:
     """The lowest-AICc ETS model of ``history`` (T,) over error, trend, damping and season (``season`` m;
     1: no season), with its forecast (H,). A constant history (e.g. a flag that is 0 throughout the training
-    part) gets ETS(A,N,N) forecasting the constant, with no fitted parameters and AICc 0."""
+    part) gets ETS(A,N,N), the first form, forecasting the constant, with no fitted parameters and AICc 0
+    (:func:`_fit`)."""
     history = np.asarray(history, dtype=np.float64).ravel()
     if len(history) < 4 or not np.isfinite(history).all():
         raise DataError(f"AutoETS needs at least 4 finite points; the history has {len(history)} "
                         f"({int((~np.isfinite(history)).sum())} missing).")  # fmt: skip
-    if np.ptp(history) == 0:  # statsmodels fits no form to a constant; each would forecast it unchanged
-        return EtsFit(EtsSpec("add", None, False, None, 1), 0.0, {}, np.full(pred_len, history[-1]))
     fits = [fit for spec in candidate_specs(history, season) if (fit := _fit(history, spec, pred_len)) is not None]
     if not fits:
         raise DataError(f"No ETS model could be fitted to this series of {len(history)} points; use "
@@ -169,8 +170,6 @@ def ets_forecast(
     if spec.seasonal and len(history) < 2 * spec.season + 2:
         raise ConfigError(f"{spec.name} with season {spec.season} needs {2 * spec.season + 2} points of history; "
                           f"got {len(history)}.")  # fmt: skip
-    if np.ptp(history) == 0:
-        return np.full(pred_len, history[-1])  # statsmodels cannot fit a constant; any form forecasts it
     fit = _fit(history, spec, pred_len, start)
     if fit is None:
         raise DataError(f"{spec.name} could not be fitted to this series of {len(history)} points.")
