@@ -3,22 +3,36 @@ scikit-learn, unequal lengths, the closed-form fit and what training and inferen
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
+from scipy.special import log_softmax
 
 import dualbranch
+from dualbranch.export import OnnxModel, export_onnx
+from dualbranch.layers import random_kernels
 from dualbranch.layers.kernel_views import MultiViewKernels, series_views
-from dualbranch.layers.random_kernels import RandomDilatedKernels, real_lengths
+from dualbranch.layers.random_kernels import RandomDilatedKernels, longest_stretch, real_lengths
 from dualbranch.layers.ridge import RIDGE_ALPHAS, fit_ridge_classifier
 from dualbranch.models.rocket_former import RocketFormer
 from dualbranch.train.config import load_config
 from dualbranch.train.run_model import build_model, model_args
 
 
+def _longest_positive_stretch(outputs: np.ndarray) -> int:
+    longest = stretch = 0
+    for value in outputs:
+        stretch = stretch + 1 if value > 0 else 0
+        longest = max(longest, stretch)
+    return longest
+
+
 def _loop_transform(layer: RandomDilatedKernels, x: np.ndarray, length: int) -> np.ndarray:
-    """ROCKET's transform of one series x (C, length), kernel by kernel, as written in the paper."""
-    ppv, peak = [], []
+    """ROCKET's transform of one series x (C, length), kernel by kernel, as written in the paper, with
+    MultiRocket's longest stretch of positive values (a share of the outputs) where the layer reads it."""
+    ppv, peak, stretch = [], [], []
     for g, (size, dilation, padding) in enumerate(layer.layout):
         weights, biases = getattr(layer, f"weight_{g}").numpy(), getattr(layer, f"bias_{g}").numpy()
         for w, b in zip(weights, biases):
@@ -33,7 +47,9 @@ def _loop_transform(layer: RandomDilatedKernels, x: np.ndarray, length: int) -> 
             outputs = np.asarray(outputs)
             ppv.append((outputs > 0).mean() if len(outputs) else 0.0)
             peak.append(outputs.max() if len(outputs) else 0.0)
-    return np.asarray(ppv + peak)
+            stretch.append(_longest_positive_stretch(outputs) / len(outputs) if len(outputs) else 0.0)
+    pooled = {"ppv": ppv, "max": peak, "lspv": stretch}
+    return np.concatenate([pooled[pool] for pool in layer.pools])
 
 
 def test_kernel_features_equal_rocket_transform_also_for_a_zero_padded_series():
@@ -46,6 +62,21 @@ def test_kernel_features_equal_rocket_transform_also_for_a_zero_padded_series():
     np.testing.assert_allclose(got[0], _loop_transform(layer, x[0], 40), atol=1e-4)
     np.testing.assert_allclose(got[1], _loop_transform(layer, x[1, :, :26], 26), atol=1e-4)
     assert real_lengths(torch.from_numpy(x)).tolist() == [40, 26]
+
+
+@pytest.mark.parametrize("pools", [("ppv", "max", "lspv"), ("lspv", "ppv")])
+def test_longest_positive_stretch_equals_a_loop_in_any_pool_order(pools):
+    layer = RandomDilatedKernels(n_chans=2, n_times=50, num_kernels=40, seed=4, pools=pools)
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(3, 2, 50)).astype(np.float32)
+    x[1, :, 31:] = 0.0
+    x[2] = np.abs(x[2]) + 0.1  # long positive stretches
+    got = layer(torch.from_numpy(x)).numpy()
+    assert got.shape == (3, 40 * len(pools))
+    for b, n in ((0, 50), (1, 31), (2, 50)):
+        np.testing.assert_allclose(got[b], _loop_transform(layer, x[b, :, :n], n), atol=1e-4)
+    with pytest.raises(ValueError, match="pools must be distinct names among"):
+        RandomDilatedKernels(1, 50, 4, pools=("ppv", "mean"))
 
 
 def test_kernels_follow_rocket_draws():
@@ -77,19 +108,22 @@ def test_views_are_level_znormalised_shape_and_its_difference_over_the_real_samp
 
 def test_multi_view_kernels_split_the_kernels_and_read_each_view_with_its_own_draw():
     layer = MultiViewKernels(n_chans=2, n_times=40, num_kernels=31, seed=5)
-    assert [v.num_kernels for v in layer.views] == [11, 10, 10] and layer.num_features == 62
+    assert [v.num_kernels for v in layer.views] == [11, 10, 10] and layer.num_features == 93
     assert layer.view_names == ("level", "shape", "change")
     rng = np.random.default_rng(0)
     x = torch.from_numpy(rng.normal(size=(3, 2, 40)).astype(np.float32))
     x[2, :, 25:] = 0.0
     lengths = real_lengths(x)
     views = series_views(x, lengths)
-    expected = [RandomDilatedKernels(2, 40, n, 5 + i)(v, lengths) for i, (n, v) in enumerate(zip((11, 10, 10), views))]
+    expected = [
+        RandomDilatedKernels(2, 40, n, 5 + i, pools=("ppv", "max", "lspv"))(v, lengths)
+        for i, (n, v) in enumerate(zip((11, 10, 10), views))
+    ]
     torch.testing.assert_close(layer(x), torch.cat(expected, dim=1))
     # the shape and change views do not see a series' level or scale; the level view does
     moved = layer(3 * x + 2 * (x != 0))
-    torch.testing.assert_close(moved[:, 22:], layer(x)[:, 22:], atol=1e-4, rtol=1e-4)
-    assert not torch.allclose(moved[:, :22], layer(x)[:, :22])
+    torch.testing.assert_close(moved[:, 33:], layer(x)[:, 33:], atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(moved[:, :33], layer(x)[:, :33])
     assert [v.num_kernels for v in MultiViewKernels(1, 40, 2).views] == [1, 1]
 
 
@@ -126,6 +160,8 @@ def test_ridge_equals_scikit_learn_and_brute_force_leave_one_out(features):
     ]
     np.testing.assert_allclose(fit.loo_scores.numpy(), np.asarray(loo), atol=1e-4)
     assert fit.loo_accuracy == float((np.asarray(loo).argmax(1) == y).mean())
+    log_p = log_softmax(fit.temperature * np.asarray(loo), axis=1)[np.arange(30), y].mean()
+    assert fit.loo_log_likelihood == pytest.approx(log_p, abs=1e-4)
 
 
 def _waves(n: int, length: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -195,3 +231,56 @@ def test_each_run_seed_draws_its_own_kernels_and_model_args_still_win():
     assert (seed0, seed3) == (0, 3) and not torch.equal(first, third)
     assert torch.equal(kernels("trainer.seed=3")[1], third)  # the same seed, the same kernels
     assert kernels("trainer.seed=3", "model.args.kernel_seed=0")[0] == 0  # a set model.args.kernel_seed is kept
+
+
+@pytest.mark.parametrize("informative", ["lspv", "ppv"])
+def test_the_ridge_reads_lspv_only_where_it_makes_the_left_out_classes_likelier(informative, monkeypatch):
+    # features made by hand: the class lies in LSPV's columns (the others noise), or in PPV's with LSPV
+    # constant (nothing to add: a tie, which goes to ROCKET's two pools)
+    model = RocketFormer(n_times=60, n_outputs=2, num_kernels=30)
+    lspv = model.kernels.pool_columns(("lspv",))
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 2
+    features = rng.normal(size=(60, model.kernels.num_features))
+    if informative == "lspv":
+        features[:, lspv[:5]] += 1.5 * y[:, None]
+    else:
+        features[:, model.kernels.pool_columns(("ppv",))[:5]] += 1.5 * y[:, None]
+        features[:, lspv] = 0.5
+    monkeypatch.setattr(model, "kernel_features", lambda x: torch.tensor(features, dtype=torch.float32))
+    chosen = model.fit_closed_form(torch.randn(60, 1, 60), torch.from_numpy(y))
+    read = model.final_layer.ridge_weight[:, lspv].abs().sum() > 0
+    assert chosen["pools"] == (3 if informative == "lspv" else 2) and bool(read) == (informative == "lspv")
+    likelihoods = [chosen["loo_log_likelihood_2_pools"], chosen["loo_log_likelihood_3_pools"]]
+    assert chosen["pools"] == 2 + int(np.argmax(likelihoods))
+    assert len(lspv) == 30 and set(lspv.tolist()).isdisjoint(model.kernels.pool_columns(("ppv", "max")).tolist())
+
+
+def test_the_traced_longest_stretch_equals_the_eager_one_and_a_loop(monkeypatch):
+    rng = np.random.default_rng(3)
+    positive = torch.from_numpy(rng.random((4, 5, 300)) < rng.random((4, 5, 1)))  # runs of many lengths
+    positive[0, 0] = True  # one run over the whole series
+    positive[0, 1] = False  # none
+    eager = longest_stretch(positive)
+    loop = [
+        [max(len(run) for run in "".join("1" if v else "0" for v in row).split("0")) for row in rows]
+        for rows in positive.numpy()
+    ]
+    assert eager.tolist() == loop and loop[0][:2] == [300, 0]
+    monkeypatch.setattr(random_kernels, "traced", lambda: True)
+    assert longest_stretch(positive).tolist() == loop
+
+
+@pytest.mark.skipif(
+    not all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime", "onnxscript")),
+    reason="needs onnx, onnxscript and onnxruntime (pip install .[deploy])",
+)
+def test_onnx_export_reads_the_kernels_as_eager_does(tmp_path):
+    # few kernels on short series: the exporter's time grows with the kernel groups and scan steps
+    model = RocketFormer(n_times=30, n_outputs=2, num_kernels=9).eval()
+    x, y = _waves(20, 30, 0)
+    x[3, :, 21:] = 0.0  # a shorter series
+    model.fit_closed_form(x, y)
+    path = export_onnx(model, tmp_path / "rocketformer.onnx")
+    with torch.no_grad():
+        torch.testing.assert_close(OnnxModel(path)(x[:5]), model(x[:5]), atol=1e-4, rtol=1e-4)

@@ -13,6 +13,7 @@ import torch
 from dualbranch.checkpoint import load_checkpoint, read_state_dict, save_checkpoint
 from dualbranch.errors import ConfigError
 from dualbranch.layers.branch_choice import BRANCH_WEIGHTS, choose_branch_weight
+from dualbranch.layers.example_memo import ExampleMemo
 from dualbranch.models.rocket_former import RocketFormer
 from dualbranch.train.config import load_config
 from dualbranch.train.pipeline import fit
@@ -133,6 +134,20 @@ def test_weights_saved_before_the_choice_existed_load_as_the_plain_sum(tmp_path)
     assert float(loaded.final_layer.transformer_weight) == 1.0
 
 
+def test_weights_whose_kernels_were_read_by_ppv_and_max_alone_load_and_predict_the_same(tmp_path):
+    # saved before LSPV: ROCKET's two pools of 300 kernels, where today's default draws 6,666 read by three
+    old = RocketFormer(n_times=60, n_outputs=2, num_kernels=300, kernel_seed=4)
+    old._build_kernel_branch(300, ("ppv", "max"))
+    old.final_layer = old._make_head(2)
+    old.fit_closed_form(*_waves(40, 60, 0))
+    path = save_checkpoint(old.eval(), tmp_path / "before_lspv.safetensors")
+    loaded = load_checkpoint(RocketFormer(n_times=60, n_outputs=2, kernel_seed=4), path).eval()
+    assert loaded.kernels.pools == ("ppv", "max") and loaded.kernels.num_features == 600
+    test_x, _ = _waves(10, 60, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(test_x), old(test_x))
+
+
 def test_choosing_before_the_kernel_branch_is_fitted_is_an_error():
     with pytest.raises(ConfigError, match="fit_closed_form"):
         RocketFormer(n_times=60, n_outputs=2, num_kernels=50).choose_fusion(*_waves(4, 60, 0))
@@ -167,3 +182,18 @@ def test_a_run_chooses_on_held_out_examples_prints_the_choice_and_saves_it(tmp_p
     # the held-out cross-entropy and accuracy at every weight are printed beside the choice
     for w in BRANCH_WEIGHTS:
         assert re.search(rf"cross_entropy_w{w:g} [\d.]+, .*accuracy_w{w:g} [\d.]+", out)
+
+
+def test_the_refit_on_all_examples_computes_no_kernel_features_again():
+    model = RocketFormer(n_times=60, n_outputs=2, num_kernels=300)
+    x, y = _waves(40, 60, 0)
+    computed, compute = [], model.kernel_features
+    model.kernel_features = lambda part: computed.append(len(part)) or compute(part)
+    model.fit_closed_form(x[:30], y[:30])
+    model.choose_fusion(x[30:], y[30:])
+    refit = model.fit_closed_form(x.flip(0), y.flip(0))  # any order finds them
+    assert computed == [30, 10] and len(model.feature_memo) == 40
+    assert RocketFormer(n_times=60, n_outputs=2, num_kernels=300).fit_closed_form(x.flip(0), y.flip(0)) == refit
+    memo = ExampleMemo(limit_bytes=100)  # 40 rows of 5 floats: 800 bytes, over the limit: none kept
+    rows = memo.rows_of(x, lambda part: part[:, 0, :5])
+    assert torch.equal(rows, x[:, 0, :5]) and len(memo) == 0

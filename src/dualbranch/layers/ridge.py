@@ -34,6 +34,8 @@ class RidgeFit:
         loo_scores: (n, K) each training example's scores from the fit without it.
         temperature: τ with softmax(τ · scores) the best leave-one-out likelihood (a calibration).
         loo_accuracy: the leave-one-out accuracy at ``alpha``.
+        loo_log_likelihood: the mean log-probability of the true class at ``temperature`` from the
+            leave-one-out scores (how two fits on other features compare).
     """
 
     weight: torch.Tensor
@@ -42,6 +44,7 @@ class RidgeFit:
     loo_scores: torch.Tensor
     temperature: float
     loo_accuracy: float
+    loo_log_likelihood: float
 
 
 def fit_ridge_classifier(
@@ -62,9 +65,17 @@ def fit_ridge_classifier(
     loo_scores = loo + y_mean
     rows, truth = torch.arange(len(labels)), labels.long()
     log_likelihood = torch.stack([torch.log_softmax(t * loo_scores, dim=1)[rows, truth].mean() for t in TEMPERATURES])
-    temperature = TEMPERATURES[int(log_likelihood.argmax())]
+    best = int(log_likelihood.argmax())
     accuracy = float((loo_scores.argmax(dim=1) == labels.to(x.device)).double().mean())
-    return RidgeFit(weight.float(), bias.float(), alpha, loo_scores.float(), temperature, accuracy)
+    return RidgeFit(
+        weight.float(),
+        bias.float(),
+        alpha,
+        loo_scores.float(),
+        TEMPERATURES[best],
+        accuracy,
+        float(log_likelihood[best]),
+    )
 
 
 def _loo_dual(

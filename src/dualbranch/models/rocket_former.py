@@ -6,11 +6,12 @@ Two branches read the same (multivariate, possibly zero-padded) series:
   DMKD 2020, arXiv:1910.13051; :class:`~dualbranch.layers.random_kernels.RandomDilatedKernels`),
   never trained, split evenly over three views of the series — as given (level), z-normalised per
   series (shape, ROCKET's) and its first difference (change, MultiRocket's;
-  :class:`~dualbranch.layers.kernel_views.MultiViewKernels`) — pooled into PPV and max features,
-  standardised, and classified by a ridge
+  :class:`~dualbranch.layers.kernel_views.MultiViewKernels`) — pooled into PPV, max and the longest
+  stretch of positive values (MultiRocket's LSPV), standardised, and classified by a ridge
   classifier fitted in closed form with its penalty chosen by leave-one-out error (as ROCKET's
   ``RidgeClassifierCV``; :mod:`dualbranch.layers.ridge`), its scores calibrated by a temperature
-  chosen on the same leave-one-out scores;
+  chosen on the same leave-one-out scores; whether it reads LSPV or ROCKET's two pools alone is chosen
+  by the leave-one-out likelihood too;
 * **Transformer branch** — a convolutional stem (InceptionTime's and ConvTran's local inductive bias),
   non-overlapping patches, learned positions, pre-norm Transformer blocks, mean of the patch tokens
   that lie inside the real series.
@@ -27,9 +28,10 @@ Transformer branch would only hurt (a small set it overfits), the kernel branch 
 training run holds out ``FUSION_HELD_OUT`` of its training examples for it (or uses its validation
 split), then fits the kernel branch again on all.
 Series of unequal lengths arrive zero-padded at the end: both branches read only the real samples (each
-example's length is up to its last non-zero sample).
+example's length is up to its last non-zero sample), and the kernels, run eagerly, read groups of series of
+similar lengths only up to the longest of each group (a traced or exported forward reads the full length).
 
-Shape legend: B batch, C channels, T samples, F = 2 × kernels features, W stem width, N patch tokens,
+Shape legend: B batch, C channels, T samples, F = 3 × kernels features, W stem width, N patch tokens,
 D token width, K classes.
 """
 
@@ -43,8 +45,9 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..layers.branch_choice import choose_branch_weight
+from ..layers.example_memo import ExampleMemo
 from ..layers.kernel_views import MultiViewKernels
-from ..layers.random_kernels import real_lengths
+from ..layers.random_kernels import POOLS, real_lengths, traced
 from ..layers.ridge import fit_ridge_classifier
 from ..layers.transformer import Block
 from .base import init_head
@@ -52,12 +55,15 @@ from .signal_base import SignalModel
 
 __all__ = ["RidgeFusionHead", "RocketFormer"]
 
-FIT_CHUNK = 256  # examples whose kernel features are computed at once while fitting
+FIT_CHUNK = 256  # examples whose Transformer features are computed at once while choosing the fusion
+LENGTH_CHUNK = 32  # series of similar lengths whose kernel features are computed at once, cropped to their longest
 # the stem reads a long series with a stride that leaves at most this many steps (the Transformer branch's
 # cost then stays that of a short series: ACSF1's 1,460 samples are read every 6th, by kernels of 13)
 MAX_STEM_STEPS = 256
 # share of the training examples a run keeps out of both fits to choose the Transformer's weight on
 FUSION_HELD_OUT = 0.2
+# the kernel features the ridge classifier may read, first ROCKET's: chosen by leave-one-out likelihood
+POOL_CHOICES = (("ppv", "max"), ("ppv", "max", "lspv"))
 
 
 class RidgeFusionHead(nn.Module):
@@ -100,7 +106,8 @@ class RocketFormer(SignalModel):
     """Random-kernel branch + Transformer branch for (B, C, T) series; see the module docstring.
 
     Args (beyond :class:`~.signal_base.SignalModel`'s):
-        num_kernels: ROCKET kernels over the three views (10,000, ROCKET's default; F = 2 × num_kernels).
+        num_kernels: ROCKET kernels over the three views (6,666: the 20,000 features of ROCKET's 10,000
+            kernels; F = 3 × num_kernels).
         kernel_seed: the draw of the kernels (the views draw from kernel_seed, + 1, + 2); a run sets it to
             ``trainer.seed``, so each seed draws its own kernels.
         embed_dim: D; depth: Transformer blocks (one stage each); num_heads: attention heads.
@@ -120,7 +127,7 @@ class RocketFormer(SignalModel):
         n_times: int = 128,
         sfreq: float | None = None,
         chs_info: Sequence[dict[str, Any]] | None = None,
-        num_kernels: int = 10000,
+        num_kernels: int = 6666,
         kernel_seed: int = 0,
         embed_dim: int = 64,
         depth: int = 2,
@@ -146,13 +153,11 @@ class RocketFormer(SignalModel):
         if num_kernels < 1:
             raise ConfigError(f"num_kernels must be 1 or more (ROCKET draws 10,000), got {num_kernels}.")
         self.patch_size, self.embed_dim = patch, embed_dim
-        self.kernels = MultiViewKernels(self.n_chans, n_times, num_kernels, kernel_seed)
-        kernel_features = self.kernels.num_features
-        self.register_buffer("feature_mean", torch.zeros(kernel_features))
-        self.register_buffer("feature_std", torch.ones(kernel_features))
+        self.kernel_seed = kernel_seed
         self.num_branches, self.num_stages = 2, depth
-        self.branch_widths = (kernel_features, embed_dim)
-        self.num_features = kernel_features + embed_dim
+        # the training examples' kernel features, from a closed-form fit to the next (a run's refit on all)
+        self.feature_memo = ExampleMemo()
+        self._build_kernel_branch(num_kernels, POOLS)
         kernel = stem_kernel if self.stem_stride == 1 else 2 * self.stem_stride + 1
         self.stem_steps = steps
         self.stem = nn.Sequential(
@@ -172,6 +177,16 @@ class RocketFormer(SignalModel):
         self.final_layer = self._make_head(n_outputs)
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         init_head(self)
+
+    def _build_kernel_branch(self, num_kernels: int, pools: tuple[str, ...]) -> None:
+        """The kernels and their features' standardisation (the head, which reads them, is made after)."""
+        self.feature_memo.forget()
+        self.kernels = MultiViewKernels(self.n_chans, self.n_times, num_kernels, self.kernel_seed, pools)
+        kernel_features = self.kernels.num_features
+        self.register_buffer("feature_mean", torch.zeros(kernel_features))
+        self.register_buffer("feature_std", torch.ones(kernel_features))
+        self.branch_widths = (kernel_features, self.embed_dim)
+        self.num_features = kernel_features + self.embed_dim
 
     @staticmethod
     def sizes_for_length(n_times: int) -> dict[str, Any]:
@@ -197,33 +212,48 @@ class RocketFormer(SignalModel):
         return isinstance(self.final_layer, RidgeFusionHead) and not bool(self.final_layer.fitted)
 
     @torch.no_grad()
-    def kernel_features(self, x: torch.Tensor) -> torch.Tensor:
-        """(n, C, T) -> (n, F) raw kernel features (PPV and max), computed in chunks of series of similar
+    def kernel_features(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """(n, C, T) -> (n, F) raw kernel features (PPV, max, LSPV), computed in chunks of series of similar
         lengths: each chunk is read only up to its longest series (a set of unequal lengths pads every
-        series to the longest of all)."""
-        lengths = real_lengths(x)  # (n,)
+        series to the longest of all). ``lengths`` (n,): the real lengths, if known."""
+        lengths = real_lengths(x) if lengths is None else lengths  # (n,)
         order = torch.argsort(lengths)  # shortest first
-        # a chunk's zeros after its longest series change no feature (the forward pass, which export and
-        # MAC counting trace, keeps the full length: the crop depends on the data)
-        chunks = [x[part][..., : int(lengths[part].max())] for part in order.split(FIT_CHUNK)]  # (b, C, T_b)
-        features = torch.cat([self.kernels(chunk) for chunk in chunks])  # (n, F) shortest first
+        # a chunk's zeros after its longest series change no feature
+        parts = order.split(LENGTH_CHUNK)
+        features = torch.cat(
+            [self.kernels(x[part][..., : int(lengths[part].max())], lengths[part]) for part in parts]
+        )  # (n, F) shortest first; each chunk (b, C, T_b)
         return features[torch.argsort(order)]
 
     @torch.no_grad()
     def fit_closed_form(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
         """Fit the kernel branch on the training examples ``x`` (n, C, T) and ``labels`` (n,): the
-        features' standardisation and the ridge classifier. Returns what was chosen."""
+        features' standardisation and the ridge classifier, reading ROCKET's PPV and max or those and LSPV,
+        whichever gives the examples' classes the higher leave-one-out likelihood (the unread features
+        weigh 0). Returns what was chosen (``pools``: how many were read)."""
         self._check_input(x)
-        features = self.kernel_features(x.float())
+        features = self.feature_memo.rows_of(x.float(), self.kernel_features, keep_only=True)  # (n, F)
         self.feature_mean.copy_(features.mean(dim=0))
         self.feature_std.copy_(features.std(dim=0, unbiased=False).clamp(min=1e-6))
         head: RidgeFusionHead = self.final_layer  # type: ignore[assignment]
-        fit = fit_ridge_classifier((features - self.feature_mean) / self.feature_std, labels, self.n_outputs)
-        head.ridge_weight.copy_(fit.weight)
+        standardised = (features - self.feature_mean) / self.feature_std
+        candidates = [pools for pools in POOL_CHOICES if set(pools) <= set(self.kernels.pools)] or [self.kernels.pools]
+        fits = []
+        for pools in candidates:
+            columns = self.kernels.pool_columns(pools)
+            fits.append((fit_ridge_classifier(standardised[:, columns], labels, self.n_outputs), columns, pools))
+        # the first best: ROCKET's pools unless LSPV makes the held-out classes likelier
+        fit, columns, pools = max(fits, key=lambda entry: entry[0].loo_log_likelihood)
+        head.ridge_weight.zero_()
+        head.ridge_weight[:, columns] = fit.weight.to(head.ridge_weight)
         head.ridge_bias.copy_(fit.bias)
         head.temperature.fill_(fit.temperature)
         head.fitted.fill_(True)
-        return {"alpha": fit.alpha, "temperature": fit.temperature, "loo_accuracy": fit.loo_accuracy}
+        likelihoods = {f"loo_log_likelihood_{len(p)}_pools": f.loo_log_likelihood for f, _, p in fits}
+        return {
+            "alpha": fit.alpha, "temperature": fit.temperature, "loo_accuracy": fit.loo_accuracy,
+            "pools": float(len(pools)), **likelihoods,
+        }  # fmt: skip
 
     @torch.no_grad()
     def choose_fusion(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
@@ -237,13 +267,11 @@ class RocketFormer(SignalModel):
         head: RidgeFusionHead = self.final_layer  # type: ignore[assignment]
         was_training = self.training
         self.eval()
-        kernel, transformer = [], []
-        for part in x.float().split(FIT_CHUNK):
-            features = self.forward_features(part)
-            kernel.append(head.kernel_logits(features[0][:, 0]))
-            transformer.append(head.linear(features[1].mean(dim=1)))
+        features = self.feature_memo.rows_of(x.float(), self.kernel_features)  # (n, F), kept for the refit
+        kernel = head.kernel_logits((features - self.feature_mean) / self.feature_std)
+        transformer = torch.cat([head.linear(self._pooled_tokens(part)) for part in x.float().split(FIT_CHUNK)])
         self.train(was_training)
-        choice = choose_branch_weight(torch.cat(kernel), torch.cat(transformer), labels)
+        choice = choose_branch_weight(kernel, transformer, labels)
         head.transformer_weight.fill_(choice.weight)
         return {
             "transformer_weight": choice.weight, "held_out": len(labels), "kernel_accuracy": choice.accuracy[0.0],
@@ -253,8 +281,22 @@ class RocketFormer(SignalModel):
         }  # fmt: skip
 
     def adapt_to_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Let weights saved before ``transformer_weight`` existed load (:meth:`RidgeFusionHead.complete`)."""
+        """Let older weights load: saved before ``transformer_weight`` existed (:meth:`RidgeFusionHead.complete`),
+        or before the kernels were read by LSPV (ROCKET's PPV and max of their own number of kernels, which
+        the same ``kernel_seed`` draws again: the kernel branch is rebuilt so)."""
         RidgeFusionHead.complete(state_dict, "final_layer.")
+        mean = state_dict.get("feature_mean")
+        kernels = sum(v.numel() for k, v in state_dict.items() if k.startswith("kernels.views.") and ".bias_" in k)
+        if mean is None or not kernels or mean.numel() == self.kernels.num_features:
+            return
+        pools = POOLS[: mean.numel() // kernels]
+        if len(pools) * kernels != mean.numel():
+            return  # not a layout this model ever had: the load reports the mismatch
+        device = self.feature_mean.device
+        self._build_kernel_branch(kernels, pools)
+        self.to(device)
+        if isinstance(self.final_layer, RidgeFusionHead):
+            self.final_layer = init_head(self._make_head(self.n_outputs), device)
 
     # ----------------------------------------------------------------- forward
     def _transformer(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -268,6 +310,12 @@ class RocketFormer(SignalModel):
             stages.append(tokens)
         return tokens, stages
 
+    def _pooled_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, T) -> (B, D) the Transformer branch's mean of the tokens inside the real series."""
+        lengths = real_lengths(x)
+        tokens, _ = self._transformer(x, lengths)
+        return (self.norm(tokens) * self._token_weights(lengths)).sum(dim=1)
+
     def _token_weights(self, lengths: torch.Tensor) -> torch.Tensor:
         """(B,) real lengths -> (B, N, 1) mean-pooling weights of the patches that start inside the series."""
         starts = torch.arange(self.num_tokens, device=lengths.device) * (self.patch_size * self.stem_stride)  # (N,)
@@ -275,7 +323,11 @@ class RocketFormer(SignalModel):
         return (inside / inside.sum(dim=1, keepdim=True))[..., None]
 
     def _standardised(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return ((self.kernels(x, lengths) - self.feature_mean) / self.feature_std)[:, None, :]  # (B, 1, F)
+        # cropping to each chunk's longest series depends on the data: a traced, exported or meta forward
+        # (MAC counting) reads the full length instead, with the same features
+        full = x.device.type == "meta" or traced()
+        features = self.kernels(x, lengths) if full else self.kernel_features(x, lengths)  # (B, F)
+        return ((features - self.feature_mean) / self.feature_std)[:, None, :]  # (B, 1, F)
 
     def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """(B, C, T) -> [standardised kernel features (B, 1, F), normalised patch tokens (B, N, D) with
@@ -299,10 +351,7 @@ class RocketFormer(SignalModel):
         if self.training and self.n_outputs > 0:
             # gradient training: the Transformer branch alone, without running the kernels
             self._check_input(x)
-            lengths = real_lengths(x)
-            tokens, _ = self._transformer(x, lengths)
-            pooled = (self.norm(tokens) * self._token_weights(lengths)).sum(dim=1)  # (B, D)
-            return self.final_layer(None, pooled)
+            return self.final_layer(None, self._pooled_tokens(x))
         return self.forward_head(self.forward_features(x))
 
     def forward_intermediates(
