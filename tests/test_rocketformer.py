@@ -140,6 +140,13 @@ def test_features_of_mixed_lengths_equal_each_series_read_alone_at_the_full_leng
         views = series_views(x[i : i + 1], real_lengths(x[i : i + 1]))  # full length 300, no cropping
         alone.append(torch.cat([k(v, real_lengths(x[i : i + 1])) for k, v in zip(model.kernels.views, views)], 1))
     torch.testing.assert_close(model.kernel_features(x), torch.cat(alone), atol=1e-5, rtol=1e-5)
+    # the eager forward reads them so too, and keeps the gradient to the input (the max is differentiable)
+    x.requires_grad_(True)
+    standardised = model.forward_features(x)[0][:, 0]  # (n, F)
+    expected = (torch.cat(alone) - model.feature_mean) / model.feature_std
+    torch.testing.assert_close(standardised.detach(), expected, atol=1e-4, rtol=1e-4)
+    standardised.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("features", [200, 8], ids=["fewer-examples-than-features", "more-examples-than-features"])

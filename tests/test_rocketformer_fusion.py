@@ -143,9 +143,14 @@ def test_weights_whose_kernels_were_read_by_ppv_and_max_alone_load_and_predict_t
     path = save_checkpoint(old.eval(), tmp_path / "before_lspv.safetensors")
     loaded = load_checkpoint(RocketFormer(n_times=60, n_outputs=2, kernel_seed=4), path).eval()
     assert loaded.kernels.pools == ("ppv", "max") and loaded.kernels.num_features == 600
+    # a plain load_state_dict (a resumed run, fine-tuning), into 200 kernels by three pools: also 600 features
+    other = RocketFormer(n_times=60, n_outputs=2, num_kernels=200, kernel_seed=4)
+    other.load_state_dict(old.state_dict())
+    assert other.kernels.pools == ("ppv", "max") and other.kernels.num_kernels == 300
     test_x, _ = _waves(10, 60, 3)
     with torch.no_grad():
         torch.testing.assert_close(loaded(test_x), old(test_x))
+        torch.testing.assert_close(other.eval()(test_x), old(test_x))
 
 
 def test_choosing_before_the_kernel_branch_is_fitted_is_an_error():
@@ -192,8 +197,10 @@ def test_the_refit_on_all_examples_computes_no_kernel_features_again():
     model.fit_closed_form(x[:30], y[:30])
     model.choose_fusion(x[30:], y[30:])
     refit = model.fit_closed_form(x.flip(0), y.flip(0))  # any order finds them
-    assert computed == [30, 10] and len(model.feature_memo) == 40
-    assert RocketFormer(n_times=60, n_outputs=2, num_kernels=300).fit_closed_form(x.flip(0), y.flip(0)) == refit
+    assert computed == [30, 10] and model.feature_memo.hits == 40
+    assert len(model.feature_memo) == 0  # a refit's rows are of no further use: forgotten
+    fresh = RocketFormer(n_times=60, n_outputs=2, num_kernels=300).fit_closed_form(x.flip(0), y.flip(0))
+    assert fresh == pytest.approx(refit, rel=1e-5)
     memo = ExampleMemo(limit_bytes=100)  # 40 rows of 5 floats: 800 bytes, over the limit: none kept
     rows = memo.rows_of(x, lambda part: part[:, 0, :5])
     assert torch.equal(rows, x[:, 0, :5]) and len(memo) == 0

@@ -25,11 +25,13 @@ def _key(example: torch.Tensor) -> bytes:
 
 class ExampleMemo:
     """Rows of ``compute`` for examples, kept until :meth:`forget` (or a new ``keep_only``); none are kept
-    where they would take more than ``limit_bytes`` (a large set's rows would outlive their use)."""
+    where they would take more than ``limit_bytes`` (a large set's rows would outlive their use).
+    ``hits``: how many examples the last :meth:`rows_of` found remembered."""
 
     def __init__(self, limit_bytes: int = 2**30) -> None:
         self.rows: dict[bytes, torch.Tensor] = {}
         self.limit_bytes = limit_bytes
+        self.hits = 0
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -44,11 +46,12 @@ class ExampleMemo:
         all of them remembered after (``keep_only``: only these, the earlier ones forgotten)."""
         keys = [_key(example) for example in x]
         missing = [i for i, key in enumerate(keys) if key not in self.rows]
+        self.hits = len(keys) - len(missing)
         computed = compute(x[missing]) if missing else None
         found = dict(self.rows)
         if computed is not None:
             found.update(zip((keys[i] for i in missing), computed))
-        self.rows = {key: found[key] for key in keys} if keep_only else found
-        if sum(row.numel() * row.element_size() for row in self.rows.values()) > self.limit_bytes:
-            self.forget()
-        return torch.stack([found[key] for key in keys])
+        kept = {key: found[key] for key in keys} if keep_only else found
+        fits = sum(row.numel() * row.element_size() for row in kept.values()) <= self.limit_bytes
+        self.rows = kept if fits else {}
+        return torch.stack([found[key].to(x.device) for key in keys])  # rows of an earlier device move too

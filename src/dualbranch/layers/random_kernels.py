@@ -48,7 +48,8 @@ def real_lengths(x: torch.Tensor) -> torch.Tensor:
 def traced() -> bool:
     """Whether the forward pass is being traced (TorchScript, torch.compile, torch.export and the ONNX
     exporter on it), where only operations every backend converts may run."""
-    return torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting()
+    exporting = getattr(torch.compiler, "is_exporting", None)  # torch 2.7+; before it, export compiles
+    return torch.jit.is_tracing() or torch.compiler.is_compiling() or (exporting is not None and exporting())
 
 
 def longest_stretch(positive: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,7 @@ Two branches read the same (multivariate, possibly zero-padded) series:
 The kernel branch is fitted once, from the training examples, before the first gradient update
 (:meth:`RocketFormer.fit_closed_form`; a training run calls it through ``fit_closed_form`` — a model
 that has one is fitted so). Gradient training then sees the Transformer branch's logits alone — the
-kernel branch has no parameters, and running 10,000 kernels on every batch would cost more than the
+kernel branch has no parameters, and running thousands of kernels on every batch would cost more than the
 whole fit — and inference adds the two: logits = τ · ridge scores + w · Transformer logits, a product of
 the two branches' class probabilities. The Transformer's weight w (1 until chosen) is chosen after
 training, by the lowest cross-entropy on examples held out of both branches' fits
@@ -31,7 +31,8 @@ Series of unequal lengths arrive zero-padded at the end: both branches read only
 example's length is up to its last non-zero sample), and the kernels, run eagerly, read groups of series of
 similar lengths only up to the longest of each group (a traced or exported forward reads the full length).
 
-Shape legend: B batch, C channels, T samples, F = 3 × kernels features, W stem width, N patch tokens,
+Shape legend: B batch, C channels, T samples, F = 3 × kernels features (2 × for weights saved before LSPV), W
+stem width, N patch tokens,
 D token width, K classes.
 """
 
@@ -55,7 +56,7 @@ from .signal_base import SignalModel
 
 __all__ = ["RidgeFusionHead", "RocketFormer"]
 
-FIT_CHUNK = 256  # examples whose Transformer features are computed at once while choosing the fusion
+FIT_CHUNK = 256  # examples computed at once (the Transformer while choosing the fusion; series of one length)
 LENGTH_CHUNK = 32  # series of similar lengths whose kernel features are computed at once, cropped to their longest
 # the stem reads a long series with a stride that leaves at most this many steps (the Transformer branch's
 # cost then stays that of a short series: ACSF1's 1,460 samples are read every 6th, by kernels of 13)
@@ -106,8 +107,8 @@ class RocketFormer(SignalModel):
     """Random-kernel branch + Transformer branch for (B, C, T) series; see the module docstring.
 
     Args (beyond :class:`~.signal_base.SignalModel`'s):
-        num_kernels: ROCKET kernels over the three views (6,666: the 20,000 features of ROCKET's 10,000
-            kernels; F = 3 × num_kernels).
+        num_kernels: ROCKET kernels over the three views (6,666: F = 3 × 6,666 = 19,998 features, about
+            the 20,000 of ROCKET's 10,000 kernels read by two pools).
         kernel_seed: the draw of the kernels (the views draw from kernel_seed, + 1, + 2); a run sets it to
             ``trainer.seed``, so each seed draws its own kernels.
         embed_dim: D; depth: Transformer blocks (one stage each); num_heads: attention heads.
@@ -216,7 +217,12 @@ class RocketFormer(SignalModel):
         """(n, C, T) -> (n, F) raw kernel features (PPV, max, LSPV), computed in chunks of series of similar
         lengths: each chunk is read only up to its longest series (a set of unequal lengths pads every
         series to the longest of all). ``lengths`` (n,): the real lengths, if known."""
-        lengths = real_lengths(x) if lengths is None else lengths  # (n,)
+        return self._features_by_length(x, real_lengths(x) if lengths is None else lengths)
+
+    def _features_by_length(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """:meth:`kernel_features` with gradients where the caller has them (the eager forward pass)."""
+        if bool((lengths == x.shape[-1]).all()):  # one length: nothing to crop, larger chunks cost less
+            return torch.cat([self.kernels(*part) for part in zip(x.split(FIT_CHUNK), lengths.split(FIT_CHUNK))])
         order = torch.argsort(lengths)  # shortest first
         # a chunk's zeros after its longest series change no feature
         parts = order.split(LENGTH_CHUNK)
@@ -233,6 +239,8 @@ class RocketFormer(SignalModel):
         weigh 0). Returns what was chosen (``pools``: how many were read)."""
         self._check_input(x)
         features = self.feature_memo.rows_of(x.float(), self.kernel_features, keep_only=True)  # (n, F)
+        if self.feature_memo.hits:  # a refit on examples seen before (a run's last fit): nothing to keep for
+            self.feature_memo.forget()
         self.feature_mean.copy_(features.mean(dim=0))
         self.feature_std.copy_(features.std(dim=0, unbiased=False).clamp(min=1e-6))
         head: RidgeFusionHead = self.final_layer  # type: ignore[assignment]
@@ -241,7 +249,8 @@ class RocketFormer(SignalModel):
         fits = []
         for pools in candidates:
             columns = self.kernels.pool_columns(pools)
-            fits.append((fit_ridge_classifier(standardised[:, columns], labels, self.n_outputs), columns, pools))
+            chosen = standardised if len(columns) == standardised.shape[1] else standardised[:, columns]
+            fits.append((fit_ridge_classifier(chosen, labels, self.n_outputs), columns, pools))
         # the first best: ROCKET's pools unless LSPV makes the held-out classes likelier
         fit, columns, pools = max(fits, key=lambda entry: entry[0].loo_log_likelihood)
         head.ridge_weight.zero_()
@@ -280,23 +289,29 @@ class RocketFormer(SignalModel):
             **{f"accuracy_w{w:g}": a for w, a in choice.accuracy.items()},
         }  # fmt: skip
 
-    def adapt_to_state_dict(self, state_dict: dict[str, Any]) -> None:
+    def adapt_to_state_dict(self, state_dict: dict[str, Any], prefix: str = "") -> None:
         """Let older weights load: saved before ``transformer_weight`` existed (:meth:`RidgeFusionHead.complete`),
-        or before the kernels were read by LSPV (ROCKET's PPV and max of their own number of kernels, which
-        the same ``kernel_seed`` draws again: the kernel branch is rebuilt so)."""
-        RidgeFusionHead.complete(state_dict, "final_layer.")
-        mean = state_dict.get("feature_mean")
-        kernels = sum(v.numel() for k, v in state_dict.items() if k.startswith("kernels.views.") and ".bias_" in k)
-        if mean is None or not kernels or mean.numel() == self.kernels.num_features:
-            return
+        or with another kernel branch — before LSPV (ROCKET's PPV and max) or another number of kernels: the
+        branch is rebuilt to the file's (the same ``kernel_seed`` draws the same kernels again)."""
+        RidgeFusionHead.complete(state_dict, f"{prefix}final_layer.")
+        mean = state_dict.get(f"{prefix}feature_mean")
+        kernels = sum(
+            v.numel() for k, v in state_dict.items() if k.startswith(f"{prefix}kernels.views.") and ".bias_" in k
+        )
+        if mean is None or not kernels or mean.numel() % kernels or not 1 <= mean.numel() // kernels <= len(POOLS):
+            return  # not a kernel branch this model ever had: the load reports the mismatch
         pools = POOLS[: mean.numel() // kernels]
-        if len(pools) * kernels != mean.numel():
-            return  # not a layout this model ever had: the load reports the mismatch
+        if (kernels, pools) == (self.kernels.num_kernels, self.kernels.pools):
+            return
         device = self.feature_mean.device
         self._build_kernel_branch(kernels, pools)
         self.to(device)
         if isinstance(self.final_layer, RidgeFusionHead):
             self.final_layer = init_head(self._make_head(self.n_outputs), device)
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        self.adapt_to_state_dict(state_dict, prefix)  # plain load_state_dict (a resumed run, fine-tuning) too
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ----------------------------------------------------------------- forward
     def _transformer(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -326,7 +341,7 @@ class RocketFormer(SignalModel):
         # cropping to each chunk's longest series depends on the data: a traced, exported or meta forward
         # (MAC counting) reads the full length instead, with the same features
         full = x.device.type == "meta" or traced()
-        features = self.kernels(x, lengths) if full else self.kernel_features(x, lengths)  # (B, F)
+        features = self.kernels(x, lengths) if full else self._features_by_length(x, lengths)  # (B, F)
         return ((features - self.feature_mean) / self.feature_std)[:, None, :]  # (B, 1, F)
 
     def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
