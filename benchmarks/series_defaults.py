@@ -97,8 +97,9 @@ def _baselines(name: str, seeds: int, path: Path | None = None) -> dict:
     return result
 
 
-def _holds_a_set(folder: Path) -> bool:
-    """Whether ``folder`` is a set's own folder in the archives' layout (as ``data.path`` reads it)."""
+def holds_a_set(folder: Path) -> bool:
+    """Whether ``folder`` is a set's own folder in the archives' layout (as ``data.path`` reads it).
+    Shared with benchmarks/series_kernel_pooling.py."""
     try:
         uea_split_files(folder.name, folder)
     except MissingFileError:
@@ -168,7 +169,7 @@ def main() -> None:
     if args.threads:
         extra.append(f"trainer.threads={args.threads}")
     folders = args.path.iterdir() if args.path else ()
-    downloaded = sorted(p.name for p in folders if _holds_a_set(p))
+    downloaded = sorted(p.name for p in folders if holds_a_set(p))
     sets = args.sets or downloaded or bundled_uea_datasets()
     for name in sets:
         with tempfile.TemporaryDirectory(prefix=f"series-{name}-") as folder:

@@ -35,8 +35,9 @@ import torch
 from dualbranch.bench import machine_info
 from dualbranch.data.series import bundled_uea_datasets, load_uea_splits
 from dualbranch.data.signal_preprocessing import SignalPreprocessor
-from dualbranch.layers.ridge import fit_ridge_classifier
 from dualbranch.models.rocket_former import RocketFormer
+from series_defaults import holds_a_set  # the sibling scripts: run as benchmarks/series_kernel_pooling.py
+from series_kernel_views import ridge_scores
 
 RESULTS = Path(__file__).parent / "results" / "series_kernel_pooling.json"
 WAYS = ("rocket_10000", "rocket_6666", "lspv_6666", "chosen")
@@ -50,13 +51,8 @@ def _split(name: str, path: str | None) -> tuple[torch.Tensor, torch.Tensor, tor
     return x_train, x_test, torch.from_numpy(train.y), torch.from_numpy(test.y), len(train.class_names)
 
 
-def _ridge_accuracy(
-    train: torch.Tensor, test: torch.Tensor, y_train: torch.Tensor, y_test: torch.Tensor, k: int
-) -> float:
-    mean, std = train.mean(dim=0), train.std(dim=0, unbiased=False).clamp(min=1e-6)
-    fit = fit_ridge_classifier((train - mean) / std, y_train, k)
-    scores = ((test - mean) / std) @ fit.weight.T + fit.bias
-    return float((scores.argmax(dim=1) == y_test).float().mean())
+def _ridge_accuracy(train: torch.Tensor, test: torch.Tensor, y_train: torch.Tensor, y_test: torch.Tensor) -> float:
+    return ridge_scores(train.numpy(), test.numpy(), y_train.numpy(), y_test.numpy())["accuracy"]
 
 
 def ways(name: str, path: str | None, draw: int) -> dict:
@@ -65,7 +61,7 @@ def ways(name: str, path: str | None, draw: int) -> dict:
     before = RocketFormer(**shape, num_kernels=10000).eval()  # the same draw of 10,000 kernels as before LSPV
     rocket = before.kernels.pool_columns(("ppv", "max"))
     train, test = before.kernel_features(x_train)[:, rocket], before.kernel_features(x_test)[:, rocket]
-    result = {"rocket_10000": _ridge_accuracy(train, test, y_train, y_test, classes)}
+    result = {"rocket_10000": _ridge_accuracy(train, test, y_train, y_test)}
     model = RocketFormer(**shape).eval()
     started = time.perf_counter()
     chosen = model.fit_closed_form(x_train, y_train)
@@ -73,8 +69,8 @@ def ways(name: str, path: str | None, draw: int) -> dict:
     train = model.feature_memo.rows_of(x_train, model.kernel_features)  # remembered by the fit
     test = model.kernel_features(x_test)
     columns = model.kernels.pool_columns(("ppv", "max"))
-    result["rocket_6666"] = _ridge_accuracy(train[:, columns], test[:, columns], y_train, y_test, classes)
-    result["lspv_6666"] = _ridge_accuracy(train, test, y_train, y_test, classes)
+    result["rocket_6666"] = _ridge_accuracy(train[:, columns], test[:, columns], y_train, y_test)
+    result["lspv_6666"] = _ridge_accuracy(train, test, y_train, y_test)
     head = model.final_layer
     scores = head.kernel_logits((test - model.feature_mean) / model.feature_std)
     result["chosen"] = float((scores.argmax(dim=1) == y_test).float().mean())
@@ -91,7 +87,8 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    sets = args.sets or (sorted(p.name for p in Path(args.path).iterdir()) if args.path else bundled_uea_datasets())
+    downloaded = sorted(p.name for p in Path(args.path).iterdir() if holds_a_set(p)) if args.path else []
+    sets = args.sets or downloaded or bundled_uea_datasets()
     results: dict = {"sets": {}, "threads": 1, "path": args.path}
     for name in sets:
         started = time.perf_counter()

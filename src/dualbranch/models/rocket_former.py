@@ -31,9 +31,8 @@ Series of unequal lengths arrive zero-padded at the end: both branches read only
 example's length is up to its last non-zero sample), and the kernels, run eagerly, read groups of series of
 similar lengths only up to the longest of each group (a traced or exported forward reads the full length).
 
-Shape legend: B batch, C channels, T samples, F = 3 × kernels features (2 × for weights saved before LSPV), W
-stem width, N patch tokens,
-D token width, K classes.
+Shape legend: B batch, C channels, T samples, F = 3 × kernels features (2 × for weights saved before LSPV),
+W stem width, N patch tokens, D token width, K classes.
 """
 
 from __future__ import annotations
